@@ -1,0 +1,249 @@
+// Transactional outbox: an event is a row written in the caller's transaction, and a relay publishes committed
+// rows with publisher confirms before marking them sent, so a committed change always gets its event, at least
+// once, and the events of one aggregate leave in `sequence` order.
+import { randomUUID } from "node:crypto"
+import type { EventEnvelopeEncoded, EventType } from "@kassa/domain"
+import { type Config, Context, DateTime, Duration, Effect, Layer, Queue, Result, Schedule } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { type BusError, EventBus, type OutgoingMessage } from "./bus.ts"
+import { OutboxConfig } from "./config.ts"
+import { ddl, type Migration } from "./db.ts"
+
+/** The message body (DESIGN §6) as stored and sent; routing key = `type`, AMQP message id = `id`. */
+export type EventEnvelope<A = unknown> = Omit<EventEnvelopeEncoded, "data"> & { readonly data: A }
+
+export interface NewEvent<A> {
+  readonly type: EventType
+  readonly aggregateId: string
+  /** Stored as jsonb: encode it with its Schema first. */
+  readonly data: A
+}
+
+export interface RelayOptions {
+  /** Default: OUTBOX_BATCH_SIZE. */
+  readonly batchSize?: number
+  /** Idle poll period, for rows committed by other processes. Default: OUTBOX_POLL_INTERVAL. */
+  readonly pollInterval?: Duration.Input
+}
+
+// same rule as db.ts: table names are interpolated into SQL, so only plain lower-case identifiers
+const schemaName = /^[a-z_][a-z0-9_]*$/
+const validSchema = (schema: string) =>
+  schemaName.test(schema) ? Effect.void : Effect.die(new Error(`invalid outbox schema name: ${schema}`))
+
+/**
+ * The migration that creates `<schema>.outbox` and its per-aggregate sequence counters; add it to the app's
+ * migrations. `position` orders relaying; the partial index keeps finding unpublished rows cheap.
+ */
+export const outboxMigration = (schema: string): Migration =>
+  Effect.andThen(
+    validSchema(schema),
+    ddl(
+      `CREATE TABLE ${schema}.outbox (
+        position bigint GENERATED ALWAYS AS IDENTITY,
+        id uuid PRIMARY KEY,
+        aggregate_id text NOT NULL,
+        sequence bigint NOT NULL,
+        type text NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        data jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        published_at timestamptz,
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text,
+        UNIQUE (aggregate_id, sequence)
+      )`,
+      `CREATE INDEX outbox_unpublished ON ${schema}.outbox (position) WHERE published_at IS NULL`,
+      `CREATE TABLE ${schema}.outbox_sequence (aggregate_id text PRIMARY KEY, last_sequence bigint NOT NULL)`
+    )
+  )
+
+// A commit that appended events wakes this process's relay of the same schema at once; other processes' relays
+// find the rows on their next poll. Kept per process so that appenders and the relay need not share a layer.
+const wakers = new Map<string, Set<() => void>>()
+const wakeRelays = (schema: string) => Effect.sync(() => wakers.get(schema)?.forEach((wake) => wake()))
+const registerWaker = (schema: string, wake: () => void) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const set = wakers.get(schema) ?? new Set()
+      wakers.set(schema, set.add(wake))
+    }),
+    () => Effect.sync(() => wakers.get(schema)?.delete(wake))
+  )
+
+interface OutboxRow {
+  readonly position: string
+  readonly id: string
+  readonly aggregateId: string
+  readonly sequence: string
+  readonly type: string
+  readonly occurredAt: string
+  readonly data: string
+}
+
+// `data` is spliced in as stored (jsonb text), so no row-name transform of the client can touch its keys
+const toMessage = (row: OutboxRow): OutgoingMessage => {
+  const head = JSON.stringify({
+    id: row.id,
+    type: row.type,
+    occurredAt: row.occurredAt,
+    aggregateId: row.aggregateId,
+    sequence: Number(row.sequence)
+  })
+  return { routingKey: row.type, messageId: row.id, body: `${head.slice(0, -1)},"data":${row.data}}` }
+}
+
+interface BatchOutcome {
+  readonly claimed: number
+  readonly published: number
+  readonly failure?: BusError
+}
+
+/**
+ * One relay step, in one transaction: claim the oldest unpublished rows no other relay holds, keep those of
+ * aggregates this relay may send now, publish them with confirms, mark them sent. Interrupted or failed before
+ * COMMIT, the rows stay unpublished and go out again (at least once).
+ */
+const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: string, batchSize: number) =>
+  sql.withTransaction(Effect.gen(function*(): Effect.fn.Return<BatchOutcome, SqlError.SqlError> {
+    const outbox = sql.literal(`${schema}.outbox`)
+    const rows = yield* sql<OutboxRow>`
+      SELECT o.position::text AS "position", o.id::text AS "id", o.aggregate_id AS "aggregateId",
+        o.sequence::text AS "sequence", o.type AS "type",
+        to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt", o.data::text AS "data"
+      FROM ${outbox} o WHERE o.published_at IS NULL
+      ORDER BY o.position -- qualified: the bare name would sort by the text alias
+      LIMIT ${batchSize}
+      FOR UPDATE SKIP LOCKED`
+    if (rows.length === 0) return { claimed: 0, published: 0 }
+
+    // With several relays, another one may hold (SKIP LOCKED skipped) older rows of an aggregate in this batch:
+    // that aggregate waits. Writers of one aggregate commit in position order (its counter row serialises them),
+    // so once the oldest unpublished row of an aggregate is here, no other relay can be sending that aggregate.
+    const firstPosition = new Map<string, number>()
+    for (const row of rows) {
+      if (!firstPosition.has(row.aggregateId)) firstPosition.set(row.aggregateId, Number(row.position))
+    }
+    const heads = JSON.stringify([...firstPosition].map(([aggregate_id, position]) => ({ aggregate_id, position })))
+    const blocked = yield* sql<{ readonly aggregateId: string }>`
+      SELECT b.aggregate_id AS "aggregateId"
+      FROM jsonb_to_recordset(${heads}::jsonb) AS b(aggregate_id text, position bigint)
+      WHERE EXISTS (SELECT 1 FROM ${outbox} o
+        WHERE o.aggregate_id = b.aggregate_id AND o.published_at IS NULL AND o.position < b.position)`
+    const skip = new Set(blocked.map((b) => b.aggregateId))
+    const ready = rows.filter((row) => !skip.has(row.aggregateId))
+    if (ready.length === 0) return { claimed: rows.length, published: 0 }
+
+    const positions = `{${ready.map((row) => row.position).join(",")}}`
+    const sent = yield* Effect.result(bus.publish(ready.map(toMessage)))
+    if (Result.isFailure(sent)) {
+      // committed rather than rolled back, so the attempt is on record; the rows stay unpublished
+      yield* sql`UPDATE ${outbox} SET attempts = attempts + 1, last_error = ${sent.failure.message}
+        WHERE position = ANY(${positions}::bigint[])`
+      return { claimed: rows.length, published: 0, failure: sent.failure }
+    }
+    yield* sql`UPDATE ${outbox} SET published_at = now(), attempts = attempts + 1, last_error = NULL
+      WHERE position = ANY(${positions}::bigint[])`
+    return { claimed: rows.length, published: ready.length }
+  }))
+
+// jittered exponential, capped at a few seconds, forever: an outage of the broker or the database only delays
+const relayBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("3 seconds")]).pipe(
+  Schedule.jittered
+)
+
+export class Outbox extends Context.Service<Outbox, {
+  readonly schema: string
+  /**
+   * Writes the event in the caller's transaction (`sql.withTransaction` around the change and this call): it
+   * is published only if that transaction commits. `sequence` is the aggregate's next number; concurrent
+   * writers of one aggregate queue on its counter row until the earlier one commits.
+   */
+  appendEvent<A>(event: NewEvent<A>): Effect.Effect<EventEnvelope<A>, SqlError.SqlError>
+  /** Events not yet confirmed by the broker; 0 means the outbox is drained. */
+  readonly pending: Effect.Effect<number, SqlError.SqlError>
+}>()("kassa/Outbox") {
+  static readonly layer = (schema: string): Layer.Layer<Outbox, never, SqlClient.SqlClient> =>
+    Layer.effect(
+      Outbox,
+      Effect.gen(function*() {
+        yield* validSchema(schema)
+        const sql = yield* SqlClient.SqlClient
+        const outbox = sql.literal(`${schema}.outbox`)
+        const sequences = sql.literal(`${schema}.outbox_sequence`)
+
+        const appendEvent = <A>(event: NewEvent<A>) =>
+          Effect.gen(function*() {
+            const id = randomUUID()
+            const occurredAt = DateTime.formatIso(yield* DateTime.now)
+            const data = JSON.stringify(event.data) ?? "null"
+            // the counter upsert and the insert in one statement: the upsert's row lock serialises writers of
+            // one aggregate, so sequences have no gaps and no duplicates
+            const rows = yield* sql<{ readonly sequence: string }>`
+              WITH next AS (
+                INSERT INTO ${sequences} AS s (aggregate_id, last_sequence) VALUES (${event.aggregateId}, 1)
+                ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + 1
+                RETURNING last_sequence
+              )
+              INSERT INTO ${outbox} (id, aggregate_id, sequence, type, occurred_at, data)
+              SELECT ${id}::uuid, ${event.aggregateId}::text, last_sequence, ${event.type}::text,
+                ${occurredAt}::timestamptz, ${data}::jsonb
+              FROM next
+              RETURNING sequence::text AS "sequence"`
+            yield* sql.afterCommit(wakeRelays(schema))
+            const envelope: EventEnvelope<A> = {
+              id,
+              type: event.type,
+              occurredAt,
+              aggregateId: event.aggregateId,
+              sequence: Number(rows[0]?.sequence),
+              data: event.data
+            }
+            return envelope
+          }).pipe(Effect.withSpan("Outbox.appendEvent", { attributes: { type: event.type } }))
+
+        const pending = sql<{ readonly count: number }>`
+          SELECT count(*)::int AS "count" FROM ${outbox} WHERE published_at IS NULL`.pipe(
+          Effect.map((rows) => rows[0]?.count ?? 0)
+        )
+        return Outbox.of({ schema, appendEvent, pending })
+      })
+    )
+
+  /**
+   * The relay of `<schema>.outbox` as a background fiber of the layer: publishes committed events through the
+   * EventBus and retries forever with backoff while the broker (or the database) is unreachable. Safe to run
+   * in every replica. Stopping it mid-batch rolls the batch back; nothing is lost.
+   */
+  static readonly relay = (
+    schema: string,
+    options?: RelayOptions
+  ): Layer.Layer<never, Config.ConfigError, SqlClient.SqlClient | EventBus> =>
+    Layer.effectDiscard(Effect.gen(function*() {
+      yield* validSchema(schema)
+      const config = yield* OutboxConfig
+      const batchSize = options?.batchSize ?? config.batchSize
+      const pollInterval = options?.pollInterval ?? config.pollInterval
+      const sql = yield* SqlClient.SqlClient
+      const bus = yield* EventBus
+      const wake = yield* Queue.dropping<void>(1)
+      yield* registerWaker(schema, () => Queue.offerUnsafe(wake, undefined))
+
+      const idle = Effect.raceFirst(Queue.take(wake), Effect.sleep(pollInterval))
+      const step = relayBatch(sql, bus, schema, batchSize).pipe(
+        Effect.flatMap((outcome) =>
+          outcome.failure === undefined ? Effect.succeed(outcome) : Effect.fail(outcome.failure.message)
+        ),
+        Effect.mapError((error) => typeof error === "string" ? error : error.message),
+        // a defect must not end the relay either: nothing would publish this schema's events any more
+        Effect.catchDefect((defect) => Effect.fail(String(defect))),
+        Effect.tapError((error) =>
+          Effect.logWarning("outbox relay step failed; retrying").pipe(Effect.annotateLogs({ schema, error }))
+        ),
+        Effect.retry(relayBackoff),
+        // a full batch means more may be waiting: go on at once
+        Effect.flatMap((outcome) => outcome.claimed === batchSize && outcome.published > 0 ? Effect.void : idle)
+      )
+      yield* Effect.forkScoped(Effect.forever(step))
+    }))
+}

@@ -1,0 +1,89 @@
+// Shared bench plumbing: child-process servers, a bare node:http baseline, autocannon rounds, a table.
+// Benchmarks are run by hand (`npm run bench`), never by `npm test`; compare ratios from one run only.
+import autocannon from "autocannon"
+import { spawn, type ChildProcess } from "node:child_process"
+import { createServer } from "node:net"
+import { setTimeout as sleep } from "node:timers/promises"
+
+export const root = new URL("../../", import.meta.url).pathname
+
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address()
+      s.close(() => typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")))
+    })
+  })
+
+export interface Server { readonly url: string; readonly stop: () => Promise<void> }
+
+/** Spawns `node <args>` and waits until `readyPath` answers 200. */
+export const startNode = async (args: ReadonlyArray<string>, env: Record<string, string>, port: number, readyPath = "/health"): Promise<Server> => {
+  const child: ChildProcess = spawn(process.execPath, [...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "Warn", LOG_FORMAT: "json", ...env },
+    stdio: ["ignore", "inherit", "inherit"]
+  })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${args.join(" ")} exited with ${child.exitCode}`)
+    const ok = await fetch(url + readyPath).then((r) => r.ok, () => false)
+    if (ok) return { url, stop: () => stop(child) }
+    await sleep(100)
+  }
+  await stop(child)
+  throw new Error(`${args.join(" ")} did not become ready on ${url}${readyPath}`)
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill("SIGTERM")
+  })
+
+/** The baseline: bare node:http in its own process answering exactly `body` with `contentType`. */
+export const startBare = async (body: string, contentType: string): Promise<Server> => {
+  const port = await freePort()
+  const code = `require("node:http").createServer((q, s) => { s.writeHead(200, { "content-type": ${JSON.stringify(contentType)}, "content-length": ${Buffer.byteLength(body)} }); s.end(${JSON.stringify(body)}) }).listen(${port}, "127.0.0.1")`
+  return startNode(["-e", code], {}, port, "/")
+}
+
+export interface LoadResult { readonly rps: number; readonly p50: number; readonly p99: number; readonly errors: number }
+
+export const load = async (options: autocannon.Options): Promise<LoadResult> => {
+  const r = await autocannon({ connections: 32, duration: 5, ...options })
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx
+  }
+}
+
+export const median = (xs: ReadonlyArray<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? NaN
+}
+
+export const printTable = (title: string, rows: ReadonlyArray<Record<string, string | number>>) => {
+  const first = rows[0]
+  if (!first) return
+  const cols = Object.keys(first)
+  const cell = (v: string | number | undefined) => typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v ?? "")
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
+  const line = (vals: ReadonlyArray<string>) => "| " + vals.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ") + " |"
+  console.log(`\n${title}`)
+  console.log(line(cols))
+  console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|")
+  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))))
+}
+
+/** Real servers for the apps under test (benchmarks never measure the embedded stand-ins). */
+export const realServicesEnv = (database: string) => ({
+  DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
+  REDIS_URL: "redis://127.0.0.1:6379",
+  AMQP_URL: "amqp://guest:guest@127.0.0.1:5672"
+})
