@@ -5,7 +5,7 @@ import { Readiness as ReadinessSchema } from "@kassa/domain/system"
 import type { DependencyStatus, NotReady as NotReadyError } from "@kassa/domain/system"
 import { NotReady } from "@kassa/domain/system"
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, Metric, Option, References } from "effect"
-import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest } from "effect/http"
 import type { HttpApi, HttpApiGroup } from "effect/http-api"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -110,6 +110,8 @@ export const systemHandlers = (service: string) => ({
 
 // ---- serving ----------------------------------------------------------------------------------
 
+export const serverUrl = (server: HttpServer.HttpServer["Service"]) => HttpServer.formatAddress(server.address)
+
 /**
  * Serves an HttpApi with its OpenAPI JSON (/openapi.json), a docs UI (/docs) and request metrics.
  * `groups` are the handler layers of every group in `api`.
@@ -126,9 +128,12 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
       HttpApiBuilder.layer(options.api, { openapiPath: "/openapi.json" }),
       HttpApiScalar.layer(options.api, { path: "/docs" })
     ).pipe(Layer.provide([options.groups, RequestMetrics(options.service)]))
+    // HttpServer stays in the output so tests (port 0) can read the bound address
     return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
-      Layer.provide(NodeHttpServer.layer(createServer, { host, port, gracefulShutdownTimeout: shutdownTimeout })),
-      Layer.tap(() => Effect.logInfo(`${options.service} listening on http://${host}:${port} (docs at /docs)`))
+      Layer.provideMerge(NodeHttpServer.layerServer(createServer, { host, port, gracefulShutdownTimeout: shutdownTimeout })),
+      Layer.provide(NodeHttpServer.layerHttpServices),
+      Layer.tap((ctx) =>
+        Effect.logInfo(`${options.service} listening on ${serverUrl(Context.get(ctx, HttpServer.HttpServer))} (docs at /docs)`))
     )
   }))
 

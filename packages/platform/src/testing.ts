@@ -1,9 +1,14 @@
 // Test support shared by every package's tests: real services, isolated per test file.
 import { randomBytes } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted, type Scope } from "effect"
+import { ConfigProvider, Effect, Layer, Redacted, References, type Scope } from "effect"
+import { FetchHttpClient, HttpServer } from "effect/http"
+import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 import { SqlClient, type SqlError } from "effect/sql"
+import { layerAmqp } from "./bus.ts"
 import { layerFromUrl } from "./db.ts"
+import { serverUrl } from "./http.ts"
+import { layerRedis } from "./kv.ts"
 
 export const defaultPostgresAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -38,3 +43,30 @@ export const testDatabase = (
   Layer.unwrap(Effect.map(makeTestDatabase(adminUrl), (url) => layerFromUrl(url)))
 
 export const TestDatabase = testDatabase()
+
+/**
+ * The platform of an app under test: its own database on the real Postgres, the real Redis and
+ * RabbitMQ, warnings-only logs, and HTTP servers on ephemeral ports.
+ */
+export const TestPlatform = Layer.mergeAll(
+  TestDatabase,
+  layerRedis("redis://127.0.0.1:6379"),
+  layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
+).pipe(
+  Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Warn")),
+  Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromUnknown({
+    DATABASE_URL: "postgres://set-by-TestDatabase",
+    REDIS_URL: "redis://127.0.0.1:6379",
+    AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
+    BILLING_PORT: "0",
+    PAYMENTS_PORT: "0",
+    CATALOG_PORT: "0"
+  })))
+)
+
+/** A client derived from `api`, pointed at the app server running in the test's layer. */
+export const apiClient = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>) =>
+  Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    return yield* HttpApiClient.make(api, { baseUrl: serverUrl(server) })
+  }).pipe(Effect.provide(FetchHttpClient.layer))
