@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process"
 import { freePort, load, median, printTable, realServicesEnv, startBare, startNode, type LoadResult } from "./lib.ts"
 
-const rounds = Number(process.argv[2] ?? 3)
+const rounds = Number(process.argv[2] ?? 5)
 const database = "kassa_bench"
 try {
   execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `CREATE DATABASE ${database}`], { stdio: "ignore" })
@@ -16,8 +16,9 @@ const bare = await startBare(await sample.text(), sample.headers.get("content-ty
 
 const results: { bare: Array<LoadResult>; billing: Array<LoadResult> } = { bare: [], billing: [] }
 try {
-  await load({ url: bare.url, duration: 1 })
-  await load({ url: billing.url + "/health", duration: 1 })
+  // warm both up (JIT) before measuring
+  await load({ url: bare.url, duration: 3 })
+  await load({ url: billing.url + "/health", duration: 3 })
   for (let i = 0; i < rounds; i++) {
     results.bare.push(await load({ url: bare.url }))
     results.billing.push(await load({ url: billing.url + "/health" }))

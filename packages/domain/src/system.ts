@@ -11,6 +11,9 @@ export const DependencyStatus = Schema.Struct({
 })
 export type DependencyStatus = typeof DependencyStatus.Type
 
+export const Health = Schema.Struct({ status: Schema.Literal("ok"), service: Schema.String })
+export type Health = typeof Health.Type
+
 export const Readiness = Schema.Struct({
   status: Schema.Literals(["ready", "not_ready"]),
   checks: Schema.Struct({ db: DependencyStatus, redis: DependencyStatus, rabbit: DependencyStatus })
@@ -25,9 +28,7 @@ export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
 
 export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true })
   .add(
-    HttpApiEndpoint.get("health", "/health", {
-      success: Schema.Struct({ status: Schema.Literal("ok"), service: Schema.String })
-    }),
+    HttpApiEndpoint.get("health", "/health", { success: Health }),
     HttpApiEndpoint.get("ready", "/ready", { success: Readiness, error: NotReady }),
     HttpApiEndpoint.get("metrics", "/metrics", {
       success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4" }))

@@ -3,9 +3,9 @@
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Readiness as ReadinessSchema } from "@kassa/domain/system"
 import type { DependencyStatus, NotReady as NotReadyError } from "@kassa/domain/system"
-import { NotReady } from "@kassa/domain/system"
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, Metric, Option, References } from "effect"
-import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest } from "effect/http"
+import { Health, NotReady } from "@kassa/domain/system"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, Metric, Option, References, Schema } from "effect"
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { HttpApi, HttpApiGroup } from "effect/http-api"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -30,32 +30,55 @@ export const LoggerLive = Layer.unwrap(Effect.gen(function*() {
 
 // ---- metrics ----------------------------------------------------------------------------------
 
-const requestCount = Metric.counter("http_requests_total", { description: "HTTP requests served" })
-const requestLatency = Metric.histogram("http_request_duration_seconds", {
-  description: "HTTP request latency",
-  boundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-})
+const latencyBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-/** Counts and times every request, labelled by the matched route pattern (not the raw URL). */
-export const RequestMetrics = (service: string) =>
+/**
+ * Counts and times every request, labelled by the matched route pattern (not the raw URL).
+ * One metric pair per label set, built once: `Metric.withAttributes` on every request copies the
+ * request's context and cost more than the rest of a /health request.
+ */
+const requestInstruments = (service: string) => {
+  const instruments = new Map<string, { count: Metric.Counter<number>; latency: Metric.Histogram<number> }>()
+  const instrumentsFor = (method: string, route: string, status: number) => {
+    const key = `${method} ${route} ${status}`
+    let found = instruments.get(key)
+    if (found === undefined) {
+      const attributes = { service, method, route, status: String(status) }
+      found = {
+        count: Metric.counter("http_requests_total", { description: "HTTP requests served", attributes }),
+        latency: Metric.histogram("http_request_duration_seconds", {
+          description: "HTTP request latency",
+          boundaries: latencyBoundaries,
+          attributes
+        })
+      }
+      instruments.set(key, found)
+    }
+    return found
+  }
+  /** Synchronous on purpose: it runs on every request. */
+  const record = (context: Context.Context<never>, method: string, route: string, status: number, start: bigint) => {
+    const { count, latency } = instrumentsFor(method, route, status)
+    count.updateUnsafe(1, context)
+    latency.updateUnsafe(Number(Context.get(context, Clock.Clock).currentTimeNanosUnsafe() - start) / 1e9, context)
+  }
+  return { record }
+}
+
+const RequestMetrics = (instruments: ReturnType<typeof requestInstruments>) =>
   HttpRouter.middleware((httpEffect) =>
-    Effect.gen(function*() {
-      const start = yield* Clock.currentTimeNanos
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const route = yield* Effect.serviceOption(HttpRouter.RouteContext)
-      return yield* Effect.onExit(httpEffect, (exit) =>
-        Effect.gen(function*() {
-          const end = yield* Clock.currentTimeNanos
-          const attributes = {
-            service,
-            method: request.method,
-            route: Option.match(route, { onNone: () => "unmatched", onSome: (ctx) => String(ctx.route.path) }),
-            status: String(HttpServerError.exitResponse(exit).status)
-          }
-          yield* Metric.update(Metric.withAttributes(requestCount, attributes), 1)
-          yield* Metric.update(Metric.withAttributes(requestLatency, attributes), Number(end - start) / 1e9)
-        }))
-    })).layer
+    Effect.flatMap(Clock.currentTimeNanos, (start) =>
+      Effect.onExit(httpEffect, (exit) =>
+        Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest>) => {
+          const request = Context.get(context, HttpServerRequest.HttpServerRequest)
+          const route = Option.match(Context.getOption(context, HttpRouter.RouteContext), {
+            onNone: () => "unmatched",
+            onSome: (ctx) => String(ctx.route.path)
+          })
+          instruments.record(context, request.method, route, HttpServerError.exitResponse(exit).status, start)
+          return Effect.void
+        })))
+  ).layer
 
 // ---- readiness --------------------------------------------------------------------------------
 
@@ -96,6 +119,8 @@ export class Readiness extends Context.Service<Readiness, {
   }))
 }
 
+const healthBody = (service: string) => Schema.encodeEffect(Health)({ status: "ok", service }).pipe(Effect.orDie)
+
 /** The handlers of the domain's SystemGroup; each app plugs them into its own HttpApi. */
 export const systemHandlers = (service: string) => ({
   health: Effect.succeed({ status: "ok" as const, service }),
@@ -116,20 +141,34 @@ export const serverUrl = (server: HttpServer.HttpServer["Service"]) => HttpServe
  * Serves an HttpApi with its OpenAPI JSON (/openapi.json), a docs UI (/docs) and request metrics.
  * `groups` are the handler layers of every group in `api`.
  */
-export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(options: {
+export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, EX = never, RX = never>(options: {
   readonly service: string
   readonly api: HttpApi.HttpApi<Id, Groups>
   readonly groups: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
   readonly http: ReturnType<typeof HttpConfig>
+  /** More routes on the same server and port, e.g. an RPC endpoint (`RpcServer.layerHttp`). */
+  readonly extraRoutes?: Layer.Layer<never, EX, RX>
 }) =>
   Layer.unwrap(Effect.gen(function*() {
     const { host, port, shutdownTimeout } = yield* options.http
+    const instruments = requestInstruments(options.service)
     const routes = Layer.mergeAll(
       HttpApiBuilder.layer(options.api, { openapiPath: "/openapi.json" }),
-      HttpApiScalar.layer(options.api, { path: "/docs" })
-    ).pipe(Layer.provide([options.groups, RequestMetrics(options.service)]))
+      HttpApiScalar.layer(options.api, { path: "/docs" }),
+      options.extraRoutes ?? Layer.empty
+    ).pipe(Layer.provide([options.groups, RequestMetrics(instruments)]))
+    const health = HttpServerResponse.jsonUnsafe(yield* healthBody(options.service))
+    // Liveness probes and load balancers call /health constantly: it is answered before routing (the
+    // same body the SystemGroup contract describes), which keeps it near bare node:http speed.
+    const fastHealth = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest>) => {
+        const request = Context.get(context, HttpServerRequest.HttpServerRequest)
+        if (request.method !== "GET" || request.url !== "/health") return app
+        instruments.record(context, "GET", "/health", 200, Context.get(context, Clock.Clock).currentTimeNanosUnsafe())
+        return Effect.succeed(health)
+      })
     // HttpServer stays in the output so tests (port 0) can read the bound address
-    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: fastHealth }).pipe(
       Layer.provideMerge(NodeHttpServer.layerServer(createServer, { host, port, gracefulShutdownTimeout: shutdownTimeout })),
       Layer.provide(NodeHttpServer.layerHttpServices),
       Layer.tap((ctx) =>
