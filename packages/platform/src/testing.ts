@@ -1,8 +1,9 @@
 // Test support shared by every package's tests: real services, isolated per test file.
 import { randomBytes } from "node:crypto"
+import { connect, createServer, type Server, type Socket } from "node:net"
 import { PgClient } from "@effect/sql-pg"
 import { ConfigProvider, Effect, Layer, Redacted, References, type Scope } from "effect"
-import { FetchHttpClient, HttpServer } from "effect/http"
+import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 import { SqlClient, type SqlError } from "effect/sql"
 import { layerAmqp } from "./bus.ts"
@@ -65,8 +66,60 @@ export const TestPlatform = Layer.mergeAll(
 )
 
 /** A client derived from `api`, pointed at the app server running in the test's layer. */
-export const apiClient = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>) =>
+export const apiClient = <Id extends string, Groups extends HttpApiGroup.Constraint>(
+  api: HttpApi.HttpApi<Id, Groups>,
+  options?: {
+    /** sent as `Authorization: Bearer <token>` on every request */
+    readonly bearer?: string
+    /** sent on every request, e.g. `x-forwarded-for` */
+    readonly headers?: Record<string, string>
+  }
+) =>
   Effect.gen(function*() {
     const server = yield* HttpServer.HttpServer
-    return yield* HttpApiClient.make(api, { baseUrl: serverUrl(server) })
+    const bearer = options?.bearer
+    const headers = options?.headers ?? {}
+    return yield* HttpApiClient.make(api, {
+      baseUrl: serverUrl(server),
+      transformClient: HttpClient.mapRequest((request) => {
+        const withHeaders = HttpClientRequest.setHeaders(request, headers)
+        return bearer === undefined ? withHeaders : HttpClientRequest.bearerToken(withHeaders, bearer)
+      })
+    })
   }).pipe(Effect.provide(FetchHttpClient.layer))
+
+/**
+ * A TCP proxy to a local server (Redis, RabbitMQ, Postgres) that a test can cut and restore: an
+ * outage staged without touching the shared server. `start(0)` picks a port; `start(port)` reopens it.
+ */
+export const tcpProxy = (upstreamPort: number) =>
+  Effect.gen(function*() {
+    const sockets = new Set<Socket>()
+    let server: Server | undefined
+    const start = (port: number) =>
+      Effect.callback<number>((resume) => {
+        server = createServer((client) => {
+          const upstream = connect(upstreamPort, "127.0.0.1")
+          for (const socket of [client, upstream]) {
+            sockets.add(socket)
+            socket.on("error", () => socket.destroy())
+            socket.on("close", () => {
+              sockets.delete(socket)
+              client.destroy()
+              upstream.destroy()
+            })
+          }
+          client.pipe(upstream).pipe(client)
+        })
+        server.listen(port, "127.0.0.1", () => {
+          const address = server?.address()
+          resume(Effect.succeed(typeof address === "object" && address ? address.port : port))
+        })
+      })
+    const cut = Effect.sync(() => {
+      server?.close()
+      for (const socket of sockets) socket.destroy()
+    })
+    yield* Effect.addFinalizer(() => cut)
+    return { start, cut }
+  })

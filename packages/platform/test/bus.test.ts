@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto"
-import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as amqp from "amqplib"
 import { Context, Effect, Fiber, Layer, Queue, Schedule } from "effect"
 import { type Delivery, EventBus, layerAmqp, layerMemory, topicMatches } from "../src/bus.ts"
+import { tcpProxy } from "../src/testing.ts"
 
 const amqpUrl = "amqp://guest:guest@127.0.0.1:5672"
 const exchange = "kassa.events" // shared with every other test: routing keys and ids carry this run's id
@@ -158,43 +158,6 @@ layer(layerAmqp(amqpUrl, exchange), { excludeTestServices: true })("RabbitMQ pub
 
 // ---- broker outages ------------------------------------------------------------------------------------------
 
-const listen = (server: Server, port: number) =>
-  Effect.callback<number>((resume) => {
-    server.listen(port, "127.0.0.1", () => {
-      const address = server.address()
-      resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : port))
-    })
-  })
-
-/** A TCP proxy to RabbitMQ that the test can cut and restore: an outage without touching the shared broker. */
-const brokerProxy = Effect.gen(function*() {
-  const sockets = new Set<Socket>()
-  let server: Server | undefined
-  const start = (port: number) =>
-    Effect.suspend(() => {
-      server = createServer((client) => {
-        const upstream = tcpConnect(5672, "127.0.0.1")
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on("error", () => socket.destroy())
-          socket.on("close", () => {
-            sockets.delete(socket)
-            client.destroy()
-            upstream.destroy()
-          })
-        }
-        client.pipe(upstream).pipe(client)
-      })
-      return listen(server, port)
-    })
-  const cut = Effect.sync(() => {
-    server?.close()
-    for (const socket of sockets) socket.destroy()
-  })
-  yield* Effect.addFinalizer(() => cut)
-  return { start, cut }
-})
-
 const eventually = <A, E>(effect: Effect.Effect<A, E>) =>
   effect.pipe(Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 50 }))
 
@@ -208,7 +171,7 @@ describe("RabbitMQ unreachable", () => {
 
   it.live("started while the broker is down, then publishing and subscriptions recover after an outage", () =>
     Effect.gen(function*() {
-      const proxy = yield* brokerProxy
+      const proxy = yield* tcpProxy(5672)
       const port = yield* proxy.start(0)
       yield* proxy.cut
       const context = yield* Layer.build(layerAmqp(`amqp://guest:guest@127.0.0.1:${port}`, exchange))

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto"
-import { connect, createServer, type Server, type Socket } from "node:net"
+import { type AddressInfo, createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Option, Schedule, type Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Cache, layerMemory, layerRedis } from "../src/kv.ts"
+import { tcpProxy } from "../src/testing.ts"
 
 const redisUrl = "redis://127.0.0.1:6379"
 const run = randomUUID() // keys and channels of this run; the Redis server is shared
@@ -113,43 +114,6 @@ describe("in-memory store bounds", () => {
 
 // ---- Redis outages ----------------------------------------------------------------------------------------
 
-const listen = (server: Server, port: number) =>
-  Effect.callback<number>((resume) => {
-    server.listen(port, "127.0.0.1", () => {
-      const address = server.address()
-      resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : port))
-    })
-  })
-
-/** A TCP proxy to Redis that the test can cut and restore, to stage an outage without touching the server. */
-const redisProxy = Effect.gen(function*() {
-  const sockets = new Set<Socket>()
-  let server: Server | undefined
-  const start = (port: number) =>
-    Effect.suspend(() => {
-      server = createServer((client) => {
-        const upstream = connect(6379, "127.0.0.1")
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on("error", () => socket.destroy())
-          socket.on("close", () => {
-            sockets.delete(socket)
-            client.destroy()
-            upstream.destroy()
-          })
-        }
-        client.pipe(upstream).pipe(client)
-      })
-      return listen(server, port)
-    })
-  const cut = Effect.sync(() => {
-    server?.close()
-    for (const socket of sockets) socket.destroy()
-  })
-  yield* Effect.addFinalizer(() => cut)
-  return { start, cut }
-})
-
 const eventually = <A, E>(effect: Effect.Effect<A, E>) =>
   effect.pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
 
@@ -168,7 +132,9 @@ describe("Redis unreachable", () => {
   it.live("a server that accepts but never answers: the layer builds and get fails with CacheError", () =>
     Effect.gen(function*() {
       const silent = createServer(() => {})
-      const port = yield* listen(silent, 0)
+      const port = yield* Effect.callback<number>((resume) => {
+        silent.listen(0, "127.0.0.1", () => resume(Effect.succeed((silent.address() as AddressInfo).port)))
+      })
       yield* Effect.addFinalizer(() => Effect.sync(() => silent.close()))
       const error = yield* Cache.use((cache) => Effect.flip(cache.get("k"))).pipe(
         Effect.provide(layerRedis(`redis://127.0.0.1:${port}`, { commandTimeout: "300 millis" }))
@@ -178,7 +144,7 @@ describe("Redis unreachable", () => {
 
   it.live("started while Redis is down, it serves once Redis is reachable; an outage fails commands until it ends", () =>
     Effect.gen(function*() {
-      const proxy = yield* redisProxy
+      const proxy = yield* tcpProxy(6379)
       const port = yield* proxy.start(0)
       yield* proxy.cut // Redis "down" before the cache starts
       const cache = yield* Layer.build(layerRedis(`redis://127.0.0.1:${port}`)).pipe(
