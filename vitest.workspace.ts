@@ -11,6 +11,7 @@ export default [
   project("platform", "packages/platform"),
   project("billing", "apps/billing"),
   project("payments", "apps/payments"),
+  project("stripe-sandbox", "apps/stripe-sandbox"),
   project("catalog", "apps/catalog"),
   project("repo", ".")
 ] satisfies Array<TestProjectConfiguration>

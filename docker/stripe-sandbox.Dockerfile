@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# Local Stripe-compatible sandbox. Its entry point, apps/stripe-sandbox/src/main.ts, arrives in a later issue;
-# it must listen on 12111 and answer GET /health.
+# Local Stripe-compatible sandbox (apps/stripe-sandbox/src/main.ts): listens on STRIPE_SANDBOX_PORT (12111) and
+# answers GET /health.
 # Build from the repo root: docker build -f docker/stripe-sandbox.Dockerfile .
 
 # Stage 1: production dependencies, from the manifests only, so code edits reuse this layer.

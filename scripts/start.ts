@@ -2,11 +2,41 @@
 // and bus when DATABASE_URL/REDIS_URL/AMQP_URL are unset; the real servers when they are set).
 import { BillingLive } from "@kassa/billing/main"
 import { CatalogLive } from "@kassa/catalog/main"
-import { PaymentsLive } from "@kassa/payments/main"
+import { DemoCatalogLive } from "@kassa/catalog/seed"
+import { PaymentsApp, PaymentsLive } from "@kassa/payments/main"
 import { PlatformLive } from "@kassa/platform"
-import { AmqpConfig, BillingHttpConfig, CatalogHttpConfig, DatabaseConfig, PaymentsHttpConfig, RedisConfig } from "@kassa/platform/config"
-import { runApp } from "@kassa/platform/http"
-import { Console, Effect, Layer, Option } from "effect"
+import { AdminBootstrapConfig, AmqpConfig, BillingHttpConfig, CatalogHttpConfig, DatabaseConfig, PaymentsHttpConfig, RedisConfig, StripeConfig, StripeSandboxConfig } from "@kassa/platform/config"
+import { runApp, serverUrl } from "@kassa/platform/http"
+import { sandboxApiKey, StripeClient } from "@kassa/platform/stripe"
+import { SandboxLive, StripeSandbox } from "@kassa/stripe-sandbox"
+import { HttpServer } from "effect/http"
+import { Console, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { randomBytes } from "node:crypto"
+
+// Without ADMIN_EMAIL/ADMIN_PASSWORD, a demo admin with a fresh random password (billing ensures it at start).
+const demoAdmin = { email: "admin@kassa.local", password: randomBytes(12).toString("base64url") }
+const DemoAdmin = Layer.unwrap(Effect.map(AdminBootstrapConfig, (admin) =>
+  Option.isSome(admin)
+    ? Layer.empty
+    : ConfigProvider.layerAdd(ConfigProvider.fromUnknown({ ADMIN_EMAIL: demoAdmin.email, ADMIN_PASSWORD: demoAdmin.password }))))
+
+// Without STRIPE_API_BASE (and without a real STRIPE_API_KEY), payments talks to the bundled Stripe sandbox, run
+// here on STRIPE_SANDBOX_PORT and delivering its signed webhooks to payments.
+const PaymentsOnSandbox = Layer.effectDiscard(Effect.gen(function*() {
+  const sandbox = yield* StripeSandbox
+  const payments = yield* HttpServer.HttpServer
+  const { webhookSecret } = yield* StripeSandboxConfig
+  yield* sandbox.webhooks.addEndpoint(`${serverUrl(payments)}/webhooks/stripe`, Redacted.value(webhookSecret))
+})).pipe(
+  Layer.provideMerge(PaymentsApp.pipe(
+    Layer.provide(Layer.unwrap(Effect.map(Effect.service(StripeSandbox), (sandbox) => StripeClient.layerWith({ apiBase: sandbox.url }))))
+  )),
+  Layer.provideMerge(SandboxLive)
+)
+const PaymentsWithStripe = Layer.unwrap(Effect.map(StripeConfig, (stripe) => {
+  const realKey = Option.exists(stripe.apiKey, (key) => Redacted.value(key) !== sandboxApiKey)
+  return Option.isSome(stripe.apiBase) || realKey ? PaymentsLive : PaymentsOnSandbox
+}))
 
 const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const db = yield* DatabaseConfig
@@ -14,6 +44,8 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const amqp = yield* AmqpConfig
   const url = (c: { host: string; port: number }) => `http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`
   const apps = [["billing", yield* BillingHttpConfig], ["payments", yield* PaymentsHttpConfig], ["catalog", yield* CatalogHttpConfig]] as const
+  const admin = yield* AdminBootstrapConfig
+  const demo = Option.isSome(admin) && Redacted.value(admin.value.password) === demoAdmin.password
   yield* Console.log([
     "",
     "Kassa is up.",
@@ -21,6 +53,14 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
     `  database  ${Option.isSome(db.url) ? "DATABASE_URL" : `embedded PGlite (${db.pgliteDataDir})`}`,
     `  cache     ${Option.isSome(redis.url) ? "REDIS_URL" : "in-process"}`,
     `  events    ${Option.isSome(amqp.url) ? "AMQP_URL" : "in-process bus"}`,
+    `  stripe    ${Option.match(yield* Effect.serviceOption(StripeSandbox), {
+      onNone: () => "STRIPE_API_BASE / STRIPE_API_KEY",
+      onSome: (sandbox) => `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments)`
+    })}`,
+    demo
+      ? `  admin     ${demoAdmin.email} / ${demoAdmin.password}   (demo admin; set ADMIN_EMAIL and ADMIN_PASSWORD to choose your own)`
+      : `  admin     ${Option.match(admin, { onNone: () => "none", onSome: (a) => `${a.email} (ADMIN_EMAIL)` })}`,
+    `  products  ${url(apps[0][1])}/v1/products   (a demo catalog is seeded when the catalog is empty)`,
     "Ctrl-C stops everything.",
     ""
   ].join("\n"))
@@ -28,7 +68,8 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
 
 runApp(
   Banner.pipe(
-    Layer.provide(Layer.mergeAll(BillingLive, PaymentsLive, CatalogLive)),
-    Layer.provide(PlatformLive)
+    Layer.provide(Layer.mergeAll(BillingLive, PaymentsWithStripe, CatalogLive, DemoCatalogLive)),
+    Layer.provide(PlatformLive),
+    Layer.provide(DemoAdmin)
   )
 )

@@ -1,5 +1,7 @@
 // The only place that knows environment variable names. Everything else asks these Configs.
-import { Config, Duration, Schema } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Option, Redacted, Schema } from "effect"
+
+const configError = (message: string) => new Config.ConfigError(new ConfigProvider.SourceError({ message }))
 
 const optionalUrl = (name: string) => Config.option(Config.Redacted(name))
 
@@ -29,6 +31,17 @@ export const OutboxConfig = Config.all({
   batchSize: Config.Int("OUTBOX_BATCH_SIZE").pipe(Config.withDefault(200))
 })
 
+/**
+ * The catalog → billing ETL in billing: woken by `catalog.product.*` events, and a sweep at this interval
+ * catches everything else (film changes, missed events). Changes copied per transaction: ETL_BATCH_SIZE.
+ */
+export const EtlConfig = Config.all({
+  sweepInterval: Config.Duration("ETL_SWEEP_INTERVAL").pipe(Config.withDefault(Duration.seconds(2))),
+  batchSize: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })), "ETL_BATCH_SIZE").pipe(
+    Config.withDefault(100)
+  )
+})
+
 /** Stripe: STRIPE_API_BASE points the SDK at the bundled sandbox (or any Stripe-compatible host). */
 export const StripeConfig = Config.all({
   apiKey: Config.option(Config.Redacted("STRIPE_API_KEY")),
@@ -52,7 +65,97 @@ export const HttpConfig = (portVar: string, defaultPort: number) =>
     shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
   })
 
+/**
+ * Access and refresh tokens (DESIGN §5). JWT_SECRET is the HS256 key every app verifies with; unset, each
+ * process generates one at start (tokens then do not survive a restart, and replicas cannot share them).
+ */
+export const AuthConfig = Config.all({
+  jwtSecret: Config.option(Config.Redacted("JWT_SECRET")).pipe(
+    Config.mapEffect((secret) =>
+      secret._tag === "Some" && Redacted.value(secret.value).length < 32
+        ? Effect.fail(configError("JWT_SECRET must be at least 32 characters (HS256 key)"))
+        : Effect.succeed(secret))
+  ),
+  issuer: Config.String("JWT_ISSUER").pipe(Config.withDefault("kassa")),
+  audience: Config.String("JWT_AUDIENCE").pipe(Config.withDefault("kassa")),
+  accessTokenTtl: Config.Duration("ACCESS_TOKEN_TTL").pipe(
+    Config.withDefault(Duration.minutes(15)),
+    Config.mapEffect((ttl) =>
+      Duration.isGreaterThan(ttl, Duration.minutes(15)) || !Duration.isGreaterThan(ttl, Duration.zero)
+        ? Effect.fail(configError("ACCESS_TOKEN_TTL must be more than 0 and at most 15 minutes"))
+        : Effect.succeed(ttl))
+  ),
+  refreshTokenTtl: Config.Duration("REFRESH_TOKEN_TTL").pipe(Config.withDefault(Duration.days(30))),
+  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
+  trustProxy: Config.Boolean("TRUST_PROXY").pipe(Config.withDefault(false)),
+  /** Failed logins allowed per email and per client address within the window, then 429. */
+  loginMaxFailures: Config.Int("LOGIN_MAX_FAILURES").pipe(Config.withDefault(5)),
+  loginFailureWindow: Config.Duration("LOGIN_FAILURE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
+})
+
+/** Bootstrap admin: ensured at billing start whenever both are set; one without the other is an error. */
+export const AdminBootstrapConfig = Config.all({
+  email: Config.option(Config.String("ADMIN_EMAIL")),
+  password: Config.option(Config.Redacted("ADMIN_PASSWORD"))
+}).pipe(
+  Config.mapEffect(({ email, password }) =>
+    email._tag === "Some" && password._tag === "Some"
+      ? Effect.succeed(Option.some({ email: email.value, password: password.value }))
+      : email._tag === "None" && password._tag === "None"
+      ? Effect.succeed(Option.none())
+      : Effect.fail(configError("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither")))
+)
+
 export const BillingHttpConfig = HttpConfig("BILLING_PORT", 3000)
 export const PaymentsHttpConfig = HttpConfig("PAYMENTS_PORT", 3001)
 export const CatalogHttpConfig = HttpConfig("CATALOG_PORT", 3002)
 
+
+/** Used when SERVICE_TOKEN is unset (a warning is logged): fine on a laptop, never in a shared environment. */
+export const developmentServiceToken = "kassa-dev-service-token"
+
+/** The bearer token every service presents on another's RPC (and on payments' operator HTTP API). */
+export const ServiceTokenConfig = Config.option(Config.Redacted("SERVICE_TOKEN"))
+
+/** The bundled sandbox signs webhooks with this when STRIPE_WEBHOOK_SECRET is unset, and payments accepts it. */
+export const sandboxWebhookSecret = "whsec_kassa_sandbox"
+
+export const PaymentsConfig = Config.all({
+  /** Outbound Stripe requests per second per process; 0 lifts the limit. */
+  providerRateLimit: Config.Int("PAYMENTS_PROVIDER_RATE_LIMIT").pipe(
+    Config.withDefault(20),
+    Config.mapEffect((n) =>
+      n < 0 ? Effect.fail(configError("PAYMENTS_PROVIDER_RATE_LIMIT must be 0 (no limit) or more")) : Effect.succeed(n))
+  ),
+  /** Retries of a Stripe call that got a 409/429/5xx or no answer (same idempotency key, jittered backoff). */
+  providerRetries: Config.Int("PAYMENTS_PROVIDER_RETRIES").pipe(
+    Config.withDefault(3),
+    Config.mapEffect((n) =>
+      n < 0 || n > 10 ? Effect.fail(configError("PAYMENTS_PROVIDER_RETRIES must be 0..10")) : Effect.succeed(n))
+  ),
+  /** Delays between provider re-reads of a pending/unknown payment; the last one repeats. */
+  reconcileSchedule: Config.Array(Schema.DurationFromString, "PAYMENTS_RECONCILE_SCHEDULE").pipe(
+    Config.withDefault([Duration.minutes(1), Duration.minutes(5), Duration.hours(1), Duration.days(1)]),
+    Config.mapEffect((delays) =>
+      delays.length === 0
+        ? Effect.fail(configError("PAYMENTS_RECONCILE_SCHEDULE needs at least one duration"))
+        : Effect.succeed(delays))
+  ),
+  /** How often the reconciler looks for payments and refunds that are due. */
+  reconcileInterval: Config.Duration("PAYMENTS_RECONCILE_INTERVAL").pipe(Config.withDefault(Duration.seconds(15))),
+  /** A succeeded payment can be canceled (refunded) for this long after it was made. */
+  refundWindow: Config.Duration("PAYMENTS_REFUND_WINDOW").pipe(Config.withDefault(Duration.days(14))),
+  /** The previous webhook secret, accepted beside STRIPE_WEBHOOK_SECRET while a rotation is under way. */
+  webhookSecretPrevious: Config.option(Config.Redacted("STRIPE_WEBHOOK_SECRET_PREVIOUS")),
+  /** Billing's RPC endpoint for payment outcomes; unset → outcomes go out as events only. */
+  billingRpcUrl: Config.option(Config.URL("BILLING_RPC_URL"))
+})
+
+/** The bundled Stripe sandbox (apps/stripe-sandbox). */
+export const StripeSandboxHttpConfig = HttpConfig("STRIPE_SANDBOX_PORT", 12111)
+
+export const StripeSandboxConfig = Config.all({
+  /** Where the sandbox delivers its signed webhooks (comma-separated URLs). */
+  webhookUrls: Config.Array(Schema.String, "STRIPE_SANDBOX_WEBHOOK_URLS").pipe(Config.withDefault([])),
+  webhookSecret: Config.Redacted("STRIPE_WEBHOOK_SECRET").pipe(Config.withDefault(Redacted.make(sandboxWebhookSecret)))
+})

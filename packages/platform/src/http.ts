@@ -137,17 +137,38 @@ export const systemHandlers = (service: string) => ({
 
 export const serverUrl = (server: HttpServer.HttpServer["Service"]) => HttpServer.formatAddress(server.address)
 
+/** See `serveApi`'s `fastRoutes`. */
+export type FastRoutes = ReadonlyMap<
+  string,
+  (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+>
+
 /**
  * Serves an HttpApi with its OpenAPI JSON (/openapi.json), a docs UI (/docs) and request metrics.
  * `groups` are the handler layers of every group in `api`.
  */
-export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, EX = never, RX = never>(options: {
+export const serveApi = <
+  Id extends string,
+  Groups extends HttpApiGroup.Constraint,
+  E,
+  R,
+  EX = never,
+  RX = never,
+  EF = never,
+  RF = never
+>(options: {
   readonly service: string
   readonly api: HttpApi.HttpApi<Id, Groups>
   readonly groups: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
   readonly http: ReturnType<typeof HttpConfig>
   /** More routes on the same server and port, e.g. an RPC endpoint (`RpcServer.layerHttp`). */
   readonly extraRoutes?: Layer.Layer<never, EX, RX>
+  /**
+   * Hot endpoints answered before routing, like /health: `"GET /v1/me"` (method and exact URL) → a handler that
+   * honours the same contract as the HttpApi endpoint it shadows (that endpoint still serves other URLs, e.g.
+   * with a query string, and the docs).
+   */
+  readonly fastRoutes?: Effect.Effect<FastRoutes, EF, RF>
 }) =>
   Layer.unwrap(Effect.gen(function*() {
     const { host, port, shutdownTimeout } = yield* options.http
@@ -160,15 +181,21 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
     const health = HttpServerResponse.jsonUnsafe(yield* healthBody(options.service))
     // Liveness probes and load balancers call /health constantly: it is answered before routing (the
     // same body the SystemGroup contract describes), which keeps it near bare node:http speed.
-    const fastHealth = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    const fastPaths: FastRoutes = new Map([
+      ["GET /health", () => Effect.succeed(health)],
+      ...(options.fastRoutes === undefined ? [] : yield* options.fastRoutes)
+    ])
+    const fastPath = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
       Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest>) => {
         const request = Context.get(context, HttpServerRequest.HttpServerRequest)
-        if (request.method !== "GET" || request.url !== "/health") return app
-        instruments.record(context, "GET", "/health", 200, Context.get(context, Clock.Clock).currentTimeNanosUnsafe())
-        return Effect.succeed(health)
+        const fast = fastPaths.get(`${request.method} ${request.url}`)
+        if (fast === undefined) return app
+        const start = Context.get(context, Clock.Clock).currentTimeNanosUnsafe()
+        return Effect.tap(fast(request), (response) =>
+          Effect.sync(() => instruments.record(context, request.method, request.url, response.status, start)))
       })
     // HttpServer stays in the output so tests (port 0) can read the bound address
-    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: fastHealth }).pipe(
+    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: fastPath }).pipe(
       Layer.provideMerge(NodeHttpServer.layerServer(createServer, { host, port, gracefulShutdownTimeout: shutdownTimeout })),
       Layer.provide(NodeHttpServer.layerHttpServices),
       Layer.tap((ctx) =>

@@ -1,0 +1,245 @@
+// Accounts and sessions: registration, login, refresh-token rotation with reuse detection, logout, and the
+// bootstrap admin. A session is one refresh-token family; its id is the `sid` of every access token it issues,
+// so revoking the family also revokes those access tokens (through the TokenVerifier).
+import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { type Account, Email, Password, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
+import { Conflict, RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
+import { UserId } from "@kassa/domain/ids"
+import { AccessTokenIssuer, TokenVerifier } from "@kassa/platform/auth"
+import { AdminBootstrapConfig, AuthConfig } from "@kassa/platform/config"
+import { Outbox } from "@kassa/platform/outbox"
+import { Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { SqlClient, SqlError } from "effect/sql"
+import { hashPassword, verifyPassword } from "./passwords.ts"
+import { AuthRepo, type RotatedRefreshToken, type User } from "./repo.ts"
+import { LoginThrottle } from "./throttle.ts"
+
+/** Two refreshes with the same token this close together are a client race (two tabs), not a replay. */
+export const refreshGrace = Duration.seconds(5)
+
+const newUserId = () => UserId.make(`usr_${randomUUID()}`)
+const newRefreshToken = () => randomBytes(32).toString("base64url")
+// the token carries 256 random bits, so a fast digest is enough: there is nothing to brute-force
+const digest = (token: string) => createHash("sha256").update(token).digest("hex")
+
+const invalidCredentials = () => new Unauthorized({ message: "invalid email or password" })
+
+// The database being down is a dependency failure (503); a row that does not decode is a bug (defect).
+const storage = <A, E, R>(
+  effect: Effect.Effect<A, E | SqlError.SqlError | Schema.SchemaError, R>
+): Effect.Effect<A, Exclude<E, SqlError.SqlError | Schema.SchemaError> | ServiceUnavailable, R> =>
+  effect.pipe(Effect.catch((error): Effect.Effect<never, Exclude<E, SqlError.SqlError | Schema.SchemaError> | ServiceUnavailable> => {
+    if (Schema.isSchemaError(error)) return Effect.die(error)
+    if (SqlError.isSqlError(error)) {
+      return Effect.andThen(
+        Effect.logError("auth storage failed", error),
+        Effect.fail(new ServiceUnavailable({ message: "the account store is unavailable; try again shortly" }))
+      )
+    }
+    return Effect.fail(error as Exclude<E, SqlError.SqlError | Schema.SchemaError>)
+  }))
+
+type RefreshOutcome =
+  | { readonly _tag: "Issued"; readonly token: RotatedRefreshToken; readonly refreshToken: string }
+  | { readonly _tag: "Rejected"; readonly message: string }
+  | { readonly _tag: "Reused"; readonly familyId: string }
+
+export class Accounts extends Context.Service<Accounts, {
+  register(input: { readonly email: string; readonly password: string }): Effect.Effect<Account, Conflict | ServiceUnavailable>
+  login(
+    input: { readonly email: string; readonly password: string },
+    clientAddress: string
+  ): Effect.Effect<TokenPair, Unauthorized | RateLimited | ServiceUnavailable>
+  refresh(refreshToken: string): Effect.Effect<TokenPair, Unauthorized | ServiceUnavailable>
+  logout(refreshToken: string): Effect.Effect<void, ServiceUnavailable>
+  /**
+   * Makes sure `email` is an admin with this password: creates it, or promotes it and sets the password (then
+   * ending its sessions). Nothing changes, and no session ends, when it already is.
+   */
+  ensureAdmin(email: string, password: string): Effect.Effect<UserId, ServiceUnavailable | Schema.SchemaError>
+}>()("billing/Accounts") {
+  static readonly layer = Layer.effect(
+    Accounts,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const repo = yield* AuthRepo
+      const outbox = yield* Outbox
+      const issuer = yield* AccessTokenIssuer
+      const verifier = yield* TokenVerifier
+      const throttle = yield* LoginThrottle
+      const { refreshTokenTtl } = yield* AuthConfig
+      // compared against when the email is unknown, so a login for a missing account takes as long as one with
+      // a wrong password and does not tell which accounts exist
+      const dummyHash = yield* Effect.cached(hashPassword(randomBytes(16).toString("hex")))
+
+      const now = Effect.map(DateTime.now, DateTime.toDate)
+
+      const createUser = (user: User) =>
+        Effect.gen(function*() {
+          const at = yield* now
+          yield* sql.withTransaction(Effect.gen(function*() {
+            yield* repo.insertUser(user, at)
+            const data: UserRegistered = { userId: user.id, email: user.email, role: user.role }
+            yield* outbox.appendEvent({ type: "user.registered", aggregateId: user.id, data })
+          }))
+        })
+
+      const register = (input: { readonly email: string; readonly password: string }) =>
+        Effect.gen(function*() {
+          const user: User = { id: newUserId(), email: input.email, passwordHash: yield* hashPassword(input.password), role: "user" }
+          yield* createUser(user)
+          return { id: user.id, email: user.email }
+        }).pipe(
+          Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "this email is already registered" }))),
+          storage,
+          Effect.withSpan("Accounts.register")
+        )
+
+      const pair = (
+        user: { readonly id: UserId; readonly email: string; readonly role: User["role"] },
+        familyId: string,
+        refreshToken: string
+      ) =>
+        Effect.map(issuer.issue(user, familyId), (access): TokenPair => ({
+          accessToken: access.token,
+          refreshToken,
+          tokenType: "Bearer",
+          expiresIn: access.expiresIn
+        }))
+
+      const refreshExpiry = (at: Date) => new Date(at.getTime() + Duration.toMillis(refreshTokenTtl))
+
+      // a login starts a family
+      const startFamily = (userId: UserId, familyId: string, at: Date) =>
+        Effect.gen(function*() {
+          const token = newRefreshToken()
+          yield* repo.insertRefreshToken({
+            id: randomUUID(),
+            tokenHash: digest(token),
+            familyId,
+            userId,
+            issuedAt: at,
+            expiresAt: refreshExpiry(at)
+          })
+          return token
+        })
+
+      const login = (input: { readonly email: string; readonly password: string }, clientAddress: string) =>
+        Effect.gen(function*() {
+          yield* throttle.check(input.email, clientAddress)
+          const user = yield* repo.findUserByEmail(input.email)
+          const valid = Option.isSome(user)
+            ? yield* verifyPassword(input.password, user.value.passwordHash)
+            : yield* Effect.as(Effect.flatMap(dummyHash, (hash) => verifyPassword(input.password, hash)), false)
+          if (Option.isNone(user) || !valid) {
+            yield* throttle.recordFailure(input.email, clientAddress)
+            return yield* invalidCredentials()
+          }
+          yield* throttle.reset(input.email)
+          const familyId = randomUUID()
+          const refreshToken = yield* startFamily(user.value.id, familyId, yield* now)
+          return yield* pair(user.value, familyId, refreshToken)
+        }).pipe(storage, Effect.withSpan("Accounts.login"))
+
+      const rotate = (presented: string) =>
+        Effect.gen(function*(): Effect.fn.Return<RefreshOutcome, SqlError.SqlError | Schema.SchemaError> {
+          const at = yield* now
+          const refreshToken = newRefreshToken()
+          const found = yield* repo.rotateRefreshToken({
+            tokenHash: digest(presented),
+            now: at,
+            // a token rotated within the grace period is a racing client (two tabs), which gets a sibling
+            graceStart: new Date(at.getTime() - Duration.toMillis(refreshGrace)),
+            child: { id: randomUUID(), tokenHash: digest(refreshToken), expiresAt: refreshExpiry(at) }
+          })
+          if (Option.isNone(found)) return { _tag: "Rejected", message: "refresh token is invalid" }
+          const token = found.value
+          if (token.issued) return { _tag: "Issued", token, refreshToken }
+          if (token.revokedAt !== null) return { _tag: "Rejected", message: "refresh token has been revoked" }
+          if (token.expiresAt.getTime() <= at.getTime()) return { _tag: "Rejected", message: "refresh token expired" }
+          // rotated before the grace period and presented again: it leaked, so the whole family (every
+          // descendant) dies
+          yield* repo.revokeFamily(token.familyId, at)
+          return { _tag: "Reused", familyId: token.familyId }
+        })
+
+      const refresh = (presented: string) =>
+        rotate(presented).pipe(
+          Effect.flatMap((outcome): Effect.Effect<TokenPair, Unauthorized> => {
+            switch (outcome._tag) {
+              case "Issued":
+                return pair(
+                  { id: outcome.token.userId, email: outcome.token.email, role: outcome.token.role },
+                  outcome.token.familyId,
+                  outcome.refreshToken
+                )
+              case "Rejected":
+                return Effect.fail(new Unauthorized({ message: outcome.message }))
+              case "Reused":
+                return Effect.andThen(
+                  verifier.revoke({ kind: "session", id: outcome.familyId }),
+                  Effect.fail(new Unauthorized({ message: "refresh token was already used; the session has been revoked" }))
+                )
+            }
+          }),
+          storage,
+          Effect.withSpan("Accounts.refresh")
+        )
+
+      const logout = (presented: string) =>
+        Effect.gen(function*() {
+          const found = yield* repo.findRefreshToken(digest(presented))
+          // unknown tokens are ignored: logout answers the same whatever it is given
+          if (Option.isNone(found)) return
+          yield* repo.revokeFamily(found.value.familyId, yield* now)
+          yield* verifier.revoke({ kind: "session", id: found.value.familyId })
+        }).pipe(storage, Effect.withSpan("Accounts.logout"))
+
+      const ensureAdminOnce = (email: string, password: string) =>
+        Effect.gen(function*() {
+          const existing = yield* repo.findUserByEmail(email)
+          if (Option.isNone(existing)) {
+            const user: User = { id: newUserId(), email, passwordHash: yield* hashPassword(password), role: "admin" }
+            yield* createUser(user)
+            yield* Effect.logInfo("bootstrap admin created").pipe(Effect.annotateLogs({ email }))
+            return user.id
+          }
+          const user = existing.value
+          if (user.role === "admin" && (yield* verifyPassword(password, user.passwordHash))) return user.id
+          const at = yield* now
+          yield* repo.upsertAdmin({ ...user, passwordHash: yield* hashPassword(password) }, at)
+          // the credentials changed: sessions opened with the old ones end
+          const families = yield* repo.revokeUserTokens(user.id, at)
+          yield* Effect.forEach(families, (id) => verifier.revoke({ kind: "session", id }), { discard: true })
+          yield* verifier.revoke({ kind: "user", id: user.id, before: at.getTime() })
+          yield* Effect.logInfo("bootstrap admin updated").pipe(Effect.annotateLogs({ email }))
+          return user.id
+        })
+
+      const ensureAdmin = (rawEmail: string, rawPassword: string) =>
+        Effect.gen(function*() {
+          const email = yield* Schema.decodeUnknownEffect(Email)(rawEmail)
+          const password = yield* Schema.decodeUnknownEffect(Password)(rawPassword)
+          // another replica starting at the same moment may create it first: then update it
+          return yield* ensureAdminOnce(email, password).pipe(
+            Effect.catchTag("EmailTaken", () => ensureAdminOnce(email, password))
+          )
+        }).pipe(Effect.catchTag("EmailTaken", Effect.die), storage)
+
+      return Accounts.of({ register, login, refresh, logout, ensureAdmin })
+    })
+  )
+}
+
+/** Bootstrap admin from ADMIN_EMAIL / ADMIN_PASSWORD at start, when both are set. */
+export const AdminBootstrap = Layer.effectDiscard(Effect.gen(function*() {
+  const admin = yield* AdminBootstrapConfig
+  if (Option.isNone(admin)) return
+  const accounts = yield* Accounts
+  yield* accounts.ensureAdmin(admin.value.email, Redacted.value(admin.value.password))
+}))
+
+/** Accounts with its storage, throttle and token signing; needs the TokenVerifier, SqlClient, Cache. */
+export const AccountsLive = Accounts.layer.pipe(
+  Layer.provide([AuthRepo.layer, LoginThrottle.layer, AccessTokenIssuer.layer, Outbox.layer("billing")])
+)

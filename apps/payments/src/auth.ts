@@ -1,0 +1,64 @@
+// The service token (SERVICE_TOKEN): a bearer token other services and operators present. One value for the
+// whole deployment; unset, a fixed development token is used and a warning logged.
+import { Unauthorized } from "@kassa/domain"
+import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/payments"
+import { developmentServiceToken, ServiceTokenConfig } from "@kassa/platform/config"
+import { timingSafeEqual } from "node:crypto"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Headers } from "effect/http"
+import { RpcMiddleware } from "effect/rpc"
+
+export class ServiceToken extends Context.Service<ServiceToken, {
+  readonly token: Redacted.Redacted<string>
+  /** Constant-time comparison against a presented bearer token. */
+  matches(presented: string): boolean
+}>()("payments/ServiceToken") {
+  static readonly make = (token: Redacted.Redacted<string>) => {
+    const expected = Buffer.from(Redacted.value(token))
+    return ServiceToken.of({
+      token,
+      matches: (presented) => {
+        const given = Buffer.from(presented)
+        return given.length === expected.length && timingSafeEqual(given, expected)
+      }
+    })
+  }
+
+  static readonly layer: Layer.Layer<ServiceToken, Config.ConfigError> = Layer.effect(
+    ServiceToken,
+    Effect.gen(function*() {
+      const configured = yield* ServiceTokenConfig
+      if (Option.isNone(configured)) {
+        yield* Effect.logWarning("SERVICE_TOKEN not set: using the fixed development token; set it in any shared environment")
+      }
+      return ServiceToken.make(Option.getOrElse(configured, () => Redacted.make(developmentServiceToken)))
+    })
+  )
+}
+
+const bearer = (value: string | undefined) => /^Bearer\s+(.+)$/i.exec(value ?? "")?.[1] ?? ""
+
+const refused = new Unauthorized({ message: "missing or invalid service token" })
+
+/** Server side of the RPC middleware: checks `Authorization: Bearer <token>`. */
+export const ServiceAuthLive: Layer.Layer<ServiceAuth, never, ServiceToken> = Layer.effect(
+  ServiceAuth,
+  Effect.map(ServiceToken, (token) =>
+    ServiceAuth.of((effect, { headers }) =>
+      token.matches(bearer(headers["authorization"])) ? effect : Effect.fail(refused)))
+)
+
+/** Server side of the HTTP middleware on the operator routes. */
+export const ServiceTokenAuthLive: Layer.Layer<ServiceTokenAuth, never, ServiceToken> = Layer.effect(
+  ServiceTokenAuth,
+  Effect.map(ServiceToken, (token) =>
+    ServiceTokenAuth.of({
+      bearer: (httpEffect, { credential }) =>
+        token.matches(Redacted.value(credential)) ? httpEffect : Effect.fail(refused)
+    }))
+)
+
+/** Client side of the RPC middleware: adds the token to every call. */
+export const serviceAuthClient = (token: Redacted.Redacted<string>) =>
+  RpcMiddleware.layerClient(ServiceAuth, ({ next, request }) =>
+    next({ ...request, headers: Headers.set(request.headers, "authorization", `Bearer ${Redacted.value(token)}`) }))

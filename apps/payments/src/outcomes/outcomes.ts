@@ -1,0 +1,135 @@
+// How billing learns a payment's outcome: an outbox event (`payment.succeeded|failed|refunded|canceled`) and,
+// when BILLING_RPC_URL is set, a callback row; both are written in the transaction that changed the payment.
+// A delivery fiber calls billing's PaymentOutcome RPC for each callback until billing acknowledges it.
+import { Payment, PaymentOutcome, type PaymentOutcomeType } from "@kassa/domain/payments"
+import { PaymentsConfig } from "@kassa/platform/config"
+import { Outbox } from "@kassa/platform/outbox"
+import { Cause, Context, DateTime, Duration, Effect, Exit, Layer, Option, Queue, Random, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { ServiceToken } from "../auth.ts"
+import { BillingCallbackClient } from "../client.ts"
+import { type PaymentRow, toPayment } from "../payments/repo.ts"
+
+const encodePayment = Schema.encodeSync(Payment)
+// stored as jsonb, read back as text: the client's row-name transform would otherwise reach inside it
+const decodeOutcome = Schema.decodeUnknownEffect(Schema.fromJsonString(PaymentOutcome))
+
+export class Outcomes extends Context.Service<Outcomes, {
+  /** Call inside the transaction that moved the payment: the outcome goes out iff that transaction commits. */
+  record(type: PaymentOutcomeType, payment: PaymentRow): Effect.Effect<void, SqlError.SqlError>
+}>()("payments/Outcomes") {
+  static readonly layer = Layer.effect(
+    Outcomes,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const outbox = yield* Outbox
+      const callbacks = Option.isSome((yield* PaymentsConfig).billingRpcUrl)
+      const wake = yield* CallbackWake
+      return Outcomes.of({
+        record: (type, row) =>
+          Effect.gen(function*() {
+            const payment = encodePayment(toPayment(row))
+            const envelope = yield* outbox.appendEvent({ type, aggregateId: row.id, data: payment })
+            if (!callbacks) return
+            const now = DateTime.toDate(yield* DateTime.now)
+            const payload = JSON.stringify({ id: envelope.id, type, payment })
+            yield* sql`INSERT INTO payments.billing_callbacks (id, payment_id, type, payload, created_at, next_attempt_at)
+              VALUES (${envelope.id}::uuid, ${row.id}, ${type}, ${payload}::jsonb, ${now}, ${now})`
+            yield* sql.afterCommit(Effect.sync(wake.notify))
+          })
+      })
+    })
+  )
+}
+
+/** Lets a commit with new callbacks wake this process's delivery fiber at once. */
+export class CallbackWake extends Context.Service<CallbackWake, {
+  readonly notify: () => void
+  readonly wait: (timeout: Duration.Input) => Effect.Effect<void>
+}>()("payments/CallbackWake") {
+  static readonly layer = Layer.effect(
+    CallbackWake,
+    Effect.map(Queue.dropping<void>(1), (queue) =>
+      CallbackWake.of({
+        notify: () => {
+          Queue.offerUnsafe(queue, undefined)
+        },
+        wait: (timeout) => Effect.raceFirst(Queue.take(queue), Effect.sleep(timeout))
+      }))
+  )
+}
+
+interface DueCallback {
+  readonly id: string
+  readonly attempts: number
+  readonly payload: string
+}
+
+// between attempts: 1 s doubling to 5 min, ±20 %; attempts never stop (billing must hear every outcome)
+const retryDelay = (attempts: number) =>
+  Effect.map(Random.nextBetween(0.8, 1.2), (jitter) =>
+    Duration.millis(Math.round(Math.min(300_000, 1000 * 2 ** Math.min(attempts, 20)) * jitter)))
+
+const lease = Duration.seconds(30)
+const pollInterval = Duration.seconds(1)
+const batchSize = 20
+
+/**
+ * Delivers due callbacks to billing; with BILLING_RPC_URL unset it only logs that outcomes go out as events.
+ * Safe in every replica: a callback is leased before it is sent.
+ */
+export const CallbackDeliveryLive = Layer.effectDiscard(Effect.gen(function*() {
+  const config = yield* PaymentsConfig
+  if (Option.isNone(config.billingRpcUrl)) {
+    return yield* Effect.logInfo("BILLING_RPC_URL not set: payment outcomes go out as events only")
+  }
+  const sql = yield* SqlClient.SqlClient
+  const wake = yield* CallbackWake
+  const token = (yield* ServiceToken).token
+  const context = yield* Layer.build(BillingCallbackClient.layer(config.billingRpcUrl.value.toString(), token))
+  const client = Context.get(context, BillingCallbackClient)
+
+  const claimDue = Effect.gen(function*() {
+    const now = yield* DateTime.now
+    return yield* sql<DueCallback>`UPDATE payments.billing_callbacks
+      SET next_attempt_at = ${DateTime.toDate(DateTime.addDuration(now, lease))}
+      WHERE id IN (
+        SELECT id FROM payments.billing_callbacks
+        WHERE acknowledged_at IS NULL AND next_attempt_at <= ${DateTime.toDate(now)}
+        ORDER BY created_at LIMIT ${batchSize}
+        FOR UPDATE SKIP LOCKED
+      )
+      RETURNING id::text AS "id", attempts, payload::text AS "payload"`
+  })
+
+  const deliver = (callback: DueCallback) =>
+    Effect.gen(function*() {
+      const outcome = yield* decodeOutcome(callback.payload).pipe(Effect.orDie)
+      // any failure counts, a defect included (billing's handler crashing reaches us as one)
+      const sent = yield* Effect.exit(client.PaymentOutcome(outcome).pipe(Effect.timeout("10 seconds")))
+      const now = yield* DateTime.now
+      if (Exit.isSuccess(sent)) {
+        yield* sql`UPDATE payments.billing_callbacks SET acknowledged_at = ${DateTime.toDate(now)},
+          attempts = attempts + 1, last_error = NULL WHERE id = ${callback.id}::uuid`
+        return
+      }
+      const delay = yield* retryDelay(callback.attempts)
+      const error = Cause.pretty(sent.cause).split("\n")[0] ?? "failed"
+      yield* sql`UPDATE payments.billing_callbacks SET attempts = attempts + 1, last_error = ${error},
+        next_attempt_at = ${DateTime.toDate(DateTime.addDuration(now, delay))} WHERE id = ${callback.id}::uuid`
+      yield* Effect.logWarning("billing did not acknowledge a payment outcome; will retry").pipe(
+        Effect.annotateLogs({ callback: callback.id, attempts: callback.attempts + 1, error })
+      )
+    })
+
+  const step = Effect.gen(function*() {
+    const due = yield* claimDue
+    yield* Effect.forEach(due, deliver, { concurrency: 4, discard: true })
+    if (due.length < batchSize) yield* wake.wait(pollInterval)
+  }).pipe(
+    Effect.catchCause((cause) =>
+      Effect.logWarning("billing callback delivery step failed", cause).pipe(Effect.andThen(Effect.sleep(pollInterval)))
+    )
+  )
+  yield* Effect.forkScoped(Effect.forever(step))
+}))

@@ -1,0 +1,476 @@
+// Postgres access for payments, refunds, customers and the callers' idempotency keys (schema "payments").
+// Status changes are conditional UPDATEs (`WHERE status IN (...)`): whoever learns an outcome first (the charge
+// call, a webhook, the reconciler) moves the payment, and a stale or repeated outcome changes nothing.
+import { InvoiceId, PaymentId, RefundId, UserId } from "@kassa/domain"
+import { Currency } from "@kassa/domain"
+import { type Payment, PaymentStatus, type Refund, type RefundReason, RefundStatus } from "@kassa/domain/payments"
+import { Context, DateTime, Effect, Layer, Option, Schema, SchemaTransformation } from "effect"
+import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+
+// int8 columns arrive as bigint; amounts are safe integers by construction (CHECKs and the domain schemas)
+const IntFromBigInt = Schema.BigInt.pipe(
+  Schema.decodeTo(Schema.Int, SchemaTransformation.transform({ decode: Number, encode: BigInt }))
+)
+
+export const PaymentRow = Schema.Struct({
+  id: PaymentId,
+  userId: UserId,
+  invoiceId: InvoiceId,
+  amount: IntFromBigInt,
+  refundedAmount: IntFromBigInt,
+  currency: Currency,
+  status: PaymentStatus,
+  providerPaymentId: Schema.NullOr(Schema.String),
+  providerCustomerId: Schema.String,
+  paymentMethod: Schema.String,
+  offSession: Schema.Boolean,
+  description: Schema.NullOr(Schema.String),
+  failureCode: Schema.NullOr(Schema.String),
+  failureMessage: Schema.NullOr(Schema.String),
+  reconcileAttempts: Schema.Int,
+  nextReconcileAt: Schema.NullOr(Schema.DateTimeUtcFromDate),
+  createdAt: Schema.DateTimeUtcFromDate,
+  updatedAt: Schema.DateTimeUtcFromDate
+})
+export type PaymentRow = typeof PaymentRow.Type
+
+export const RefundRow = Schema.Struct({
+  id: RefundId,
+  paymentId: PaymentId,
+  amount: IntFromBigInt,
+  currency: Currency,
+  status: RefundStatus,
+  reason: Schema.NullOr(Schema.String),
+  providerRefundId: Schema.NullOr(Schema.String),
+  failureCode: Schema.NullOr(Schema.String),
+  failureMessage: Schema.NullOr(Schema.String),
+  reconcileAttempts: Schema.Int,
+  nextReconcileAt: Schema.NullOr(Schema.DateTimeUtcFromDate),
+  createdAt: Schema.DateTimeUtcFromDate,
+  updatedAt: Schema.DateTimeUtcFromDate
+})
+export type RefundRow = typeof RefundRow.Type
+
+export const CustomerRow = Schema.Struct({
+  userId: UserId,
+  providerCustomerId: Schema.String,
+  defaultPaymentMethod: Schema.NullOr(Schema.String)
+})
+export type CustomerRow = typeof CustomerRow.Type
+
+const IdempotencyRow = Schema.Struct({
+  requestHash: Schema.String,
+  paymentId: PaymentId,
+  refundId: Schema.NullOr(RefundId)
+})
+export type IdempotencyRow = typeof IdempotencyRow.Type
+
+export interface NewPayment {
+  readonly id: PaymentId
+  readonly userId: UserId
+  readonly invoiceId: InvoiceId
+  readonly amount: number
+  readonly currency: Currency
+  readonly providerCustomerId: string
+  readonly paymentMethod: string
+  readonly offSession: boolean
+  readonly description: string | null
+  readonly nextReconcileAt: DateTime.Utc
+}
+
+/** The outcome a payment moves to, and the statuses it may move from. */
+export interface Transition {
+  readonly from: ReadonlyArray<PaymentStatus>
+  readonly to: PaymentStatus
+  readonly providerPaymentId?: string | undefined
+  readonly failureCode?: string | undefined
+  readonly failureMessage?: string | undefined
+}
+
+/** The invoice already has a payment whose outcome is open (the partial unique index said so). */
+export class OpenPaymentExists extends Schema.TaggedError<OpenPaymentExists>()("OpenPaymentExists", {}) {}
+
+/** What became of an attempt to start a charge under a caller's key. */
+export type StartAttempt =
+  | { readonly _tag: "Started"; readonly row: PaymentRow }
+  /** The key was used before: replay that request (or refuse, if the parameters differ). */
+  | { readonly _tag: "KeyUsed"; readonly paymentId: PaymentId; readonly requestHash: string }
+  /** A concurrent request with the key committed first; read the key again. */
+  | { readonly _tag: "Raced" }
+  /** The invoice has a payment that is open or took money already. */
+  | { readonly _tag: "Blocked"; readonly paymentId: PaymentId; readonly status: PaymentStatus }
+
+type RepoError = SqlError.SqlError
+
+// a row that does not decode is corrupt data, not a condition callers can handle
+const orDieOnSchema = <A, R>(effect: Effect.Effect<A, RepoError | Schema.SchemaError, R>): Effect.Effect<A, RepoError, R> =>
+  Effect.catchTag(effect, "SchemaError", (error) => Effect.die(error))
+
+const at = (dt: DateTime.Utc) => DateTime.toDate(dt)
+
+export class PaymentsRepo extends Context.Service<PaymentsRepo, {
+  /**
+   * In one statement: claims the caller's key, checks the invoice has no open or paid payment, and inserts the
+   * `pending` attempt. Either all of it happens or none (a refused request leaves its key free).
+   */
+  startAttempt(
+    payment: NewPayment,
+    claim: { readonly operation: string; readonly key: string; readonly requestHash: string },
+    now: DateTime.Utc
+  ): Effect.Effect<StartAttempt, RepoError | OpenPaymentExists>
+  findPayment(id: PaymentId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  /** Locks the row until the transaction ends. */
+  lockPayment(id: PaymentId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  findByProviderPaymentId(providerPaymentId: string): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  /** Every payment with one of `ids`, or whose provider id is one of `providerPaymentIds`, in one query. */
+  findPayments(
+    ids: ReadonlyArray<PaymentId>,
+    providerPaymentIds: ReadonlyArray<string>
+  ): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
+  /** The invoice's payment in `pending`/`unknown`, if any. */
+  findOpenForInvoice(invoiceId: InvoiceId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  /** Applies the transition if the payment is in one of `from`; None when it was not (nothing changed). */
+  transition(id: PaymentId, transition: Transition, now: DateTime.Utc): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  /** Records the provider's id without changing the status. */
+  setProviderPaymentId(id: PaymentId, providerPaymentId: string, now: DateTime.Utc): Effect.Effect<void, RepoError>
+  /** Raises the refunded amount to `refundedAmount` (never lowers it); None when it was already that high. */
+  raiseRefunded(id: PaymentId, refundedAmount: number, now: DateTime.Utc): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  scheduleReconcile(id: PaymentId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
+  /**
+   * Claims up to `limit` open payments due for reconciliation: their next time moves to `leaseUntil`, so other
+   * replicas skip them while this one asks the provider.
+   */
+  claimDuePayments(now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
+
+  insertRefund(refund: {
+    readonly id: RefundId
+    readonly paymentId: PaymentId
+    readonly amount: number
+    readonly currency: Currency
+    readonly reason: RefundReason | null
+    readonly nextReconcileAt: DateTime.Utc
+  }, now: DateTime.Utc): Effect.Effect<RefundRow, RepoError>
+  findRefund(id: RefundId): Effect.Effect<Option.Option<RefundRow>, RepoError>
+  /** Sum of the payment's refunds still waiting for the provider. */
+  pendingRefundTotal(paymentId: PaymentId): Effect.Effect<number, RepoError>
+  /** Sum of the payment's refunds the provider confirmed. */
+  succeededRefundTotal(paymentId: PaymentId): Effect.Effect<number, RepoError>
+  /** Settles a pending refund; None when it was already settled. */
+  settleRefund(id: RefundId, outcome: {
+    readonly status: "succeeded" | "failed"
+    readonly providerRefundId?: string | undefined
+    readonly failureCode?: string | undefined
+    readonly failureMessage?: string | undefined
+  }, now: DateTime.Utc): Effect.Effect<Option.Option<RefundRow>, RepoError>
+  scheduleRefundReconcile(id: RefundId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
+  claimDueRefunds(now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number): Effect.Effect<ReadonlyArray<RefundRow>, RepoError>
+
+  findCustomer(userId: UserId): Effect.Effect<Option.Option<CustomerRow>, RepoError>
+  /** Keeps the first customer recorded for the user (a concurrent creator's row wins). */
+  insertCustomer(userId: UserId, providerCustomerId: string, now: DateTime.Utc): Effect.Effect<CustomerRow, RepoError>
+  setDefaultPaymentMethod(userId: UserId, paymentMethod: string, now: DateTime.Utc): Effect.Effect<void, RepoError>
+
+  /** Claims (operation, key) for this request; None when it was claimed before (then see `findKey`). */
+  claimKey(claim: {
+    readonly operation: string
+    readonly key: string
+    readonly requestHash: string
+    readonly paymentId: PaymentId
+    readonly refundId: RefundId | null
+  }, now: DateTime.Utc): Effect.Effect<boolean, RepoError>
+  findKey(operation: string, key: string): Effect.Effect<Option.Option<IdempotencyRow>, RepoError>
+}>()("payments/PaymentsRepo") {
+  static readonly layer = Layer.effect(
+    PaymentsRepo,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+
+      const paymentById = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: PaymentRow,
+        execute: (id) => sql`SELECT * FROM payments.payments WHERE id = ${id}`
+      })
+      const lockById = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: PaymentRow,
+        execute: (id) => sql`SELECT * FROM payments.payments WHERE id = ${id} FOR UPDATE`
+      })
+      const byProviderId = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: PaymentRow,
+        execute: (id) => sql`SELECT * FROM payments.payments WHERE provider_payment_id = ${id}`
+      })
+      const openForInvoice = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: PaymentRow,
+        execute: (invoiceId) =>
+          sql`SELECT * FROM payments.payments WHERE invoice_id = ${invoiceId} AND status IN ('pending', 'unknown')`
+      })
+      const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
+      const decodePayment = Schema.decodeUnknownEffect(PaymentRow)
+      const decodeRefunds = Schema.decodeUnknownEffect(Schema.Array(RefundRow))
+      const decodeRefund = Schema.decodeUnknownEffect(RefundRow)
+      const decodeCustomer = Schema.decodeUnknownEffect(CustomerRow)
+
+      const firstPayment = (rows: ReadonlyArray<unknown>) =>
+        rows.length === 0 ? Effect.succeed(Option.none<PaymentRow>()) : Effect.map(decodePayment(rows[0]), Option.some)
+      const firstRefund = (rows: ReadonlyArray<unknown>) =>
+        rows.length === 0 ? Effect.succeed(Option.none<RefundRow>()) : Effect.map(decodeRefund(rows[0]), Option.some)
+
+      // one round trip for the hot path of CreatePayment: every sub-statement sees one snapshot, and a concurrent
+      // request with the same key waits at the key's unique index, then finds it taken (Raced)
+      const startAttempt: PaymentsRepo["Service"]["startAttempt"] = (p, claim, now) =>
+        sql<{
+          readonly usedPaymentId: string | null
+          readonly usedHash: string | null
+          readonly blockingId: string | null
+          readonly blockingStatus: string | null
+          readonly started: boolean
+        }>`WITH used AS (
+            SELECT payment_id, request_hash FROM payments.idempotency_keys
+            WHERE operation = ${claim.operation} AND key = ${claim.key}
+          ),
+          blocking AS (
+            SELECT id, status FROM payments.payments
+            WHERE invoice_id = ${p.invoiceId} AND status IN ('pending', 'unknown', 'succeeded', 'partially_refunded')
+              AND NOT EXISTS (SELECT 1 FROM used)
+            ORDER BY status IN ('pending', 'unknown') DESC LIMIT 1
+          ),
+          claimed AS (
+            INSERT INTO payments.idempotency_keys (operation, key, request_hash, payment_id, created_at)
+            SELECT ${claim.operation}, ${claim.key}, ${claim.requestHash}, ${p.id}, ${at(now)}
+            WHERE NOT EXISTS (SELECT 1 FROM used) AND NOT EXISTS (SELECT 1 FROM blocking)
+            ON CONFLICT (operation, key) DO NOTHING
+            RETURNING key
+          ),
+          started AS (
+            INSERT INTO payments.payments (id, user_id, invoice_id, amount, currency, status, provider_customer_id,
+              payment_method, off_session, description, next_reconcile_at, created_at, updated_at)
+            SELECT ${p.id}, ${p.userId}, ${p.invoiceId}, ${p.amount}, ${p.currency}, 'pending', ${p.providerCustomerId},
+              ${p.paymentMethod}, ${p.offSession}, ${p.description}, ${at(p.nextReconcileAt)}, ${at(now)}, ${at(now)}
+            WHERE EXISTS (SELECT 1 FROM claimed)
+            RETURNING id
+          )
+          SELECT (SELECT payment_id FROM used) AS used_payment_id, (SELECT request_hash FROM used) AS used_hash,
+            (SELECT id FROM blocking) AS blocking_id, (SELECT status FROM blocking) AS blocking_status,
+            EXISTS (SELECT 1 FROM started) AS started`.pipe(
+          Effect.flatMap(([result]): Effect.Effect<StartAttempt, Schema.SchemaError> => {
+            if (result?.started === true) {
+              // exactly what was inserted, without reading it back
+              const row: PaymentRow = {
+                ...p,
+                refundedAmount: 0,
+                status: "pending",
+                providerPaymentId: null,
+                failureCode: null,
+                failureMessage: null,
+                reconcileAttempts: 0,
+                createdAt: now,
+                updatedAt: now
+              }
+              return Effect.succeed({ _tag: "Started", row })
+            }
+            if (result?.usedPaymentId != null && result.usedHash != null) {
+              return Effect.succeed({ _tag: "KeyUsed", paymentId: PaymentId.make(result.usedPaymentId), requestHash: result.usedHash })
+            }
+            if (result?.blockingId != null && result.blockingStatus != null) {
+              return Effect.map(Schema.decodeUnknownEffect(PaymentStatus)(result.blockingStatus), (status) => ({
+                _tag: "Blocked",
+                paymentId: PaymentId.make(result.blockingId ?? ""),
+                status
+              }))
+            }
+            return Effect.succeed({ _tag: "Raced" })
+          }),
+          orDieOnSchema,
+          // two keys for one invoice at once: the partial unique index lets one open attempt through
+          Effect.catchReason("SqlError", "UniqueViolation", () => Effect.fail(new OpenPaymentExists()))
+        )
+
+      const transition = (id: PaymentId, t: Transition, now: DateTime.Utc) =>
+        sql`UPDATE payments.payments SET
+            status = ${t.to},
+            provider_payment_id = COALESCE(provider_payment_id, ${t.providerPaymentId ?? null}),
+            failure_code = CASE WHEN ${t.to}::text = 'succeeded' THEN NULL
+              ELSE COALESCE(${t.failureCode ?? null}::text, failure_code) END,
+            failure_message = CASE WHEN ${t.to}::text = 'succeeded' THEN NULL
+              ELSE COALESCE(${t.failureMessage ?? null}::text, failure_message) END,
+            updated_at = ${at(now)}
+          WHERE id = ${id} AND status IN ${sql.in(t.from)}
+          RETURNING *`.pipe(Effect.flatMap(firstPayment), orDieOnSchema)
+
+      const raiseRefunded = (id: PaymentId, refundedAmount: number, now: DateTime.Utc) =>
+        sql`UPDATE payments.payments SET
+            refunded_amount = LEAST(amount, ${refundedAmount}),
+            status = CASE WHEN LEAST(amount, ${refundedAmount}) >= amount THEN 'refunded' ELSE 'partially_refunded' END,
+            updated_at = ${at(now)}
+          WHERE id = ${id} AND status IN ('succeeded', 'partially_refunded') AND refunded_amount < LEAST(amount, ${refundedAmount})
+          RETURNING *`.pipe(Effect.flatMap(firstPayment), orDieOnSchema)
+
+      const claimDuePayments = (now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number) =>
+        sql`UPDATE payments.payments SET next_reconcile_at = ${at(leaseUntil)}
+          WHERE id IN (
+            SELECT id FROM payments.payments
+            WHERE status IN ('pending', 'unknown') AND next_reconcile_at <= ${at(now)}
+            ORDER BY next_reconcile_at LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED
+          )
+          RETURNING *`.pipe(Effect.flatMap(decodePayments), orDieOnSchema)
+
+      const insertRefund: PaymentsRepo["Service"]["insertRefund"] = (r, now) =>
+        sql`INSERT INTO payments.refunds ${
+          sql.insert({
+            id: r.id,
+            paymentId: r.paymentId,
+            amount: r.amount,
+            currency: r.currency,
+            status: "pending",
+            reason: r.reason,
+            nextReconcileAt: at(r.nextReconcileAt),
+            createdAt: at(now),
+            updatedAt: at(now)
+          })
+        } RETURNING *`.pipe(Effect.flatMap((rows) => decodeRefund(rows[0])), orDieOnSchema)
+
+      const refundById = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: RefundRow,
+        execute: (id) => sql`SELECT * FROM payments.refunds WHERE id = ${id}`
+      })
+
+      const refundTotal = (paymentId: PaymentId, status: "pending" | "succeeded") =>
+        sql<{ readonly total: string }>`SELECT COALESCE(sum(amount), 0)::text AS total
+          FROM payments.refunds WHERE payment_id = ${paymentId} AND status = ${status}`.pipe(
+          Effect.map((rows) => Number(rows[0]?.total ?? 0))
+        )
+
+      const settleRefund: PaymentsRepo["Service"]["settleRefund"] = (id, outcome, now) =>
+        sql`UPDATE payments.refunds SET
+            status = ${outcome.status},
+            provider_refund_id = COALESCE(provider_refund_id, ${outcome.providerRefundId ?? null}),
+            failure_code = ${outcome.failureCode ?? null},
+            failure_message = ${outcome.failureMessage ?? null},
+            updated_at = ${at(now)}
+          WHERE id = ${id} AND status = 'pending'
+          RETURNING *`.pipe(Effect.flatMap(firstRefund), orDieOnSchema)
+
+      const claimDueRefunds = (now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number) =>
+        sql`UPDATE payments.refunds SET next_reconcile_at = ${at(leaseUntil)}
+          WHERE id IN (
+            SELECT id FROM payments.refunds
+            WHERE status = 'pending' AND next_reconcile_at <= ${at(now)}
+            ORDER BY next_reconcile_at LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED
+          )
+          RETURNING *`.pipe(Effect.flatMap(decodeRefunds), orDieOnSchema)
+
+      const customerById = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: CustomerRow,
+        execute: (userId) =>
+          sql`SELECT user_id, provider_customer_id, default_payment_method FROM payments.customers WHERE user_id = ${userId}`
+      })
+
+      const insertCustomer = (userId: UserId, providerCustomerId: string, now: DateTime.Utc) =>
+        sql`WITH inserted AS (
+            INSERT INTO payments.customers (user_id, provider_customer_id, created_at, updated_at)
+            VALUES (${userId}, ${providerCustomerId}, ${at(now)}, ${at(now)})
+            ON CONFLICT (user_id) DO NOTHING
+            RETURNING user_id, provider_customer_id, default_payment_method
+          )
+          SELECT * FROM inserted
+          UNION ALL
+          SELECT user_id, provider_customer_id, default_payment_method FROM payments.customers WHERE user_id = ${userId}
+          LIMIT 1`.pipe(Effect.flatMap((rows) => decodeCustomer(rows[0])), orDieOnSchema)
+
+      const keyByOperation = SqlSchema.findOneOption({
+        Request: Schema.Struct({ operation: Schema.String, key: Schema.String }),
+        Result: IdempotencyRow,
+        execute: ({ key, operation }) =>
+          sql`SELECT request_hash, payment_id, refund_id FROM payments.idempotency_keys
+            WHERE operation = ${operation} AND key = ${key}`
+      })
+
+      return PaymentsRepo.of({
+        startAttempt,
+        findPayment: (id) => orDieOnSchema(paymentById(id)),
+        lockPayment: (id) => orDieOnSchema(lockById(id)),
+        findByProviderPaymentId: (id) => orDieOnSchema(byProviderId(id)),
+        findPayments: (ids, providerPaymentIds) =>
+          ids.length === 0 && providerPaymentIds.length === 0
+            ? Effect.succeed([])
+            // "" matches nothing: it stands in for an empty list, which IN () cannot express
+            : sql`SELECT * FROM payments.payments
+                WHERE id IN ${sql.in(ids.length === 0 ? [""] : ids)}
+                  OR provider_payment_id IN ${sql.in(providerPaymentIds.length === 0 ? [""] : providerPaymentIds)}`.pipe(
+              Effect.flatMap(decodePayments),
+              orDieOnSchema
+            ),
+        findOpenForInvoice: (invoiceId) => orDieOnSchema(openForInvoice(invoiceId)),
+        transition,
+        setProviderPaymentId: (id, providerPaymentId, now) =>
+          sql`UPDATE payments.payments SET provider_payment_id = ${providerPaymentId}, updated_at = ${at(now)}
+            WHERE id = ${id} AND provider_payment_id IS NULL`.pipe(Effect.asVoid),
+        raiseRefunded,
+        scheduleReconcile: (id, attempts, next) =>
+          sql`UPDATE payments.payments SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}
+            WHERE id = ${id}`.pipe(Effect.asVoid),
+        claimDuePayments,
+        insertRefund,
+        findRefund: (id) => orDieOnSchema(refundById(id)),
+        pendingRefundTotal: (paymentId) => refundTotal(paymentId, "pending"),
+        succeededRefundTotal: (paymentId) => refundTotal(paymentId, "succeeded"),
+        settleRefund,
+        scheduleRefundReconcile: (id, attempts, next) =>
+          sql`UPDATE payments.refunds SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}
+            WHERE id = ${id}`.pipe(Effect.asVoid),
+        claimDueRefunds,
+        findCustomer: (userId) => orDieOnSchema(customerById(userId)),
+        insertCustomer,
+        setDefaultPaymentMethod: (userId, paymentMethod, now) =>
+          sql`UPDATE payments.customers SET default_payment_method = ${paymentMethod}, updated_at = ${at(now)}
+            WHERE user_id = ${userId}`.pipe(Effect.asVoid),
+        claimKey: (claim, now) =>
+          sql`INSERT INTO payments.idempotency_keys ${
+            sql.insert({
+              operation: claim.operation,
+              key: claim.key,
+              requestHash: claim.requestHash,
+              paymentId: claim.paymentId,
+              refundId: claim.refundId,
+              createdAt: at(now)
+            })
+          } ON CONFLICT (operation, key) DO NOTHING RETURNING key`.pipe(Effect.map((rows) => rows.length === 1)),
+        findKey: (operation, key) => orDieOnSchema(keyByOperation({ operation, key }))
+      })
+    })
+  )
+}
+
+/** The API resource (DESIGN §5) of a payment row. */
+export const toPayment = (row: PaymentRow): Payment => ({
+  id: row.id,
+  userId: row.userId,
+  invoiceId: row.invoiceId,
+  status: row.status,
+  amount: row.amount,
+  refundedAmount: row.refundedAmount,
+  currency: row.currency,
+  ...(row.failureCode === null ? {} : { failureCode: row.failureCode }),
+  ...(row.failureMessage === null ? {} : { failureMessage: row.failureMessage }),
+  createdAt: row.createdAt,
+  updatedAt: row.updatedAt
+})
+
+export const toRefund = (row: RefundRow): Refund => ({
+  id: row.id,
+  paymentId: row.paymentId,
+  amount: row.amount,
+  currency: row.currency,
+  status: row.status,
+  ...(row.reason === "requested_by_customer" || row.reason === "duplicate" || row.reason === "fraudulent"
+    ? { reason: row.reason }
+    : {}),
+  ...(row.failureCode === null ? {} : { failureCode: row.failureCode }),
+  createdAt: row.createdAt
+})

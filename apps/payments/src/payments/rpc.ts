@@ -1,0 +1,23 @@
+// The payments RPC group served at POST /rpc (effect/rpc over HTTP, ndjson), behind the service token.
+import { PaymentsRpcs } from "@kassa/domain/payments"
+import { Effect, Layer } from "effect"
+import { RpcServer } from "effect/rpc"
+import { ServiceAuthLive } from "../auth.ts"
+import { rpcSerialization } from "../client.ts"
+import { Payments } from "./service.ts"
+
+export const PaymentsRpcHandlers = PaymentsRpcs.toLayer(Effect.gen(function*() {
+  const payments = yield* Payments
+  return PaymentsRpcs.of({
+    CreatePayment: (input) => payments.create(input),
+    CancelPayment: (input) => payments.cancel(input),
+    GetPayment: ({ paymentId }) => payments.get(paymentId),
+    EnsureCustomer: (input) => payments.ensureCustomer(input),
+    AttachPaymentMethod: (input) => payments.attachPaymentMethod(input)
+  })
+}))
+
+/** Registers POST /rpc on the app's router (see serveApi's `extraRoutes`). */
+export const PaymentsRpcRoutes = RpcServer.layerHttp({ group: PaymentsRpcs, path: "/rpc", protocol: "http" }).pipe(
+  Layer.provide([PaymentsRpcHandlers, rpcSerialization, ServiceAuthLive])
+)

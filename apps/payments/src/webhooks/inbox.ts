@@ -1,0 +1,226 @@
+// Stripe webhooks: `ingest` checks the signature over the raw body and stores the event (its id is the primary
+// key, so replays are no-ops) before the HTTP answer; worker fibers apply stored events afterwards. Applying is
+// order-independent because payments only move forward (see `changes` in the service): a late
+// `payment_intent.payment_failed` finds the payment succeeded and changes nothing.
+import { PaymentId, ServiceUnavailable } from "@kassa/domain"
+import { InvalidWebhookSignature } from "@kassa/domain/payments"
+import { PaymentsConfig, sandboxWebhookSecret, StripeConfig } from "@kassa/platform/config"
+import { StripeClient } from "@kassa/platform/stripe"
+import { Context, DateTime, Duration, Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { type IntentOutcome, intentOutcome, metadataKey } from "../payments/provider.ts"
+import { type PaymentRow, PaymentsRepo } from "../payments/repo.ts"
+import { changes, Payments } from "../payments/service.ts"
+
+/** The event types that change a payment; every other type is stored and marked processed. */
+export const handledEventTypes = [
+  "payment_intent.succeeded",
+  "payment_intent.payment_failed",
+  "payment_intent.canceled",
+  "charge.refunded"
+] as const
+
+const IntentObject = Schema.Struct({
+  id: Schema.String,
+  status: Schema.String,
+  metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+  last_payment_error: Schema.optionalKey(Schema.NullOr(Schema.Struct({
+    code: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    decline_code: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    message: Schema.optionalKey(Schema.NullOr(Schema.String))
+  })))
+})
+
+const ChargeObject = Schema.Struct({
+  id: Schema.String,
+  payment_intent: Schema.NullOr(Schema.String),
+  amount_refunded: Schema.Int,
+  metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+})
+
+const StoredEvent = Schema.Struct({
+  id: Schema.String,
+  type: Schema.String,
+  attempts: Schema.Int,
+  // read as text: the client's snake_case → camelCase row transform would rename keys inside jsonb
+  payload: Schema.fromJsonString(Schema.Struct({ data: Schema.Struct({ object: Schema.Unknown }) }))
+})
+type StoredEvent = typeof StoredEvent.Type
+
+const decodeStored = Schema.decodeUnknownEffect(StoredEvent)
+const decodeIntent = Schema.decodeUnknownEffect(IntentObject)
+const decodeCharge = Schema.decodeUnknownEffect(ChargeObject)
+const decodePaymentId = Schema.decodeUnknownOption(PaymentId)
+
+/** Processing attempts per event before it is left for an operator (`attempts >= maxAttempts`). */
+export const maxAttempts = 10
+const batchSize = 20
+const lease = Duration.seconds(30)
+
+export class WebhookInbox extends Context.Service<WebhookInbox, {
+  /** Verifies and stores; answers once the event is durable (duplicates included), never after applying it. */
+  ingest(rawBody: string, signature: string | undefined): Effect.Effect<void, InvalidWebhookSignature | ServiceUnavailable>
+  /** Applies stored events until none is due; returns how many it handled. */
+  readonly drain: Effect.Effect<number, SqlError.SqlError>
+  /** Resolves when an event was stored by this process, or after `timeout`. */
+  wait(timeout: Duration.Input): Effect.Effect<void>
+}>()("payments/WebhookInbox") {
+  static readonly layer = Layer.effect(
+    WebhookInbox,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const stripe = yield* StripeClient
+      const repo = yield* PaymentsRepo
+      const payments = yield* Payments
+      const stripeConfig = yield* StripeConfig
+      const config = yield* PaymentsConfig
+      if (Option.isNone(stripeConfig.webhookSecret)) {
+        yield* Effect.logWarning("STRIPE_WEBHOOK_SECRET not set: accepting webhooks signed with the sandbox's development secret")
+      }
+      // current first, then the previous one while a rotation is under way
+      const secrets = [
+        Option.getOrElse(stripeConfig.webhookSecret, () => Redacted.make(sandboxWebhookSecret)),
+        ...Option.toArray(config.webhookSecretPrevious)
+      ]
+      const stored = yield* Queue.dropping<void>(1)
+
+      const ingest = (rawBody: string, signature: string | undefined) =>
+        Effect.gen(function*() {
+          const event = yield* stripe.verifyWebhook(rawBody, signature, secrets).pipe(
+            Effect.mapError((error) => new InvalidWebhookSignature({ message: error.message }))
+          )
+          const now = DateTime.toDate(yield* DateTime.now)
+          yield* sql`INSERT INTO payments.webhook_events (id, type, payload, received_at, next_attempt_at)
+            VALUES (${event.id}, ${event.type}, ${rawBody}::jsonb, ${now}, ${now})
+            ON CONFLICT (id) DO NOTHING`.pipe(
+            Effect.mapError(() => new ServiceUnavailable({ message: "cannot store the event; Stripe will resend it" }))
+          )
+          Queue.offerUnsafe(stored, undefined)
+        }).pipe(Effect.withSpan("WebhookInbox.ingest"))
+
+      type Plan =
+        | { readonly kind: "intent"; readonly outcome: IntentOutcome; readonly intentId: string; readonly paymentId: Option.Option<PaymentId> }
+        | { readonly kind: "refund"; readonly intentId: string; readonly amountRefunded: number; readonly paymentId: Option.Option<PaymentId> }
+        | { readonly kind: "ignore" }
+
+      const plan = (event: StoredEvent): Effect.Effect<Plan, Schema.SchemaError> =>
+        Effect.gen(function*() {
+          const object = event.payload.data.object
+          if (event.type === "charge.refunded") {
+            const charge = yield* decodeCharge(object)
+            if (charge.payment_intent === null) return { kind: "ignore" }
+            return {
+              kind: "refund",
+              intentId: charge.payment_intent,
+              amountRefunded: charge.amount_refunded,
+              paymentId: decodePaymentId(charge.metadata?.[metadataKey])
+            }
+          }
+          if (!event.type.startsWith("payment_intent.") || !handledEventTypes.some((t) => t === event.type)) {
+            return { kind: "ignore" }
+          }
+          const intent = yield* decodeIntent(object)
+          const outcome = intentOutcome(intent)
+          // open states settle through the charge call or the reconciler, not from an event
+          if (outcome._tag !== "Succeeded" && outcome._tag !== "Failed" && outcome._tag !== "Canceled") return { kind: "ignore" }
+          return { kind: "intent", outcome, intentId: intent.id, paymentId: decodePaymentId(intent.metadata?.[metadataKey]) }
+        })
+
+      // Most events repeat what the charge's own answer already recorded: the payments they name are read once per
+      // batch, that read settles which events change nothing, and only an event that changes something locks.
+      const apply = (step: Plan, payment: PaymentRow | undefined) => {
+        if (step.kind === "ignore" || payment === undefined) return Effect.void
+        if (step.kind === "intent") {
+          return changes(payment.status, step.outcome) ? Effect.asVoid(payments.applyOutcome(payment.id, step.outcome)) : Effect.void
+        }
+        const open = payment.status === "pending" || payment.status === "unknown"
+        return open || payment.refundedAmount < step.amountRefunded
+          ? payments.applyRefunded(payment.id, step.intentId, step.amountRefunded)
+          : Effect.void
+      }
+
+      // Claims a batch by leasing it (so other workers and replicas skip it), applies each event in its own
+      // transaction, and records the outcomes; a worker that dies mid-batch leaves its events to the next lease.
+      const processBatch = Effect.gen(function*() {
+        const now = yield* DateTime.now
+        const rows = yield* sql`UPDATE payments.webhook_events SET next_attempt_at = ${DateTime.toDate(DateTime.addDuration(now, lease))}
+          WHERE id IN (
+            SELECT id FROM payments.webhook_events
+            WHERE processed_at IS NULL AND attempts < ${maxAttempts} AND next_attempt_at <= ${DateTime.toDate(now)}
+            ORDER BY next_attempt_at LIMIT ${batchSize}
+            FOR UPDATE SKIP LOCKED
+          )
+          RETURNING id, type, attempts, payload::text AS payload`
+        const events = yield* Effect.forEach(rows, (row) => decodeStored(row)).pipe(Effect.orDie)
+        const plans = yield* Effect.forEach(events, (event) =>
+          plan(event).pipe(
+            // an object that is not what its type promises will never apply: kept on record, not retried
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.logWarning("ignoring a Stripe event whose object is not as documented").pipe(
+                  Effect.annotateLogs({ eventId: event.id, type: event.type, error: error.message })
+                ),
+                { kind: "ignore" } as const
+              )
+            )
+          ))
+        const named = plans.flatMap((p) => p.kind === "ignore" ? [] : [p])
+        const known = yield* repo.findPayments(
+          named.flatMap((p) => Option.toArray(p.paymentId)),
+          named.map((p) => p.intentId)
+        )
+        const paymentOf = (p: Plan) =>
+          p.kind === "ignore" ? undefined : known.find((row) =>
+            Option.match(p.paymentId, { onNone: () => row.providerPaymentId === p.intentId, onSome: (id) => row.id === id }))
+        const applied: Array<string> = []
+        for (const [i, event] of events.entries()) {
+          const step = plans[i] ?? { kind: "ignore" as const }
+          const exit = yield* Effect.exit(apply(step, paymentOf(step)))
+          if (exit._tag === "Success") {
+            applied.push(event.id)
+            continue
+          }
+          const retryAt = DateTime.addDuration(now, Duration.seconds(Math.min(600, 2 ** event.attempts)))
+          yield* sql`UPDATE payments.webhook_events SET attempts = attempts + 1, last_error = ${String(exit.cause)},
+            next_attempt_at = ${DateTime.toDate(retryAt)} WHERE id = ${event.id}`
+          yield* Effect.logWarning("applying a Stripe event failed; it will be retried").pipe(
+            Effect.annotateLogs({ eventId: event.id, type: event.type })
+          )
+        }
+        if (applied.length > 0) {
+          yield* sql`UPDATE payments.webhook_events SET processed_at = ${DateTime.toDate(now)}, attempts = attempts + 1,
+            last_error = NULL WHERE id IN ${sql.in(applied)}`
+        }
+        return rows.length
+      })
+
+      const drain = Effect.gen(function*() {
+        let handled = 0
+        for (let batch = yield* processBatch; batch > 0; batch = yield* processBatch) handled += batch
+        return handled
+      })
+
+      return WebhookInbox.of({
+        ingest,
+        drain,
+        wait: (timeout) => Effect.raceFirst(Queue.take(stored), Effect.sleep(timeout))
+      })
+    })
+  )
+}
+
+/** Worker fibers that apply stored events: woken by this process's ingests, polling for other replicas'. */
+export const WebhookWorkerLive = Layer.effectDiscard(Effect.gen(function*() {
+  const inbox = yield* WebhookInbox
+  const worker = Effect.gen(function*() {
+    yield* inbox.drain
+    yield* inbox.wait("1 second")
+  }).pipe(
+    Effect.catchCause((cause) =>
+      Effect.logWarning("webhook worker step failed", cause).pipe(Effect.andThen(Effect.sleep("1 second")))
+    ),
+    Effect.forever
+  )
+  // several workers: SKIP LOCKED hands each a different event
+  yield* Effect.forEach([1, 2, 3, 4], () => Effect.forkScoped(worker), { discard: true })
+}))

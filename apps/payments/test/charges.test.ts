@@ -1,0 +1,223 @@
+// CreatePayment and the customer setup through the typed RPC client (and the HTTP twin), against the Stripe
+// sandbox through the real SDK, on the real Postgres and RabbitMQ.
+import { assert, layer } from "@effect/vitest"
+import { PaymentId } from "@kassa/domain"
+import { PaymentsApi } from "@kassa/domain/apis"
+import { ServiceTokenAuth } from "@kassa/domain/payments"
+import { PaymentsRpcClient } from "@kassa/payments/client"
+import { EventBus } from "@kassa/platform/bus"
+import { apiClient } from "@kassa/platform/testing"
+import { StripeSandbox } from "@kassa/stripe-sandbox"
+import { Deferred, Effect, Redacted } from "effect"
+import { HttpClientRequest } from "effect/http"
+import { HttpApiMiddleware } from "effect/http-api"
+import {
+  appUrl,
+  eventsOf,
+  newInvoiceId,
+  newKey,
+  newUserId,
+  PaymentsHarness,
+  providerIntentsOf,
+  rpc,
+  serviceToken
+} from "./harness.ts"
+
+const charge = (options: { readonly paymentMethod?: string; readonly offSession?: boolean; readonly amount?: number } = {}) =>
+  Effect.gen(function*() {
+    const client = yield* rpc
+    return yield* client.CreatePayment({
+      idempotencyKey: newKey(),
+      invoiceId: newInvoiceId(),
+      userId: newUserId(),
+      amount: options.amount ?? 1990,
+      currency: "EUR",
+      ...(options.paymentMethod === undefined ? {} : { paymentMethod: options.paymentMethod }),
+      ...(options.offSession === undefined ? {} : { offSession: options.offSession })
+    })
+  })
+
+const WithToken = (token: string) =>
+  HttpApiMiddleware.layerClient(ServiceTokenAuth, ({ next, request }) => next(HttpClientRequest.bearerToken(request, token)))
+
+layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("CreatePayment", (it) => {
+  it.effect("charges the customer's default method: succeeded, one provider intent, one payment.succeeded", () =>
+    Effect.gen(function*() {
+      const client = yield* rpc
+      const userId = newUserId()
+      const customer = yield* client.EnsureCustomer({ userId, email: "viewer@example.com" })
+      assert.match(customer.providerCustomerId, /^cus_/)
+      assert.strictEqual((yield* client.EnsureCustomer({ userId })).providerCustomerId, customer.providerCustomerId)
+      const method = yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_visa" })
+      assert.deepStrictEqual([method.brand, method.last4, method.isDefault], ["visa", "4242", true])
+      const invoiceId = newInvoiceId()
+      const payment = yield* client.CreatePayment({ idempotencyKey: newKey(), invoiceId, userId, amount: 1990, currency: "EUR" })
+      assert.deepStrictEqual(
+        [payment.status, payment.amount, payment.refundedAmount, payment.currency, payment.invoiceId, payment.userId],
+        ["succeeded", 1990, 0, "EUR", invoiceId, userId]
+      )
+      assert.isUndefined(payment.failureCode)
+      assert.strictEqual((yield* providerIntentsOf(payment.id)).length, 1)
+      assert.deepStrictEqual((yield* eventsOf(payment.id)).map((e) => [e.type, e.data.status]), [["payment.succeeded", "succeeded"]])
+      assert.deepStrictEqual(yield* client.GetPayment({ paymentId: payment.id }), payment)
+    }))
+
+  for (
+    const [card, code] of [
+      ["pm_card_chargeDeclined", "generic_decline"],
+      ["pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"],
+      ["pm_card_chargeDeclinedExpiredCard", "expired_card"]
+    ] as const
+  ) {
+    it.effect(`${card} fails with failureCode ${code} and a payment.failed event`, () =>
+      Effect.gen(function*() {
+        const payment = yield* charge({ paymentMethod: card })
+        assert.deepStrictEqual([payment.status, payment.failureCode], ["failed", code])
+        assert.isString(payment.failureMessage)
+        assert.deepStrictEqual((yield* eventsOf(payment.id)).map((e) => e.type), ["payment.failed"])
+      }))
+  }
+
+  it.effect("authentication required off-session (a renewal) fails with authentication_required", () =>
+    Effect.gen(function*() {
+      const client = yield* rpc
+      const userId = newUserId()
+      yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_authenticationRequired" })
+      const payment = yield* client.CreatePayment({
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 990,
+        currency: "EUR",
+        offSession: true
+      })
+      assert.deepStrictEqual([payment.status, payment.failureCode], ["failed", "authentication_required"])
+    }))
+
+  it.effect("authentication required on-session fails the same way and leaves no open intent at the provider", () =>
+    Effect.gen(function*() {
+      const payment = yield* charge({ paymentMethod: "pm_card_authenticationRequired" })
+      assert.deepStrictEqual([payment.status, payment.failureCode], ["failed", "authentication_required"])
+      assert.deepStrictEqual((yield* providerIntentsOf(payment.id)).map((pi) => pi.status), ["canceled"])
+      assert.deepStrictEqual((yield* eventsOf(payment.id)).map((e) => e.type), ["payment.failed"])
+    }))
+
+  it.effect("50 concurrent requests with one key make one provider charge and one payment", () =>
+    Effect.gen(function*() {
+      const client = yield* rpc
+      const userId = newUserId()
+      yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_visa" })
+      const input = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 4990, currency: "EUR" as const }
+      const results = yield* Effect.forEach(
+        Array.from({ length: 50 }, () => client.CreatePayment(input)),
+        (call) => Effect.result(call),
+        { concurrency: "unbounded" }
+      )
+      const ids = new Set(results.flatMap((r) => r._tag === "Success" ? [r.success.id] : []))
+      const errors = results.flatMap((r) => r._tag === "Failure" ? [r.failure._tag] : [])
+      assert.strictEqual(ids.size, 1)
+      // the ones that arrived while the first was at the provider were told to retry, nothing else
+      assert.deepStrictEqual([...new Set(errors)].filter((t) => t !== "Conflict"), [])
+      const [paymentId] = [...ids]
+      assert.strictEqual((yield* providerIntentsOf(paymentId ?? "")).length, 1)
+      const replay = yield* client.CreatePayment(input)
+      assert.deepStrictEqual([replay.id, replay.status], [paymentId, "succeeded"])
+      assert.strictEqual((yield* eventsOf(paymentId ?? "")).length, 1)
+    }))
+
+  it.effect("the same key with other parameters is refused; a paid invoice is not charged again", () =>
+    Effect.gen(function*() {
+      const client = yield* rpc
+      const userId = newUserId()
+      const input = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 700, currency: "EUR" as const, paymentMethod: "pm_card_visa" }
+      const paid = yield* client.CreatePayment(input)
+      const reused = yield* client.CreatePayment({ ...input, amount: 701 }).pipe(Effect.flip)
+      assert.strictEqual(reused._tag, "Unprocessable")
+      const again = yield* client.CreatePayment({ ...input, idempotencyKey: newKey() }).pipe(Effect.flip)
+      assert.strictEqual(again._tag, "Conflict")
+      assert.include(again.message, paid.id)
+    }))
+
+  it.effect("429 and 500 from the provider are retried with the same key: one intent, succeeded", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* StripeSandbox
+      yield* sandbox.faults.inject({ action: "error_429", method: "POST", path: "/v1/payment_intents" })
+      yield* sandbox.faults.inject({ action: "error_500", method: "POST", path: "/v1/payment_intents" })
+      const payment = yield* charge({ paymentMethod: "pm_card_visa" })
+      assert.strictEqual(payment.status, "succeeded")
+      assert.strictEqual((yield* providerIntentsOf(payment.id)).length, 1)
+    }))
+
+  it.effect("typed errors over RPC: no payment method, bad payment method, unknown payment, wrong token", () =>
+    Effect.gen(function*() {
+      const client = yield* rpc
+      const userId = newUserId()
+      const noMethod = yield* client.CreatePayment({
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 100,
+        currency: "EUR"
+      }).pipe(Effect.flip)
+      assert.strictEqual(noMethod._tag, "Unprocessable")
+      const badMethod = yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_nope" }).pipe(Effect.flip)
+      assert.deepStrictEqual([badMethod._tag, badMethod._tag === "BadRequest" ? badMethod.field : ""], ["BadRequest", "paymentMethod"])
+      const missing = yield* client.GetPayment({ paymentId: PaymentId.make("pay_missing") }).pipe(Effect.flip)
+      assert.strictEqual(missing._tag, "NotFound")
+      const url = yield* appUrl
+      const intruder = yield* Effect.provide(
+        Effect.flatMap(Effect.service(PaymentsRpcClient), (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })),
+        PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make("not-the-token"))
+      ).pipe(Effect.flip)
+      assert.strictEqual(intruder._tag, "Unauthorized")
+    }))
+
+  it.effect("the HTTP twin: 201 with the token, 401 without, 400 naming the field, listed in the OpenAPI doc", () =>
+    Effect.gen(function*() {
+      const client = yield* apiClient(PaymentsApi).pipe(Effect.provide(WithToken(serviceToken)))
+      const created = yield* client.payments.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { invoiceId: newInvoiceId(), userId: newUserId(), amount: 1500, currency: "USD", paymentMethod: "pm_card_visa" }
+      })
+      assert.strictEqual(created.status, "succeeded")
+      assert.deepStrictEqual(yield* client.payments.get({ params: { id: created.id } }), created)
+      const anonymous = yield* apiClient(PaymentsApi)
+      const refused = yield* anonymous.payments.get({ params: { id: created.id } }).pipe(Effect.flip)
+      assert.strictEqual(refused._tag, "Unauthorized")
+      const url = yield* appUrl
+      const bad = yield* Effect.promise(async () => {
+        const response = await fetch(`${url}/v1/payments`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${serviceToken}`, "content-type": "application/json", "idempotency-key": "k" },
+          body: JSON.stringify({ invoiceId: "inv_1", userId: "u_1", amount: -5, currency: "EUR" })
+        })
+        return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
+      })
+      assert.deepStrictEqual([bad.status, bad.body._tag, bad.body.field], [400, "BadRequest", "amount"])
+      const doc = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.json() as Promise<{ paths: object }>))
+      for (const path of ["/v1/payments", "/v1/payments/{id}", "/v1/payments/{id}/cancel", "/webhooks/stripe"]) {
+        assert.property(doc.paths, path)
+      }
+    }))
+
+  it.effect("outcome events reach RabbitMQ through the outbox", () =>
+    Effect.gen(function*() {
+      const bus = yield* EventBus
+      const userId = newUserId()
+      const seen = yield* Deferred.make<string>()
+      yield* bus.subscribe(["payment.#"], (delivery) => {
+        const body = JSON.parse(delivery.body) as { type: string; data: { userId: string } }
+        return body.data.userId === userId ? Deferred.succeed(seen, body.type) : Effect.void
+      })
+      const client = yield* rpc
+      yield* client.CreatePayment({
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 300,
+        currency: "EUR",
+        paymentMethod: "pm_card_visa"
+      })
+      assert.strictEqual(yield* Deferred.await(seen).pipe(Effect.timeout("10 seconds")), "payment.succeeded")
+    }).pipe(Effect.scoped))
+})

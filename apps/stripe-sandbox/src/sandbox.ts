@@ -1,0 +1,66 @@
+// The sandbox as one service: its HTTP server (on its own port, kept out of the caller's context so it can run
+// beside an app's server in one process) and the handles tests use to look inside and inject faults.
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { serverUrl } from "@kassa/platform/http"
+import { Context, Duration, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import { createServer } from "node:http"
+import { Faults } from "./faults.ts"
+import { SandboxRoutes } from "./http.ts"
+import { IdempotencyStore } from "./idempotency.ts"
+import { Ledger } from "./ledger.ts"
+import { Webhooks } from "./webhooks.ts"
+
+export interface SandboxOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string
+  /** Default 0: an ephemeral port (read it from `url`). */
+  readonly port?: number
+  /** Endpoints that receive every event from the start; more can be added later. */
+  readonly webhookEndpoints?: ReadonlyArray<{ readonly url: string; readonly secret: string }>
+  /** First webhook retry delay; default 500 ms. */
+  readonly webhookRetryBase?: Duration.Input
+  readonly webhookMaxAttempts?: number
+  readonly shutdownTimeout?: Duration.Input
+}
+
+export class StripeSandbox extends Context.Service<StripeSandbox, {
+  /** Origin to point the SDK at (STRIPE_API_BASE). */
+  readonly url: URL
+  readonly ledger: Ledger["Service"]
+  readonly webhooks: Webhooks["Service"]
+  readonly faults: Faults["Service"]
+}>()("stripe-sandbox/StripeSandbox") {
+  static readonly make = (options: SandboxOptions = {}) =>
+    Effect.gen(function*() {
+      const webhooks = yield* Webhooks.make({
+        ...(options.webhookEndpoints === undefined ? {} : { endpoints: options.webhookEndpoints }),
+        ...(options.webhookRetryBase === undefined ? {} : { retryBase: options.webhookRetryBase }),
+        ...(options.webhookMaxAttempts === undefined ? {} : { maxAttempts: options.webhookMaxAttempts })
+      })
+      const ledger = yield* Ledger.make(webhooks.publish)
+      const services = Layer.mergeAll(
+        Layer.succeed(Ledger, ledger),
+        Layer.succeed(Webhooks, webhooks),
+        Faults.layer,
+        IdempotencyStore.layer
+      )
+      const context = yield* Layer.build(
+        HttpRouter.serve(SandboxRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+          Layer.provideMerge(NodeHttpServer.layerServer(createServer, {
+            host: options.host ?? "127.0.0.1",
+            port: options.port ?? 0,
+            gracefulShutdownTimeout: options.shutdownTimeout ?? Duration.seconds(5)
+          })),
+          Layer.provide(NodeHttpServer.layerHttpServices),
+          Layer.provideMerge(services)
+        )
+      )
+      const url = new URL(serverUrl(Context.get(context, HttpServer.HttpServer)))
+      return StripeSandbox.of({ url, ledger, webhooks, faults: Context.get(context, Faults) })
+    })
+
+  /** The client delivering webhooks is part of the layer, so it lives as long as the sandbox. */
+  static readonly layer = (options: SandboxOptions = {}) =>
+    Layer.effect(StripeSandbox, StripeSandbox.make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+}

@@ -1,0 +1,146 @@
+// Accounts and tokens (DESIGN §5): the auth HttpApi group, the bearer middleware every app's
+// protected groups use, and the CurrentUser they provide. The server side lives in
+// packages/platform/src/auth.ts (token verification) and apps/billing/src/auth (accounts).
+import { Context, Schema, SchemaTransformation } from "effect"
+import {
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "effect/http-api"
+import { Conflict, Forbidden, RateLimited, ServiceUnavailable, Unauthorized } from "./errors.ts"
+import { UserId } from "./ids.ts"
+import { RequestValidation } from "./validation.ts"
+
+export const Role = Schema.Literals(["user", "admin"]).annotate({ identifier: "Role" })
+export type Role = typeof Role.Type
+
+const emailPattern = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
+
+/** An email address: trimmed and lower-cased on decode, then validated (max 254 characters, RFC 5321). */
+export const Email = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.String.check(
+      Schema.isMaxLength(254, { message: "email must be at most 254 characters" }),
+      Schema.isPattern(emailPattern, { message: "email must be an address such as name@example.com" })
+    ),
+    SchemaTransformation.composeTransformation(SchemaTransformation.trim(), SchemaTransformation.toLowerCase())
+  )
+).annotate({ identifier: "Email", description: "email address; trimmed and lower-cased" })
+export type Email = typeof Email.Type
+
+export const PASSWORD_MIN_LENGTH = 8
+export const PASSWORD_MAX_LENGTH = 256
+
+export const Password = Schema.String.check(
+  Schema.isMinLength(PASSWORD_MIN_LENGTH, { message: `password must be at least ${PASSWORD_MIN_LENGTH} characters` }),
+  Schema.isMaxLength(PASSWORD_MAX_LENGTH, { message: `password must be at most ${PASSWORD_MAX_LENGTH} characters` })
+).annotate({ identifier: "Password", description: `${PASSWORD_MIN_LENGTH}..${PASSWORD_MAX_LENGTH} characters` })
+
+/** The opaque refresh token as sent by clients; its shape is checked loosely, its value against the store. */
+export const RefreshToken = Schema.String.check(
+  Schema.isMinLength(1, { message: "refreshToken must not be empty" }),
+  Schema.isMaxLength(512, { message: "refreshToken is too long" })
+).annotate({ identifier: "RefreshToken" })
+
+export const Credentials = Schema.Struct({ email: Email, password: Password }).annotate({ identifier: "Credentials" })
+export const RefreshRequest = Schema.Struct({ refreshToken: RefreshToken }).annotate({ identifier: "RefreshRequest" })
+
+export const Account = Schema.Struct({ id: UserId, email: Schema.String }).annotate({ identifier: "Account" })
+export type Account = typeof Account.Type
+
+export const Me = Schema.Struct({ id: UserId, email: Schema.String, role: Role }).annotate({ identifier: "Me" })
+export type Me = typeof Me.Type
+
+export const TokenPair = Schema.Struct({
+  accessToken: Schema.String,
+  refreshToken: Schema.String,
+  tokenType: Schema.Literal("Bearer"),
+  /** seconds until the access token expires */
+  expiresIn: Schema.Int
+}).annotate({ identifier: "TokenPair" })
+export type TokenPair = typeof TokenPair.Type
+
+/** `data` of the `user.registered` event. */
+export const UserRegistered = Schema.Struct({ userId: UserId, email: Schema.String, role: Role }).annotate({
+  identifier: "UserRegistered"
+})
+export type UserRegistered = typeof UserRegistered.Type
+
+/** The authenticated caller, provided to handlers by `Authentication` / `AdminAuthentication`. */
+export class CurrentUser extends Context.Service<CurrentUser, {
+  readonly id: UserId
+  readonly email: string
+  readonly role: Role
+  /** the access token's `jti` */
+  readonly tokenId: string
+}>()("kassa/CurrentUser") {}
+
+/**
+ * Bearer access token, any role. 401 when the token is missing, invalid, expired or revoked; 503 when
+ * revocation state cannot be confirmed (the cache is down and the revocation feed is stale: fail closed).
+ */
+export class Authentication extends HttpApiMiddleware.Service<Authentication, { provides: CurrentUser }>()(
+  "kassa/Authentication",
+  { security: { bearer: HttpApiSecurity.bearer }, error: [Unauthorized, ServiceUnavailable] }
+) {}
+
+/** Bearer access token with role `admin`: 401 as `Authentication`, 403 for any other role. */
+export class AdminAuthentication extends HttpApiMiddleware.Service<AdminAuthentication, { provides: CurrentUser }>()(
+  "kassa/AdminAuthentication",
+  { security: { bearer: HttpApiSecurity.bearer }, error: [Unauthorized, Forbidden, ServiceUnavailable] }
+) {}
+
+export const ADMIN_PREFIX = "/admin/v1"
+
+/**
+ * An admin group: its endpoints live under /admin/v1 and carry `RequestValidation` and `AdminAuthentication`.
+ * Building admin groups only through this keeps the guard from being forgotten (test/admin-guard.test.ts
+ * checks every HttpApi anyway). Declare endpoint paths without the prefix: `HttpApiEndpoint.get("list", "/films")`.
+ */
+export const adminGroup = <
+  const Id extends string,
+  const Endpoints extends readonly [HttpApiEndpoint.Constraint, ...Array<HttpApiEndpoint.Constraint>]
+>(
+  id: Id,
+  ...endpoints: Endpoints
+) =>
+  HttpApiGroup.make(id).add(...endpoints).prefix(ADMIN_PREFIX).middleware(RequestValidation).middleware(
+    AdminAuthentication
+  )
+
+export class AuthGroup extends HttpApiGroup.make("auth")
+  .add(
+    HttpApiEndpoint.post("register", "/v1/auth/register", {
+      payload: Credentials,
+      success: Account.pipe(HttpApiSchema.status(201)),
+      error: [Conflict, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.post("token", "/v1/auth/token", {
+      payload: Credentials,
+      success: TokenPair,
+      error: [Unauthorized, RateLimited, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.post("refresh", "/v1/auth/refresh", {
+      payload: RefreshRequest,
+      success: TokenPair,
+      error: [Unauthorized, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.post("logout", "/v1/auth/logout", {
+      payload: RefreshRequest,
+      success: HttpApiSchema.NoContent,
+      error: ServiceUnavailable
+    })
+  )
+  .middleware(RequestValidation)
+  .annotateMerge(OpenApi.annotations({ title: "Auth", description: "Accounts and tokens" }))
+{}
+
+export class MeGroup extends HttpApiGroup.make("me")
+  .add(HttpApiEndpoint.get("get", "/v1/me", { success: Me }))
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .annotateMerge(OpenApi.annotations({ title: "Me", description: "The authenticated user" }))
+{}

@@ -1,0 +1,298 @@
+// Payments (DESIGN §4, §5): the payment and refund resources, their statuses, the typed errors, the RPC group
+// billing calls (effect/rpc over HTTP), its HTTP twin for operators under /v1/payments, the Stripe webhook
+// route, and the callback group billing serves so payments can report outcomes. Service-to-service calls carry
+// the shared service token as a bearer token.
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
+import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
+import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable, Unauthorized, Unprocessable } from "./errors.ts"
+import { InvoiceId, PaymentId, RefundId, UserId } from "./ids.ts"
+import { Currency } from "./money.ts"
+import { RequestValidation } from "./validation.ts"
+
+// ---- resources ---------------------------------------------------------------------------------------------
+
+/**
+ * `pending → succeeded | failed | canceled`, `succeeded → partially_refunded → refunded`, and `unknown` when the
+ * provider did not answer: never treated as failed; the reconciler asks the provider what happened.
+ */
+export const paymentStatuses = [
+  "pending",
+  "succeeded",
+  "failed",
+  "canceled",
+  "partially_refunded",
+  "refunded",
+  "unknown"
+] as const
+export const PaymentStatus = Schema.Literals(paymentStatuses).annotate({ identifier: "PaymentStatus" })
+export type PaymentStatus = typeof PaymentStatus.Type
+
+/** Statuses whose outcome is not settled yet: no new charge starts on their invoice. */
+export const openPaymentStatuses: ReadonlyArray<PaymentStatus> = ["pending", "unknown"]
+
+export const RefundStatus = Schema.Literals(["pending", "succeeded", "failed"]).annotate({ identifier: "RefundStatus" })
+export type RefundStatus = typeof RefundStatus.Type
+
+export const RefundReason = Schema.Literals(["requested_by_customer", "duplicate", "fraudulent"]).annotate({
+  identifier: "RefundReason"
+})
+export type RefundReason = typeof RefundReason.Type
+
+/** Integer minor units, at least 1. */
+export const PositiveAmount = Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+  description: "integer minor units of the currency, at least 1"
+})
+
+/** Minor units already refunded, 0 up to the amount. */
+const RefundedAmount = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+/** The caller's key for one logical request; a retry resends the same key. */
+export const IdempotencyKey = Schema.String.check(
+  Schema.isMinLength(1, { message: "idempotency key must not be empty" }),
+  Schema.isMaxLength(255, { message: "idempotency key must be at most 255 characters" })
+).annotate({ identifier: "IdempotencyKey" })
+
+/** A Stripe payment method id (`pm_…`) or one of Stripe's test ids such as `pm_card_visa`. */
+export const PaymentMethodId = Schema.String.check(
+  Schema.isPattern(/^pm_[A-Za-z0-9_]+$/, { message: "payment method must be a Stripe id such as pm_card_visa" })
+).annotate({ identifier: "PaymentMethodId" })
+
+export const Payment = Schema.Struct({
+  id: PaymentId,
+  userId: UserId,
+  invoiceId: InvoiceId,
+  status: PaymentStatus,
+  amount: PositiveAmount,
+  refundedAmount: RefundedAmount,
+  currency: Currency,
+  /** Stripe's decline code (`insufficient_funds`, `expired_card`, `authentication_required`, …) when failed. */
+  failureCode: Schema.optionalKey(Schema.String),
+  failureMessage: Schema.optionalKey(Schema.String),
+  createdAt: Schema.DateTimeUtcFromString,
+  updatedAt: Schema.DateTimeUtcFromString
+}).annotate({ identifier: "Payment" })
+export type Payment = typeof Payment.Type
+
+export const Refund = Schema.Struct({
+  id: RefundId,
+  paymentId: PaymentId,
+  amount: PositiveAmount,
+  currency: Currency,
+  status: RefundStatus,
+  reason: Schema.optionalKey(RefundReason),
+  failureCode: Schema.optionalKey(Schema.String),
+  createdAt: Schema.DateTimeUtcFromString
+}).annotate({ identifier: "Refund" })
+export type Refund = typeof Refund.Type
+
+export const Customer = Schema.Struct({
+  userId: UserId,
+  /** Stripe's customer id (`cus_…`). */
+  providerCustomerId: Schema.String,
+  defaultPaymentMethod: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "Customer" })
+export type Customer = typeof Customer.Type
+
+export const PaymentMethod = Schema.Struct({
+  /** The attached method's own id (attaching a test id such as `pm_card_visa` yields a new `pm_…`). */
+  id: Schema.String,
+  brand: Schema.NullOr(Schema.String),
+  last4: Schema.NullOr(Schema.String),
+  isDefault: Schema.Boolean
+}).annotate({ identifier: "PaymentMethod" })
+export type PaymentMethod = typeof PaymentMethod.Type
+
+// ---- requests ----------------------------------------------------------------------------------------------
+
+export const CreatePaymentFields = {
+  invoiceId: InvoiceId,
+  userId: UserId,
+  amount: PositiveAmount,
+  currency: Currency,
+  /** Charged instead of the customer's default payment method. */
+  paymentMethod: Schema.optionalKey(PaymentMethodId),
+  /** true for renewals: the customer is not present (no 3-D Secure challenge is possible). */
+  offSession: Schema.optionalKey(Schema.Boolean),
+  description: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(500)))
+}
+export const CreatePaymentBody = Schema.Struct(CreatePaymentFields).annotate({ identifier: "CreatePaymentBody" })
+export const CreatePaymentInput = Schema.Struct({ idempotencyKey: IdempotencyKey, ...CreatePaymentFields })
+export type CreatePaymentInput = typeof CreatePaymentInput.Type
+
+export const CancelPaymentFields = {
+  /** Partial refund of a succeeded payment; omitted → everything not yet refunded. */
+  amount: Schema.optionalKey(PositiveAmount),
+  reason: Schema.optionalKey(RefundReason),
+  /** Operators only: refund a payment older than the refund window. */
+  ignoreRefundWindow: Schema.optionalKey(Schema.Boolean)
+}
+export const CancelPaymentBody = Schema.Struct(CancelPaymentFields).annotate({ identifier: "CancelPaymentBody" })
+export const CancelPaymentInput = Schema.Struct({ paymentId: PaymentId, idempotencyKey: IdempotencyKey, ...CancelPaymentFields })
+export type CancelPaymentInput = typeof CancelPaymentInput.Type
+
+/** The payment after the cancel, and the refund it made (null when a pending payment was canceled). */
+export const CancelPaymentResult = Schema.Struct({ payment: Payment, refund: Schema.NullOr(Refund) }).annotate({
+  identifier: "CancelPaymentResult"
+})
+export type CancelPaymentResult = typeof CancelPaymentResult.Type
+
+export const EnsureCustomerInput = Schema.Struct({
+  userId: UserId,
+  email: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(254)))
+}).annotate({ identifier: "EnsureCustomerInput" })
+export type EnsureCustomerInput = typeof EnsureCustomerInput.Type
+
+export const AttachPaymentMethodFields = {
+  paymentMethod: PaymentMethodId,
+  /** Default true: later charges without an explicit method use this one. */
+  makeDefault: Schema.optionalKey(Schema.Boolean)
+}
+export const AttachPaymentMethodBody = Schema.Struct(AttachPaymentMethodFields).annotate({
+  identifier: "AttachPaymentMethodBody"
+})
+export const AttachPaymentMethodInput = Schema.Struct({ userId: UserId, ...AttachPaymentMethodFields })
+export type AttachPaymentMethodInput = typeof AttachPaymentMethodInput.Type
+
+// ---- errors ------------------------------------------------------------------------------------------------
+
+/** 409: the invoice has a payment whose outcome is still open (pending or unknown); wait for it. */
+export class PaymentInProgress extends Schema.TaggedError<PaymentInProgress>()("PaymentInProgress", {
+  message: Schema.String,
+  invoiceId: InvoiceId,
+  paymentId: PaymentId
+}, { httpApiStatus: 409 }) {}
+
+// ServiceUnavailable: payments' own database is down (retry later); ProviderUnavailable: Stripe did not answer.
+export const CreatePaymentError = [
+  BadRequest,
+  Conflict,
+  PaymentInProgress,
+  Unprocessable,
+  ProviderUnavailable,
+  ServiceUnavailable
+] as const
+export const CancelPaymentError = [NotFound, Conflict, Unprocessable, ProviderUnavailable, ServiceUnavailable] as const
+export const GetPaymentError = [NotFound, ServiceUnavailable] as const
+export const CustomerError = [BadRequest, ProviderUnavailable, ServiceUnavailable] as const
+
+// ---- service token -----------------------------------------------------------------------------------------
+
+/** RPC middleware: `Authorization: Bearer <SERVICE_TOKEN>`; clients must provide the side that adds it. */
+export class ServiceAuth extends RpcMiddleware.Service<ServiceAuth>()("kassa/ServiceAuth", {
+  error: Unauthorized,
+  requiredForClient: true
+}) {}
+
+/**
+ * The same token on HTTP routes meant for other services and operators. Derived clients add it with
+ * `HttpApiMiddleware.layerClient(ServiceTokenAuth, …)` (not forced, so clients of the API's other groups need none).
+ */
+export class ServiceTokenAuth extends HttpApiMiddleware.Service<ServiceTokenAuth>()("kassa/ServiceTokenAuth", {
+  security: { bearer: HttpApiSecurity.bearer },
+  error: Unauthorized
+}) {}
+
+// ---- RPC: billing → payments -------------------------------------------------------------------------------
+
+export class PaymentsRpcs extends RpcGroup.make(
+  /** Charges the customer (created on first use) for an invoice; a retry with the same key never charges twice. */
+  Rpc.make("CreatePayment", { payload: CreatePaymentInput, success: Payment, error: Schema.Union(CreatePaymentError) }),
+  /** Cancels a pending payment, or refunds a succeeded one (in part when `amount` is given). */
+  Rpc.make("CancelPayment", {
+    payload: CancelPaymentInput,
+    success: CancelPaymentResult,
+    error: Schema.Union(CancelPaymentError)
+  }),
+  /** The payment as the provider last reported it (an open one is re-read first). */
+  Rpc.make("GetPayment", { payload: { paymentId: PaymentId }, success: Payment, error: Schema.Union(GetPaymentError) }),
+  Rpc.make("EnsureCustomer", { payload: EnsureCustomerInput, success: Customer, error: Schema.Union(CustomerError) }),
+  Rpc.make("AttachPaymentMethod", {
+    payload: AttachPaymentMethodInput,
+    success: PaymentMethod,
+    error: Schema.Union(CustomerError)
+  })
+).middleware(ServiceAuth) {}
+
+// ---- RPC: payments → billing (billing serves it) -----------------------------------------------------------
+
+export const paymentOutcomeTypes = ["payment.succeeded", "payment.failed", "payment.refunded", "payment.canceled"] as const
+export const PaymentOutcomeType = Schema.Literals(paymentOutcomeTypes).annotate({ identifier: "PaymentOutcomeType" })
+export type PaymentOutcomeType = typeof PaymentOutcomeType.Type
+
+export const PaymentOutcome = Schema.Struct({
+  /** Unique per outcome and equal to the id of the matching outbox event: billing dedupes on it. */
+  id: Schema.String,
+  type: PaymentOutcomeType,
+  payment: Payment
+}).annotate({ identifier: "PaymentOutcome" })
+export type PaymentOutcome = typeof PaymentOutcome.Type
+
+/** Payments calls this until it succeeds (at least once); billing must apply each `id` once. */
+export class BillingCallbackRpcs extends RpcGroup.make(
+  Rpc.make("PaymentOutcome", { payload: PaymentOutcome })
+).middleware(ServiceAuth) {}
+
+// ---- HTTP ----------------------------------------------------------------------------------------------------
+
+const idempotencyHeader = { "idempotency-key": IdempotencyKey }
+
+/** The RPC group's HTTP twin for operators and scripts; every route needs the service token. */
+export class PaymentsGroup extends HttpApiGroup.make("payments")
+  .add(
+    HttpApiEndpoint.post("create", "/", {
+      headers: idempotencyHeader,
+      payload: CreatePaymentBody,
+      success: Payment.pipe(HttpApiSchema.status(201)),
+      error: CreatePaymentError
+    }),
+    HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: GetPaymentError }),
+    HttpApiEndpoint.post("cancel", "/:id/cancel", {
+      params: { id: PaymentId },
+      headers: idempotencyHeader,
+      payload: CancelPaymentBody,
+      success: CancelPaymentResult,
+      error: CancelPaymentError
+    }),
+    HttpApiEndpoint.post("ensureCustomer", "/customers", {
+      payload: EnsureCustomerInput,
+      success: Customer,
+      error: CustomerError
+    }),
+    HttpApiEndpoint.post("attachPaymentMethod", "/customers/:userId/payment-methods", {
+      params: { userId: UserId },
+      payload: AttachPaymentMethodBody,
+      success: PaymentMethod,
+      error: CustomerError
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(ServiceTokenAuth)
+  .prefix("/v1/payments")
+  .annotateMerge(OpenApi.annotations({
+    title: "Payments",
+    description: "Operator twin of the payments RPC group; `Authorization: Bearer <SERVICE_TOKEN>`"
+  }))
+{}
+
+export const WebhookAck = Schema.Struct({ received: Schema.Boolean }).annotate({ identifier: "WebhookAck" })
+
+/** 400: the Stripe-Signature header does not verify (tampered, stale, or signed with another secret). */
+export class InvalidWebhookSignature extends Schema.TaggedError<InvalidWebhookSignature>()("InvalidWebhookSignature", {
+  message: Schema.String
+}, { httpApiStatus: 400 }) {}
+
+/** Stripe's calls: the raw body is signature-checked, stored, and answered before it is processed. */
+export class StripeWebhooksGroup extends HttpApiGroup.make("webhooks")
+  .add(
+    HttpApiEndpoint.post("stripe", "/webhooks/stripe", {
+      headers: { "stripe-signature": Schema.optionalKey(Schema.String) },
+      success: WebhookAck,
+      error: [InvalidWebhookSignature, ServiceUnavailable]
+    })
+  )
+  .annotateMerge(OpenApi.annotations({
+    title: "Webhooks",
+    description: "Signed Stripe events (`Stripe-Signature: t=…,v1=…`, 300 s tolerance)"
+  }))
+{}

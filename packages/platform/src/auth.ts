@@ -1,0 +1,398 @@
+// Access tokens for every app: HS256 JWTs signed and verified with JWT_SECRET, a bounded in-process cache of
+// verified tokens, and revocation (logout, family reuse, account changes) that the cache always honours.
+//
+// Revocation: a revoked session (refresh family), token (jti) or user is written as a marker in the Cache (Redis
+// when configured) that lives as long as an access token can, and announced on a Cache pub/sub channel. Every
+// verifier keeps the announced revocations in memory and checks them on every request, so a cached token costs
+// no I/O. A token not yet in the cache is verified with jose and checked against the markers in the Cache.
+// The feed is proven alive by the verifier's own heartbeats: while they do not come back (Redis down, subscriber
+// reconnecting), cached verifications are not trusted, and when the feed recovers the cache is emptied, since
+// announcements may have been lost. When revocation state cannot be confirmed the request fails closed (503).
+import { createSecretKey, type KeyObject, randomBytes, randomUUID } from "node:crypto"
+import { AdminAuthentication, Authentication, CurrentUser, Role } from "@kassa/domain/auth"
+import { Forbidden, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
+import { UserId } from "@kassa/domain/ids"
+import {
+  Clock,
+  type Config,
+  Context,
+  DateTime,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Redacted,
+  Schedule,
+  Schema,
+  Stream
+} from "effect"
+import type { HttpServerResponse } from "effect/http/HttpServerResponse"
+import type { unhandled } from "effect/Types"
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose"
+import { AuthConfig } from "./config.ts"
+import { Cache } from "./kv.ts"
+
+/** What a valid access token says; `sessionId` is the refresh-token family it was issued from. */
+export interface VerifiedToken {
+  readonly user: CurrentUser["Service"]
+  readonly sessionId: string
+  /** epoch milliseconds */
+  readonly issuedAt: number
+  readonly expiresAt: number
+}
+
+export type Revocation =
+  /** every access token issued from this refresh family (logout, reuse of a rotated refresh token) */
+  | { readonly kind: "session"; readonly id: string }
+  /** one access token */
+  | { readonly kind: "token"; readonly id: string }
+  /** every access token of this user issued before `before` (epoch ms): password or role changes */
+  | { readonly kind: "user"; readonly id: string; readonly before: number }
+
+export interface IssuedToken {
+  readonly token: string
+  readonly tokenId: string
+  /** seconds */
+  readonly expiresIn: number
+}
+
+const Claims = Schema.Struct({
+  sub: UserId,
+  email: Schema.String,
+  role: Role,
+  jti: Schema.NonEmptyString,
+  sid: Schema.NonEmptyString,
+  iat: Schema.Int,
+  exp: Schema.Int
+})
+const decodeClaims = Schema.decodeUnknownOption(Claims)
+
+// ---- keys -----------------------------------------------------------------------------------------------------
+
+const algorithm = "HS256"
+
+// One generated secret per process, shared by every app of `npm start`, so billing's tokens open catalog's
+// routes; created on first use, not at import.
+let generatedSecret: KeyObject | undefined
+const processSecret = Effect.suspend(() => {
+  if (generatedSecret !== undefined) return Effect.succeed(generatedSecret)
+  const key = createSecretKey(randomBytes(32))
+  generatedSecret = key
+  return Effect.as(
+    Effect.logWarning("JWT_SECRET not set: signing tokens with a random per-process key; tokens do not survive a restart"),
+    key
+  )
+})
+
+const signingKey = (secret: Option.Option<Redacted.Redacted<string>>) =>
+  Option.match(secret, {
+    onNone: () => processSecret,
+    onSome: (s) => Effect.succeed(createSecretKey(Buffer.from(Redacted.value(s), "utf8")))
+  })
+
+// ---- revocation markers -----------------------------------------------------------------------------------------
+
+const markerPrefix = "kassa:auth:revoked:"
+const revocationChannel = "kassa:auth:revocations"
+const markerKey = (kind: Revocation["kind"], id: string) => `${markerPrefix}${kind}:${id}`
+
+const heartbeatEvery = Duration.millis(500)
+// a feed that has not echoed a heartbeat for this long may have lost announcements
+const feedStaleAfter = 1_500
+const maxCachedTokens = 50_000
+
+const FeedMessage = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("session"), id: Schema.String, until: Schema.Number }),
+  Schema.Struct({ kind: Schema.Literal("token"), id: Schema.String, until: Schema.Number }),
+  Schema.Struct({ kind: Schema.Literal("user"), id: Schema.String, before: Schema.Number, until: Schema.Number }),
+  Schema.Struct({ kind: Schema.Literal("heartbeat"), id: Schema.String })
+])
+type FeedMessage = typeof FeedMessage.Type
+const decodeFeedMessage = Schema.decodeUnknownOption(Schema.fromJsonString(FeedMessage))
+
+const unauthorized = (message: string) => new Unauthorized({ message })
+
+// `iat` has whole seconds: a token from the second of a user revocation counts as issued after it, so a login
+// right after a password change works (the change's session revocations cover tokens from before it)
+const issuedBefore = (token: VerifiedToken, before: number) => token.issuedAt < Math.floor(before / 1000) * 1000
+
+const joseMessage = (error: unknown): string => {
+  if (error instanceof joseErrors.JWTExpired) return "access token expired"
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    return error.reason === "check_failed" && error.claim === "nbf"
+      ? "access token not yet valid"
+      : `access token ${error.claim} claim is invalid`
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return "access token algorithm not allowed"
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "access token signature is invalid"
+  return "access token is malformed"
+}
+
+/** Verifies access tokens and records revocations. Every app that serves protected routes needs one. */
+export class TokenVerifier extends Context.Service<TokenVerifier, {
+  verify(token: string): Effect.Effect<VerifiedToken, Unauthorized | ServiceUnavailable>
+  /**
+   * Takes effect in this process at once and in others when the announcement arrives. The marker write is
+   * retried in the background until it lands or no token it could cover is still alive.
+   */
+  revoke(revocation: Revocation): Effect.Effect<void>
+}>()("kassa/TokenVerifier") {
+  static readonly layer: Layer.Layer<TokenVerifier, Config.ConfigError, Cache> = Layer.effect(
+    TokenVerifier,
+    Effect.gen(function*() {
+      const config = yield* AuthConfig
+      const key = yield* signingKey(config.jwtSecret)
+      const cache = yield* Cache
+      const markerTtl = Duration.toMillis(config.accessTokenTtl) + 60_000 // + clock skew between replicas
+      const nodeId = randomUUID()
+
+      // verified tokens by token string; Map order = insertion order, so the first key is the oldest
+      const verified = new Map<string, VerifiedToken>()
+      // revoked sessions and tokens: id -> until (epoch ms); users: id -> { before, until }
+      const revokedSessions = new Map<string, number>()
+      const revokedTokens = new Map<string, number>()
+      const revokedUsers = new Map<string, { before: number; until: number }>()
+      let feedFreshUntil = 0
+
+      const isRevoked = (token: VerifiedToken, now: number): boolean => {
+        const session = revokedSessions.get(token.sessionId)
+        if (session !== undefined && session > now) return true
+        const single = revokedTokens.get(token.user.tokenId)
+        if (single !== undefined && single > now) return true
+        const user = revokedUsers.get(token.user.id)
+        return user !== undefined && user.until > now && issuedBefore(token, user.before)
+      }
+
+      const applyLocally = (message: Exclude<FeedMessage, { kind: "heartbeat" }>) => {
+        if (message.kind === "session") revokedSessions.set(message.id, message.until)
+        else if (message.kind === "token") revokedTokens.set(message.id, message.until)
+        else {
+          const current = revokedUsers.get(message.id)
+          revokedUsers.set(message.id, {
+            before: Math.max(current?.before ?? 0, message.before),
+            until: Math.max(current?.until ?? 0, message.until)
+          })
+        }
+      }
+
+      const prune = (now: number) => {
+        for (const [id, until] of revokedSessions) if (until <= now) revokedSessions.delete(id)
+        for (const [id, until] of revokedTokens) if (until <= now) revokedTokens.delete(id)
+        for (const [id, entry] of revokedUsers) if (entry.until <= now) revokedUsers.delete(id)
+        for (const [token, entry] of verified) if (entry.expiresAt <= now) verified.delete(token)
+      }
+
+      const onFeed = (raw: string) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            const message = decodeFeedMessage(raw)
+            if (Option.isNone(message)) return
+            if (message.value.kind !== "heartbeat") return applyLocally(message.value)
+            if (message.value.id !== nodeId) return
+            // back from a gap: announcements may have been lost, so nothing cached before it is trusted
+            if (now >= feedFreshUntil) verified.clear()
+            feedFreshUntil = now + feedStaleAfter
+            prune(now)
+          }))
+
+      const feedBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(
+        Schedule.jittered
+      )
+      // reported once per outage: the Cache layer reports the connection itself
+      let feedFailing = false
+      yield* cache.subscribe(revocationChannel).pipe(
+        Stream.tap(() => Effect.sync(() => (feedFailing = false))),
+        Stream.runForEach(onFeed),
+        Effect.tapError((error) =>
+          feedFailing ? Effect.void : Effect.andThen(
+            Effect.sync(() => (feedFailing = true)),
+            Effect.logWarning("revocation feed unavailable; tokens are checked against the cache until it returns")
+              .pipe(Effect.annotateLogs({ error: error.message }))
+          )
+        ),
+        Effect.retry(feedBackoff),
+        Effect.forkScoped
+      )
+      yield* cache.publish(revocationChannel, JSON.stringify({ kind: "heartbeat", id: nodeId })).pipe(
+        Effect.ignore,
+        Effect.repeat(Schedule.spaced(heartbeatEvery)),
+        Effect.forkScoped
+      )
+
+      const checkMarkers = (token: VerifiedToken) =>
+        Effect.all([
+          cache.get(markerKey("session", token.sessionId)),
+          cache.get(markerKey("token", token.user.tokenId)),
+          cache.get(markerKey("user", token.user.id))
+        ], { concurrency: "unbounded" }).pipe(
+          Effect.mapError(() =>
+            new ServiceUnavailable({ message: "token revocation state is unavailable; try again shortly" })
+          ),
+          Effect.flatMap(([session, single, user]) => {
+            const userBefore = Option.getOrElse(Option.map(user, Number), () => 0)
+            return Option.isSome(session) || Option.isSome(single) || issuedBefore(token, userBefore)
+              ? Effect.fail(unauthorized("access token has been revoked"))
+              : Effect.void
+          })
+        )
+
+      const verifySignature = (token: string, now: number) =>
+        Effect.tryPromise({
+          try: () =>
+            jwtVerify(token, key, {
+              algorithms: [algorithm],
+              issuer: config.issuer,
+              audience: config.audience,
+              requiredClaims: ["sub", "jti", "exp", "iat"],
+              currentDate: DateTime.toDate(DateTime.makeUnsafe(now))
+            }),
+          catch: (error) => unauthorized(joseMessage(error))
+        }).pipe(
+          Effect.flatMap(({ payload }) =>
+            Option.match(decodeClaims(payload), {
+              onNone: () => Effect.fail(unauthorized("access token claims are invalid")),
+              onSome: (claims): Effect.Effect<VerifiedToken> =>
+                Effect.succeed({
+                  user: { id: claims.sub, email: claims.email, role: claims.role, tokenId: claims.jti },
+                  sessionId: claims.sid,
+                  issuedAt: claims.iat * 1000,
+                  expiresAt: claims.exp * 1000
+                })
+            })
+          )
+        )
+
+      const remember = (token: string, entry: VerifiedToken) => {
+        verified.set(token, entry)
+        if (verified.size > maxCachedTokens) {
+          const oldest = verified.keys().next()
+          if (oldest.done !== true) verified.delete(oldest.value)
+        }
+      }
+
+      const verify = (token: string): Effect.Effect<VerifiedToken, Unauthorized | ServiceUnavailable> =>
+        token.length === 0 ? Effect.fail(unauthorized("missing bearer token")) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const hit = verified.get(token)
+          if (hit !== undefined && hit.expiresAt > now && now < feedFreshUntil) {
+            return isRevoked(hit, now) ? Effect.fail(unauthorized("access token has been revoked")) : Effect.succeed(hit)
+          }
+          if (hit !== undefined) verified.delete(token)
+          return verifySignature(token, now).pipe(
+            Effect.tap((entry) =>
+              isRevoked(entry, now) ? Effect.fail(unauthorized("access token has been revoked")) : checkMarkers(entry)
+            ),
+            // cached only while the feed is alive: otherwise a lost announcement could not be noticed
+            Effect.tap((entry) => Effect.sync(() => now < feedFreshUntil && remember(token, entry)))
+          )
+        })
+
+      const writeMarker = (message: Exclude<FeedMessage, { kind: "heartbeat" }>, ttl: number) =>
+        Effect.andThen(
+          cache.set(markerKey(message.kind, message.id), message.kind === "user" ? String(message.before) : "1", ttl),
+          cache.publish(revocationChannel, JSON.stringify(message))
+        )
+
+      const revoke = (revocation: Revocation): Effect.Effect<void> =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const until = now + markerTtl
+          const message = revocation.kind === "user"
+            ? { kind: "user" as const, id: revocation.id, before: revocation.before, until }
+            : revocation.kind === "session"
+            ? { kind: "session" as const, id: revocation.id, until }
+            : { kind: "token" as const, id: revocation.id, until }
+          applyLocally(message)
+          // a verifier never serves a token from its cache after its own revocation of it
+          const first = yield* Effect.result(writeMarker(message, markerTtl))
+          if (first._tag === "Success") return
+          yield* Effect.logWarning("revocation not recorded in the cache; retrying in the background").pipe(
+            Effect.annotateLogs({ kind: message.kind, error: first.failure.message })
+          )
+          yield* writeMarker(message, markerTtl).pipe(
+            Effect.retry(
+              Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(
+                Schedule.jittered,
+                Schedule.upTo({ duration: Duration.millis(markerTtl) })
+              )
+            ),
+            Effect.catch((error) => Effect.logError("revocation could not be recorded in the cache", error)),
+            Effect.forkDetach
+          )
+        })
+
+      return TokenVerifier.of({ verify, revoke })
+    })
+  )
+}
+
+/** Signs access tokens; only the app that issues tokens (billing) needs it. */
+export class AccessTokenIssuer extends Context.Service<AccessTokenIssuer, {
+  issue(
+    user: { readonly id: UserId; readonly email: string; readonly role: Role },
+    sessionId: string
+  ): Effect.Effect<IssuedToken>
+}>()("kassa/AccessTokenIssuer") {
+  static readonly layer: Layer.Layer<AccessTokenIssuer, Config.ConfigError> = Layer.effect(
+    AccessTokenIssuer,
+    Effect.gen(function*() {
+      const config = yield* AuthConfig
+      const key = yield* signingKey(config.jwtSecret)
+      const ttlSeconds = Math.floor(Duration.toSeconds(config.accessTokenTtl))
+      return AccessTokenIssuer.of({
+        issue: (user, sessionId) =>
+          Effect.gen(function*() {
+            const iat = Math.floor(DateTime.toEpochMillis(yield* DateTime.now) / 1000)
+            const tokenId = randomUUID()
+            const token = yield* Effect.promise(() =>
+              new SignJWT({ email: user.email, role: user.role, sid: sessionId })
+                .setProtectedHeader({ alg: algorithm, typ: "JWT" })
+                .setSubject(user.id)
+                .setJti(tokenId)
+                .setIssuer(config.issuer)
+                .setAudience(config.audience)
+                .setIssuedAt(iat)
+                .setNotBefore(iat)
+                .setExpirationTime(iat + ttlSeconds)
+                .sign(key)
+            )
+            return { token, tokenId, expiresIn: ttlSeconds }
+          })
+      })
+    })
+  )
+}
+
+// ---- HttpApi middleware --------------------------------------------------------------------------------------------
+
+/** `Authentication`: any valid access token. */
+export const AuthenticationLive: Layer.Layer<Authentication, never, TokenVerifier> = Layer.effect(
+  Authentication,
+  Effect.map(TokenVerifier, (verifier: TokenVerifier["Service"]) =>
+    Authentication.of({
+      bearer: (httpEffect, { credential }) =>
+        Effect.flatMap(
+          verifier.verify(Redacted.value(credential)),
+          (token) => Effect.provideService(httpEffect, CurrentUser, token.user)
+        )
+    }))
+)
+
+/** `AdminAuthentication`: a valid access token with role admin. */
+export const AdminAuthenticationLive: Layer.Layer<AdminAuthentication, never, TokenVerifier> = Layer.effect(
+  AdminAuthentication,
+  Effect.map(TokenVerifier, (verifier: TokenVerifier["Service"]) =>
+    AdminAuthentication.of({
+      bearer: (httpEffect, { credential }) =>
+        Effect.flatMap(verifier.verify(Redacted.value(credential)), (token): Effect.Effect<
+          HttpServerResponse,
+          unhandled | Forbidden
+        > =>
+          token.user.role === "admin"
+            ? Effect.provideService(httpEffect, CurrentUser, token.user)
+            : Effect.fail(new Forbidden({ message: "this route requires the admin role" })))
+    }))
+)
+
+/** Both middlewares: provide this to every group layer whose group uses either. */
+export const AuthMiddlewareLive: Layer.Layer<Authentication | AdminAuthentication, never, TokenVerifier> = Layer
+  .mergeAll(AuthenticationLive, AdminAuthenticationLive)

@@ -1,0 +1,85 @@
+// The server side of the domain's RequestValidation middleware: schema failures become a 400 naming the
+// field, and bodies are bounded so a huge one is refused with a 413 instead of being buffered. Plus
+// `orUnavailable`, which keeps database failures behind validated input from turning into 500s.
+import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
+import { PayloadTooLarge, RequestValidation } from "@kassa/domain/validation"
+import { ByteSize, Effect, Layer, type Schema, SchemaIssue } from "effect"
+import { HttpIncomingMessage, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpApiError } from "effect/http-api"
+import type { SqlError } from "effect/sql"
+import type { unhandled } from "effect/Types"
+
+/** Default body limit: far above any JSON document the APIs take. */
+export const defaultMaxBodyBytes = 1_048_576
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const slotNames = { Params: "path", Query: "query", Headers: "header", Payload: "body" } as const
+
+const segment = (key: PropertyKey | { readonly key: PropertyKey }): string => {
+  const k = typeof key === "object" ? key.key : key
+  return typeof k === "symbol" ? k.description ?? "" : String(k)
+}
+
+/** The first issue of a request decoding failure as a BadRequest, e.g. field `plans.0.amount`. */
+export const toBadRequest = (error: HttpApiError.HttpApiSchemaError): BadRequest => {
+  const slot = error.kind in slotNames ? slotNames[error.kind as keyof typeof slotNames] : "request"
+  const issue = formatIssues(error.cause.issue).issues[0]
+  const field = (issue?.path ?? []).map(segment).join(".")
+  const problem = issue?.message ?? "invalid"
+  return field === ""
+    ? new BadRequest({ message: `invalid ${slot}: ${problem}` })
+    : new BadRequest({ message: `invalid ${slot} field ${field}: ${problem}`, field })
+}
+
+const tooLarge = (maxBytes: number) =>
+  new PayloadTooLarge({ message: `request body exceeds ${maxBytes} bytes`, maxBytes })
+
+// a body sent without Content-Length (chunked) is cut off while it is read, which the HttpApi turns into a defect
+const isBodyTooLarge = (defect: unknown): boolean =>
+  HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError" &&
+  defect.reason.reason === "BodyTooLarge"
+
+export const layerRequestValidation = (options?: { readonly maxBodyBytes?: number }): Layer.Layer<RequestValidation> => {
+  const maxBytes = options?.maxBodyBytes ?? defaultMaxBodyBytes
+  const limit = ByteSize.bytes(maxBytes)
+  return Layer.succeed(RequestValidation, (httpEffect) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const declared = Number(request.headers["content-length"] ?? 0)
+      if (declared > maxBytes) return yield* tooLarge(maxBytes)
+      return yield* httpEffect.pipe(
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, limit),
+        // Body and ResponseHeaders failures are the server's own encoding bugs: they stay 500s
+        Effect.catch((e): Effect.Effect<never, unhandled | BadRequest> =>
+          HttpApiError.HttpApiSchemaError.is(e) && e.kind !== "Body" && e.kind !== "ResponseHeaders"
+            ? Effect.fail(toBadRequest(e))
+            : Effect.fail(e)
+        ),
+        Effect.catchDefect((defect) => isBodyTooLarge(defect) ? Effect.fail(tooLarge(maxBytes)) : Effect.die(defect))
+      )
+    }))
+}
+
+/** RequestValidation with the default body limit. */
+export const RequestValidationLive = layerRequestValidation()
+
+type Infrastructure = SqlError.SqlError | Schema.SchemaError
+
+const isInfrastructure = (error: unknown): error is Infrastructure =>
+  typeof error === "object" && error !== null && "_tag" in error &&
+  (error._tag === "SqlError" || error._tag === "SchemaError")
+
+/**
+ * For handlers: a database that cannot be reached (a retryable SqlError) is a 503; any other SQL or
+ * row-decoding failure is a bug, since every input was validated before it got there, so it stays a defect.
+ */
+export const orUnavailable = <A, E, R>(
+  effect: Effect.Effect<A, E | Infrastructure, R>
+): Effect.Effect<A, Exclude<E, Infrastructure> | ServiceUnavailable, R> =>
+  Effect.catch(effect, (error): Effect.Effect<never, Exclude<E, Infrastructure> | ServiceUnavailable> => {
+    if (!isInfrastructure(error)) return Effect.fail(error as Exclude<E, Infrastructure>)
+    return error._tag === "SqlError" && error.isRetryable
+      ? Effect.fail(new ServiceUnavailable({ message: "the database is unavailable; try again" }))
+      : Effect.die(error)
+  })
