@@ -87,3 +87,47 @@ export const realServicesEnv = (database: string) => ({
   REDIS_URL: "redis://127.0.0.1:6379",
   AMQP_URL: "amqp://guest:guest@127.0.0.1:5672"
 })
+
+/**
+ * Load `target` and a bare node:http server answering the same bytes, alternately for `rounds`
+ * rounds after a warm-up of each; prints both rows and the per-round ratio. Returns the median ratio.
+ */
+export const compareWithBare = async (options: {
+  readonly title: string
+  readonly name: string
+  readonly url: string
+  readonly rounds: number
+  readonly request?: Omit<autocannon.Options, "url">
+}): Promise<number> => {
+  const sample = await fetch(options.url, {
+    method: options.request?.method ?? "GET",
+    headers: (options.request?.headers ?? {}) as Record<string, string>,
+    ...(options.request?.body === undefined ? {} : { body: options.request.body as string })
+  })
+  const bare = await startBare(await sample.text(), sample.headers.get("content-type") ?? "application/json")
+  const results: { bare: Array<LoadResult>; target: Array<LoadResult> } = { bare: [], target: [] }
+  try {
+    await load({ ...options.request, url: bare.url, duration: 3 })
+    await load({ ...options.request, url: options.url, duration: 3 })
+    for (let i = 0; i < options.rounds; i++) {
+      results.bare.push(await load({ ...options.request, url: bare.url }))
+      results.target.push(await load({ ...options.request, url: options.url }))
+    }
+  } finally {
+    await bare.stop()
+  }
+  const row = (name: string, rs: ReadonlyArray<LoadResult>) => ({
+    target: name,
+    "req/s (median)": Math.round(median(rs.map((r) => r.rps))),
+    "req/s per round": rs.map((r) => Math.round(r.rps)).join(" / "),
+    "p99 ms (median)": median(rs.map((r) => r.p99)),
+    errors: rs.reduce((n, r) => n + r.errors, 0)
+  })
+  const ratios = results.target.map((r, i) => r.rps / (results.bare[i]?.rps ?? NaN))
+  printTable(`${options.title}, autocannon -c 32, ${options.rounds} alternating rounds of 5 s`, [
+    row("bare node:http", results.bare),
+    row(options.name, results.target)
+  ])
+  console.log(`\nratio ${options.name} / bare: median ${median(ratios).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")})`)
+  return median(ratios)
+}

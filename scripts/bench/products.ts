@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
 import { setTimeout as sleep } from "node:timers/promises"
 import { SignJWT } from "jose"
-import { freePort, load, median, printTable, realServicesEnv, startBare, startNode, type LoadResult } from "./lib.ts"
+import { compareWithBare, freePort, printTable, realServicesEnv, startNode } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const products = 40
@@ -80,24 +80,6 @@ try {
 const sorted = [...latencies].sort((a, b) => a - b)
 const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
 
-const sample = await fetch(billing.url + "/v1/products")
-const sampleBody = await sample.text()
-const bare = await startBare(sampleBody, sample.headers.get("content-type") ?? "application/json")
-const results: { bare: Array<LoadResult>; billing: Array<LoadResult> } = { bare: [], billing: [] }
-try {
-  await load({ url: bare.url, duration: 1 })
-  await load({ url: billing.url + "/v1/products", duration: 1 })
-  for (let i = 0; i < rounds; i++) {
-    results.bare.push(await load({ url: bare.url }))
-    results.billing.push(await load({ url: billing.url + "/v1/products" }))
-  }
-} finally {
-  await billing.stop()
-  await catalog.stop()
-  await bare.stop()
-  psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-}
-
 printTable(`catalog → billing propagation: ${products} products created one by one through the admin API`, [{
   "p50 ms": pct(0.5),
   "p90 ms": pct(0.9),
@@ -105,16 +87,16 @@ printTable(`catalog → billing propagation: ${products} products created one by
   "max ms": sorted[sorted.length - 1] ?? NaN,
   "not visible within 10 s": errors
 }])
-const row = (name: string, rs: ReadonlyArray<LoadResult>) => ({
-  target: name,
-  "req/s (median)": Math.round(median(rs.map((r) => r.rps))),
-  "req/s per round": rs.map((r) => Math.round(r.rps)).join(" / "),
-  "p99 ms (median)": median(rs.map((r) => r.p99)),
-  errors: rs.reduce((n, r) => n + r.errors, 0)
-})
-const ratios = results.billing.map((r, i) => r.rps / (results.bare[i]?.rps ?? NaN))
-printTable(`GET /v1/products (20 of ${products} products, ${Buffer.byteLength(sampleBody)} bytes), autocannon -c 32, ${rounds} alternating rounds of 5 s`, [
-  row("bare node:http", results.bare),
-  row("billing /v1/products", results.billing)
-])
-console.log(`\nratio billing / bare: median ${median(ratios).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")})`)
+try {
+  const bytes = Buffer.byteLength(await (await fetch(billing.url + "/v1/products")).text())
+  await compareWithBare({
+    title: `GET /v1/products (20 of ${products} products, ${bytes} bytes)`,
+    name: "billing /v1/products",
+    url: billing.url + "/v1/products",
+    rounds
+  })
+} finally {
+  await billing.stop()
+  await catalog.stop()
+  psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+}
