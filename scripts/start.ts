@@ -10,7 +10,7 @@ import { runApp, serverUrl } from "@kassa/platform/http"
 import { sandboxApiKey, StripeClient } from "@kassa/platform/stripe"
 import { SandboxLive, StripeSandbox } from "@kassa/stripe-sandbox"
 import { HttpServer } from "effect/http"
-import { Console, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Console, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 
 // Without ADMIN_EMAIL/ADMIN_PASSWORD, a demo admin with a fresh random password (billing ensures it at start).
@@ -19,6 +19,22 @@ const DemoAdmin = Layer.unwrap(Effect.map(AdminBootstrapConfig, (admin) =>
   Option.isSome(admin)
     ? Layer.empty
     : ConfigProvider.layerAdd(ConfigProvider.fromUnknown({ ADMIN_EMAIL: demoAdmin.email, ADMIN_PASSWORD: demoAdmin.password }))))
+
+// One process: billing charges through payments' RPC and payments reports outcomes to billing's, on the ports
+// configured here, unless PAYMENTS_RPC_URL / BILLING_RPC_URL point elsewhere.
+const ServiceUrls = Layer.unwrap(Effect.gen(function*() {
+  const local = (c: { host: string; port: number }) => `http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}/rpc`
+  const billing = yield* BillingHttpConfig
+  const payments = yield* PaymentsHttpConfig
+  const set = yield* Config.all({
+    payments: Config.option(Config.String("PAYMENTS_RPC_URL")),
+    billing: Config.option(Config.String("BILLING_RPC_URL"))
+  })
+  return ConfigProvider.layerAdd(ConfigProvider.fromUnknown({
+    ...(Option.isSome(set.payments) ? {} : { PAYMENTS_RPC_URL: local(payments) }),
+    ...(Option.isSome(set.billing) ? {} : { BILLING_RPC_URL: local(billing) })
+  }))
+}))
 
 // Without STRIPE_API_BASE (and without a real STRIPE_API_KEY), payments talks to the bundled Stripe sandbox, run
 // here on STRIPE_SANDBOX_PORT and delivering its signed webhooks to payments.
@@ -70,6 +86,7 @@ runApp(
   Banner.pipe(
     Layer.provide(Layer.mergeAll(BillingLive, PaymentsWithStripe, CatalogLive, DemoCatalogLive)),
     Layer.provide(PlatformLive),
-    Layer.provide(DemoAdmin)
+    Layer.provide(DemoAdmin),
+    Layer.provide(ServiceUrls)
   )
 )

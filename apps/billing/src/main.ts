@@ -2,42 +2,80 @@
 // runs it beside the other apps on one shared platform.
 import { BillingApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
-import { BillingHttpConfig } from "@kassa/platform/config"
+import { BillingConfig, BillingHttpConfig, ServiceTokenConfig, developmentServiceToken } from "@kassa/platform/config"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
 import { Outbox } from "@kassa/platform/outbox"
 import { AuthMiddlewareLive, TokenVerifier } from "@kassa/platform/auth"
 import { RequestValidationLive } from "@kassa/platform/validation"
-import { Layer } from "effect"
+import { PaymentsRpcClient } from "@kassa/payments/client"
+import { ServiceToken } from "@kassa/platform/service-token"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { AuthGroupsLive, MeFastRoutes } from "./auth/http.ts"
 import { AccountsLive, AdminBootstrap } from "./auth/service.ts"
 import { CatalogEtl } from "./etl/catalog.ts"
 import { BillingMigrations } from "./migrations.ts"
 import { ProductsHttpLive } from "./products/http.ts"
 import { CatalogCopy } from "./products/repo.ts"
+import { AdminBillingHttpLive } from "./admin/http.ts"
+import { AdminRepo } from "./admin/repo.ts"
+import { IdempotencyStore } from "./idempotency/store.ts"
+import { InvoicesHttpLive } from "./invoices/http.ts"
+import { PaymentMethodsHttpLive } from "./payment-methods/http.ts"
+import { BillingRpcRoutes } from "./payments/callback.ts"
+import { PaymentsHttpLive } from "./payments/http.ts"
+import { StatementHttpLive } from "./statements/http.ts"
+import { Statements } from "./statements/statement.ts"
+import { SubscriptionsHttpLive } from "./subscriptions/http.ts"
+import { BillingRepo } from "./subscriptions/repo.ts"
+import { Billing } from "./subscriptions/service.ts"
 import { SystemLive } from "./system.ts"
 
 // one verifier for the auth groups and the middleware, so a logout here is seen by this process at once
 const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(Layer.provideMerge(TokenVerifier.layer))
 
-export const BillingLive = Layer.mergeAll(
+/** Subscriptions, invoices and payments; needs a PaymentsRpcClient. Kept in the app's output for tests and ops. */
+export const BillingServices = Layer.mergeAll(Billing.layer, Statements.layer).pipe(
+  Layer.provideMerge(AdminRepo.layer),
+  Layer.provideMerge(Layer.mergeAll(BillingRepo.layer, CatalogCopy.layer, IdempotencyStore.layer, Outbox.layer("billing")))
+)
+
+/** The app without its PaymentsRpcClient: tests give it one pointed at an in-process payments app. */
+export const BillingApp = Layer.mergeAll(
   serveApi({
     service: "billing",
     api: BillingApi,
     groups: Layer.mergeAll(
       SystemLive,
       AuthGroupsLive,
-      ProductsHttpLive.pipe(Layer.provide(CatalogCopy.layer))
+      ProductsHttpLive,
+      PaymentMethodsHttpLive,
+      SubscriptionsHttpLive,
+      InvoicesHttpLive,
+      PaymentsHttpLive,
+      StatementHttpLive,
+      AdminBillingHttpLive
     ).pipe(Layer.provide(RequestValidationLive)),
     http: BillingHttpConfig,
-    fastRoutes: MeFastRoutes
+    fastRoutes: MeFastRoutes,
+    extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))
   }),
   Outbox.relay("billing"),
   AdminBootstrap,
   CatalogEtl()
 ).pipe(
+  Layer.provideMerge(BillingServices),
   Layer.provide(AuthServicesLive),
   Layer.provide(Readiness.layer),
   Layer.provide(BillingMigrations)
 )
+
+/** PAYMENTS_RPC_URL and SERVICE_TOKEN decide where payments is and how billing proves itself to it. */
+export const PaymentsRpcClientLive = Layer.unwrap(Effect.gen(function*() {
+  const { paymentsRpcUrl } = yield* BillingConfig
+  const token = Option.getOrElse(yield* ServiceTokenConfig, () => Redacted.make(developmentServiceToken))
+  return PaymentsRpcClient.layer(paymentsRpcUrl.toString(), token)
+}))
+
+export const BillingLive = BillingApp.pipe(Layer.provide(PaymentsRpcClientLive))
 
 if (import.meta.main) runApp(BillingLive.pipe(Layer.provide(PlatformLive)))

@@ -66,5 +66,102 @@ export const BillingMigrations = migrations("billing", {
       updated_at timestamptz
     )`,
     `INSERT INTO billing.etl_state (source, watermark) VALUES ('catalog', 0)`
+  ),
+  // subscriptions (one live per user and product), append-only invoices and their lines (one invoice per
+  // subscription and period start), billing's mirror of payment outcomes (deduplicated by outcome id),
+  // Idempotency-Key records per user, and the audit of admin writes; time_zone is the account's, for periods
+  "0004_subscriptions": ddl(
+    `ALTER TABLE billing.users ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'`,
+    `CREATE TABLE billing.subscriptions (
+      id text PRIMARY KEY,
+      user_id text NOT NULL REFERENCES billing.users (id),
+      product_id text NOT NULL REFERENCES billing.products (id),
+      plan_id text NOT NULL REFERENCES billing.plans (id),
+      status text NOT NULL CHECK (status IN
+        ('incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due', 'canceled', 'expired')),
+      current_period_start timestamptz,
+      current_period_end timestamptz,
+      cancel_at_period_end boolean NOT NULL DEFAULT false,
+      failure_code text,
+      default_payment_method text,
+      created_at timestamptz NOT NULL,
+      updated_at timestamptz NOT NULL
+    )`,
+    `CREATE UNIQUE INDEX subscriptions_one_live ON billing.subscriptions (user_id, product_id)
+      WHERE status IN ('incomplete', 'trialing', 'active', 'past_due')`,
+    `CREATE INDEX subscriptions_by_user ON billing.subscriptions (user_id, created_at DESC, id DESC)`,
+    `CREATE INDEX subscriptions_incomplete ON billing.subscriptions (created_at) WHERE status = 'incomplete'`,
+    `CREATE TABLE billing.invoices (
+      id text PRIMARY KEY,
+      user_id text NOT NULL REFERENCES billing.users (id),
+      subscription_id text NOT NULL REFERENCES billing.subscriptions (id),
+      status text NOT NULL CHECK (status IN ('draft', 'open', 'paid', 'void', 'uncollectible')),
+      amount integer NOT NULL CHECK (amount >= 0),
+      currency text NOT NULL,
+      period_start timestamptz NOT NULL,
+      period_end timestamptz NOT NULL,
+      paid_payment_id text,
+      created_at timestamptz NOT NULL,
+      updated_at timestamptz NOT NULL,
+      UNIQUE (subscription_id, period_start)
+    )`,
+    `CREATE INDEX invoices_by_user ON billing.invoices (user_id, created_at DESC, id DESC)`,
+    `CREATE TABLE billing.invoice_lines (
+      invoice_id text NOT NULL REFERENCES billing.invoices (id),
+      position integer NOT NULL,
+      kind text NOT NULL CHECK (kind IN ('plan', 'credit')),
+      description text NOT NULL,
+      plan_id text,
+      period_start timestamptz,
+      period_end timestamptz,
+      amount integer NOT NULL,
+      currency text NOT NULL,
+      source_id text UNIQUE,
+      created_at timestamptz NOT NULL,
+      PRIMARY KEY (invoice_id, position)
+    )`,
+    `CREATE TABLE billing.payments (
+      id text PRIMARY KEY,
+      user_id text NOT NULL REFERENCES billing.users (id),
+      invoice_id text NOT NULL REFERENCES billing.invoices (id),
+      status text NOT NULL,
+      amount integer NOT NULL CHECK (amount > 0),
+      refunded_amount integer NOT NULL CHECK (refunded_amount >= 0 AND refunded_amount <= amount),
+      currency text NOT NULL,
+      failure_code text,
+      failure_message text,
+      created_at timestamptz NOT NULL,
+      updated_at timestamptz NOT NULL
+    )`,
+    `CREATE INDEX payments_by_user ON billing.payments (user_id, created_at DESC, id DESC)`,
+    `CREATE INDEX payments_by_invoice ON billing.payments (invoice_id)`,
+    `CREATE UNIQUE INDEX payments_one_success_per_invoice ON billing.payments (invoice_id)
+      WHERE status IN ('succeeded', 'partially_refunded', 'refunded')`,
+    `CREATE TABLE billing.payment_outcomes (
+      id text PRIMARY KEY,
+      payment_id text NOT NULL,
+      type text NOT NULL,
+      applied_at timestamptz NOT NULL
+    )`,
+    `CREATE TABLE billing.idempotency_keys (
+      user_id text NOT NULL,
+      key text NOT NULL,
+      operation text NOT NULL,
+      request_hash text NOT NULL,
+      response text,
+      created_at timestamptz NOT NULL,
+      PRIMARY KEY (user_id, key)
+    )`,
+    `CREATE TABLE billing.audit_log (
+      id text PRIMARY KEY,
+      actor_id text NOT NULL,
+      action text NOT NULL,
+      object_type text NOT NULL,
+      object_id text NOT NULL,
+      reason text NOT NULL,
+      details jsonb NOT NULL,
+      created_at timestamptz NOT NULL
+    )`,
+    `CREATE INDEX audit_by_object ON billing.audit_log (object_type, object_id, created_at)`
   )
 })

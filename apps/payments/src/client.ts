@@ -4,7 +4,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { BillingCallbackRpcs, PaymentsRpcs } from "@kassa/domain/payments"
 import { Context, Layer, type Redacted } from "effect"
 import { RpcClient, type RpcClientError, RpcSerialization } from "effect/rpc"
-import { serviceAuthClient } from "./auth.ts"
+import { serviceAuthClient } from "@kassa/platform/service-token"
 
 /** Every RPC endpoint of Kassa speaks newline-delimited JSON over HTTP. */
 export const rpcSerialization = RpcSerialization.layerNdjson

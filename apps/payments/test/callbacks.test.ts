@@ -2,7 +2,7 @@
 // until billing acknowledges it. Billing is played here by a server implementing the domain's callback group.
 import { assert, layer } from "@effect/vitest"
 import { BillingCallbackRpcs, type PaymentOutcome } from "@kassa/domain/payments"
-import { ServiceAuthLive, ServiceToken } from "@kassa/payments/auth"
+import { ServiceAuthLive, ServiceToken } from "@kassa/platform/service-token"
 import { rpcSerialization } from "@kassa/payments/client"
 import { NodeHttpServer } from "@effect/platform-node"
 import { serverUrl } from "@kassa/platform/http"

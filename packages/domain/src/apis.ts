@@ -2,6 +2,14 @@
 // clients and tests derive from them.
 import { HttpApi, OpenApi } from "effect/http-api"
 import { AuthGroup, MeGroup } from "./auth.ts"
+import {
+  AdminBillingGroup,
+  BillingPaymentsGroup,
+  InvoicesGroup,
+  PaymentMethodsGroup,
+  StatementGroup,
+  SubscriptionsGroup
+} from "./billing.ts"
 import { FilmsGroup, ProductsAdminGroup } from "./catalog.ts"
 import { PaymentsGroup, StripeWebhooksGroup } from "./payments.ts"
 import { ProductsGroup } from "./products.ts"
@@ -12,6 +20,12 @@ export class BillingApi extends HttpApi.make("billing")
   .add(AuthGroup)
   .add(MeGroup)
   .add(ProductsGroup)
+  .add(PaymentMethodsGroup)
+  .add(SubscriptionsGroup)
+  .add(InvoicesGroup)
+  .add(BillingPaymentsGroup)
+  .add(StatementGroup)
+  .add(AdminBillingGroup)
   .annotateMerge(OpenApi.annotations({ title: "Kassa Billing API", version: "1.0.0" }))
 {}
 

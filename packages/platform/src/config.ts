@@ -151,6 +151,12 @@ export const PaymentsConfig = Config.all({
   billingRpcUrl: Config.option(Config.URL("BILLING_RPC_URL"))
 })
 
+/** Billing's side of billing ⇄ payments. */
+export const BillingConfig = Config.all({
+  /** payments' RPC endpoint billing charges through */
+  paymentsRpcUrl: Config.URL("PAYMENTS_RPC_URL").pipe(Config.withDefault(new URL("http://127.0.0.1:3001/rpc")))
+})
+
 /** The bundled Stripe sandbox (apps/stripe-sandbox). */
 export const StripeSandboxHttpConfig = HttpConfig("STRIPE_SANDBOX_PORT", 12111)
 

@@ -6,7 +6,7 @@ import { PaymentsConfig } from "@kassa/platform/config"
 import { Outbox } from "@kassa/platform/outbox"
 import { Cause, Context, DateTime, Duration, Effect, Exit, Layer, Option, Queue, Random, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { ServiceToken } from "../auth.ts"
+import { ServiceToken } from "@kassa/platform/service-token"
 import { BillingCallbackClient } from "../client.ts"
 import { type PaymentRow, toPayment } from "../payments/repo.ts"
 

@@ -3,7 +3,7 @@ import { PaymentsApi } from "@kassa/domain/apis"
 import { RequestValidationLive } from "@kassa/platform/validation"
 import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { ServiceTokenAuthLive } from "../auth.ts"
+import { ServiceTokenAuthLive } from "@kassa/platform/service-token"
 import { Payments } from "./service.ts"
 
 export const PaymentsHttpLive = HttpApiBuilder.group(PaymentsApi, "payments", Effect.fn(function*(handlers) {

@@ -2,7 +2,7 @@
 import { PaymentsRpcs } from "@kassa/domain/payments"
 import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
-import { ServiceAuthLive } from "../auth.ts"
+import { ServiceAuthLive } from "@kassa/platform/service-token"
 import { rpcSerialization } from "../client.ts"
 import { Payments } from "./service.ts"
 

@@ -1,8 +1,8 @@
-// The service token (SERVICE_TOKEN): a bearer token other services and operators present. One value for the
+// The service token (SERVICE_TOKEN): a bearer token services (billing ⇄ payments) and operators present. One value for the
 // whole deployment; unset, a fixed development token is used and a warning logged.
 import { Unauthorized } from "@kassa/domain"
 import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/payments"
-import { developmentServiceToken, ServiceTokenConfig } from "@kassa/platform/config"
+import { developmentServiceToken, ServiceTokenConfig } from "./config.ts"
 import { timingSafeEqual } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { Headers } from "effect/http"
@@ -12,7 +12,7 @@ export class ServiceToken extends Context.Service<ServiceToken, {
   readonly token: Redacted.Redacted<string>
   /** Constant-time comparison against a presented bearer token. */
   matches(presented: string): boolean
-}>()("payments/ServiceToken") {
+}>()("kassa/ServiceToken") {
   static readonly make = (token: Redacted.Redacted<string>) => {
     const expected = Buffer.from(Redacted.value(token))
     return ServiceToken.of({

@@ -1,0 +1,123 @@
+// Admin reads over every user's subscriptions, invoices and payments (filters: user, status, product, creation
+// range; newest first, keyset-paginated), and the audit log of admin writes.
+import type { AuditEntry } from "@kassa/domain/billing"
+import { type InvoiceId, type PaymentId, type ProductId, UserId } from "@kassa/domain/ids"
+import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
+import { Context, DateTime, Effect, Layer, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { BillingRepo, type InvoiceWithLines, type PaymentRow, type RepoError, type SubscriptionRow } from "../subscriptions/repo.ts"
+
+export interface AdminFilters {
+  readonly userId?: UserId
+  readonly productId?: ProductId
+  readonly status?: string
+  readonly from?: DateTime.Utc
+  readonly to?: DateTime.Utc
+}
+
+const AuditRow = Schema.Struct({
+  id: Schema.String,
+  actorId: UserId,
+  action: Schema.String,
+  objectType: Schema.String,
+  objectId: Schema.String,
+  reason: Schema.String,
+  details: Schema.String,
+  createdAt: Schema.Date
+})
+
+export class AdminRepo extends Context.Service<AdminRepo, {
+  subscriptions(filters: AdminFilters, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
+  invoices(filters: AdminFilters, page: PageRequest): Effect.Effect<Page<InvoiceWithLines>, RepoError>
+  payments(filters: AdminFilters, page: PageRequest): Effect.Effect<Page<PaymentRow>, RepoError>
+  /** Audit entries on these objects, oldest first. */
+  auditOf(objectIds: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<AuditEntry>, RepoError>
+  /** Call inside the transaction of the write it records. */
+  recordAudit(entry: {
+    readonly id: string
+    readonly actorId: UserId
+    readonly action: string
+    readonly objectType: string
+    readonly objectId: InvoiceId | PaymentId | string
+    readonly reason: string
+    readonly details: Record<string, unknown>
+  }, now: Date): Effect.Effect<AuditEntry, SqlError.SqlError>
+}>()("billing/AdminRepo") {
+  static readonly layer = Layer.effect(AdminRepo, Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const billing = yield* BillingRepo
+    const decodeAudit = Schema.decodeUnknownEffect(Schema.Array(AuditRow))
+
+    type Fragment = ReturnType<typeof sql.and>
+    const where = (alias: string, filters: AdminFilters, page: PageRequest, product: Fragment): Fragment => {
+      const column = (name: string) => sql(`${alias}.${name}`)
+      const clauses: Array<Fragment> = []
+      if (filters.userId !== undefined) clauses.push(sql.and([sql`${column("user_id")} = ${filters.userId}`]))
+      if (filters.status !== undefined) clauses.push(sql.and([sql`${column("status")} = ${filters.status}`]))
+      if (filters.from !== undefined) clauses.push(sql.and([sql`${column("created_at")} >= ${DateTime.toDateUtc(filters.from)}`]))
+      if (filters.to !== undefined) clauses.push(sql.and([sql`${column("created_at")} < ${DateTime.toDateUtc(filters.to)}`]))
+      if (filters.productId !== undefined) clauses.push(product)
+      if (page.cursor !== undefined) {
+        clauses.push(sql.and([
+          sql`(${column("created_at")}, ${column("id")}) < (${new Date(Number(page.cursor.key))}, ${page.cursor.id})`
+        ]))
+      }
+      return sql.and(clauses)
+    }
+    const cursorOf = (row: { readonly createdAt: Date; readonly id: string }) => ({ key: row.createdAt.getTime(), id: row.id })
+
+    const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((row) => row.id)
+
+    return AdminRepo.of({
+      subscriptions: (filters, page) =>
+        sql<{ readonly id: string }>`SELECT s.id FROM billing.subscriptions s
+          WHERE ${where("s", filters, page, sql.and([sql`s.product_id = ${filters.productId ?? ""}`]))}
+          ORDER BY s.created_at DESC, s.id DESC LIMIT ${page.limit + 1}`.pipe(
+          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => billing.findSubscription(id as never))),
+          Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
+          Effect.map((rows) => toPage(rows, page.limit, cursorOf))
+        ),
+      invoices: (filters, page) =>
+        sql<{ readonly id: string }>`SELECT i.id FROM billing.invoices i
+          WHERE ${where("i", filters, page, sql.and([sql`i.subscription_id IN (SELECT id FROM billing.subscriptions WHERE product_id = ${filters.productId ?? ""})`]))}
+          ORDER BY i.created_at DESC, i.id DESC LIMIT ${page.limit + 1}`.pipe(
+          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => billing.findInvoice(id as never))),
+          Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
+          Effect.map((rows) => toPage(rows, page.limit, ({ row }) => cursorOf(row)))
+        ),
+      payments: (filters, page) =>
+        sql<{ readonly id: string }>`SELECT p.id FROM billing.payments p
+          WHERE ${where("p", filters, page, sql.and([sql`p.invoice_id IN (SELECT i.id FROM billing.invoices i
+            JOIN billing.subscriptions s ON s.id = i.subscription_id WHERE s.product_id = ${filters.productId ?? ""})`]))}
+          ORDER BY p.created_at DESC, p.id DESC LIMIT ${page.limit + 1}`.pipe(
+          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => billing.findPayment(id as never))),
+          Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
+          Effect.map((rows) => toPage(rows, page.limit, cursorOf))
+        ),
+      auditOf: (objectIds) =>
+        objectIds.length === 0
+          ? Effect.succeed([])
+          : sql`SELECT id, actor_id, action, object_type, object_id, reason, details::text AS details, created_at
+              FROM billing.audit_log WHERE object_id IN ${sql.in(objectIds)} ORDER BY created_at, id`.pipe(
+              Effect.flatMap(decodeAudit),
+              Effect.map((rows) =>
+                rows.map((row) => ({
+                  id: row.id,
+                  actorId: row.actorId,
+                  action: row.action,
+                  objectType: row.objectType,
+                  objectId: row.objectId,
+                  reason: row.reason,
+                  details: JSON.parse(row.details) as Record<string, unknown>,
+                  at: DateTime.fromDateUnsafe(row.createdAt)
+                })))
+            ),
+      recordAudit: (entry, now) =>
+        sql`INSERT INTO billing.audit_log (id, actor_id, action, object_type, object_id, reason, details, created_at)
+          VALUES (${entry.id}, ${entry.actorId}, ${entry.action}, ${entry.objectType}, ${entry.objectId}, ${entry.reason},
+            ${JSON.stringify(entry.details)}::jsonb, ${now})`.pipe(
+          Effect.as({ ...entry, at: DateTime.fromDateUnsafe(now) })
+        )
+    })
+  }))
+}

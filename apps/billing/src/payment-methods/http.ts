@@ -1,0 +1,14 @@
+// The paymentMethods group of BillingApi: attach a card (the Stripe customer is created on first use through
+// payments) and make it the default that renewals charge.
+import { BillingApi } from "@kassa/domain/apis"
+import { CurrentUser } from "@kassa/domain/auth"
+import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { Billing } from "../subscriptions/service.ts"
+
+export const PaymentMethodsHttpLive = HttpApiBuilder.group(BillingApi, "paymentMethods", (handlers) =>
+  Effect.gen(function*() {
+    const billing = yield* Billing
+    return handlers.handle("add", ({ payload }) =>
+      Effect.flatMap(CurrentUser, (user) => billing.addPaymentMethod(user, payload.paymentMethod)))
+  }))

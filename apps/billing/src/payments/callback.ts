@@ -1,0 +1,21 @@
+// The callback group payments calls with each payment outcome (BillingCallbackRpcs), served at POST /rpc on
+// billing's port behind the service token. Applying an outcome is idempotent: its id is recorded in the same
+// transaction, so a redelivery changes nothing.
+import { BillingCallbackRpcs } from "@kassa/domain/payments"
+import { rpcSerialization } from "@kassa/payments/client"
+import { ServiceAuthLive } from "@kassa/platform/service-token"
+import { Effect, Layer } from "effect"
+import { RpcServer } from "effect/rpc"
+import { Billing } from "../subscriptions/service.ts"
+
+export const BillingCallbackHandlers = BillingCallbackRpcs.toLayer(Effect.gen(function*() {
+  const billing = yield* Billing
+  return BillingCallbackRpcs.of({
+    // a database outage is a defect here: payments sees the call fail and redelivers it later
+    PaymentOutcome: (outcome) => billing.applyPayment(outcome.payment, outcome.id).pipe(Effect.orDie)
+  })
+}))
+
+export const BillingRpcRoutes = RpcServer.layerHttp({ group: BillingCallbackRpcs, path: "/rpc", protocol: "http" }).pipe(
+  Layer.provide([BillingCallbackHandlers, rpcSerialization, ServiceAuthLive])
+)

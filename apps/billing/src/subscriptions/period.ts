@@ -1,0 +1,43 @@
+// Billing periods (DESIGN §4): calendar months or years counted in the account's time zone from the anchor (the
+// instant the first payment succeeded). Month arithmetic clamps to the month's end and every boundary is
+// computed from the anchor, not from the previous boundary, so Jan 31 → Feb 28/29 → Mar 31 keeps the anchor day.
+import type { PlanInterval } from "@kassa/domain/catalog"
+import { DateTime } from "effect"
+
+const isLeap = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+const monthLengths = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const
+/** `month` is 1..12. */
+export const daysInMonth = (year: number, month: number): number =>
+  month === 2 && isLeap(year) ? 29 : monthLengths[month - 1] ?? 31
+
+/**
+ * The end of period `index` (1 = the first period's end) of a subscription anchored at `anchor`: the anchor's
+ * wall-clock time in `timeZone`, `index` months or years later, its day clamped to that month's length. A
+ * wall-clock time skipped by a DST change resolves forward (the "compatible" rule).
+ */
+export const periodBoundary = (
+  anchor: DateTime.Utc,
+  interval: PlanInterval,
+  index: number,
+  timeZone: string
+): DateTime.Utc => {
+  const local = DateTime.toParts(DateTime.makeZonedUnsafe(anchor, { timeZone }))
+  const months = local.year * 12 + (local.month - 1) + index * (interval === "year" ? 12 : 1)
+  const year = Math.floor(months / 12)
+  const month = months - year * 12 + 1
+  const day = Math.min(local.day, daysInMonth(year, month))
+  return DateTime.toUtc(DateTime.makeZonedUnsafe(
+    { year, month, day, hour: local.hour, minute: local.minute, second: local.second, millisecond: local.millisecond },
+    { timeZone, adjustForTimeZone: true, disambiguation: "compatible" }
+  ))
+}
+
+/** The first period: from the anchor to one interval later. */
+export const firstPeriod = (anchor: DateTime.Utc, interval: PlanInterval, timeZone: string) => ({
+  start: anchor,
+  end: periodBoundary(anchor, interval, 1, timeZone)
+})
+
+/** A trial of `days` calendar days in the account's time zone. */
+export const trialEnd = (start: DateTime.Utc, days: number, timeZone: string): DateTime.Utc =>
+  DateTime.toUtc(DateTime.add(DateTime.makeZonedUnsafe(start, { timeZone }), { days }))

@@ -1,0 +1,362 @@
+// Subscriptions, invoices (with their lines) and billing's mirror of payments, in the billing schema. Reads that
+// serve a viewer always filter by owner, so someone else's object is indistinguishable from a missing one.
+import { type Invoice, type InvoiceLine, type Subscription, SubscriptionStatus } from "@kassa/domain/billing"
+import { PlanInterval } from "@kassa/domain/catalog"
+import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "@kassa/domain/ids"
+import { Currency } from "@kassa/domain/money"
+import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
+import { type Payment, PaymentStatus } from "@kassa/domain/payments"
+import { Array as Arr, Context, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+
+export type RepoError = SqlError.SqlError | Schema.SchemaError
+
+const utc = (date: Date) => DateTime.fromDateUnsafe(date)
+const utcOrNull = (date: Date | null) => date === null ? null : utc(date)
+
+export const SubscriptionRow = Schema.Struct({
+  id: SubscriptionId,
+  userId: UserId,
+  productId: ProductId,
+  planId: PlanId,
+  status: SubscriptionStatus,
+  currentPeriodStart: Schema.NullOr(Schema.Date),
+  currentPeriodEnd: Schema.NullOr(Schema.Date),
+  cancelAtPeriodEnd: Schema.Boolean,
+  failureCode: Schema.NullOr(Schema.String),
+  createdAt: Schema.Date,
+  /** the plan's interval, joined in: periods need it */
+  interval: PlanInterval,
+  /** the account's time zone, joined in */
+  timeZone: Schema.String
+})
+export type SubscriptionRow = typeof SubscriptionRow.Type
+
+export const toSubscription = (row: SubscriptionRow): Subscription => ({
+  id: row.id,
+  userId: row.userId,
+  productId: row.productId,
+  planId: row.planId,
+  status: row.status,
+  currentPeriodStart: utcOrNull(row.currentPeriodStart),
+  currentPeriodEnd: utcOrNull(row.currentPeriodEnd),
+  cancelAtPeriodEnd: row.cancelAtPeriodEnd,
+  failureCode: row.failureCode,
+  createdAt: utc(row.createdAt)
+})
+
+const InvoiceRow = Schema.Struct({
+  id: InvoiceId,
+  userId: UserId,
+  subscriptionId: SubscriptionId,
+  status: Schema.Literals(["draft", "open", "paid", "void", "uncollectible"]),
+  amount: Schema.Int,
+  currency: Currency,
+  periodStart: Schema.Date,
+  periodEnd: Schema.Date,
+  paidPaymentId: Schema.NullOr(PaymentId),
+  createdAt: Schema.Date
+})
+export type InvoiceRow = typeof InvoiceRow.Type
+
+const LineRow = Schema.Struct({
+  invoiceId: InvoiceId,
+  kind: Schema.Literals(["plan", "credit"]),
+  description: Schema.String,
+  planId: Schema.NullOr(PlanId),
+  periodStart: Schema.NullOr(Schema.Date),
+  periodEnd: Schema.NullOr(Schema.Date),
+  amount: Schema.Int,
+  currency: Currency
+})
+type LineRow = typeof LineRow.Type
+
+export interface InvoiceWithLines {
+  readonly row: InvoiceRow
+  readonly lines: ReadonlyArray<LineRow>
+}
+
+export const toInvoice = ({ lines, row }: InvoiceWithLines): Invoice => ({
+  id: row.id,
+  userId: row.userId,
+  subscriptionId: row.subscriptionId,
+  status: row.status,
+  amount: row.amount,
+  creditedAmount: lines.reduce((sum, line) => line.kind === "credit" ? sum - line.amount : sum, 0),
+  currency: row.currency,
+  periodStart: utc(row.periodStart),
+  periodEnd: utc(row.periodEnd),
+  lines: lines.map((line): InvoiceLine => ({
+    kind: line.kind,
+    description: line.description,
+    planId: line.planId,
+    periodStart: utcOrNull(line.periodStart),
+    periodEnd: utcOrNull(line.periodEnd),
+    amount: line.amount,
+    currency: line.currency
+  })),
+  createdAt: utc(row.createdAt)
+})
+
+const PaymentRow = Schema.Struct({
+  id: PaymentId,
+  userId: UserId,
+  invoiceId: InvoiceId,
+  status: PaymentStatus,
+  amount: Schema.Int,
+  refundedAmount: Schema.Int,
+  currency: Currency,
+  failureCode: Schema.NullOr(Schema.String),
+  failureMessage: Schema.NullOr(Schema.String),
+  createdAt: Schema.Date,
+  updatedAt: Schema.Date
+})
+export type PaymentRow = typeof PaymentRow.Type
+
+export const toPayment = (row: PaymentRow): Payment => ({
+  id: row.id,
+  userId: row.userId,
+  invoiceId: row.invoiceId,
+  status: row.status,
+  amount: row.amount,
+  refundedAmount: row.refundedAmount,
+  currency: row.currency,
+  ...(row.failureCode === null ? {} : { failureCode: row.failureCode }),
+  ...(row.failureMessage === null ? {} : { failureMessage: row.failureMessage }),
+  createdAt: utc(row.createdAt),
+  updatedAt: utc(row.updatedAt)
+})
+
+export interface NewSubscription {
+  readonly id: SubscriptionId
+  readonly userId: UserId
+  readonly productId: ProductId
+  readonly planId: PlanId
+  readonly status: SubscriptionStatus
+  readonly currentPeriodStart: Date | null
+  readonly currentPeriodEnd: Date | null
+}
+
+export interface NewLine {
+  readonly kind: "plan" | "credit"
+  readonly description: string
+  readonly planId: PlanId | null
+  readonly periodStart: Date | null
+  readonly periodEnd: Date | null
+  readonly amount: number
+  readonly currency: Currency
+  /** what the line comes from (e.g. a refund); unique, so a line is never added twice */
+  readonly sourceId: string | null
+}
+
+export interface NewInvoice {
+  readonly id: InvoiceId
+  readonly userId: UserId
+  readonly subscriptionId: SubscriptionId
+  readonly status: "open" | "paid"
+  readonly amount: number
+  readonly currency: Currency
+  readonly periodStart: Date
+  readonly periodEnd: Date
+  readonly lines: Arr.NonEmptyReadonlyArray<NewLine>
+}
+
+/** Keyset order of every list: newest first. */
+const cursorOf = (row: { readonly createdAt: Date; readonly id: string }) => ({ key: row.createdAt.getTime(), id: row.id })
+
+export class BillingRepo extends Context.Service<BillingRepo, {
+  /** Locks the row (FOR UPDATE) when `lock` is set; `owner` limits the read to that user's subscription. */
+  findSubscription(id: SubscriptionId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
+  /** The user's live subscription to the product, if any. */
+  findLiveSubscription(userId: UserId, productId: ProductId): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
+  listSubscriptions(userId: UserId, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
+  /** false when the user already holds a live subscription to the product (the partial unique index). */
+  insertSubscription(row: NewSubscription, now: Date): Effect.Effect<boolean, RepoError>
+  updateSubscription(id: SubscriptionId, patch: {
+    readonly status?: SubscriptionStatus
+    readonly currentPeriodStart?: Date | null
+    readonly currentPeriodEnd?: Date | null
+    readonly cancelAtPeriodEnd?: boolean
+    readonly failureCode?: string | null
+  }, now: Date): Effect.Effect<SubscriptionRow, RepoError>
+  insertInvoice(invoice: NewInvoice, now: Date): Effect.Effect<void, RepoError>
+  findInvoice(id: InvoiceId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<InvoiceWithLines>, RepoError>
+  /** The subscription's invoices, newest period first. */
+  invoicesOf(subscriptionId: SubscriptionId): Effect.Effect<ReadonlyArray<InvoiceWithLines>, RepoError>
+  listInvoices(userId: UserId, page: PageRequest): Effect.Effect<Page<InvoiceWithLines>, RepoError>
+  updateInvoice(id: InvoiceId, patch: {
+    readonly status?: "open" | "paid" | "void" | "uncollectible"
+    readonly paidPaymentId?: PaymentId
+    readonly periodStart?: Date
+    readonly periodEnd?: Date
+  }, now: Date): Effect.Effect<void, RepoError>
+  /** Appends a line; false when a line from the same source exists already. */
+  appendLine(invoiceId: InvoiceId, line: NewLine, now: Date): Effect.Effect<boolean, RepoError>
+  findPayment(id: PaymentId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  paymentsOf(invoiceId: InvoiceId): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
+  listPayments(userId: UserId, page: PageRequest): Effect.Effect<Page<PaymentRow>, RepoError>
+  /** Inserts or overwrites billing's copy of a payment. */
+  savePayment(payment: Payment): Effect.Effect<void, RepoError>
+  /** Records that an outcome id was applied; false when it was already. */
+  claimOutcome(id: string, paymentId: PaymentId, type: string, now: Date): Effect.Effect<boolean, RepoError>
+  timeZoneOf(userId: UserId): Effect.Effect<string, RepoError>
+}>()("billing/BillingRepo") {
+  static readonly layer = Layer.effect(BillingRepo, Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const decodeSubscriptions = Schema.decodeUnknownEffect(Schema.Array(SubscriptionRow))
+    const decodeInvoices = Schema.decodeUnknownEffect(Schema.Array(InvoiceRow))
+    const decodeLines = Schema.decodeUnknownEffect(Schema.Array(LineRow))
+    const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
+
+    const selectSubscriptions = (where: ReturnType<typeof sql.and>, tail = sql``) =>
+      sql`SELECT s.id, s.user_id, s.product_id, s.plan_id, s.status, s.current_period_start, s.current_period_end,
+          s.cancel_at_period_end, s.failure_code, s.created_at, pl.interval, u.time_zone
+        FROM billing.subscriptions s JOIN billing.plans pl ON pl.id = s.plan_id JOIN billing.users u ON u.id = s.user_id
+        WHERE ${where} ${tail}`.pipe(Effect.flatMap(decodeSubscriptions))
+
+    const ownedBy = (column: string, owner: UserId | undefined) =>
+      owner === undefined ? [] : [sql`${sql(column)} = ${owner}`]
+    const after = (cursor: PageRequest["cursor"], alias: string) =>
+      cursor === undefined
+        ? []
+        : [sql`(${sql(`${alias}.created_at`)}, ${sql(`${alias}.id`)}) < (${new Date(Number(cursor.key))}, ${cursor.id})`]
+
+    const findSubscription: BillingRepo["Service"]["findSubscription"] = (id, options) =>
+      Effect.map(
+        selectSubscriptions(
+          sql.and([sql`s.id = ${id}`, ...ownedBy("s.user_id", options?.owner)]),
+          options?.lock === true ? sql`FOR UPDATE OF s` : sql``
+        ),
+        (rows) => Option.fromNullishOr(rows[0])
+      )
+
+    const linesOf = (ids: ReadonlyArray<InvoiceId>) =>
+      ids.length === 0
+        ? Effect.succeed([] as ReadonlyArray<LineRow>)
+        : sql`SELECT invoice_id, kind, description, plan_id, period_start, period_end, amount, currency
+            FROM billing.invoice_lines WHERE invoice_id IN ${sql.in(ids)} ORDER BY invoice_id, position`.pipe(
+            Effect.flatMap(decodeLines)
+          )
+    const withLines = (rows: ReadonlyArray<InvoiceRow>) =>
+      Effect.map(linesOf(rows.map((row) => row.id)), (lines) =>
+        rows.map((row) => ({ row, lines: lines.filter((line) => line.invoiceId === row.id) })))
+    const invoiceColumns = sql`i.id, i.user_id, i.subscription_id, i.status, i.amount, i.currency, i.period_start,
+      i.period_end, i.paid_payment_id, i.created_at`
+    const paymentColumns = sql`p.id, p.user_id, p.invoice_id, p.status, p.amount, p.refunded_amount, p.currency,
+      p.failure_code, p.failure_message, p.created_at, p.updated_at`
+
+    return BillingRepo.of({
+      findSubscription,
+      findLiveSubscription: (userId, productId) =>
+        Effect.map(
+          selectSubscriptions(sql.and([
+            sql`s.user_id = ${userId}`,
+            sql`s.product_id = ${productId}`,
+            sql`s.status IN ('incomplete', 'trialing', 'active', 'past_due')`
+          ])),
+          (rows) => Option.fromNullishOr(rows[0])
+        ),
+      listSubscriptions: (userId, { cursor, limit }) =>
+        Effect.map(
+          selectSubscriptions(
+            sql.and([sql`s.user_id = ${userId}`, ...after(cursor, "s")]),
+            sql`ORDER BY s.created_at DESC, s.id DESC LIMIT ${limit + 1}`
+          ),
+          (rows) => toPage(rows, limit, cursorOf)
+        ),
+      insertSubscription: (row, now) =>
+        // the partial unique index is the arbiter: a conflict leaves the transaction usable (no error raised)
+        sql`INSERT INTO billing.subscriptions ${
+          sql.insert({ ...row, cancelAtPeriodEnd: false, createdAt: now, updatedAt: now })
+        } ON CONFLICT (user_id, product_id) WHERE status IN ('incomplete', 'trialing', 'active', 'past_due') DO NOTHING
+        RETURNING id`.pipe(Effect.map((rows) => rows.length === 1)),
+      updateSubscription: (id, patch, now) =>
+        Effect.gen(function*() {
+          yield* sql`UPDATE billing.subscriptions SET ${sql.update({ ...patch, updatedAt: now })} WHERE id = ${id}`
+          const row = yield* findSubscription(id)
+          return yield* Option.match(row, {
+            onNone: () => Effect.die(new Error(`subscription ${id} vanished`)),
+            onSome: Effect.succeed
+          })
+        }),
+      insertInvoice: ({ lines, ...invoice }, now) =>
+        Effect.gen(function*() {
+          yield* sql`INSERT INTO billing.invoices ${sql.insert({ ...invoice, createdAt: now, updatedAt: now })}`
+          yield* sql`INSERT INTO billing.invoice_lines ${
+            sql.insert(Arr.map(lines, (line, position): Record<string, unknown> => ({ ...line, invoiceId: invoice.id, position, createdAt: now })))
+          }`
+        }),
+      findInvoice: (id, options) =>
+        sql`SELECT ${invoiceColumns} FROM billing.invoices i
+          WHERE ${sql.and([sql`i.id = ${id}`, ...ownedBy("i.user_id", options?.owner)])}
+          ${options?.lock === true ? sql`FOR UPDATE` : sql``}`.pipe(
+          Effect.flatMap(decodeInvoices),
+          Effect.flatMap(withLines),
+          Effect.map((rows) => Option.fromNullishOr(rows[0]))
+        ),
+      invoicesOf: (subscriptionId) =>
+        sql`SELECT ${invoiceColumns} FROM billing.invoices i WHERE i.subscription_id = ${subscriptionId}
+          ORDER BY i.period_start DESC`.pipe(Effect.flatMap(decodeInvoices), Effect.flatMap(withLines)),
+      listInvoices: (userId, { cursor, limit }) =>
+        sql`SELECT ${invoiceColumns} FROM billing.invoices i
+          WHERE ${sql.and([sql`i.user_id = ${userId}`, ...after(cursor, "i")])}
+          ORDER BY i.created_at DESC, i.id DESC LIMIT ${limit + 1}`.pipe(
+          Effect.flatMap(decodeInvoices),
+          Effect.flatMap(withLines),
+          Effect.map((rows) => toPage(rows, limit, ({ row }) => cursorOf(row)))
+        ),
+      updateInvoice: (id, patch, now) =>
+        sql`UPDATE billing.invoices SET ${sql.update({ ...patch, updatedAt: now })} WHERE id = ${id}`.pipe(Effect.asVoid),
+      appendLine: (invoiceId, line, now) =>
+        sql`INSERT INTO billing.invoice_lines (invoice_id, position, kind, description, plan_id, period_start, period_end,
+            amount, currency, source_id, created_at)
+          SELECT ${invoiceId}, COALESCE(MAX(position) + 1, 0), ${line.kind}, ${line.description}, ${line.planId},
+            ${line.periodStart}, ${line.periodEnd}, ${line.amount}, ${line.currency}, ${line.sourceId}, ${now}
+          FROM billing.invoice_lines WHERE invoice_id = ${invoiceId}
+          ON CONFLICT (source_id) DO NOTHING RETURNING position`.pipe(Effect.map((rows) => rows.length === 1)),
+      findPayment: (id, options) =>
+        sql`SELECT ${paymentColumns} FROM billing.payments p
+          WHERE ${sql.and([sql`p.id = ${id}`, ...ownedBy("p.user_id", options?.owner)])}
+          ${options?.lock === true ? sql`FOR UPDATE` : sql``}`.pipe(
+          Effect.flatMap(decodePayments),
+          Effect.map((rows) => Option.fromNullishOr(rows[0]))
+        ),
+      paymentsOf: (invoiceId) =>
+        sql`SELECT ${paymentColumns} FROM billing.payments p WHERE p.invoice_id = ${invoiceId}
+          ORDER BY p.created_at, p.id`.pipe(Effect.flatMap(decodePayments)),
+      listPayments: (userId, { cursor, limit }) =>
+        sql`SELECT ${paymentColumns} FROM billing.payments p
+          WHERE ${sql.and([sql`p.user_id = ${userId}`, ...after(cursor, "p")])}
+          ORDER BY p.created_at DESC, p.id DESC LIMIT ${limit + 1}`.pipe(
+          Effect.flatMap(decodePayments),
+          Effect.map((rows) => toPage(rows, limit, cursorOf))
+        ),
+      savePayment: (payment) => {
+        const row = {
+          id: payment.id,
+          userId: payment.userId,
+          invoiceId: payment.invoiceId,
+          status: payment.status,
+          amount: payment.amount,
+          refundedAmount: payment.refundedAmount,
+          currency: payment.currency,
+          failureCode: payment.failureCode ?? null,
+          failureMessage: payment.failureMessage ?? null,
+          createdAt: DateTime.toDateUtc(payment.createdAt),
+          updatedAt: DateTime.toDateUtc(payment.updatedAt)
+        }
+        return sql`INSERT INTO billing.payments ${sql.insert(row)}
+          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, refunded_amount = EXCLUDED.refunded_amount,
+            failure_code = EXCLUDED.failure_code, failure_message = EXCLUDED.failure_message,
+            updated_at = EXCLUDED.updated_at`.pipe(Effect.asVoid)
+      },
+      claimOutcome: (id, paymentId, type, now) =>
+        sql`INSERT INTO billing.payment_outcomes (id, payment_id, type, applied_at) VALUES (${id}, ${paymentId}, ${type}, ${now})
+          ON CONFLICT (id) DO NOTHING RETURNING id`.pipe(Effect.map((rows) => rows.length === 1)),
+      timeZoneOf: (userId) =>
+        sql<{ readonly timeZone: string }>`SELECT time_zone FROM billing.users WHERE id = ${userId}`.pipe(
+          Effect.map((rows) => rows[0]?.timeZone ?? "UTC")
+        )
+    })
+  }))
+}

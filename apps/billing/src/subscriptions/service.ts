@@ -1,0 +1,600 @@
+// The subscribe flow and everything that moves a subscription or an invoice: payment methods, paying an open
+// invoice, cancel/resume, and the payment outcomes payments reports (applied once each, however often they come).
+// Every subscription change goes through `changeSubscription`, inside the caller's transaction, with its event:
+// the one place a later entitlement writer hooks into.
+import type { CurrentUser } from "@kassa/domain/auth"
+import {
+  AdminRefundResult,
+  AlreadySubscribed,
+  type IdempotencyInFlight,
+  InvoiceEventData,
+  type SchedulerRun,
+  PayResult,
+  SubscribeResult,
+  type SubscribeRequest,
+  Subscription,
+  type SubscriptionStatus
+} from "@kassa/domain/billing"
+import { type BadRequest, Conflict, NotFound, type ProviderUnavailable, ServiceUnavailable, type Unauthorized, Unprocessable } from "@kassa/domain/errors"
+import { InvoiceId, type PaymentId, SubscriptionId, type UserId } from "@kassa/domain/ids"
+import {
+  Payment,
+  type PaymentInProgress,
+  type PaymentMethod,
+  type PaymentStatus
+} from "@kassa/domain/payments"
+import type { EventType } from "@kassa/domain/events"
+import { PaymentsRpcClient } from "@kassa/payments/client"
+import { Outbox } from "@kassa/platform/outbox"
+import { orUnavailable } from "@kassa/platform/validation"
+import { createHash } from "node:crypto"
+import { Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
+import type { RpcClientError } from "effect/rpc"
+import { SqlClient } from "effect/sql"
+import { AdminRepo } from "../admin/repo.ts"
+import { IdempotencyStore } from "../idempotency/store.ts"
+import { CatalogCopy } from "../products/repo.ts"
+import { firstPeriod, trialEnd } from "./period.ts"
+import {
+  BillingRepo,
+  type InvoiceWithLines,
+  type PaymentRow,
+  type SubscriptionRow,
+  toInvoice,
+  toPayment,
+  toSubscription
+} from "./repo.ts"
+
+type MoneyError =
+  | BadRequest
+  | NotFound
+  | Conflict
+  | AlreadySubscribed
+  | IdempotencyInFlight
+  | PaymentInProgress
+  | Unprocessable
+  | ProviderUnavailable
+  | ServiceUnavailable
+
+/** Ids derived from (user, Idempotency-Key): a retry after a crash finds the rows the first attempt made. */
+const derivedId = (prefix: string, ...parts: ReadonlyArray<string>) =>
+  `${prefix}_${createHash("sha256").update(parts.join("\u0000")).digest("base64url").slice(0, 24)}`
+
+// How far a payment status is along its lifecycle: an outcome that is not ahead of what billing holds changes
+// nothing (outcomes arrive more than once and in any order; `succeeded` replaces `failed`, as in payments).
+const progress: Record<PaymentStatus, number> = {
+  pending: 0,
+  unknown: 0,
+  failed: 1,
+  canceled: 1,
+  succeeded: 2,
+  partially_refunded: 3,
+  refunded: 4
+}
+const isPaid = (status: PaymentStatus) => progress[status] >= 2
+
+/** The payments service unreachable, or refusing our service token (a deployment fault): 503 either way. */
+const fromRpc = <A, E, R>(effect: Effect.Effect<A, E | RpcClientError.RpcClientError | Unauthorized, R>) =>
+  Effect.catch(effect, (error): Effect.Effect<never, Exclude<E, RpcClientError.RpcClientError | Unauthorized> | ServiceUnavailable> =>
+    typeof error === "object" && error !== null && "_tag" in error &&
+      (error._tag === "RpcClientError" || error._tag === "Unauthorized")
+      ? Effect.fail(new ServiceUnavailable({ message: "the payments service is unavailable; try again" }))
+      : Effect.fail(error as Exclude<E, RpcClientError.RpcClientError | Unauthorized>))
+
+const encodeSubscriptionData = Schema.encodeSync(Subscription)
+const encodeInvoiceData = Schema.encodeSync(InvoiceEventData)
+
+const notFound = (resource: string) => new NotFound({ message: `${resource} not found`, resource })
+
+export class Billing extends Context.Service<Billing, {
+  addPaymentMethod(user: CurrentUser["Service"], paymentMethod: string): Effect.Effect<PaymentMethod, BadRequest | ProviderUnavailable | ServiceUnavailable>
+  subscribe(user: CurrentUser["Service"], key: string, request: SubscribeRequest): Effect.Effect<SubscribeResult, MoneyError>
+  pay(user: CurrentUser["Service"], invoiceId: InvoiceId, key: string, request: { readonly paymentMethod?: string }): Effect.Effect<PayResult, MoneyError>
+  cancel(user: CurrentUser["Service"], id: SubscriptionId, atPeriodEnd: boolean): Effect.Effect<SubscriptionRow, NotFound | Conflict | ServiceUnavailable>
+  resume(user: CurrentUser["Service"], id: SubscriptionId): Effect.Effect<SubscriptionRow, NotFound | Conflict | ServiceUnavailable>
+  /** "Отменить платеж" (DESIGN §4). */
+  cancelPayment(user: CurrentUser["Service"], id: PaymentId, key: string): Effect.Effect<Payment, MoneyError>
+  /** An admin refund (partial allowed, any age), recorded in the audit log in the same transaction. */
+  refund(admin: CurrentUser["Service"], id: PaymentId, key: string, request: { readonly amount?: number; readonly reason: string }): Effect.Effect<AdminRefundResult, MoneyError>
+  /**
+   * One scheduler cycle: expires incomplete subscriptions older than 23 h, charges trials that ended, and expires
+   * subscriptions canceled at period end whose period is over.
+   */
+  runScheduler: Effect.Effect<SchedulerRun, ServiceUnavailable>
+  /** Applies a payment's state as payments reports it; `outcomeId` (a callback's id) is applied at most once. */
+  applyPayment(payment: Payment, outcomeId?: string): Effect.Effect<void, ServiceUnavailable>
+}>()("billing/Billing") {
+  static readonly layer = Layer.effect(Billing, Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const repo = yield* BillingRepo
+    const catalog = yield* CatalogCopy
+    const outbox = yield* Outbox
+    const payments = yield* PaymentsRpcClient
+    const idempotency = yield* IdempotencyStore
+    const auditLog = yield* AdminRepo
+    const now = Effect.map(DateTime.now, DateTime.toDateUtc)
+
+    const emit = (type: EventType, aggregateId: string, data: unknown) =>
+      outbox.appendEvent({ type, aggregateId, data }).pipe(Effect.asVoid)
+
+    /** The one writer of subscription state; call inside a transaction. */
+    const changeSubscription = (
+      row: SubscriptionRow,
+      patch: Parameters<BillingRepo["Service"]["updateSubscription"]>[1],
+      event: EventType | undefined
+    ) =>
+      Effect.gen(function*() {
+        const updated = yield* repo.updateSubscription(row.id, patch, yield* now)
+        if (event !== undefined) yield* emit(event, row.id, encodeSubscription(updated))
+        return updated
+      })
+
+    const encodeSubscription = (row: SubscriptionRow) => encodeSubscriptionData(toSubscription(row))
+    const invoiceEvent = (invoice: InvoiceWithLines, extra: Pick<InvoiceEventData, "paymentId" | "failureCode"> = {}) =>
+      encodeInvoiceData({
+        id: invoice.row.id,
+        userId: invoice.row.userId,
+        subscriptionId: invoice.row.subscriptionId,
+        amount: invoice.row.amount,
+        currency: invoice.row.currency,
+        ...extra
+      })
+
+    const mustFind = <A, E, R>(effect: Effect.Effect<Option.Option<A>, E, R>, resource: string) =>
+      Effect.flatMap(effect, Option.match({ onNone: () => Effect.fail(notFound(resource)), onSome: Effect.succeed }))
+
+    /**
+     * Locks an invoice's subscription, then the invoice. Every writer takes the locks in this order (payment row,
+     * subscription, invoice), so a pay, a cancel and an outcome on one invoice serialise instead of deadlocking.
+     */
+    const lockInvoice = (id: InvoiceId, owner?: UserId) =>
+      Effect.gen(function*() {
+        const unlocked = yield* repo.findInvoice(id, owner === undefined ? {} : { owner })
+        if (Option.isNone(unlocked)) return unlocked
+        yield* repo.findSubscription(unlocked.value.row.subscriptionId, { lock: true })
+        return yield* repo.findInvoice(id, { lock: true })
+      })
+
+    // ---- outcomes ------------------------------------------------------------------------------------------
+
+    /** Moves invoice and subscription along with a payment whose state moved ahead; inside a transaction. */
+    const settle = (payment: Payment, before: Option.Option<PaymentRow>, invoice: InvoiceWithLines) =>
+      Effect.gen(function*() {
+        const subscription = yield* mustFind(repo.findSubscription(invoice.row.subscriptionId, { lock: true }), "subscription")
+        const wasPaid = Option.exists(before, (row) => isPaid(row.status))
+        const at = yield* now
+        if (isPaid(payment.status) && !wasPaid && invoice.row.status === "open") {
+          const first = subscription.status === "incomplete" || subscription.status === "incomplete_expired"
+          // the first period starts when the payment succeeds; a renewal keeps the invoice's period
+          const period = first
+            ? firstPeriod(DateTime.fromDateUnsafe(at), subscription.interval, subscription.timeZone)
+            : { start: DateTime.fromDateUnsafe(invoice.row.periodStart), end: DateTime.fromDateUnsafe(invoice.row.periodEnd) }
+          const start = DateTime.toDateUtc(period.start)
+          const end = DateTime.toDateUtc(period.end)
+          yield* repo.updateInvoice(invoice.row.id, {
+            status: "paid",
+            paidPaymentId: payment.id,
+            ...(first ? { periodStart: start, periodEnd: end } : {})
+          }, at)
+          yield* emit("invoice.paid", invoice.row.id, invoiceEvent(invoice, { paymentId: payment.id }))
+          if (first || subscription.status === "past_due" || subscription.status === "trialing") {
+            yield* changeSubscription(subscription, {
+              status: "active",
+              currentPeriodStart: start,
+              currentPeriodEnd: end,
+              failureCode: null
+            }, "subscription.activated")
+          }
+        } else if (payment.status === "failed" && invoice.row.status === "open") {
+          yield* emit("invoice.payment_failed", invoice.row.id, invoiceEvent(invoice, {
+            paymentId: payment.id,
+            failureCode: payment.failureCode ?? null
+          }))
+          yield* changeSubscription(subscription, { failureCode: payment.failureCode ?? "failed" }, undefined)
+        }
+        const refundedBefore = Option.match(before, { onNone: () => 0, onSome: (row) => row.refundedAmount })
+        if (payment.refundedAmount > refundedBefore) {
+          // append-only: a refund is a credit line, one per refunded total, so a replay adds nothing
+          yield* repo.appendLine(invoice.row.id, {
+            kind: "credit",
+            description: `refund of payment ${payment.id}`,
+            planId: null,
+            periodStart: null,
+            periodEnd: null,
+            amount: -(payment.refundedAmount - refundedBefore),
+            currency: payment.currency,
+            sourceId: `${payment.id}:refunded:${payment.refundedAmount}`
+          }, at)
+        }
+      })
+
+    const applyPaymentTx = (payment: Payment) =>
+      Effect.gen(function*() {
+        const before = yield* repo.findPayment(payment.id, { lock: true })
+        const ahead = Option.match(before, {
+          onNone: () => true,
+          onSome: (row) =>
+            progress[payment.status] > progress[row.status] ||
+            (progress[payment.status] === progress[row.status] && payment.refundedAmount > row.refundedAmount)
+        })
+        if (!ahead) return
+        // an outcome for an invoice billing never issued is not ours to apply
+        const invoice = yield* lockInvoice(payment.invoiceId)
+        if (Option.isNone(invoice)) return
+        yield* repo.savePayment(payment)
+        yield* settle(payment, before, invoice.value)
+      })
+
+    const applyPayment = (payment: Payment, outcomeId?: string) =>
+      Effect.gen(function*() {
+        if (outcomeId !== undefined && !(yield* repo.claimOutcome(outcomeId, payment.id, payment.status, yield* now))) return
+        yield* applyPaymentTx(payment)
+      }).pipe(
+        sql.withTransaction,
+        // an invoice's subscription always exists (foreign key): its absence is a bug
+        Effect.catchTag("NotFound", Effect.die),
+        orUnavailable
+      )
+
+    // ---- flows ---------------------------------------------------------------------------------------------
+
+    const charge = (input: Parameters<typeof payments.CreatePayment>[0]) =>
+      fromRpc(payments.CreatePayment(input))
+
+    const addPaymentMethod = (user: CurrentUser["Service"], paymentMethod: string) =>
+      fromRpc(Effect.gen(function*() {
+        yield* payments.EnsureCustomer({ userId: user.id, email: user.email })
+        return yield* payments.AttachPaymentMethod({ userId: user.id, paymentMethod, makeDefault: true })
+      }))
+
+    const readResult = (subscriptionId: SubscriptionId, invoiceId: InvoiceId, paymentId: PaymentId | null) =>
+      Effect.gen(function*() {
+        const subscription = yield* mustFind(repo.findSubscription(subscriptionId), "subscription")
+        const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
+        const payment = paymentId === null ? Option.none() : yield* repo.findPayment(paymentId)
+        return {
+          subscription: toSubscription(subscription),
+          invoice: toInvoice(invoice),
+          payment: Option.match(payment, { onNone: () => null, onSome: toPayment })
+        }
+      })
+
+    const subscribeOnce = (user: CurrentUser["Service"], key: string, request: SubscribeRequest) =>
+      Effect.gen(function*() {
+        const plan = yield* mustFind(catalog.findPlan(request.planId), "plan")
+        if (plan.status !== "active" || plan.productStatus !== "active") {
+          return yield* new Unprocessable({ message: `plan ${plan.id} is no longer on sale` })
+        }
+        const subscriptionId = SubscriptionId.make(derivedId("sub", user.id, key))
+        const invoiceId = InvoiceId.make(derivedId("inv", user.id, key))
+        const timeZone = yield* repo.timeZoneOf(user.id)
+        const at = yield* now
+        const trial = plan.trialDays > 0
+        yield* Effect.gen(function*() {
+          if (Option.isSome(yield* repo.findSubscription(subscriptionId))) return
+          const period = trial
+            ? { start: DateTime.fromDateUnsafe(at), end: trialEnd(DateTime.fromDateUnsafe(at), plan.trialDays, timeZone) }
+            : firstPeriod(DateTime.fromDateUnsafe(at), plan.interval, timeZone)
+          const start = DateTime.toDateUtc(period.start)
+          const end = DateTime.toDateUtc(period.end)
+          const inserted = yield* repo.insertSubscription({
+            id: subscriptionId,
+            userId: user.id,
+            productId: plan.productId,
+            planId: plan.id,
+            status: trial ? "trialing" : "incomplete",
+            currentPeriodStart: trial ? start : null,
+            currentPeriodEnd: trial ? end : null
+          }, at)
+          if (!inserted) {
+            const live = yield* repo.findLiveSubscription(user.id, plan.productId)
+            return yield* new AlreadySubscribed({
+              message: `you already have a subscription to product ${plan.productId}`,
+              subscriptionId: Option.match(live, { onNone: () => subscriptionId, onSome: (s) => s.id })
+            })
+          }
+          yield* repo.insertInvoice({
+            id: invoiceId,
+            userId: user.id,
+            subscriptionId,
+            // a trial's first invoice is $0 and settled at once; the plan is charged when the trial ends
+            status: trial ? "paid" : "open",
+            amount: trial ? 0 : plan.amount,
+            currency: plan.currency,
+            periodStart: start,
+            periodEnd: end,
+            lines: [{
+              kind: "plan",
+              description: trial ? `${plan.trialDays}-day trial of plan ${plan.id}` : `plan ${plan.id} (${plan.interval})`,
+              planId: plan.id,
+              periodStart: start,
+              periodEnd: end,
+              amount: trial ? 0 : plan.amount,
+              currency: plan.currency,
+              sourceId: null
+            }]
+          }, at)
+          const created = yield* mustFind(repo.findSubscription(subscriptionId), "subscription")
+          yield* emit("subscription.created", subscriptionId, encodeSubscription(created))
+          const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
+          yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
+          if (trial) yield* emit("invoice.paid", invoiceId, invoiceEvent(invoice, { paymentId: null }))
+        }).pipe(sql.withTransaction)
+        if (trial) return yield* readResult(subscriptionId, invoiceId, null)
+        const payment = yield* charge({
+          // deterministic: a retry of this subscribe never charges twice
+          idempotencyKey: `billing:${invoiceId}:first`,
+          invoiceId,
+          userId: user.id,
+          amount: plan.amount,
+          currency: plan.currency,
+          description: `Kassa subscription ${subscriptionId}`,
+          ...(request.paymentMethod === undefined ? {} : { paymentMethod: request.paymentMethod })
+        })
+        yield* applyPayment(payment)
+        if (request.paymentMethod !== undefined && payment.status === "succeeded") {
+          // the card that paid becomes the default for renewals; the subscription stands even if this fails
+          yield* addPaymentMethod(user, request.paymentMethod).pipe(Effect.ignore)
+        }
+        return yield* readResult(subscriptionId, invoiceId, payment.id)
+      })
+
+    const subscribe = (user: CurrentUser["Service"], key: string, request: SubscribeRequest) =>
+      idempotency.run(
+        { userId: user.id, key, operation: "subscribe", request, response: SubscribeResult },
+        subscribeOnce(user, key, request)
+      ).pipe(orUnavailable)
+
+    const payOnce = (user: CurrentUser["Service"], invoiceId: InvoiceId, key: string, paymentMethod: string | undefined) =>
+      Effect.gen(function*() {
+        // subscription and invoice stay locked through the charge: a concurrent cancel (which voids the invoice)
+        // waits, so a pay and a cancel on one invoice never both take effect
+        const payment = yield* Effect.gen(function*() {
+          const invoice = yield* mustFind(lockInvoice(invoiceId, user.id), "invoice")
+          if (invoice.row.status !== "open") {
+            return yield* new Conflict({ message: `invoice ${invoiceId} is ${invoice.row.status}; only an open invoice can be paid` })
+          }
+          const payment = yield* charge({
+            idempotencyKey: `billing:${invoiceId}:pay:${derivedId("key", user.id, key)}`,
+            invoiceId,
+            userId: user.id,
+            amount: invoice.row.amount,
+            currency: invoice.row.currency,
+            ...(paymentMethod === undefined ? {} : { paymentMethod })
+          })
+          yield* applyPaymentTx(payment)
+          return payment
+        }).pipe(sql.withTransaction)
+        const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
+        const stored = yield* mustFind(repo.findPayment(payment.id), "payment")
+        return { invoice: toInvoice(invoice), payment: toPayment(stored) }
+      })
+
+    const pay = (user: CurrentUser["Service"], invoiceId: InvoiceId, key: string, request: { readonly paymentMethod?: string }) =>
+      idempotency.run(
+        { userId: user.id, key, operation: `pay:${invoiceId}`, request, response: PayResult },
+        payOnce(user, invoiceId, key, request.paymentMethod)
+      ).pipe(orUnavailable)
+
+    const cancel = (user: CurrentUser["Service"], id: SubscriptionId, atPeriodEnd: boolean) =>
+      Effect.gen(function*() {
+        const subscription = yield* mustFind(repo.findSubscription(id, { owner: user.id, lock: true }), "subscription")
+        const ended: ReadonlyArray<SubscriptionStatus> = ["canceled", "expired", "incomplete_expired"]
+        if (ended.includes(subscription.status)) {
+          return yield* new Conflict({ message: `subscription ${id} is already ${subscription.status}` })
+        }
+        // an incomplete subscription has no paid period to run out: it ends now
+        if (atPeriodEnd && subscription.status !== "incomplete") {
+          if (subscription.cancelAtPeriodEnd) return subscription
+          return yield* changeSubscription(subscription, { cancelAtPeriodEnd: true }, undefined)
+        }
+        yield* voidOpenInvoices(subscription)
+        const at = yield* now
+        return yield* changeSubscription(subscription, {
+          status: "canceled",
+          cancelAtPeriodEnd: false,
+          ...(subscription.currentPeriodEnd !== null && subscription.currentPeriodEnd > at ? { currentPeriodEnd: at } : {})
+        }, "subscription.canceled")
+      }).pipe(sql.withTransaction, orUnavailable)
+
+    const voidOpenInvoices = (subscription: SubscriptionRow) =>
+      Effect.gen(function*() {
+        for (const invoice of yield* repo.invoicesOf(subscription.id)) {
+          if (invoice.row.status !== "open") continue
+          yield* repo.findInvoice(invoice.row.id, { lock: true })
+          yield* repo.updateInvoice(invoice.row.id, { status: "void" }, yield* now)
+          yield* emit("invoice.voided", invoice.row.id, invoiceEvent(invoice))
+        }
+      })
+
+    const resume = (user: CurrentUser["Service"], id: SubscriptionId) =>
+      Effect.gen(function*() {
+        const subscription = yield* mustFind(repo.findSubscription(id, { owner: user.id, lock: true }), "subscription")
+        if (!subscription.cancelAtPeriodEnd) {
+          return yield* new Conflict({ message: `subscription ${id} has no pending cancellation to undo` })
+        }
+        return yield* changeSubscription(subscription, { cancelAtPeriodEnd: false }, undefined)
+      }).pipe(sql.withTransaction, orUnavailable)
+
+    const cancelPaymentOnce = (user: CurrentUser["Service"], id: PaymentId, key: string) =>
+      Effect.gen(function*() {
+        const mine = yield* mustFind(repo.findPayment(id, { owner: user.id }), "payment")
+        if (mine.status === "canceled" || mine.status === "refunded" || mine.status === "failed") {
+          return yield* new Conflict({ message: `payment ${id} is already ${mine.status}` })
+        }
+        const { payment, refund } = yield* fromRpc(payments.CancelPayment({
+          paymentId: id,
+          idempotencyKey: `billing:${id}:cancel:${derivedId("key", user.id, key)}`,
+          reason: "requested_by_customer"
+        }))
+        yield* Effect.gen(function*() {
+          yield* applyPaymentTx(payment)
+          if (refund === null) return
+          // a refunded period gives no access: its subscription ends now
+          const invoice = yield* mustFind(repo.findInvoice(payment.invoiceId), "invoice")
+          const subscription = yield* mustFind(repo.findSubscription(invoice.row.subscriptionId, { lock: true }), "subscription")
+          if (subscription.status === "canceled" || subscription.status === "expired") return
+          yield* voidOpenInvoices(subscription)
+          yield* changeSubscription(subscription, {
+            status: "canceled",
+            cancelAtPeriodEnd: false,
+            currentPeriodEnd: yield* now
+          }, "subscription.canceled")
+        }).pipe(sql.withTransaction)
+        return toPayment(yield* mustFind(repo.findPayment(id), "payment"))
+      })
+
+    const cancelPayment = (user: CurrentUser["Service"], id: PaymentId, key: string) =>
+      idempotency.run(
+        { userId: user.id, key, operation: `cancel-payment:${id}`, request: {}, response: Payment },
+        cancelPaymentOnce(user, id, key)
+      ).pipe(orUnavailable)
+
+    const refundOnce = (admin: CurrentUser["Service"], id: PaymentId, key: string, request: { readonly amount?: number; readonly reason: string }) =>
+      Effect.gen(function*() {
+        yield* mustFind(repo.findPayment(id), "payment")
+        const auditId = derivedId("aud", admin.id, key)
+        const { payment, refund } = yield* fromRpc(payments.CancelPayment({
+          paymentId: id,
+          idempotencyKey: `billing:${id}:refund:${auditId}`,
+          ignoreRefundWindow: true,
+          ...(request.amount === undefined ? {} : { amount: request.amount })
+        }))
+        const audit = yield* Effect.gen(function*() {
+          yield* applyPaymentTx(payment)
+          return yield* auditLog.recordAudit({
+            id: auditId,
+            actorId: admin.id,
+            action: "payment.refund",
+            objectType: "payment",
+            objectId: id,
+            reason: request.reason,
+            details: { invoiceId: payment.invoiceId, amount: refund?.amount ?? null, currency: payment.currency, refundId: refund?.id ?? null }
+          }, yield* now)
+        }).pipe(sql.withTransaction)
+        return { payment: toPayment(yield* mustFind(repo.findPayment(id), "payment")), audit }
+      })
+
+    const refund = (admin: CurrentUser["Service"], id: PaymentId, key: string, request: { readonly amount?: number; readonly reason: string }) =>
+      idempotency.run(
+        { userId: admin.id, key, operation: `refund:${id}`, request, response: AdminRefundResult },
+        refundOnce(admin, id, key, request)
+      ).pipe(orUnavailable)
+
+    // ---- scheduler -----------------------------------------------------------------------------------------
+
+    const incompleteLifetime = Duration.hours(23)
+
+    /** Claims due rows so that N replicas never handle one twice (FOR UPDATE SKIP LOCKED, in the caller's tx). */
+    const claimDue = (condition: ReturnType<typeof sql.and>) =>
+      sql<{ readonly id: SubscriptionId }>`SELECT id FROM billing.subscriptions WHERE ${condition}
+        ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED`
+
+    const expireIncomplete = Effect.gen(function*() {
+      const at = yield* now
+      const cutoff = new Date(at.getTime() - Duration.toMillis(incompleteLifetime))
+      const due = yield* claimDue(sql.and([sql`status = 'incomplete'`, sql`created_at <= ${cutoff}`]))
+      for (const { id } of due) {
+        const subscription = yield* mustFind(repo.findSubscription(id), "subscription")
+        yield* voidOpenInvoices(subscription)
+        yield* changeSubscription(subscription, { status: "incomplete_expired" }, "subscription.expired")
+      }
+      return due.length
+    }).pipe(sql.withTransaction)
+
+    const expireAtPeriodEnd = Effect.gen(function*() {
+      const due = yield* claimDue(sql.and([
+        sql`status IN ('active', 'past_due')`,
+        sql`cancel_at_period_end`,
+        sql`current_period_end <= ${yield* now}`
+      ]))
+      for (const { id } of due) {
+        const subscription = yield* mustFind(repo.findSubscription(id), "subscription")
+        yield* changeSubscription(subscription, { status: "expired", cancelAtPeriodEnd: false }, "subscription.expired")
+      }
+      return due.length
+    }).pipe(sql.withTransaction)
+
+    // each trial in its own transaction: the charge of one never holds back the others
+    const endTrial = (id: SubscriptionId) =>
+      Effect.gen(function*() {
+        const claimed = yield* claimDue(sql.and([sql`id = ${id}`, sql`status = 'trialing'`]))
+        if (claimed.length === 0) return false
+        const subscription = yield* mustFind(repo.findSubscription(id), "subscription")
+        if (subscription.cancelAtPeriodEnd) {
+          // canceled during the trial: it ends with the trial, nothing is charged
+          yield* changeSubscription(subscription, { status: "expired", cancelAtPeriodEnd: false }, "subscription.expired")
+          return true
+        }
+        const plan = yield* mustFind(catalog.findPlan(subscription.planId), "plan")
+        const start = subscription.currentPeriodEnd ?? (yield* now)
+        const period = firstPeriod(DateTime.fromDateUnsafe(start), plan.interval, subscription.timeZone)
+        const invoiceId = InvoiceId.make(derivedId("inv", subscription.id, start.toISOString()))
+        if (Option.isNone(yield* repo.findInvoice(invoiceId))) {
+          const end = DateTime.toDateUtc(period.end)
+          yield* repo.insertInvoice({
+            id: invoiceId,
+            userId: subscription.userId,
+            subscriptionId: subscription.id,
+            status: "open",
+            amount: plan.amount,
+            currency: plan.currency,
+            periodStart: start,
+            periodEnd: end,
+            lines: [{
+              kind: "plan",
+              description: `plan ${plan.id} (${plan.interval})`,
+              planId: plan.id,
+              periodStart: start,
+              periodEnd: end,
+              amount: plan.amount,
+              currency: plan.currency,
+              sourceId: null
+            }]
+          }, yield* now)
+          const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
+          yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
+        }
+        const payment = yield* charge({
+          idempotencyKey: `billing:${invoiceId}:trial-end`,
+          invoiceId,
+          userId: subscription.userId,
+          amount: plan.amount,
+          currency: plan.currency,
+          offSession: true
+        }).pipe(Effect.option)
+        if (Option.isSome(payment)) yield* applyPaymentTx(payment.value)
+        const after = yield* mustFind(repo.findSubscription(id), "subscription")
+        if (after.status === "trialing") {
+          // not paid (declined, no card, or payments unreachable): access pauses until the invoice is paid
+          yield* changeSubscription(after, {
+            status: "past_due",
+            failureCode: Option.match(payment, { onNone: () => "charge_failed", onSome: (p) => p.failureCode ?? p.status })
+          }, "subscription.past_due")
+        }
+        return true
+      }).pipe(sql.withTransaction)
+
+    const runScheduler = Effect.gen(function*() {
+      const expiredIncomplete = yield* expireIncomplete
+      const trials = yield* sql<{ readonly id: SubscriptionId }>`SELECT id FROM billing.subscriptions
+        WHERE status = 'trialing' AND current_period_end <= ${yield* now} ORDER BY current_period_end LIMIT 100`
+      let trialsEnded = 0
+      for (const { id } of trials) if (yield* endTrial(id)) trialsEnded++
+      return { expiredIncomplete, trialsEnded, expiredAtPeriodEnd: yield* expireAtPeriodEnd }
+    }).pipe(Effect.catchTag("NotFound", Effect.die), orUnavailable)
+
+    return Billing.of({
+      refund,
+      runScheduler,
+      cancelPayment,
+      addPaymentMethod,
+      subscribe,
+      pay,
+      cancel,
+      resume,
+      applyPayment: (payment, outcomeId) => applyPayment(payment, outcomeId)
+    })
+  }))
+}
+

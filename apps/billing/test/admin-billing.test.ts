@@ -1,0 +1,168 @@
+// "Просмотр счетов и оплат": admin lists with filters and pagination, an invoice with its payments and audit trail,
+// any user's statement, partial refunds that never exceed the paid amount (each audited), and the scheduler cycle
+// (incomplete subscriptions expire after 23 h, trials are charged at their end) under TestClock.
+import { assert, layer } from "@effect/vitest"
+import { BillingApi } from "@kassa/domain/apis"
+import { Billing } from "@kassa/billing/subscriptions/service"
+import { apiClient } from "@kassa/platform/testing"
+import { randomUUID } from "node:crypto"
+import { Clock, DateTime, Effect } from "effect"
+import { TestClock } from "effect/testing"
+import { BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
+import { billingClient } from "./support.ts"
+
+const adminEmail = `admin-${randomUUID()}@example.com`
+const adminPassword = "admin password for billing tests"
+
+const adminClient = Effect.gen(function*() {
+  const tokens = yield* (yield* billingClient()).auth.token({ payload: { email: adminEmail, password: adminPassword } })
+  return yield* apiClient(BillingApi, { bearer: tokens.accessToken })
+})
+
+const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flip(effect).pipe(Effect.map((e) => e._tag))
+
+/** Runs one scheduler cycle with the service clock moved `hours` ahead of the real time. */
+const runSchedulerAfter = (hours: number) =>
+  Effect.gen(function*() {
+    const realNow = yield* Clock.currentTimeMillis
+    return yield* Effect.gen(function*() {
+      yield* TestClock.setTime(realNow + hours * 3_600_000)
+      return yield* Billing.use((billing) => billing.runScheduler)
+    }).pipe(Effect.provide(TestClock.layer()))
+  })
+
+layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword }), { excludeTestServices: true, timeout: 60_000 })(
+  "admin billing views",
+  (it) => {
+    it.effect("lists filter by user, status and product, paginate, and are admin-only", () =>
+      Effect.gen(function*() {
+        const a = yield* seedPlan()
+        const b = yield* seedPlan()
+        const alice = yield* viewer("alice")
+        const bob = yield* viewer("bob")
+        yield* alice.client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: a.planId, paymentMethod: "pm_card_visa" } })
+        yield* alice.client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: b.planId, paymentMethod: "pm_card_chargeDeclined" } })
+        yield* bob.client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: a.planId, paymentMethod: "pm_card_visa" } })
+        const admin = yield* adminClient
+
+        const aliceInvoices = yield* admin.adminBilling.invoices({ query: { userId: alice.account.id } })
+        assert.deepStrictEqual(aliceInvoices.items.map((i) => i.status).sort(), ["open", "paid"])
+        const paidOfA = yield* admin.adminBilling.invoices({ query: { productId: a.productId, status: "paid" } })
+        assert.deepStrictEqual(paidOfA.items.map((i) => i.userId).sort(), [alice.account.id, bob.account.id].sort())
+        const failed = yield* admin.adminBilling.payments({ query: { userId: alice.account.id, status: "failed" } })
+        assert.strictEqual(failed.items.length, 1)
+        const incomplete = yield* admin.adminBilling.subscriptions({ query: { status: "incomplete", userId: alice.account.id } })
+        assert.deepStrictEqual(incomplete.items.map((s) => s.productId), [b.productId])
+        const future = yield* admin.adminBilling.invoices({ query: { userId: alice.account.id, from: DateTime.makeUnsafe("2999-01-01T00:00:00Z") } })
+        assert.deepStrictEqual(future.items, [])
+
+        const first = yield* admin.adminBilling.subscriptions({ query: { userId: alice.account.id, limit: 1 } })
+        assert.strictEqual(first.items.length, 1)
+        assert.isNotNull(first.nextCursor)
+        const second = yield* admin.adminBilling.subscriptions({ query: { userId: alice.account.id, limit: 1, cursor: first.nextCursor ?? "" } })
+        assert.strictEqual(second.items.length, 1)
+        assert.notStrictEqual(second.items[0]?.id, first.items[0]?.id)
+        assert.isNull(second.nextCursor)
+
+        assert.strictEqual(yield* errorTag(alice.client.adminBilling.invoices({ query: {} })), "Forbidden")
+      }))
+
+    it.effect("partial refunds are audited, shown on the invoice, never exceed the paid amount; statement of any user", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan({ amount: 1000 })
+        const viewerA = yield* viewer()
+        const { invoice, payment } = yield* viewerA.client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
+        if (payment === null) return assert.fail("expected a payment")
+        const admin = yield* adminClient
+        const partial = yield* admin.adminBilling.refund({
+          params: { id: payment.id },
+          headers: { "idempotency-key": newKey() },
+          payload: { amount: 400, reason: "goodwill: playback outage" }
+        })
+        assert.deepStrictEqual([partial.payment.status, partial.payment.refundedAmount], ["partially_refunded", 400])
+        assert.strictEqual(partial.audit.reason, "goodwill: playback outage")
+        assert.strictEqual(
+          yield* errorTag(admin.adminBilling.refund({
+            params: { id: payment.id },
+            headers: { "idempotency-key": newKey() },
+            payload: { amount: 700, reason: "too much" }
+          })),
+          "Unprocessable"
+        )
+        const rest = yield* admin.adminBilling.refund({
+          params: { id: payment.id },
+          headers: { "idempotency-key": newKey() },
+          payload: { reason: "the rest" }
+        })
+        assert.deepStrictEqual([rest.payment.status, rest.payment.refundedAmount], ["refunded", 1000])
+
+        const detail = yield* admin.adminBilling.invoice({ params: { id: invoice.id } })
+        assert.deepStrictEqual(detail.invoice.lines.map((l) => l.amount), [1000, -400, -600])
+        assert.deepStrictEqual(detail.payments.map((p) => p.refundedAmount), [1000])
+        assert.deepStrictEqual(detail.audit.map((e) => [e.action, e.reason]), [
+          ["payment.refund", "goodwill: playback outage"],
+          ["payment.refund", "the rest"]
+        ])
+
+        const day = DateTime.formatIso(yield* DateTime.now).slice(0, 10)
+        const statement = yield* admin.adminBilling.statement({ params: { id: viewerA.account.id }, query: { from: day, to: day } })
+        assert.deepStrictEqual(statement.entries.map((e) => e.kind), ["invoice", "payment", "credit", "refund", "credit", "refund"])
+        assert.deepStrictEqual(statement.balances, [{ currency: "EUR", opening: 0, closing: 0 }])
+      }))
+
+    it.effect("scheduler: an incomplete subscription unpaid for 23 h expires; a trial is charged when it ends", () =>
+      Effect.gen(function*() {
+        const declined = yield* seedPlan()
+        const trial = yield* seedPlan({ trialDays: 3, amount: 500 })
+        const { client } = yield* viewer()
+        yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_visa" } })
+        const incomplete = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: declined.planId, paymentMethod: "pm_card_chargeDeclined" }
+        })
+        const trialing = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: trial.planId } })
+        assert.strictEqual(trialing.subscription.status, "trialing")
+        const leaving = yield* seedPlan({ trialDays: 3 })
+        const canceledTrial = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: leaving.planId } })
+        yield* client.subscriptions.cancel({ params: { id: canceledTrial.subscription.id }, payload: {} })
+
+        const early = yield* runSchedulerAfter(22)
+        assert.deepStrictEqual([early.expiredIncomplete, early.trialsEnded], [0, 0])
+        assert.strictEqual((yield* client.subscriptions.get({ params: { id: incomplete.subscription.id } })).status, "incomplete")
+
+        // other tests of this file leave incomplete subscriptions too
+        const later = yield* runSchedulerAfter(24)
+        assert.isAtLeast(later.expiredIncomplete, 1)
+        assert.strictEqual((yield* client.subscriptions.get({ params: { id: incomplete.subscription.id } })).status, "incomplete_expired")
+        assert.strictEqual((yield* client.invoices.get({ params: { id: incomplete.invoice.id } })).status, "void")
+
+        const trialEnd = yield* runSchedulerAfter(3 * 24 + 1)
+        assert.strictEqual(trialEnd.trialsEnded, 2)
+        // a trial canceled at period end ends with the trial, uncharged
+        assert.strictEqual((yield* client.subscriptions.get({ params: { id: canceledTrial.subscription.id } })).status, "expired")
+        const renewed = yield* client.subscriptions.get({ params: { id: trialing.subscription.id } })
+        assert.strictEqual(renewed.status, "active")
+        const invoices = yield* client.invoices.list({ query: {} })
+        assert.deepStrictEqual(
+          invoices.items.filter((i) => i.subscriptionId === trialing.subscription.id).map((i) => [i.status, i.amount]).sort(),
+          [["paid", 0], ["paid", 500]]
+        )
+        // the same cycle again changes nothing
+        assert.deepStrictEqual(yield* runSchedulerAfter(3 * 24 + 1), { expiredIncomplete: 0, trialsEnded: 0, expiredAtPeriodEnd: 0 })
+
+        // canceled at period end: active until the period is over, then expired
+        const { planId } = yield* seedPlan()
+        const monthly = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
+        yield* client.subscriptions.cancel({ params: { id: monthly.subscription.id }, payload: { atPeriodEnd: true } })
+        yield* runSchedulerAfter(24 * 27)
+        assert.strictEqual((yield* client.subscriptions.get({ params: { id: monthly.subscription.id } })).status, "active")
+        const over = yield* runSchedulerAfter(24 * 32)
+        assert.strictEqual(over.expiredAtPeriodEnd, 1)
+        assert.strictEqual((yield* client.subscriptions.get({ params: { id: monthly.subscription.id } })).status, "expired")
+      }))
+  }
+)

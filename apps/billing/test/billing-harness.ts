@@ -1,0 +1,88 @@
+// Billing and payments under test together, as `npm start` runs them: one test database on the real Postgres, the
+// real Redis and RabbitMQ, the Stripe sandbox in-process, payments serving its RPC on an ephemeral port and billing
+// charging through it. Plans are written into billing's catalog copy directly (the ETL is tested elsewhere).
+import { BillingApp } from "@kassa/billing/main"
+import { BillingApi } from "@kassa/domain/apis"
+import { PlanId, ProductId } from "@kassa/domain/ids"
+import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsApp } from "@kassa/payments/main"
+import { serverUrl } from "@kassa/platform/http"
+import { StripeClient } from "@kassa/platform/stripe"
+import { apiClient, TestPlatform } from "@kassa/platform/testing"
+import { StripeSandbox } from "@kassa/stripe-sandbox"
+import { randomUUID } from "node:crypto"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { HttpServer } from "effect/http"
+import { SqlClient } from "effect/sql"
+import { authTestConfig, billingClient, uniqueEmail } from "./support.ts"
+
+export const serviceToken = "billing-test-service-token"
+const webhookSecret = "whsec_billing_test"
+
+const paymentsConfig = ConfigProvider.layer(ConfigProvider.fromUnknown({
+  DATABASE_URL: "postgres://set-by-TestDatabase",
+  REDIS_URL: "redis://127.0.0.1:6379",
+  AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
+  PAYMENTS_PORT: "0",
+  SERVICE_TOKEN: serviceToken,
+  STRIPE_WEBHOOK_SECRET: webhookSecret,
+  PAYMENTS_RECONCILE_INTERVAL: "1 hour"
+}))
+
+const PaymentsSide = Layer.effectDiscard(Effect.gen(function*() {
+  const sandbox = yield* StripeSandbox
+  yield* sandbox.webhooks.addEndpoint(`${serverUrl(yield* HttpServer.HttpServer)}/webhooks/stripe`, webhookSecret)
+})).pipe(
+  Layer.provideMerge(PaymentsApp.pipe(
+    Layer.provide(Layer.unwrap(Effect.map(Effect.service(StripeSandbox), (sandbox) =>
+      StripeClient.layerWith({ apiBase: sandbox.url, timeout: "3 seconds" })))),
+    Layer.provide(paymentsConfig)
+  )),
+  Layer.provideMerge(StripeSandbox.layer({ webhookRetryBase: "50 millis" }))
+)
+
+// payments' HttpServer stays inside: the harness's HttpServer is billing's
+const ClientToPayments = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
+  PaymentsRpcClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))))
+
+export const BillingWithPayments = (extra: Record<string, string> = {}) =>
+  BillingApp.pipe(
+    Layer.provideMerge(ClientToPayments.pipe(Layer.provide(PaymentsSide))),
+    Layer.provide(authTestConfig({ SERVICE_TOKEN: serviceToken, ...extra })),
+    Layer.provideMerge(TestPlatform)
+  )
+
+/** A product on sale with one plan, written into billing's copy of the catalog. */
+export const seedPlan = (options: { readonly amount?: number; readonly trialDays?: number; readonly interval?: "month" | "year" } = {}) =>
+  SqlClient.SqlClient.use((sql) =>
+    Effect.gen(function*() {
+      const productId = ProductId.make(`prd_${randomUUID()}`)
+      const planId = PlanId.make(`pln_${randomUUID()}`)
+      yield* sql`INSERT INTO billing.products (id, name, description, status, catalog_version)
+        VALUES (${productId}, ${`Product ${productId}`}, '', 'active', 0)`
+      yield* sql`INSERT INTO billing.plans (id, product_id, interval, amount, currency, trial_days, status)
+        VALUES (${planId}, ${productId}, ${options.interval ?? "month"}, ${options.amount ?? 990}, 'EUR',
+          ${options.trialDays ?? 0}, 'active')`
+      return { productId, planId }
+    })
+  ).pipe(Effect.orDie)
+
+/** Registers and logs in a fresh viewer; returns a client carrying their token. */
+export const viewer = (label = "viewer") =>
+  Effect.gen(function*() {
+    const anonymous = yield* billingClient()
+    const email = uniqueEmail(label)
+    const password = "correct horse battery staple"
+    const account = yield* anonymous.auth.register({ payload: { email, password } })
+    const tokens = yield* anonymous.auth.token({ payload: { email, password } })
+    const client = yield* apiClient(BillingApi, { bearer: tokens.accessToken })
+    return { account, client, token: tokens.accessToken }
+  })
+
+export const newKey = () => `key-${randomUUID()}`
+
+/** The billing outbox events of one aggregate, oldest first. */
+export const billingEvents = (aggregateId: string) =>
+  SqlClient.SqlClient.use((sql) =>
+    sql<{ readonly type: string }>`SELECT type FROM billing.outbox WHERE aggregate_id = ${aggregateId} ORDER BY sequence`
+  ).pipe(Effect.map((rows) => rows.map((row) => row.type)), Effect.orDie)

@@ -1,0 +1,425 @@
+// Billing's viewer resources (DESIGN §4, §5): subscriptions, invoices and billing's view of payments, the
+// HttpApi groups under /v1 that serve them (own objects only), and the typed errors of the subscribe flow.
+// Payment outcomes reach billing through payments' BillingCallbackRpcs (./payments.ts).
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { adminGroup, Authentication } from "./auth.ts"
+import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable, Unprocessable } from "./errors.ts"
+import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
+import { Currency } from "./money.ts"
+import { Page, PageQuery } from "./pagination.ts"
+import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentStatus } from "./payments.ts"
+import { RequestValidation } from "./validation.ts"
+
+// ---- resources ---------------------------------------------------------------------------------------------
+
+/** `incomplete → active → past_due → canceled`, `trialing → active`, `expired` (DESIGN §4). */
+export const subscriptionStatuses = [
+  "incomplete",
+  "incomplete_expired",
+  "trialing",
+  "active",
+  "past_due",
+  "canceled",
+  "expired"
+] as const
+export const SubscriptionStatus = Schema.Literals(subscriptionStatuses).annotate({ identifier: "SubscriptionStatus" })
+export type SubscriptionStatus = typeof SubscriptionStatus.Type
+
+/** Statuses that count as the one live subscription a user may hold per product. */
+export const liveSubscriptionStatuses: ReadonlyArray<SubscriptionStatus> = ["incomplete", "trialing", "active", "past_due"]
+
+export const Subscription = Schema.Struct({
+  id: SubscriptionId,
+  userId: UserId,
+  productId: ProductId,
+  planId: PlanId,
+  status: SubscriptionStatus,
+  /** null until the first payment succeeds (or the trial starts) */
+  currentPeriodStart: Schema.NullOr(Schema.DateTimeUtcFromString),
+  currentPeriodEnd: Schema.NullOr(Schema.DateTimeUtcFromString),
+  cancelAtPeriodEnd: Schema.Boolean,
+  /** why the last charge failed (Stripe's decline code), while the subscription is incomplete or past due */
+  failureCode: Schema.NullOr(Schema.String),
+  createdAt: Schema.DateTimeUtcFromString
+}).annotate({ identifier: "Subscription" })
+export type Subscription = typeof Subscription.Type
+
+export const InvoiceStatus = Schema.Literals(["draft", "open", "paid", "void", "uncollectible"]).annotate({
+  identifier: "InvoiceStatus"
+})
+export type InvoiceStatus = typeof InvoiceStatus.Type
+
+export const InvoiceLineKind = Schema.Literals(["plan", "credit"]).annotate({ identifier: "InvoiceLineKind" })
+export type InvoiceLineKind = typeof InvoiceLineKind.Type
+
+/** Invoices are append-only: a refund is a new `credit` line with a negative amount, never an edit. */
+export const InvoiceLine = Schema.Struct({
+  kind: InvoiceLineKind,
+  description: Schema.String,
+  planId: Schema.NullOr(PlanId),
+  periodStart: Schema.NullOr(Schema.DateTimeUtcFromString),
+  periodEnd: Schema.NullOr(Schema.DateTimeUtcFromString),
+  /** integer minor units; negative for credits */
+  amount: Schema.Int,
+  currency: Currency
+}).annotate({ identifier: "InvoiceLine" })
+export type InvoiceLine = typeof InvoiceLine.Type
+
+export const Invoice = Schema.Struct({
+  id: InvoiceId,
+  userId: UserId,
+  subscriptionId: SubscriptionId,
+  status: InvoiceStatus,
+  /** what is charged: the sum of the non-credit lines */
+  amount: Schema.Int,
+  /** sum of the credit lines (refunds), as a positive number */
+  creditedAmount: Schema.Int,
+  currency: Currency,
+  periodStart: Schema.DateTimeUtcFromString,
+  periodEnd: Schema.DateTimeUtcFromString,
+  lines: Schema.Array(InvoiceLine),
+  createdAt: Schema.DateTimeUtcFromString
+}).annotate({ identifier: "Invoice" })
+export type Invoice = typeof Invoice.Type
+
+/** `data` of the `subscription.*` events is the `Subscription`; of the `invoice.*` events, this. */
+export const InvoiceEventData = Schema.Struct({
+  id: InvoiceId,
+  userId: UserId,
+  subscriptionId: SubscriptionId,
+  amount: Schema.Int,
+  currency: Currency,
+  /** `invoice.paid` (null for a trial's $0 invoice) and `invoice.payment_failed` */
+  paymentId: Schema.optionalKey(Schema.NullOr(PaymentId)),
+  /** `invoice.payment_failed` */
+  failureCode: Schema.optionalKey(Schema.NullOr(Schema.String))
+}).annotate({ identifier: "InvoiceEventData" })
+export type InvoiceEventData = typeof InvoiceEventData.Type
+
+/** The answer of a subscribe (and of replays of it under the same Idempotency-Key). */
+export const SubscribeResult = Schema.Struct({
+  subscription: Subscription,
+  invoice: Invoice,
+  /** null when nothing was charged (a trial's $0 first invoice) */
+  payment: Schema.NullOr(Payment)
+}).annotate({ identifier: "SubscribeResult" })
+export type SubscribeResult = typeof SubscribeResult.Type
+
+export const PayResult = Schema.Struct({ invoice: Invoice, payment: Payment }).annotate({ identifier: "PayResult" })
+export type PayResult = typeof PayResult.Type
+
+// ---- requests ----------------------------------------------------------------------------------------------
+
+// No mass assignment: unknown body fields such as `status`, `amount` or `userId` are dropped on decode, and the
+// owner is always the token's user.
+export const SubscribeRequest = Schema.Struct({
+  planId: PlanId,
+  /** charged instead of the default payment method, and made the default for renewals */
+  paymentMethod: Schema.optionalKey(PaymentMethodId)
+}).annotate({ identifier: "SubscribeRequest" })
+export type SubscribeRequest = typeof SubscribeRequest.Type
+
+export const AddPaymentMethodRequest = Schema.Struct({ paymentMethod: PaymentMethodId }).annotate({
+  identifier: "AddPaymentMethodRequest"
+})
+
+export const CancelSubscriptionRequest = Schema.Struct({
+  /** default true: access lasts to the end of the paid period */
+  atPeriodEnd: Schema.optionalKey(Schema.Boolean)
+}).annotate({ identifier: "CancelSubscriptionRequest" })
+
+export const PayInvoiceRequest = Schema.Struct({ paymentMethod: Schema.optionalKey(PaymentMethodId) }).annotate({
+  identifier: "PayInvoiceRequest"
+})
+
+const idempotencyHeader = { "idempotency-key": IdempotencyKey }
+
+// ---- errors ------------------------------------------------------------------------------------------------
+
+/** 409: the user already has a live subscription to this product. */
+export class AlreadySubscribed extends Schema.TaggedError<AlreadySubscribed>()("AlreadySubscribed", {
+  message: Schema.String,
+  subscriptionId: SubscriptionId
+}, { httpApiStatus: 409 }) {}
+
+/** 409: the Idempotency-Key is still being processed by an earlier request; retry later. */
+export class IdempotencyInFlight extends Schema.TaggedError<IdempotencyInFlight>()("IdempotencyInFlight", {
+  message: Schema.String
+}, { httpApiStatus: 409 }) {}
+
+const moneyErrors = [
+  BadRequest,
+  NotFound,
+  Conflict,
+  AlreadySubscribed,
+  IdempotencyInFlight,
+  PaymentInProgress,
+  Unprocessable,
+  ProviderUnavailable,
+  ServiceUnavailable
+] as const
+
+// ---- viewer groups -----------------------------------------------------------------------------------------
+
+export class PaymentMethodsGroup extends HttpApiGroup.make("paymentMethods")
+  .add(
+    HttpApiEndpoint.post("add", "/v1/payment-methods", {
+      payload: AddPaymentMethodRequest,
+      success: PaymentMethod.pipe(HttpApiSchema.status(201)),
+      error: [BadRequest, ProviderUnavailable, ServiceUnavailable]
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .annotateMerge(OpenApi.annotations({
+    title: "Payment methods",
+    description: "Attach a Stripe payment method (the customer is created on first use); it becomes the default"
+  }))
+{}
+
+export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
+  .add(
+    HttpApiEndpoint.post("create", "/", {
+      headers: idempotencyHeader,
+      payload: SubscribeRequest,
+      success: SubscribeResult.pipe(HttpApiSchema.status(201)),
+      error: moneyErrors
+    }),
+    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Subscription), error: [BadRequest, ServiceUnavailable] }),
+    HttpApiEndpoint.get("get", "/:id", {
+      params: { id: SubscriptionId },
+      success: Subscription,
+      error: [NotFound, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.post("cancel", "/:id/cancel", {
+      params: { id: SubscriptionId },
+      payload: CancelSubscriptionRequest,
+      success: Subscription,
+      error: [NotFound, Conflict, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.post("resume", "/:id/resume", {
+      params: { id: SubscriptionId },
+      success: Subscription,
+      error: [NotFound, Conflict, ServiceUnavailable]
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .prefix("/v1/subscriptions")
+  .annotateMerge(OpenApi.annotations({
+    title: "Subscriptions",
+    description: "Your subscriptions. POST needs an Idempotency-Key: the same key and body replay the stored answer; " +
+      "the same key with another body → 422"
+  }))
+{}
+
+export class InvoicesGroup extends HttpApiGroup.make("invoices")
+  .add(
+    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Invoice), error: [BadRequest, ServiceUnavailable] }),
+    HttpApiEndpoint.get("get", "/:id", { params: { id: InvoiceId }, success: Invoice, error: [NotFound, ServiceUnavailable] }),
+    HttpApiEndpoint.post("pay", "/:id/pay", {
+      params: { id: InvoiceId },
+      headers: idempotencyHeader,
+      payload: PayInvoiceRequest,
+      success: PayResult,
+      error: moneyErrors
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .prefix("/v1/invoices")
+  .annotateMerge(OpenApi.annotations({ title: "Invoices", description: "Your invoices, newest first" }))
+{}
+
+export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
+  .add(
+    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Payment), error: [BadRequest, ServiceUnavailable] }),
+    HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: [NotFound, ServiceUnavailable] }),
+    /**
+     * "Отменить платеж": a pending payment is canceled; a succeeded one inside the refund window is refunded in
+     * full, its period's access revoked and its subscription canceled. Outside the window 422, twice 409.
+     */
+    HttpApiEndpoint.post("cancel", "/:id/cancel", {
+      params: { id: PaymentId },
+      headers: idempotencyHeader,
+      success: Payment,
+      error: moneyErrors
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .prefix("/v1/payments")
+  .annotateMerge(OpenApi.annotations({
+    title: "Payments",
+    description: "Your payments, newest first; cancel one (refund inside the refund window)"
+  }))
+{}
+
+// ---- statement ---------------------------------------------------------------------------------------------
+
+/**
+ * One line of a statement. Signs are from the viewer's side: an invoice is a charge (negative), a payment pays it
+ * (positive), a refund's credit note reduces the charge (`credit`, positive) and its payout is money returned
+ * (`refund`, negative); a fully refunded invoice nets to zero.
+ */
+export const StatementEntry = Schema.Struct({
+  at: Schema.DateTimeUtcFromString,
+  kind: Schema.Literals(["invoice", "credit", "payment", "refund"]),
+  /** the invoice, payment or credit line the entry comes from */
+  reference: Schema.String,
+  invoiceId: InvoiceId,
+  amount: Schema.Int,
+  currency: Currency,
+  /** running balance in the entry's currency, after it */
+  balance: Schema.Int
+}).annotate({ identifier: "StatementEntry" })
+export type StatementEntry = typeof StatementEntry.Type
+
+export const StatementBalance = Schema.Struct({
+  currency: Currency,
+  opening: Schema.Int,
+  closing: Schema.Int
+}).annotate({ identifier: "StatementBalance" })
+export type StatementBalance = typeof StatementBalance.Type
+
+export const Statement = Schema.Struct({
+  userId: UserId,
+  /** the range as asked, in the account's time zone, both days included */
+  from: Schema.String,
+  to: Schema.String,
+  timeZone: Schema.String,
+  balances: Schema.Array(StatementBalance),
+  entries: Schema.Array(StatementEntry)
+}).annotate({ identifier: "Statement" })
+export type Statement = typeof Statement.Type
+
+/** A calendar day, YYYY-MM-DD. */
+export const CalendarDate = Schema.String.check(
+  Schema.isPattern(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, { message: "expected a date such as 2026-01-31" })
+).annotate({ identifier: "CalendarDate" })
+
+export const StatementQuery = {
+  from: CalendarDate,
+  to: CalendarDate,
+  /** default json */
+  format: Schema.optionalKey(Schema.Literals(["json", "csv"]))
+}
+
+/** The CSV rendering: text/csv with `Content-Disposition: attachment`. */
+export const StatementCsv = HttpApiSchema.WithHeaders(
+  Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/csv; charset=utf-8" })),
+  { "content-disposition": Schema.String }
+)
+
+export class StatementGroup extends HttpApiGroup.make("statement")
+  .add(
+    HttpApiEndpoint.get("get", "/v1/statement", {
+      query: StatementQuery,
+      success: [Statement, StatementCsv],
+      error: [BadRequest, ServiceUnavailable]
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .annotateMerge(OpenApi.annotations({
+    title: "Statement",
+    description: "«Запросить выписку»: invoices, payments and refunds in a range of at most one year, with opening, " +
+      "closing and running balances per currency; format=csv downloads the same as CSV"
+  }))
+{}
+
+// ---- admin ("Просмотр счетов и оплат") ---------------------------------------------------------------------
+
+/** Filters shared by the admin lists; `from`/`to` bound the creation time (ISO 8601, `to` exclusive). */
+const adminFilters = {
+  userId: Schema.optionalKey(UserId),
+  productId: Schema.optionalKey(ProductId),
+  from: Schema.optionalKey(Schema.DateTimeUtcFromString),
+  to: Schema.optionalKey(Schema.DateTimeUtcFromString),
+  ...PageQuery
+}
+
+/** One admin write: who, when, what, why. */
+export const AuditEntry = Schema.Struct({
+  id: Schema.String,
+  actorId: UserId,
+  action: Schema.String,
+  objectType: Schema.String,
+  objectId: Schema.String,
+  reason: Schema.String,
+  details: Schema.Record(Schema.String, Schema.Unknown),
+  at: Schema.DateTimeUtcFromString
+}).annotate({ identifier: "AuditEntry" })
+export type AuditEntry = typeof AuditEntry.Type
+
+export const AdminInvoiceDetail = Schema.Struct({
+  invoice: Invoice,
+  payments: Schema.Array(Payment),
+  /** admin writes on the invoice and its payments, oldest first */
+  audit: Schema.Array(AuditEntry)
+}).annotate({ identifier: "AdminInvoiceDetail" })
+export type AdminInvoiceDetail = typeof AdminInvoiceDetail.Type
+
+export const AdminRefundRequest = Schema.Struct({
+  /** minor units; omitted → everything not yet refunded */
+  amount: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
+}).annotate({ identifier: "AdminRefundRequest" })
+
+export const AdminRefundResult = Schema.Struct({ payment: Payment, audit: AuditEntry }).annotate({
+  identifier: "AdminRefundResult"
+})
+export type AdminRefundResult = typeof AdminRefundResult.Type
+
+export const SchedulerRun = Schema.Struct({
+  /** incomplete subscriptions not paid within 23 h, now incomplete_expired */
+  expiredIncomplete: Schema.Int,
+  /** trials that ended: charged and active, past_due when the charge failed, expired when canceled meanwhile */
+  trialsEnded: Schema.Int,
+  /** subscriptions canceled at period end whose period is over, now expired */
+  expiredAtPeriodEnd: Schema.Int
+}).annotate({ identifier: "SchedulerRun" })
+export type SchedulerRun = typeof SchedulerRun.Type
+
+export class AdminBillingGroup extends adminGroup(
+  "adminBilling",
+  HttpApiEndpoint.get("invoices", "/invoices", {
+    query: { ...adminFilters, status: Schema.optionalKey(InvoiceStatus) },
+    success: Page(Invoice),
+    error: [BadRequest, ServiceUnavailable]
+  }),
+  HttpApiEndpoint.get("invoice", "/invoices/:id", {
+    params: { id: InvoiceId },
+    success: AdminInvoiceDetail,
+    error: [NotFound, ServiceUnavailable]
+  }),
+  HttpApiEndpoint.get("payments", "/payments", {
+    query: { ...adminFilters, status: Schema.optionalKey(PaymentStatus) },
+    success: Page(Payment),
+    error: [BadRequest, ServiceUnavailable]
+  }),
+  HttpApiEndpoint.get("subscriptions", "/subscriptions", {
+    query: { ...adminFilters, status: Schema.optionalKey(SubscriptionStatus) },
+    success: Page(Subscription),
+    error: [BadRequest, ServiceUnavailable]
+  }),
+  HttpApiEndpoint.get("statement", "/users/:id/statement", {
+    params: { id: UserId },
+    query: { from: CalendarDate, to: CalendarDate },
+    success: Statement,
+    error: [BadRequest, NotFound, ServiceUnavailable]
+  }),
+  HttpApiEndpoint.post("refund", "/payments/:id/refund", {
+    params: { id: PaymentId },
+    headers: idempotencyHeader,
+    payload: AdminRefundRequest,
+    success: AdminRefundResult,
+    error: moneyErrors
+  }),
+  HttpApiEndpoint.post("run", "/billing/run", { success: SchedulerRun, error: ServiceUnavailable })
+).annotateMerge(OpenApi.annotations({
+  title: "Admin: billing",
+  description: "«Просмотр счетов и оплат»: every invoice, payment and subscription with filters; statements of any " +
+    "user; refunds (partial allowed, recorded in the audit log); one scheduler cycle on demand"
+})) {}
