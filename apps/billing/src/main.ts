@@ -12,6 +12,10 @@ import { ServiceToken } from "@kassa/platform/service-token"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { AuthGroupsLive, MeFastRoutes } from "./auth/http.ts"
 import { AccountsLive, AdminBootstrap } from "./auth/service.ts"
+import { EntitlementCache } from "./entitlements/cache.ts"
+import { EntitlementFastRoutes, EntitlementsHttpLive } from "./entitlements/http.ts"
+import { EntitlementsRepo } from "./entitlements/repo.ts"
+import { Entitlements } from "./entitlements/service.ts"
 import { CatalogEtl } from "./etl/catalog.ts"
 import { BillingMigrations } from "./migrations.ts"
 import { ProductsHttpLive } from "./products/http.ts"
@@ -35,8 +39,15 @@ const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(L
 
 /** Subscriptions, invoices and payments; needs a PaymentsRpcClient. Kept in the app's output for tests and ops. */
 export const BillingServices = Layer.mergeAll(Billing.layer, Statements.layer).pipe(
-  Layer.provideMerge(AdminRepo.layer),
-  Layer.provideMerge(Layer.mergeAll(BillingRepo.layer, CatalogCopy.layer, IdempotencyStore.layer, Outbox.layer("billing")))
+  Layer.provideMerge(Layer.mergeAll(AdminRepo.layer, Entitlements.layer)),
+  Layer.provideMerge(EntitlementCache.layer),
+  Layer.provideMerge(Layer.mergeAll(
+    BillingRepo.layer,
+    CatalogCopy.layer,
+    IdempotencyStore.layer,
+    EntitlementsRepo.layer,
+    Outbox.layer("billing")
+  ))
 )
 
 /** The app without its PaymentsRpcClient: tests give it one pointed at an in-process payments app. */
@@ -53,10 +64,14 @@ export const BillingApp = Layer.mergeAll(
       InvoicesHttpLive,
       PaymentsHttpLive,
       StatementHttpLive,
+      EntitlementsHttpLive,
       AdminBillingHttpLive
     ).pipe(Layer.provide(RequestValidationLive)),
     http: BillingHttpConfig,
-    fastRoutes: MeFastRoutes,
+    fastRoutes: Effect.map(
+      Effect.all([MeFastRoutes, EntitlementFastRoutes]),
+      ([me, entitlements]) => new Map([...me, ...entitlements])
+    ),
     extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))
   }),
   Outbox.relay("billing"),

@@ -163,5 +163,16 @@ export const BillingMigrations = migrations("billing", {
       created_at timestamptz NOT NULL
     )`,
     `CREATE INDEX audit_by_object ON billing.audit_log (object_type, object_id, created_at)`
+  ),
+  // the entitlement read model: per user and product, access until `until`; rewritten from the user's
+  // subscriptions in the transaction of every subscription change (src/entitlements/writer.ts)
+  "0005_entitlements": ddl(
+    `CREATE TABLE billing.entitlements (
+      user_id text NOT NULL REFERENCES billing.users (id),
+      product_id text NOT NULL REFERENCES billing.products (id),
+      until timestamptz NOT NULL,
+      updated_at timestamptz NOT NULL,
+      PRIMARY KEY (user_id, product_id)
+    )`
   )
 })

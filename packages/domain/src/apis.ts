@@ -11,6 +11,7 @@ import {
   SubscriptionsGroup
 } from "./billing.ts"
 import { FilmsGroup, ProductsAdminGroup } from "./catalog.ts"
+import { EntitlementsGroup } from "./entitlements.ts"
 import { PaymentsGroup, StripeWebhooksGroup } from "./payments.ts"
 import { ProductsGroup } from "./products.ts"
 import { SystemGroup } from "./system.ts"
@@ -25,6 +26,7 @@ export class BillingApi extends HttpApi.make("billing")
   .add(InvoicesGroup)
   .add(BillingPaymentsGroup)
   .add(StatementGroup)
+  .add(EntitlementsGroup)
   .add(AdminBillingGroup)
   .annotateMerge(OpenApi.annotations({ title: "Kassa Billing API", version: "1.0.0" }))
 {}

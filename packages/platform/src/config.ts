@@ -157,6 +157,15 @@ export const BillingConfig = Config.all({
   paymentsRpcUrl: Config.URL("PAYMENTS_RPC_URL").pipe(Config.withDefault(new URL("http://127.0.0.1:3001/rpc")))
 })
 
+/** Entitlements (billing): how long a past-due subscription keeps access, and the answer caches' backstop TTLs. */
+export const EntitlementConfig = Config.all({
+  pastDueGrace: Config.Duration("BILLING_PAST_DUE_GRACE").pipe(Config.withDefault(Duration.days(7))),
+  /** invalidation is explicit; the TTL only bounds an entry whose invalidation was lost */
+  cacheTtl: Config.Duration("ENTITLEMENT_CACHE_TTL").pipe(Config.withDefault(Duration.minutes(5))),
+  negativeCacheTtl: Config.Duration("ENTITLEMENT_NEGATIVE_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(30))),
+  localCacheSize: Config.Int("ENTITLEMENT_LOCAL_CACHE_SIZE").pipe(Config.withDefault(100_000))
+})
+
 /** The bundled Stripe sandbox (apps/stripe-sandbox). */
 export const StripeSandboxHttpConfig = HttpConfig("STRIPE_SANDBOX_PORT", 12111)
 

@@ -166,7 +166,8 @@ export const serveApi = <
   /**
    * Hot endpoints answered before routing, like /health: `"GET /v1/me"` (method and exact URL) → a handler that
    * honours the same contract as the HttpApi endpoint it shadows (that endpoint still serves other URLs, e.g.
-   * with a query string, and the docs).
+   * with a query string, and the docs). A key ending in `*` matches a URL made of the rest plus one path segment
+   * (a path parameter, which the handler validates as the endpoint does), without a query string.
    */
   readonly fastRoutes?: Effect.Effect<FastRoutes, EF, RF>
 }) =>
@@ -185,14 +186,26 @@ export const serveApi = <
       ["GET /health", () => Effect.succeed(health)],
       ...(options.fastRoutes === undefined ? [] : yield* options.fastRoutes)
     ])
+    // metrics label a prefix route by its pattern, not by each URL
+    const prefixPaths = [...fastPaths].filter(([key]) => key.endsWith("*"))
+      .map(([key, handler]) => [key.slice(0, -1), handler, key.slice(key.indexOf(" ") + 1)] as const)
     const fastPath = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
       Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest>) => {
         const request = Context.get(context, HttpServerRequest.HttpServerRequest)
-        const fast = fastPaths.get(`${request.method} ${request.url}`)
-        if (fast === undefined) return app
+        const key = `${request.method} ${request.url}`
+        let fast = fastPaths.get(key)
+        let route = request.url
+        if (fast === undefined) {
+          // one trailing path segment, no query: anything else goes through routing
+          const prefixed = prefixPaths.find(([prefix]) =>
+            key.length > prefix.length && key.startsWith(prefix) && key.indexOf("/", prefix.length) === -1 && key.indexOf("?", prefix.length) === -1)
+          if (prefixed === undefined) return app
+          fast = prefixed[1]
+          route = prefixed[2]
+        }
         const start = Context.get(context, Clock.Clock).currentTimeNanosUnsafe()
         return Effect.tap(fast(request), (response) =>
-          Effect.sync(() => instruments.record(context, request.method, request.url, response.status, start)))
+          Effect.sync(() => instruments.record(context, request.method, route, response.status, start)))
       })
     // HttpServer stays in the output so tests (port 0) can read the bound address
     return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: fastPath }).pipe(

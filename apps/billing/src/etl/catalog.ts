@@ -12,8 +12,9 @@ import { FilmId, PlanId, ProductId } from "@kassa/domain/ids"
 import { Currency } from "@kassa/domain/money"
 import { EventBus } from "@kassa/platform/bus"
 import { EtlConfig } from "@kassa/platform/config"
-import { Array as Arr, type Config, DateTime, Duration, Effect, Layer, Queue, Schedule, Schema } from "effect"
+import { Array as Arr, type Config, DateTime, Duration, Effect, Layer, Option, Queue, Schedule, Schema } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
+import { EntitlementCache } from "../entitlements/cache.ts"
 
 const Version = Schema.NumberFromString.check(Schema.isInt())
 
@@ -173,6 +174,11 @@ export const syncCatalogBatch = (
         }
       }
       yield* apply(sql, products, [...films.values()], deletedFilms)
+      if (products.length > 0 || deletedFilms.length > 0) {
+        // product↔film membership may have changed: every cached entitlement answer goes once this commits
+        const entitlements = yield* Effect.serviceOption(EntitlementCache)
+        if (Option.isSome(entitlements)) yield* sql.afterCommit(entitlements.value.invalidateMembership)
+      }
 
       const now = DateTime.toDateUtc(yield* DateTime.now)
       yield* sql`UPDATE billing.etl_state SET watermark = ${last.value.version}::bigint, updated_at = ${now}

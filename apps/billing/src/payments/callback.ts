@@ -1,11 +1,13 @@
 // The callback group payments calls with each payment outcome (BillingCallbackRpcs), served at POST /rpc on
 // billing's port behind the service token. Applying an outcome is idempotent: its id is recorded in the same
 // transaction, so a redelivery changes nothing.
+import { EntitlementRpcs } from "@kassa/domain/entitlements"
 import { BillingCallbackRpcs } from "@kassa/domain/payments"
 import { rpcSerialization } from "@kassa/payments/client"
 import { ServiceAuthLive } from "@kassa/platform/service-token"
 import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
+import { EntitlementRpcHandlers } from "../entitlements/rpc.ts"
 import { Billing } from "../subscriptions/service.ts"
 
 export const BillingCallbackHandlers = BillingCallbackRpcs.toLayer(Effect.gen(function*() {
@@ -16,6 +18,11 @@ export const BillingCallbackHandlers = BillingCallbackRpcs.toLayer(Effect.gen(fu
   })
 }))
 
-export const BillingRpcRoutes = RpcServer.layerHttp({ group: BillingCallbackRpcs, path: "/rpc", protocol: "http" }).pipe(
-  Layer.provide([BillingCallbackHandlers, rpcSerialization, ServiceAuthLive])
+/** Every RPC billing serves, at one endpoint: the payment callback and the entitlement checks. */
+export const BillingRpcRoutes = RpcServer.layerHttp({
+  group: BillingCallbackRpcs.merge(EntitlementRpcs),
+  path: "/rpc",
+  protocol: "http"
+}).pipe(
+  Layer.provide([BillingCallbackHandlers, EntitlementRpcHandlers, rpcSerialization, ServiceAuthLive])
 )

@@ -1,7 +1,7 @@
 // The subscribe flow and everything that moves a subscription or an invoice: payment methods, paying an open
 // invoice, cancel/resume, and the payment outcomes payments reports (applied once each, however often they come).
 // Every subscription change goes through `changeSubscription`, inside the caller's transaction, with its event:
-// the one place a later entitlement writer hooks into.
+// the entitlement writer (../entitlements) is hooked there, and after a trial's insert.
 import type { CurrentUser } from "@kassa/domain/auth"
 import {
   AdminRefundResult,
@@ -32,6 +32,7 @@ import { Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effe
 import type { RpcClientError } from "effect/rpc"
 import { SqlClient } from "effect/sql"
 import { AdminRepo } from "../admin/repo.ts"
+import { Entitlements } from "../entitlements/service.ts"
 import { IdempotencyStore } from "../idempotency/store.ts"
 import { CatalogCopy } from "../products/repo.ts"
 import { firstPeriod, trialEnd } from "./period.ts"
@@ -112,6 +113,7 @@ export class Billing extends Context.Service<Billing, {
     const payments = yield* PaymentsRpcClient
     const idempotency = yield* IdempotencyStore
     const auditLog = yield* AdminRepo
+    const entitlements = yield* Entitlements
     const now = Effect.map(DateTime.now, DateTime.toDateUtc)
 
     const emit = (type: EventType, aggregateId: string, data: unknown) =>
@@ -126,6 +128,7 @@ export class Billing extends Context.Service<Billing, {
       Effect.gen(function*() {
         const updated = yield* repo.updateSubscription(row.id, patch, yield* now)
         if (event !== undefined) yield* emit(event, row.id, encodeSubscription(updated))
+        yield* entitlements.record(updated.userId)
         return updated
       })
 
@@ -318,7 +321,11 @@ export class Billing extends Context.Service<Billing, {
           yield* emit("subscription.created", subscriptionId, encodeSubscription(created))
           const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
           yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
-          if (trial) yield* emit("invoice.paid", invoiceId, invoiceEvent(invoice, { paymentId: null }))
+          if (trial) {
+            yield* emit("invoice.paid", invoiceId, invoiceEvent(invoice, { paymentId: null }))
+            // a trial grants access from its insert, not through changeSubscription
+            yield* entitlements.record(user.id)
+          }
         }).pipe(sql.withTransaction)
         if (trial) return yield* readResult(subscriptionId, invoiceId, null)
         const payment = yield* charge({

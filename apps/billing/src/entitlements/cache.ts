@@ -1,0 +1,263 @@
+// Entitlement answers in two tiers: an in-process LRU in front of Redis, in front of the read model. An entry holds
+// a pair's grants, not a yes/no, and is evaluated against the Clock at read time, so an `until` passing needs no
+// invalidation; a change that can flip an answer does.
+//
+// Invalidation by versions. Redis: entries live under `entitlement:<membership version>:<user version>:…`; a change
+// writes a fresh user version (the ETL a fresh membership version) after its transaction commits and before its
+// request returns, so a reader that saw the old version read the database before the commit or stored its answer
+// under a key nobody reads any more. In-process: every entry carries the stamp taken before its load; a change bumps
+// the user's (or the global) stamp here at once and on the other replicas through Redis pub/sub. Like the token
+// verifier, a replica whose own heartbeat has not come back for a while trusts no in-process entry (announcements
+// may have been lost) except as the last resort when Redis and Postgres both fail.
+import type { FilmId, UserId } from "@kassa/domain/ids"
+import { EntitlementConfig } from "@kassa/platform/config"
+import { Cache } from "@kassa/platform/kv"
+import { randomUUID } from "node:crypto"
+import { type Cause, Clock, Context, Deferred, Duration, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { EntitlementsRepo, type Grant, type RepoError } from "./repo.ts"
+
+const channel = "entitlements:changes"
+const pairKey = (userId: string, filmId: string) => `${userId}\u0000${filmId}`
+const membershipVersionKey = "entitlement-version:membership"
+const userVersionKey = (userId: string) => `entitlement-version:user:${userId}`
+const heartbeatEvery = Duration.millis(300)
+const feedStaleAfter = 1_000
+// a database that accepts connections but does not answer must not hold a request
+const databaseTimeout = Duration.seconds(2)
+
+type LoadError = RepoError | Cause.TimeoutError
+
+const FeedMessage = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("user"), id: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("membership") }),
+  Schema.Struct({ kind: Schema.Literal("heartbeat"), id: Schema.String })
+])
+type FeedMessage = typeof FeedMessage.Type
+const decodeFeedMessage = Schema.decodeUnknownOption(Schema.fromJsonString(FeedMessage))
+const Grants = Schema.Array(Schema.Tuple([Schema.String, Schema.Number]))
+const decodeGrants = Schema.decodeUnknownOption(Schema.fromJsonString(Grants))
+
+interface LocalEntry {
+  readonly grants: ReadonlyArray<Grant>
+  readonly stamp: number
+  readonly expiresAt: number
+}
+
+export interface Pair {
+  readonly userId: UserId
+  readonly filmId: FilmId
+}
+
+export class EntitlementCache extends Context.Service<EntitlementCache, {
+  /** The grants of each pair, in order; fails only when no tier can answer. */
+  grants(pairs: ReadonlyArray<Pair>): Effect.Effect<ReadonlyArray<ReadonlyArray<Grant>>, LoadError>
+  /** The in-process tier alone, synchronously (hot paths): undefined unless a trusted entry holds the pair. */
+  peek(userId: UserId, filmId: FilmId, now: number): ReadonlyArray<Grant> | undefined
+  /** After a committed change of the user's entitlements; returns once this replica and Redis forgot them. */
+  invalidateUser(userId: UserId): Effect.Effect<void>
+  /** After a committed change of product↔film membership: every answer may have changed. */
+  readonly invalidateMembership: Effect.Effect<void>
+}>()("billing/EntitlementCache") {
+  static readonly layer = Layer.effect(EntitlementCache, Effect.gen(function*() {
+    const config = yield* EntitlementConfig
+    const cache = yield* Cache
+    const repo = yield* EntitlementsRepo
+    const ttl = Duration.toMillis(config.cacheTtl)
+    const negativeTtl = Duration.toMillis(config.negativeCacheTtl)
+    // a version outlives every entry written under the previous one, so a lost version key cannot revive them
+    const versionTtl = Duration.millis(2 * Math.max(ttl, negativeTtl))
+    const nodeId = randomUUID()
+
+    // Map order = insertion order, refreshed on hit, so the first key is the least recently used
+    const local = new Map<string, LocalEntry>()
+    const userStamps = new Map<string, number>()
+    let counter = 0
+    let membershipStamp = 0
+    let feedFreshUntil = 0
+    const inFlight = new Map<string, Deferred.Deferred<ReadonlyArray<Grant>, LoadError>>()
+
+    const stampOf = (userId: string) => Math.max(userStamps.get(userId) ?? 0, membershipStamp)
+    const forgetUser = (userId: string) => {
+      userStamps.set(userId, ++counter)
+      // the stamps map is bounded like the entries: past the bound, forgetting everything is the cheap correct move
+      if (userStamps.size > config.localCacheSize) {
+        userStamps.clear()
+        local.clear()
+        membershipStamp = ++counter
+      }
+    }
+    const forgetMembership = () => {
+      membershipStamp = ++counter
+    }
+
+    const localGet = (key: string, userId: string, now: number, trusted: boolean): Option.Option<LocalEntry> => {
+      const entry = local.get(key)
+      if (entry === undefined) return Option.none()
+      if (entry.expiresAt <= now || entry.stamp < stampOf(userId)) {
+        local.delete(key)
+        return Option.none()
+      }
+      if (!trusted) return Option.some(entry)
+      local.delete(key)
+      local.set(key, entry)
+      return Option.some(entry)
+    }
+    const localSet = (key: string, entry: LocalEntry) => {
+      local.delete(key)
+      local.set(key, entry)
+      if (local.size > config.localCacheSize) {
+        const oldest = local.keys().next()
+        if (!oldest.done) local.delete(oldest.value)
+      }
+    }
+    const entryTtl = (grants: ReadonlyArray<Grant>) => grants.length === 0 ? negativeTtl : ttl
+
+    const onFeed = (raw: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          const message = decodeFeedMessage(raw)
+          if (Option.isNone(message)) return
+          const value: FeedMessage = message.value
+          if (value.kind === "user") return forgetUser(value.id)
+          if (value.kind === "membership") return forgetMembership()
+          if (value.id !== nodeId) return
+          // back from a gap: announcements may have been lost, so nothing cached before it is trusted
+          if (now >= feedFreshUntil) {
+            local.clear()
+            membershipStamp = ++counter
+          }
+          feedFreshUntil = now + feedStaleAfter
+        }))
+
+    const feedBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(
+      Schedule.jittered
+    )
+    yield* cache.subscribe(channel).pipe(
+      Stream.runForEach(onFeed),
+      Effect.retry(feedBackoff),
+      Effect.forkScoped
+    )
+    yield* cache.publish(channel, JSON.stringify({ kind: "heartbeat", id: nodeId })).pipe(
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(heartbeatEvery)),
+      Effect.forkScoped
+    )
+
+    /** Redis, then Postgres; the answer is written back to Redis (best effort). */
+    const load = (pair: Pair): Effect.Effect<ReadonlyArray<Grant>, LoadError> =>
+      Effect.gen(function*() {
+        const versions = yield* Effect.all([cache.get(membershipVersionKey), cache.get(userVersionKey(pair.userId))], {
+          concurrency: "unbounded"
+        }).pipe(Effect.option)
+        const redisKey = Option.map(versions, ([membership, user]) =>
+          `entitlement:${Option.getOrElse(membership, () => "0")}:${Option.getOrElse(user, () => "0")}:${
+            pairKey(pair.userId, pair.filmId)
+          }`)
+        if (Option.isSome(redisKey)) {
+          const cached = yield* cache.get(redisKey.value).pipe(Effect.option, Effect.map(Option.flatten))
+          const grants = Option.flatMap(cached, decodeGrants)
+          if (Option.isSome(grants)) return grants.value as ReadonlyArray<Grant>
+        }
+        const loaded = yield* repo.grants(pair.userId, pair.filmId).pipe(Effect.timeout(databaseTimeout))
+        if (Option.isSome(redisKey)) {
+          // best effort and off the request's path: the key is versioned, so a late write is harmless
+          yield* cache.set(redisKey.value, JSON.stringify(loaded), entryTtl(loaded)).pipe(Effect.ignore, Effect.forkDetach)
+        }
+        return loaded
+      })
+
+    /** One load per key and stamp at a time; later callers with the same stamp wait for it. */
+    const loadShared = (pair: Pair, key: string, stamp: number) =>
+      Effect.gen(function*() {
+        const flightKey = `${key}\u0000${stampOf(pair.userId)}`
+        const running = inFlight.get(flightKey)
+        if (running !== undefined) return yield* Deferred.await(running)
+        const deferred = yield* Deferred.make<ReadonlyArray<Grant>, LoadError>()
+        inFlight.set(flightKey, deferred)
+        // the leader finishes (its load is bounded) even if its caller goes away: others wait on it
+        const exit = yield* Effect.uninterruptible(Effect.gen(function*() {
+          const exit = yield* Effect.exit(load(pair))
+          inFlight.delete(flightKey)
+          yield* Deferred.done(deferred, exit)
+          if (exit._tag === "Success") {
+            const now = yield* Clock.currentTimeMillis
+            localSet(key, { grants: exit.value, stamp, expiresAt: now + entryTtl(exit.value) })
+          }
+          return exit
+        }))
+        return yield* exit
+      })
+
+    const one = (pair: Pair): Effect.Effect<ReadonlyArray<Grant>, LoadError> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const key = pairKey(pair.userId, pair.filmId)
+        const trusted = now < feedFreshUntil
+        if (trusted) {
+          const hit = localGet(key, pair.userId, now, true)
+          if (Option.isSome(hit)) return hit.value.grants
+        }
+        const stamp = counter
+        return yield* loadShared(pair, key, stamp).pipe(
+          // Redis and Postgres both failed: an in-process entry still within its TTL is the best answer left
+          Effect.catch((error) => {
+            const fallback = localGet(key, pair.userId, now, false)
+            return Option.isSome(fallback) ? Effect.succeed(fallback.value.grants) : Effect.fail(error)
+          })
+        )
+      })
+
+    const peek = (userId: string, filmId: string, now: number) =>
+      now < feedFreshUntil ? Option.getOrUndefined(Option.map(localGet(pairKey(userId, filmId), userId, now, true), (entry) => entry.grants)) : undefined
+
+    // in-process hits answered synchronously; only the misses pay for fibers
+    const grants = (pairs: ReadonlyArray<Pair>) =>
+      Effect.suspend(() => {
+        if (pairs.length === 1) return Effect.map(one(pairs[0]!), (found) => [found])
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const found: Array<ReadonlyArray<Grant> | undefined> = pairs.map((pair) => peek(pair.userId, pair.filmId, now))
+          const misses = pairs.flatMap((pair, index) => found[index] === undefined ? [index] : [])
+          if (misses.length === 0) return Effect.succeed(found as ReadonlyArray<ReadonlyArray<Grant>>)
+          return Effect.map(
+            Effect.forEach(misses, (index) => Effect.map(one(pairs[index]!), (grants) => {
+              found[index] = grants
+            }), { concurrency: 64, discard: true }),
+            () => found as ReadonlyArray<ReadonlyArray<Grant>>
+          )
+        })
+      })
+
+    const bumpVersion = (key: string, message: FeedMessage) =>
+      Effect.andThen(cache.set(key, randomUUID(), versionTtl), cache.publish(channel, JSON.stringify(message)))
+
+    const announce = (key: string, message: FeedMessage) =>
+      Effect.gen(function*() {
+        const first = yield* Effect.result(bumpVersion(key, message))
+        if (first._tag === "Success") return
+        yield* Effect.logWarning("entitlement invalidation not recorded in the cache; retrying in the background").pipe(
+          Effect.annotateLogs({ error: first.failure.message })
+        )
+        yield* bumpVersion(key, message).pipe(
+          Effect.retry(
+            Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(
+              Schedule.jittered,
+              Schedule.upTo({ duration: versionTtl })
+            )
+          ),
+          Effect.catch((error) => Effect.logError("entitlement invalidation could not be recorded in the cache", error)),
+          Effect.forkDetach
+        )
+      })
+
+    return EntitlementCache.of({
+      grants,
+      peek,
+      invalidateUser: (userId) =>
+        Effect.andThen(Effect.sync(() => forgetUser(userId)), announce(userVersionKey(userId), { kind: "user", id: userId })),
+      invalidateMembership: Effect.andThen(
+        Effect.sync(forgetMembership),
+        announce(membershipVersionKey, { kind: "membership" })
+      )
+    })
+  }))
+}

@@ -1,0 +1,105 @@
+// The entitlement read model (billing.entitlements): per user and product, access until `until`. `sync` rewrites a
+// user's rows from their subscriptions inside the caller's transaction; reads join the rows with the ETL's copy of
+// product↔film membership and return every grant whatever the time, so a cached answer is re-evaluated at read
+// time against the Clock (an `until` passing needs no invalidation).
+import type { FilmId, ProductId, UserId } from "@kassa/domain/ids"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+
+export type RepoError = SqlError.SqlError | Schema.SchemaError
+
+/** One product that grants a film, as [productId, until in epoch milliseconds]. */
+export type Grant = readonly [ProductId, number]
+
+export interface EntitlementChange {
+  readonly productId: ProductId
+  /** null: revoked */
+  readonly until: Date | null
+}
+
+const GrantRow = Schema.Struct({ productId: Schema.String, until: Schema.Date })
+const decodeGrantRows = Schema.decodeUnknownEffect(Schema.Array(GrantRow))
+const ListRow = Schema.Struct({ productId: Schema.String, until: Schema.Date, filmIds: Schema.Array(Schema.String) })
+const decodeListRows = Schema.decodeUnknownEffect(Schema.Array(ListRow))
+const SubscriptionRow = Schema.Struct({
+  productId: Schema.String,
+  status: Schema.String,
+  currentPeriodEnd: Schema.Date
+})
+const decodeSubscriptionRows = Schema.decodeUnknownEffect(Schema.Array(SubscriptionRow))
+
+export class EntitlementsRepo extends Context.Service<EntitlementsRepo, {
+  /** Rewrites the user's rows from their live subscriptions; call inside a transaction. Returns what changed. */
+  sync(userId: UserId, now: Date, pastDueGrace: Duration.Duration): Effect.Effect<ReadonlyArray<EntitlementChange>, RepoError>
+  /** Every grant of the (user, film) pair, whatever the time. */
+  grants(userId: UserId, filmId: FilmId): Effect.Effect<ReadonlyArray<Grant>, RepoError>
+  /** The user's products with access after `now`, each with its films. */
+  list(userId: UserId, now: Date): Effect.Effect<ReadonlyArray<{ readonly productId: ProductId; readonly until: Date; readonly filmIds: ReadonlyArray<FilmId> }>, RepoError>
+}>()("billing/EntitlementsRepo") {
+  static readonly layer = Layer.effect(EntitlementsRepo, Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return EntitlementsRepo.of({
+      sync: (userId, now, pastDueGrace) =>
+        Effect.gen(function*() {
+          // one writer per user at a time: the second reads the subscriptions the first committed
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`entitlements:${userId}`}))`
+          const subscriptions = yield* decodeSubscriptionRows(yield* sql`SELECT product_id, status, current_period_end
+            FROM billing.subscriptions
+            WHERE user_id = ${userId} AND status IN ('trialing', 'active', 'past_due') AND current_period_end IS NOT NULL`)
+          const desired = new Map<string, number>()
+          for (const row of subscriptions) {
+            const until = row.currentPeriodEnd.getTime() + (row.status === "past_due" ? Duration.toMillis(pastDueGrace) : 0)
+            desired.set(row.productId, Math.max(until, desired.get(row.productId) ?? 0))
+          }
+          const existing = yield* decodeGrantRows(
+            yield* sql`SELECT product_id, until FROM billing.entitlements WHERE user_id = ${userId}`
+          )
+          const changes: Array<EntitlementChange> = []
+          for (const row of existing) {
+            if (!desired.has(row.productId)) changes.push({ productId: row.productId as ProductId, until: null })
+          }
+          const held = new Map(existing.map((row) => [row.productId, row.until.getTime()]))
+          for (const [productId, until] of desired) {
+            if (held.get(productId) !== until) changes.push({ productId: productId as ProductId, until: new Date(until) })
+          }
+          const revoked = changes.filter((change) => change.until === null).map((change) => change.productId)
+          if (revoked.length > 0) {
+            yield* sql`DELETE FROM billing.entitlements WHERE user_id = ${userId} AND product_id IN ${sql.in(revoked)}`
+          }
+          for (const change of changes) {
+            if (change.until === null) continue
+            yield* sql`INSERT INTO billing.entitlements (user_id, product_id, until, updated_at)
+              VALUES (${userId}, ${change.productId}, ${change.until}, ${now})
+              ON CONFLICT (user_id, product_id) DO UPDATE SET until = excluded.until, updated_at = excluded.updated_at`
+          }
+          return changes
+        }),
+      grants: (userId, filmId) =>
+        Effect.map(
+          Effect.flatMap(
+            sql`SELECT e.product_id, e.until FROM billing.entitlements e
+              JOIN billing.product_films pf ON pf.product_id = e.product_id AND pf.film_id = ${filmId}
+              WHERE e.user_id = ${userId}`,
+            decodeGrantRows
+          ),
+          (rows) => rows.map((row): Grant => [row.productId as ProductId, row.until.getTime()])
+        ),
+      list: (userId, now) =>
+        Effect.map(
+          Effect.flatMap(
+            sql`SELECT e.product_id, e.until,
+                COALESCE((SELECT array_agg(pf.film_id ORDER BY pf.film_id) FROM billing.product_films pf
+                  WHERE pf.product_id = e.product_id), '{}') AS film_ids
+              FROM billing.entitlements e WHERE e.user_id = ${userId} AND e.until > ${now}
+              ORDER BY e.product_id`,
+            decodeListRows
+          ),
+          (rows) => rows.map((row) => ({
+            productId: row.productId as ProductId,
+            until: row.until,
+            filmIds: row.filmIds as ReadonlyArray<FilmId>
+          }))
+        )
+    })
+  }))
+}

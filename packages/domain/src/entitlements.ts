@@ -1,0 +1,90 @@
+// Entitlements (DESIGN §4, §5): "may this user watch this film?". The viewer's HttpApi group, and the RPC group
+// other services call with the service token (the player's backend checks a viewer's token and access with it).
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+import { Rpc, RpcGroup } from "effect/rpc"
+import { Authentication, Me } from "./auth.ts"
+import { ServiceUnavailable, Unauthorized } from "./errors.ts"
+import { FilmId, ProductId, UserId } from "./ids.ts"
+import { ServiceAuth } from "./payments.ts"
+import { RequestValidation } from "./validation.ts"
+
+/** The answer for one (user, film): 200 either way; `productId`/`until` name the grant when allowed. */
+export const EntitlementCheck = Schema.Struct({
+  allowed: Schema.Boolean,
+  filmId: FilmId,
+  productId: Schema.optionalKey(ProductId),
+  /** access lasts until then unless renewed (period end, or period end + grace while past due) */
+  until: Schema.optionalKey(Schema.DateTimeUtcFromString)
+}).annotate({ identifier: "EntitlementCheck" })
+export type EntitlementCheck = typeof EntitlementCheck.Type
+
+export const EntitledProduct = Schema.Struct({
+  productId: ProductId,
+  until: Schema.DateTimeUtcFromString,
+  filmIds: Schema.Array(FilmId)
+}).annotate({ identifier: "EntitledProduct" })
+export type EntitledProduct = typeof EntitledProduct.Type
+
+export const Entitlements = Schema.Struct({
+  products: Schema.Array(EntitledProduct),
+  /** every film the user may watch now, each with the grant that lasts longest */
+  films: Schema.Array(Schema.Struct({ filmId: FilmId, productId: ProductId, until: Schema.DateTimeUtcFromString }))
+}).annotate({ identifier: "Entitlements" })
+export type Entitlements = typeof Entitlements.Type
+
+export class EntitlementsGroup extends HttpApiGroup.make("entitlements")
+  .add(
+    HttpApiEndpoint.get("list", "/", { success: Entitlements, error: ServiceUnavailable }),
+    HttpApiEndpoint.get("film", "/films/:filmId", {
+      params: { filmId: FilmId },
+      success: EntitlementCheck,
+      error: ServiceUnavailable
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .prefix("/v1/entitlements")
+  .annotateMerge(OpenApi.annotations({
+    title: "Entitlements",
+    description: "What the viewer may watch now. A film the viewer may not watch (or that does not exist) " +
+      "answers 200 with allowed false."
+  }))
+{}
+
+export const MAX_ENTITLEMENT_BATCH = 1_000
+
+export const EntitlementQuery = Schema.Struct({ userId: UserId, filmId: FilmId }).annotate({
+  identifier: "EntitlementQuery"
+})
+export type EntitlementQuery = typeof EntitlementQuery.Type
+
+export const EntitlementAnswer = Schema.Struct({ userId: UserId, ...EntitlementCheck.fields }).annotate({
+  identifier: "EntitlementAnswer"
+})
+export type EntitlementAnswer = typeof EntitlementAnswer.Type
+
+export const VerifiedViewer = Schema.Struct({ user: Me, expiresAt: Schema.DateTimeUtcFromString }).annotate({
+  identifier: "VerifiedViewer"
+})
+
+/** Served by billing at POST /rpc behind the service token. */
+export class EntitlementRpcs extends RpcGroup.make(
+  Rpc.make("CheckEntitlement", { payload: EntitlementQuery, success: EntitlementAnswer, error: ServiceUnavailable }),
+  /** Answers in the order asked; at most MAX_ENTITLEMENT_BATCH pairs. */
+  Rpc.make("CheckEntitlements", {
+    payload: {
+      checks: Schema.Array(EntitlementQuery).check(
+        Schema.isMaxLength(MAX_ENTITLEMENT_BATCH, { message: `at most ${MAX_ENTITLEMENT_BATCH} checks per call` })
+      )
+    },
+    success: Schema.Array(EntitlementAnswer),
+    error: ServiceUnavailable
+  }),
+  /** A viewer's access token, checked as billing's own routes check it (revocations included). */
+  Rpc.make("VerifyToken", {
+    payload: { accessToken: Schema.String },
+    success: VerifiedViewer,
+    error: Schema.Union([Unauthorized, ServiceUnavailable])
+  })
+).middleware(ServiceAuth) {}
