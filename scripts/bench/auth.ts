@@ -7,7 +7,7 @@
 //  - GET /v1/me at full speed with one (cached) access token; target >= 0.5x bare node:http.
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
-import { freePort, load, median, printTable, realServicesEnv, startBare, startNode, type LoadResult } from "./lib.ts"
+import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const rate = 200
@@ -27,15 +27,7 @@ const billing = await startNode(["apps/billing/src/main.ts"], {
   JWT_SECRET: randomBytes(32).toString("base64url")
 }, port)
 
-const postJson = async (path: string, body: unknown) => {
-  const response = await fetch(billing.url + path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body)
-  })
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
-  return response.json() as Promise<Record<string, unknown>>
-}
+const postJson = postJsonTo(billing.url)
 
 const email = "bench@example.com"
 const password = "bench password"

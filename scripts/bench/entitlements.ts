@@ -10,7 +10,7 @@ import { FilmId, UserId } from "@kassa/domain/ids"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
-import { freePort, load, median, printTable, realServicesEnv, startBare, startNode, type LoadResult } from "./lib.ts"
+import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const films = 30_000
@@ -28,15 +28,7 @@ const billing = await startNode(["apps/billing/src/main.ts"], {
   JWT_SECRET: randomBytes(32).toString("base64url")
 }, port)
 
-const postJson = async (path: string, body: unknown) => {
-  const response = await fetch(billing.url + path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body)
-  })
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
-  return response.json() as Promise<Record<string, unknown>>
-}
+const postJson = postJsonTo(billing.url)
 const email = "bench-entitlements@example.com"
 const password = "bench password"
 const account = await postJson("/v1/auth/register", { email, password })

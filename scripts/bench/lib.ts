@@ -131,3 +131,14 @@ export const compareWithBare = async (options: {
   console.log(`\nratio ${options.name} / bare: median ${median(ratios).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")})`)
   return median(ratios)
 }
+
+/** POST a JSON body to `baseUrl + path`; a non-2xx answer throws with its body. */
+export const postJsonTo = (baseUrl: string) => async (path: string, body: unknown): Promise<Record<string, unknown>> => {
+  const response = await fetch(baseUrl + path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body)
+  })
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
+  return response.json() as Promise<Record<string, unknown>>
+}
