@@ -10,10 +10,10 @@ import { RequestValidationLive } from "@kassa/platform/validation"
 import { PaymentsRpcClient } from "@kassa/payments/client"
 import { ServiceToken } from "@kassa/platform/service-token"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { AuthGroupsLive, MeFastRoutes } from "./auth/http.ts"
+import { AuthGroupsLive, MeHotRoutes } from "./auth/http.ts"
 import { AccountsLive, AdminBootstrap } from "./auth/service.ts"
 import { EntitlementCache } from "./entitlements/cache.ts"
-import { EntitlementFastRoutes, EntitlementsHttpLive } from "./entitlements/http.ts"
+import { EntitlementHotRoutes, EntitlementsHttpLive } from "./entitlements/http.ts"
 import { EntitlementsRepo } from "./entitlements/repo.ts"
 import { Entitlements } from "./entitlements/service.ts"
 import { CatalogEtl } from "./etl/catalog.ts"
@@ -68,8 +68,8 @@ export const BillingApp = Layer.mergeAll(
       AdminBillingHttpLive
     ).pipe(Layer.provide(RequestValidationLive)),
     http: BillingHttpConfig,
-    fastRoutes: Effect.map(
-      Effect.all([MeFastRoutes, EntitlementFastRoutes]),
+    hotRoutes: Effect.map(
+      Effect.all([MeHotRoutes, EntitlementHotRoutes]),
       ([me, entitlements]) => new Map([...me, ...entitlements])
     ),
     extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))

@@ -128,9 +128,26 @@ const joseMessage = (error: unknown): string => {
   return "access token is malformed"
 }
 
+/**
+ * The credential of an `Authorization: Bearer <token>` header, read as the HttpApi's bearer security does
+ * (RFC 9110: case-insensitive scheme, one or more spaces); "" when there is none.
+ */
+export const bearerCredential = (authorization: string | undefined): string => {
+  if (authorization === undefined || authorization.length <= 6 || authorization.charCodeAt(6) !== 32) return ""
+  if (authorization.slice(0, 6).toLowerCase() !== "bearer") return ""
+  let start = 7
+  while (authorization.charCodeAt(start) === 32) start++
+  return authorization.slice(start)
+}
+
 /** Verifies access tokens and records revocations. Every app that serves protected routes needs one. */
 export class TokenVerifier extends Context.Service<TokenVerifier, {
   verify(token: string): Effect.Effect<VerifiedToken, Unauthorized | ServiceUnavailable>
+  /**
+   * Synchronously, for hot routes: the token when `verify` would succeed from the in-process cache alone (verified
+   * before, unexpired, not revoked, feed alive); undefined for anything `verify` has to decide.
+   */
+  peek(token: string, now: number): VerifiedToken | undefined
   /**
    * Takes effect in this process at once and in others when the announcement arrives. The marker write is
    * retried in the background until it lands or no token it could cover is still alive.
@@ -286,6 +303,11 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
           )
         })
 
+      const peek = (token: string, now: number): VerifiedToken | undefined => {
+        const hit = verified.get(token)
+        return hit !== undefined && hit.expiresAt > now && now < feedFreshUntil && !isRevoked(hit, now) ? hit : undefined
+      }
+
       const writeMarker = (message: Exclude<FeedMessage, { kind: "heartbeat" }>, ttl: number) =>
         Effect.andThen(
           cache.set(markerKey(message.kind, message.id), message.kind === "user" ? String(message.before) : "1", ttl),
@@ -320,7 +342,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
           )
         })
 
-      return TokenVerifier.of({ verify, revoke })
+      return TokenVerifier.of({ verify, peek, revoke })
     })
   )
 }

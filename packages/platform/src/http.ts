@@ -5,7 +5,7 @@ import { Readiness as ReadinessSchema } from "@kassa/domain/system"
 import type { DependencyStatus, NotReady as NotReadyError } from "@kassa/domain/system"
 import { Health, NotReady } from "@kassa/domain/system"
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, Metric, Option, References, Schema } from "effect"
-import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest } from "effect/http"
 import type { HttpApi, HttpApiGroup } from "effect/http-api"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -137,34 +137,84 @@ export const systemHandlers = (service: string) => ({
 
 export const serverUrl = (server: HttpServer.HttpServer["Service"]) => HttpServer.formatAddress(server.address)
 
+/** A hot route's answer: a JSON body and its status. */
+export interface HotResponse {
+  readonly status: number
+  readonly body: Buffer
+}
+
 /**
- * `GET /health` is answered by node:http itself, before Effect's per-request machinery: probes and load
- * balancers call it constantly, and that machinery alone costs ~40% of bare node:http on it
- * (scripts/bench/http-overhead.ts). Same body as the SystemGroup contract; still counted in the metrics.
- * Any other request (and /health with a query) goes to Effect as usual.
+ * See `serveApi`'s `hotRoutes`. Keyed by the endpoint's method and path pattern (`"GET /v1/me"`,
+ * `"GET /v1/entitlements/films/:filmId"`); `param` is the raw last segment when the pattern ends in one.
  */
-const answerHealthFirst = (server: Server, body: Buffer, instruments: ReturnType<typeof requestInstruments>): Server => {
+export type HotRoutes = ReadonlyMap<string, HotRoute>
+
+/**
+ * A request header's first value, read from the raw header list: `request.headers` builds an object of them all,
+ * which a hot route that needs one header need not pay for. `name` in lower case.
+ */
+export const rawHeader = (request: IncomingMessage, name: string): string | undefined => {
+  const raw = request.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!
+    if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1]
+  }
+  return undefined
+}
+
+/** Answers from memory, synchronously, or returns undefined to let the HttpApi serve the request. */
+export type HotRoute = (request: IncomingMessage, param: string, now: number) => HotResponse | undefined
+
+/**
+ * Answers `GET /health` and the hot routes in node:http itself, before Effect's per-request machinery, which alone
+ * costs ~40% of bare node:http on a tiny route (scripts/bench/http-overhead.ts). A hot route answers only what it
+ * can answer synchronously from memory and returns undefined for anything else, which then goes to Effect's
+ * routing as usual (so do URLs with a query string). Hot answers are counted in the same request metrics.
+ */
+const answerHotFirst = (
+  server: Server,
+  routes: HotRoutes,
+  context: Context.Context<never>,
+  instruments: ReturnType<typeof requestInstruments>
+): Server => {
   const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
-  const headers = { "content-type": "application/json", "content-length": body.length }
-  // outside any fiber: the default Clock and metric registry, the same ones the app's fibers use
-  const context = Context.empty()
   const clock = Context.get(context, Clock.Clock)
+  const exact = new Map<string, readonly [string, HotRoute]>()
+  const prefixed: Array<readonly [string, string, HotRoute]> = []
+  for (const [pattern, route] of routes) {
+    const cut = pattern.lastIndexOf("/:")
+    if (cut === -1) exact.set(pattern, [pattern.slice(pattern.indexOf(" ") + 1), route])
+    else prefixed.push([pattern.slice(0, cut + 1), pattern.slice(pattern.indexOf(" ") + 1), route])
+  }
   server.emit = ((event: string | symbol, ...args: Array<unknown>) => {
+    if (event !== "request") return emit(event, ...args)
     const [request, response] = args as [IncomingMessage, ServerResponse]
-    if (event !== "request" || request.url !== "/health" || request.method !== "GET") return emit(event, ...args)
+    const url = request.url ?? ""
+    if (url.indexOf("?") !== -1) return emit(event, ...args)
+    const key = `${request.method} ${url}`
+    let found = exact.get(key)
+    let param = ""
+    if (found === undefined) {
+      for (const [prefix, pattern, route] of prefixed) {
+        // exactly one more non-empty segment
+        if (key.length > prefix.length && key.startsWith(prefix) && key.indexOf("/", prefix.length) === -1) {
+          found = [pattern, route]
+          param = key.slice(prefix.length)
+          break
+        }
+      }
+      if (found === undefined) return emit(event, ...args)
+    }
     const start = clock.currentTimeNanosUnsafe()
-    response.writeHead(200, headers).end(body)
-    instruments.record(context, "GET", "/health", 200, start)
+    const answer = found[1](request, param, clock.currentTimeMillisUnsafe())
+    if (answer === undefined) return emit(event, ...args)
+    response.writeHead(answer.status, { "content-type": "application/json", "content-length": answer.body.length })
+      .end(answer.body)
+    instruments.record(context, request.method ?? "GET", found[0], answer.status, start)
     return true
   }) as Server["emit"]
   return server
 }
-
-/** See `serveApi`'s `fastRoutes`. */
-export type FastRoutes = ReadonlyMap<
-  string,
-  (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse>
->
 
 /**
  * Serves an HttpApi with its OpenAPI JSON (/openapi.json), a docs UI (/docs) and request metrics.
@@ -187,12 +237,10 @@ export const serveApi = <
   /** More routes on the same server and port, e.g. an RPC endpoint (`RpcServer.layerHttp`). */
   readonly extraRoutes?: Layer.Layer<never, EX, RX>
   /**
-   * Hot endpoints answered before routing, like /health: `"GET /v1/me"` (method and exact URL) → a handler that
-   * honours the same contract as the HttpApi endpoint it shadows (that endpoint still serves other URLs, e.g.
-   * with a query string, and the docs). A key ending in `*` matches a URL made of the rest plus one path segment
-   * (a path parameter, which the handler validates as the endpoint does), without a query string.
+   * Hot endpoints answered in node:http before Effect (see `answerHotFirst`), each shadowing the HttpApi endpoint
+   * of the same pattern and honouring its contract; what a hot route declines, that endpoint serves.
    */
-  readonly fastRoutes?: Effect.Effect<FastRoutes, EF, RF>
+  readonly hotRoutes?: Effect.Effect<HotRoutes, EF, RF>
 }) =>
   Layer.unwrap(Effect.gen(function*() {
     const { host, port, shutdownTimeout } = yield* options.http
@@ -202,33 +250,17 @@ export const serveApi = <
       HttpApiScalar.layer(options.api, { path: "/docs" }),
       options.extraRoutes ?? Layer.empty
     ).pipe(Layer.provide([options.groups, RequestMetrics(instruments)]))
-    const healthJson = Buffer.from(JSON.stringify(yield* healthBody(options.service)))
-    const fastPaths: FastRoutes = new Map(options.fastRoutes === undefined ? [] : yield* options.fastRoutes)
-    // metrics label a prefix route by its pattern, not by each URL
-    const prefixPaths = [...fastPaths].filter(([key]) => key.endsWith("*"))
-      .map(([key, handler]) => [key.slice(0, -1), handler, key.slice(key.indexOf(" ") + 1)] as const)
-    const fastPath = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-      Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest>) => {
-        const request = Context.get(context, HttpServerRequest.HttpServerRequest)
-        const key = `${request.method} ${request.url}`
-        let fast = fastPaths.get(key)
-        let route = request.url
-        if (fast === undefined) {
-          // one trailing path segment, no query: anything else goes through routing
-          const prefixed = prefixPaths.find(([prefix]) =>
-            key.length > prefix.length && key.startsWith(prefix) && key.indexOf("/", prefix.length) === -1 && key.indexOf("?", prefix.length) === -1)
-          if (prefixed === undefined) return app
-          fast = prefixed[1]
-          route = prefixed[2]
-        }
-        const start = Context.get(context, Clock.Clock).currentTimeNanosUnsafe()
-        return Effect.tap(fast(request), (response) =>
-          Effect.sync(() => instruments.record(context, request.method, route, response.status, start)))
-      })
+    const health = Buffer.from(JSON.stringify(yield* healthBody(options.service)))
+    const hotRoutes: HotRoutes = new Map([
+      ["GET /health", () => ({ status: 200, body: health })],
+      ...(options.hotRoutes === undefined ? [] : yield* options.hotRoutes)
+    ])
+    // the clock and metric registry the app's fibers use
+    const context = yield* Effect.context<never>()
     // HttpServer stays in the output so tests (port 0) can read the bound address
-    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: fastPath }).pipe(
+    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
       Layer.provideMerge(NodeHttpServer.layerServer(
-        () => answerHealthFirst(createServer(), healthJson, instruments),
+        () => answerHotFirst(createServer(), hotRoutes, context, instruments),
         { host, port, gracefulShutdownTimeout: shutdownTimeout }
       )),
       Layer.provide(NodeHttpServer.layerHttpServices),

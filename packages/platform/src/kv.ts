@@ -11,6 +11,8 @@ export class CacheError extends Schema.TaggedError<CacheError>()("CacheError", {
 
 export class Cache extends Context.Service<Cache, {
   get(key: string): Effect.Effect<Option.Option<string>, CacheError>
+  /** MGET: the values of the keys, in order, in one round trip (on Redis Cluster the keys must share a slot). */
+  getMany(keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Option.Option<string>>, CacheError>
   set(key: string, value: string, ttl: Duration.Input): Effect.Effect<void, CacheError>
   /** SET NX PX: true when this call stored the value, false when the key already existed. */
   setIfAbsent(key: string, value: string, ttl: Duration.Input): Effect.Effect<boolean, CacheError>
@@ -151,6 +153,10 @@ export const layerRedis = (
 
       return Cache.of({
         get: (key) => command("GET", (c) => c.get(key)).pipe(Effect.map(Option.fromNullishOr)),
+        getMany: (keys) =>
+          keys.length === 0
+            ? Effect.succeed([])
+            : command("MGET", (c) => c.mget(...keys)).pipe(Effect.map((values) => values.map(Option.fromNullishOr))),
         set: (key, value, ttl) =>
           Effect.flatMap(ttlMillis(ttl), (ms) => command("SET", (c) => c.set(key, value, "PX", ms))).pipe(Effect.asVoid),
         setIfAbsent: (key, value, ttl) =>
@@ -204,6 +210,7 @@ const makeMemory = Effect.gen(function*() {
 
   return Cache.of({
     get: (key) => withNow((now) => Option.fromNullishOr(live(key, now)?.value)),
+    getMany: (keys) => withNow((now) => keys.map((key) => Option.fromNullishOr(live(key, now)?.value))),
     set: (key, value, ttl) =>
       Effect.flatMap(ttlMillis(ttl), (ms) => withNow((now) => write(key, { value, expiresAt: now + ms }))),
     setIfAbsent: (key, value, ttl) =>

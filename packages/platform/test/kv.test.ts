@@ -48,6 +48,19 @@ const cacheSuite = (name: string, store: Layer.Layer<Cache>, h: Harness) =>
         assert.strictEqual(yield* cache.del(), 0)
       }))
 
+    test("getMany answers each key in order, in one call; expired and missing keys are None", (cache) =>
+      Effect.gen(function*() {
+        assert.deepStrictEqual(yield* cache.getMany([]), [])
+        yield* cache.set(key("m1"), "1", "1 minute")
+        yield* cache.set(key("m2"), "2", "1 minute")
+        yield* cache.set(key("m3"), "3", "200 millis")
+        yield* h.advance(400)
+        assert.deepStrictEqual(
+          yield* cache.getMany([key("m2"), key("missing"), key("m1"), key("m3"), key("m2")]),
+          [Option.some("2"), Option.none(), Option.some("1"), Option.none(), Option.some("2")]
+        )
+      }))
+
     test("a value expires after its TTL", (cache) =>
       Effect.gen(function*() {
         yield* cache.set(key("short"), "v", "200 millis")
@@ -121,7 +134,7 @@ describe("Redis unreachable", () => {
   it.live("the layer builds and commands fail with CacheError", () =>
     Effect.gen(function*() {
       const cache = yield* Cache
-      for (const command of [cache.get("k"), cache.set("k", "v", "1 second"), cache.incrWithTtl("k", "1 second"), cache.ping]) {
+      for (const command of [cache.get("k"), cache.getMany(["k", "l"]), cache.set("k", "v", "1 second"), cache.incrWithTtl("k", "1 second"), cache.ping]) {
         const error = yield* Effect.flip(command)
         assert.strictEqual(error._tag, "CacheError")
       }

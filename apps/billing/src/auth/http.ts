@@ -1,10 +1,9 @@
 // The auth and me groups of BillingApi.
 import { BillingApi } from "@kassa/domain/apis"
 import { CurrentUser, Me } from "@kassa/domain/auth"
-import { ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
-import { TokenVerifier, type VerifiedToken } from "@kassa/platform/auth"
+import { bearerCredential, TokenVerifier, type VerifiedToken } from "@kassa/platform/auth"
 import { AuthConfig } from "@kassa/platform/config"
-import type { FastRoutes } from "@kassa/platform/http"
+import { type HotResponse, type HotRoute, type HotRoutes, rawHeader } from "@kassa/platform/http"
 import { Effect, Layer, Option, Schema } from "effect"
 import { HttpEffect, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
@@ -53,45 +52,25 @@ export const MeHttpLive = HttpApiBuilder.group(BillingApi, "me", (handlers) =>
   handlers.handle("get", () => Effect.map(CurrentUser, meOf)))
 
 /**
- * The credential of an `Authorization: Bearer <token>` header, read as the HttpApi's bearer security does
- * (RFC 9110: case-insensitive scheme, one or more spaces); "" when there is none.
+ * GET /v1/me answered in node:http (serveApi's hotRoutes) for a token the verifier already holds: the HttpApi with
+ * its security middleware serves about a third of bare node:http. Anything else (first use of a token, revoked,
+ * feed down) goes to the HttpApi endpoint, which decides 401/503 (test: "GET /v1/me answers alike …").
  */
-const bearerCredential = (authorization: string | undefined): string => {
-  if (authorization === undefined || authorization.length <= 6 || authorization.charCodeAt(6) !== 32) return ""
-  if (authorization.slice(0, 6).toLowerCase() !== "bearer") return ""
-  let start = 7
-  while (authorization.charCodeAt(start) === 32) start++
-  return authorization.slice(start)
-}
-
-/**
- * GET /v1/me answered before routing (serveApi's fastRoutes): the HttpApi with its security middleware serves
- * about a third of bare node:http, this about as much as /health. Same contract: the bearer credential is read
- * as the HttpApi reads it, bodies are encoded with the contract's schemas, and the statuses are theirs
- * (test: "GET /v1/me answers alike on its lean route and on the HttpApi route").
- */
-export const MeFastRoutes: Effect.Effect<FastRoutes, never, TokenVerifier> = Effect.gen(function*() {
+export const MeHotRoutes: Effect.Effect<HotRoutes, never, TokenVerifier> = Effect.gen(function*() {
   const verifier = yield* TokenVerifier
   const encodeMe = Schema.encodeSync(Me)
-  const encodeUnauthorized = Schema.encodeSync(Unauthorized)
-  const encodeUnavailable = Schema.encodeSync(ServiceUnavailable)
   // the verifier hands out the same object for a cached token, so its answer is built once
-  const answers = new WeakMap<VerifiedToken, HttpServerResponse.HttpServerResponse>()
-  const answer = (token: VerifiedToken) => {
-    const known = answers.get(token)
-    if (known !== undefined) return known
-    const response = HttpServerResponse.jsonUnsafe(encodeMe(meOf(token.user)))
-    answers.set(token, response)
-    return response
+  const answers = new WeakMap<VerifiedToken, HotResponse>()
+  const me: HotRoute = (request, _param, now) => {
+    const token = verifier.peek(bearerCredential(rawHeader(request, "authorization")), now)
+    if (token === undefined) return undefined
+    let answer = answers.get(token)
+    if (answer === undefined) {
+      answer = { status: 200, body: Buffer.from(JSON.stringify(encodeMe(meOf(token.user)))) }
+      answers.set(token, answer)
+    }
+    return answer
   }
-  const me = (request: HttpServerRequest.HttpServerRequest) =>
-    Effect.match(verifier.verify(bearerCredential(request.headers.authorization)), {
-      onSuccess: answer,
-      onFailure: (error) =>
-        error._tag === "Unauthorized"
-          ? HttpServerResponse.jsonUnsafe(encodeUnauthorized(error), { status: 401 })
-          : HttpServerResponse.jsonUnsafe(encodeUnavailable(error), { status: 503 })
-    })
   return new Map([["GET /v1/me", me]])
 })
 

@@ -111,6 +111,8 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
       }
     }
     const entryTtl = (grants: ReadonlyArray<Grant>) => grants.length === 0 ? negativeTtl : ttl
+    const redisKeyOf = (membership: Option.Option<string>, user: Option.Option<string>, key: string) =>
+      `entitlement:${Option.getOrElse(membership, () => "0")}:${Option.getOrElse(user, () => "0")}:${key}`
 
     const onFeed = (raw: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -150,9 +152,7 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
           concurrency: "unbounded"
         }).pipe(Effect.option)
         const redisKey = Option.map(versions, ([membership, user]) =>
-          `entitlement:${Option.getOrElse(membership, () => "0")}:${Option.getOrElse(user, () => "0")}:${
-            pairKey(pair.userId, pair.filmId)
-          }`)
+          redisKeyOf(membership, user, pairKey(pair.userId, pair.filmId)))
         if (Option.isSome(redisKey)) {
           const cached = yield* cache.get(redisKey.value).pipe(Effect.option, Effect.map(Option.flatten))
           const grants = Option.flatMap(cached, decodeGrants)
@@ -207,23 +207,101 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
         )
       })
 
+    /**
+     * A batch's misses (distinct pairs, more than one), as `load` does for one but in a constant number of round
+     * trips: Redis in two (the versions, then the entries), Postgres in ONE query for what Redis lacked, the answers
+     * written back to Redis off the request's path and kept here under the stamp taken before anything was read.
+     * Where Postgres fails, a pair falls back to its in-process entry as in `one`; the batch fails if one has none.
+     * A batch neither joins the single-pair loads in flight nor lets them join it: a pair may be read twice at
+     * once, which costs a query, never a wrong answer (each load keeps its own stamp).
+     */
+    const loadMany = (pairs: ReadonlyArray<Pair>, keys: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const stamp = counter
+        const users = [...new Set(pairs.map((pair) => pair.userId))]
+        const versions = yield* cache.getMany([membershipVersionKey, ...users.map(userVersionKey)]).pipe(Effect.option)
+        const redisKeys = Option.map(versions, ([membership, ...userVersions]) => {
+          const byUser = new Map(users.map((userId, index) => [userId, userVersions[index] ?? Option.none()]))
+          return keys.map((key, index) =>
+            redisKeyOf(membership ?? Option.none(), byUser.get(pairs[index]!.userId) ?? Option.none(), key)
+          )
+        })
+        const found: Array<ReadonlyArray<Grant> | undefined> = pairs.map(() => undefined)
+        if (Option.isSome(redisKeys)) {
+          const cached = yield* cache.getMany(redisKeys.value).pipe(Effect.option)
+          if (Option.isSome(cached)) {
+            cached.value.forEach((value, index) => {
+              const grants = Option.flatMap(value, decodeGrants)
+              if (Option.isSome(grants)) found[index] = grants.value as ReadonlyArray<Grant>
+            })
+          }
+        }
+        const missing = found.flatMap((grants, index) => grants === undefined ? [index] : [])
+        let failure: LoadError | undefined
+        if (missing.length > 0) {
+          const loaded = yield* repo.grantsMany(missing.map((index) => pairs[index]!)).pipe(
+            Effect.timeout(databaseTimeout),
+            Effect.result
+          )
+          if (loaded._tag === "Success") {
+            missing.forEach((index, position) => {
+              found[index] = loaded.success[position] ?? []
+            })
+            if (Option.isSome(redisKeys)) {
+              // best effort and off the request's path: the keys are versioned, so a late write is harmless
+              const entryKeys = redisKeys.value
+              yield* Effect.forEach(missing, (index) => {
+                const grants = found[index] ?? []
+                return cache.set(entryKeys[index]!, JSON.stringify(grants), entryTtl(grants)).pipe(Effect.ignore)
+              }, { concurrency: 64, discard: true }).pipe(Effect.forkDetach)
+            }
+          } else {
+            failure = loaded.failure
+          }
+        }
+        const loadedAt = yield* Clock.currentTimeMillis
+        found.forEach((grants, index) => {
+          if (grants !== undefined) localSet(keys[index]!, { grants, stamp, expiresAt: loadedAt + entryTtl(grants) })
+        })
+        if (failure === undefined) return found as ReadonlyArray<ReadonlyArray<Grant>>
+        // Redis and Postgres both failed for these: an in-process entry still within its TTL is the best answer left
+        for (const index of missing) {
+          const fallback = localGet(keys[index]!, pairs[index]!.userId, now, false)
+          if (Option.isNone(fallback)) return yield* Effect.fail(failure)
+          found[index] = fallback.value.grants
+        }
+        return found as ReadonlyArray<ReadonlyArray<Grant>>
+      })
+
     const peek = (userId: string, filmId: string, now: number) =>
       now < feedFreshUntil ? Option.getOrUndefined(Option.map(localGet(pairKey(userId, filmId), userId, now, true), (entry) => entry.grants)) : undefined
 
-    // in-process hits answered synchronously; only the misses pay for fibers
+    // in-process hits answered synchronously; the distinct misses are loaded together (one alone: single-flight)
     const grants = (pairs: ReadonlyArray<Pair>) =>
       Effect.suspend(() => {
         if (pairs.length === 1) return Effect.map(one(pairs[0]!), (found) => [found])
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const found: Array<ReadonlyArray<Grant> | undefined> = pairs.map((pair) => peek(pair.userId, pair.filmId, now))
-          const misses = pairs.flatMap((pair, index) => found[index] === undefined ? [index] : [])
-          if (misses.length === 0) return Effect.succeed(found as ReadonlyArray<ReadonlyArray<Grant>>)
-          return Effect.map(
-            Effect.forEach(misses, (index) => Effect.map(one(pairs[index]!), (grants) => {
-              found[index] = grants
-            }), { concurrency: 64, discard: true }),
-            () => found as ReadonlyArray<ReadonlyArray<Grant>>
-          )
+          const misses = new Map<string, { readonly pair: Pair; readonly indexes: Array<number> }>()
+          pairs.forEach((pair, index) => {
+            if (found[index] !== undefined) return
+            const key = pairKey(pair.userId, pair.filmId)
+            const miss = misses.get(key)
+            if (miss === undefined) misses.set(key, { pair, indexes: [index] })
+            else miss.indexes.push(index)
+          })
+          if (misses.size === 0) return Effect.succeed(found as ReadonlyArray<ReadonlyArray<Grant>>)
+          const distinct = [...misses.values()]
+          const loading = distinct.length === 1
+            ? Effect.map(one(distinct[0]!.pair), (grants) => [grants])
+            : loadMany(distinct.map((miss) => miss.pair), [...misses.keys()])
+          return Effect.map(loading, (loaded) => {
+            distinct.forEach((miss, position) => {
+              for (const index of miss.indexes) found[index] = loaded[position]
+            })
+            return found as ReadonlyArray<ReadonlyArray<Grant>>
+          })
         })
       })
 

@@ -84,9 +84,19 @@ export class Entitlements extends Context.Service<Entitlements, {
         return { products, films: [...films.values()].sort((a, b) => a.filmId < b.filmId ? -1 : a.filmId > b.filmId ? 1 : 0) }
       }).pipe(Effect.mapError(unavailable))
 
+    // one answer object per cached entry while it holds (a yes until its `until`, a no for good), so the hot route
+    // can keep its encoded bytes too
+    const answers = new WeakMap<ReadonlyArray<Grant>, EntitlementCheck>()
     const peek = (userId: UserId, filmId: FilmId, now: number) => {
       const grants = cache.peek(userId, filmId, now)
-      return grants === undefined ? undefined : evaluate(filmId, grants, now)
+      if (grants === undefined) return undefined
+      const known = answers.get(grants)
+      if (known !== undefined && known.filmId === filmId && (known.until === undefined || DateTime.toEpochMillis(known.until) > now)) {
+        return known
+      }
+      const check = evaluate(filmId, grants, now)
+      answers.set(grants, check)
+      return check
     }
 
     return Entitlements.of({ record, check, peek, checkMany, list })

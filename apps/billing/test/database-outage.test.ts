@@ -1,0 +1,135 @@
+// Billing with its Postgres connection cut (a TCP proxy between the app and the real server, closed mid-test):
+// writes answer 503 ServiceUnavailable (DESIGN §5) promptly instead of hanging or failing with 500, an entitlement
+// answered before the cut is still answered (200, same answer), one that was never asked is a prompt 503, and the
+// app writes again once the connection is back.
+import { assert, layer } from "@effect/vitest"
+import { BillingLive } from "@kassa/billing/main"
+import { layerAmqp } from "@kassa/platform/bus"
+import { layerFromUrl } from "@kassa/platform/db"
+import { serverUrl } from "@kassa/platform/http"
+import { layerRedis } from "@kassa/platform/kv"
+import { makeTestDatabase, tcpProxy } from "@kassa/platform/testing"
+import { ConfigProvider, Context, Duration, Effect, Layer, Redacted, References, Schedule } from "effect"
+import { HttpServer } from "effect/http"
+import { newKey, seedPlan, viewer } from "./billing-harness.ts"
+import { seedFilm } from "./entitlements-support.ts"
+import { authTestConfig, billingClient, uniqueEmail } from "./support.ts"
+
+class PostgresLink extends Context.Service<PostgresLink, {
+  readonly cut: Effect.Effect<void>
+  readonly restore: Effect.Effect<void>
+}>()("test/PostgresLink") {}
+
+/** A test database reached through a proxy the test can cut and restore. */
+const ProxiedDatabase = Layer.unwrap(Effect.gen(function*() {
+  const direct = yield* makeTestDatabase()
+  const proxy = yield* tcpProxy(5432)
+  const port = yield* proxy.start(0)
+  const url = new URL(Redacted.value(direct))
+  url.port = String(port)
+  return Layer.merge(
+    layerFromUrl(Redacted.make(url.toString())),
+    Layer.succeed(PostgresLink, PostgresLink.of({ cut: proxy.cut, restore: Effect.asVoid(proxy.start(port)) }))
+  )
+}))
+
+// as TestPlatform, with the database behind the proxy; payments is not running (trial plans never charge)
+const Platform = Layer.mergeAll(
+  ProxiedDatabase,
+  layerRedis("redis://127.0.0.1:6379"),
+  layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
+).pipe(
+  Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Error")),
+  Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromUnknown({
+    DATABASE_URL: "postgres://set-by-the-test",
+    REDIS_URL: "redis://127.0.0.1:6379",
+    AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
+    BILLING_PORT: "0",
+    PAYMENTS_RPC_URL: "http://127.0.0.1:1/rpc"
+  })))
+)
+
+const BillingOverProxy = BillingLive.pipe(Layer.provide(authTestConfig()), Layer.provideMerge(Platform))
+
+/** How long a request may take to fail while the database is away. */
+const bound = Duration.seconds(3)
+
+/** The request's failure and how long it took; dies if it succeeded. */
+const failsPromptly = <A, E extends { readonly _tag: string }, R>(request: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const [took, error] = yield* Effect.timed(Effect.flip(request.pipe(Effect.timeout("10 seconds"))))
+    assert.isTrue(Duration.isLessThan(took, bound), `answered after ${Duration.format(took)}`)
+    return error
+  })
+
+const rawStatus = (path: string, init: { readonly method: string; readonly token: string; readonly body?: unknown; readonly headers?: Record<string, string> }) =>
+  Effect.gen(function*() {
+    const url = serverUrl(yield* HttpServer.HttpServer)
+    return yield* Effect.promise(async () => {
+      const response = await fetch(`${url}${path}`, {
+        method: init.method,
+        headers: { authorization: `Bearer ${init.token}`, "content-type": "application/json", ...init.headers },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) })
+      })
+      return { status: response.status, body: await response.json() as { readonly _tag?: string } }
+    })
+  })
+
+layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing with its database cut", (it) => {
+  it.effect("writes answer 503 promptly; a cached entitlement still answers 200; writes work again once it is back", () =>
+    Effect.gen(function*() {
+      const link = yield* PostgresLink
+      const first = yield* seedPlan({ trialDays: 7 })
+      const second = yield* seedPlan({ trialDays: 7 })
+      const cachedFilm = yield* seedFilm(first.productId)
+      const askedLater = yield* seedFilm(first.productId)
+      const { client, token } = yield* viewer("outage")
+      const { subscription } = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId: first.planId }
+      })
+      const before = yield* client.entitlements.film({ params: { filmId: cachedFilm } })
+      assert.isTrue(before.allowed)
+      const routed = yield* rawStatus(`/v1/entitlements/films/${cachedFilm}?via=router`, { method: "GET", token })
+      assert.strictEqual(routed.status, 200)
+
+      yield* link.cut
+
+      // writes: subscribe, cancel, register
+      const subscribe = yield* failsPromptly(client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId: second.planId }
+      }))
+      assert.strictEqual(subscribe._tag, "ServiceUnavailable")
+      const cancel = yield* failsPromptly(client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } }))
+      assert.strictEqual(cancel._tag, "ServiceUnavailable")
+      const anonymous = yield* billingClient()
+      const register = yield* failsPromptly(
+        anonymous.auth.register({ payload: { email: uniqueEmail("outage"), password: "correct horse battery staple" } })
+      )
+      assert.strictEqual(register._tag, "ServiceUnavailable")
+      const raw = yield* rawStatus("/v1/subscriptions", {
+        method: "POST",
+        token,
+        headers: { "idempotency-key": newKey() },
+        body: { planId: second.planId }
+      })
+      assert.deepStrictEqual([raw.status, raw.body._tag], [503, "ServiceUnavailable"])
+
+      // reads of entitlements: the one answered before the cut, on the fast route and through the router
+      assert.deepStrictEqual(yield* client.entitlements.film({ params: { filmId: cachedFilm } }), before)
+      const routedAfter = yield* rawStatus(`/v1/entitlements/films/${cachedFilm}?via=router`, { method: "GET", token })
+      assert.deepStrictEqual(routedAfter, routed)
+      // never asked before: nothing to fall back on
+      const unknown = yield* failsPromptly(client.entitlements.film({ params: { filmId: askedLater } }))
+      assert.strictEqual(unknown._tag, "ServiceUnavailable")
+
+      // back: the pool reconnects and the write goes through
+      yield* link.restore
+      const created = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId: second.planId }
+      }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (error) => error._tag === "ServiceUnavailable", times: 50 }))
+      assert.strictEqual(created.subscription.status, "trialing")
+    }))
+})
