@@ -2,6 +2,7 @@
 // Benchmarks are run by hand (`npm run bench`), never by `npm test`; compare ratios from one run only.
 import autocannon from "autocannon"
 import { spawn, type ChildProcess } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"
 
@@ -23,7 +24,14 @@ export interface Server { readonly url: string; readonly stop: () => Promise<voi
 export const startNode = async (args: ReadonlyArray<string>, env: Record<string, string>, port: number, readyPath = "/health"): Promise<Server> => {
   const child: ChildProcess = spawn(process.execPath, [...args], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "Warn", LOG_FORMAT: "json", ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      LOG_LEVEL: "Warn",
+      LOG_FORMAT: "json",
+      // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it stops
+      ...(process.env.BENCH_CPU_PROF === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` }),
+      ...env
+    },
     stdio: ["ignore", "inherit", "inherit"]
   })
   const url = `http://127.0.0.1:${port}`
@@ -142,3 +150,34 @@ export const postJsonTo = (baseUrl: string) => async (path: string, body: unknow
   if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
   return response.json() as Promise<Record<string, unknown>>
 }
+
+/**
+ * CPU seconds used so far by each process group (Linux /proc): `groups` maps a name to a test on the command line.
+ * Subtract two snapshots to see where a load's CPU went, e.g. CPU ms per request per process.
+ */
+export const cpuSnapshot = (groups: Record<string, (cmdline: string) => boolean>): Record<string, number> => {
+  const ticks = 100 // USER_HZ on Linux
+  const totals: Record<string, number> = Object.fromEntries(Object.keys(groups).map((name) => [name, 0]))
+  for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\u0000", " ")
+      const group = Object.keys(groups).find((name) => groups[name]!(cmdline))
+      if (group === undefined) continue
+      // fields after the parenthesised command name: utime and stime are the 12th and 13th
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      totals[group]! += (Number(fields[11]) + Number(fields[12])) / ticks
+    } catch {
+      // the process exited between listing and reading
+    }
+  }
+  return totals
+}
+
+/** The CPU ms per unit of work of each group between two snapshots, as table rows. */
+export const cpuPerUnit = (before: Record<string, number>, after: Record<string, number>, units: number, unit: string) =>
+  Object.keys(after).map((name) => ({
+    process: name,
+    "CPU s": Number(((after[name] ?? 0) - (before[name] ?? 0)).toFixed(2)),
+    [`CPU ms per ${unit}`]: Number((((after[name] ?? 0) - (before[name] ?? 0)) * 1000 / Math.max(units, 1)).toFixed(2))
+  }))

@@ -5,10 +5,12 @@
 // answering a subscribe response's bytes runs in the same run. Target: >= 150 subscribes/s, p99 <= 100 ms at 50/s.
 import { randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
+import { availableParallelism } from "node:os"
 import type autocannon from "autocannon"
-import { freePort, load, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
+import { cpuPerUnit, cpuSnapshot, freePort, load, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
 
 const users = 64
+const nproc = availableParallelism()
 const products = 400
 const database = `kassa_bench_subscribe_${randomBytes(4).toString("hex")}`
 const psql = (command: string) => execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qc", command], { stdio: "ignore" })
@@ -85,7 +87,19 @@ try {
   })
   try {
     const bareFull = await load({ url: bare.url, method: "POST", ...bounded(5) })
+    const groups = {
+      billing: (cmd: string) => cmd.includes("apps/billing/src/main.ts"),
+      payments: (cmd: string) => cmd.includes("apps/payments/src/main.ts"),
+      "stripe sandbox": (cmd: string) => cmd.includes("apps/stripe-sandbox/src/main.ts"),
+      postgres: (cmd: string) => cmd.startsWith("postgres"),
+      rabbitmq: (cmd: string) => cmd.includes("beam.smp"),
+      redis: (cmd: string) => cmd.startsWith("redis-server"),
+      "load generator (this process)": (cmd: string) => cmd.includes("scripts/bench/subscribe.ts")
+    }
+    const cpuBefore = cpuSnapshot(groups)
+    const firstFull = next
     const full = await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], ...bounded(5) })
+    const cpu = cpuPerUnit(cpuBefore, cpuSnapshot(groups), next - firstFull, "subscribe")
     const bareRated = await load({ url: bare.url, method: "POST", ...bounded(5, 50) })
     const rated = await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], ...bounded(5, 50) })
     if (next > capacity) throw new Error("ran out of (user, product) pairs; raise users or products")
@@ -99,6 +113,7 @@ try {
       row("billing subscribe", "50 req/s", rated)
     ])
     console.log("target: >= 150 subscribes/s at -c 32; p99 <= 100 ms at 50 req/s")
+    printTable(`where the CPU went during the -c 32 row (${nproc} cores)`, cpu)
   } finally {
     await bare.stop()
   }

@@ -107,30 +107,28 @@ interface BatchOutcome {
 const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: string, batchSize: number) =>
   sql.withTransaction(Effect.gen(function*(): Effect.fn.Return<BatchOutcome, SqlError.SqlError> {
     const outbox = sql.literal(`${schema}.outbox`)
-    const rows = yield* sql<OutboxRow>`
-      SELECT o.position::text AS "position", o.id::text AS "id", o.aggregate_id AS "aggregateId",
-        o.sequence::text AS "sequence", o.type AS "type",
-        to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt", o.data::text AS "data"
-      FROM ${outbox} o WHERE o.published_at IS NULL
-      ORDER BY o.position -- qualified: the bare name would sort by the text alias
-      LIMIT ${batchSize}
-      FOR UPDATE SKIP LOCKED`
-    if (rows.length === 0) return { claimed: 0, published: 0 }
-
     // With several relays, another one may hold (SKIP LOCKED skipped) older rows of an aggregate in this batch:
     // that aggregate waits. Writers of one aggregate commit in position order (its counter row serialises them),
-    // so once the oldest unpublished row of an aggregate is here, no other relay can be sending that aggregate.
-    const firstPosition = new Map<string, number>()
-    for (const row of rows) {
-      if (!firstPosition.has(row.aggregateId)) firstPosition.set(row.aggregateId, Number(row.position))
-    }
-    const heads = JSON.stringify([...firstPosition].map(([aggregate_id, position]) => ({ aggregate_id, position })))
-    const blocked = yield* sql<{ readonly aggregateId: string }>`
-      SELECT b.aggregate_id AS "aggregateId"
-      FROM jsonb_to_recordset(${heads}::jsonb) AS b(aggregate_id text, position bigint)
-      WHERE EXISTS (SELECT 1 FROM ${outbox} o
-        WHERE o.aggregate_id = b.aggregate_id AND o.published_at IS NULL AND o.position < b.position)`
-    const skip = new Set(blocked.map((b) => b.aggregateId))
+    // so a claimed row with no older unpublished row outside the batch is one no other relay can be sending.
+    const rows = yield* sql<OutboxRow & { readonly blocked: boolean }>`
+      WITH claimed AS (
+        SELECT o.position, o.id, o.aggregate_id, o.sequence, o.type, o.occurred_at, o.data
+        FROM ${outbox} o WHERE o.published_at IS NULL
+        ORDER BY o.position
+        LIMIT ${batchSize}
+        FOR UPDATE SKIP LOCKED
+      )
+      SELECT c.position::text AS "position", c.id::text AS "id", c.aggregate_id AS "aggregateId",
+        c.sequence::text AS "sequence", c.type AS "type",
+        to_char(c.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt", c.data::text AS "data",
+        EXISTS (SELECT 1 FROM ${outbox} o
+          WHERE o.aggregate_id = c.aggregate_id AND o.published_at IS NULL AND o.position < c.position
+            AND o.position NOT IN (SELECT position FROM claimed)) AS "blocked"
+      FROM claimed c
+      ORDER BY c.position`
+    if (rows.length === 0) return { claimed: 0, published: 0 }
+    // an aggregate waits from its first blocked row on
+    const skip = new Set(rows.filter((row) => row.blocked).map((row) => row.aggregateId))
     const ready = rows.filter((row) => !skip.has(row.aggregateId))
     if (ready.length === 0) return { claimed: rows.length, published: 0 }
 
@@ -146,6 +144,8 @@ const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: 
       WHERE position = ANY(${positions}::bigint[])`
     return { claimed: rows.length, published: ready.length }
   }))
+
+const lingerAfterWake = Duration.millis(10)
 
 // jittered exponential, capped at a few seconds, forever: an outage of the broker or the database only delays
 const relayBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("3 seconds")]).pipe(
@@ -229,7 +229,9 @@ export class Outbox extends Context.Service<Outbox, {
       const wake = yield* Queue.dropping<void>(1)
       yield* registerWaker(schema, () => Queue.offerUnsafe(wake, undefined))
 
-      const idle = Effect.raceFirst(Queue.take(wake), Effect.sleep(pollInterval))
+      // a wake lingers a moment so that commits arriving together go out in one batch (one claim, one publish,
+      // one update) rather than one batch each: under load that is most of the relay's cost
+      const idle = Effect.raceFirst(Effect.andThen(Queue.take(wake), Effect.sleep(lingerAfterWake)), Effect.sleep(pollInterval))
       const step = relayBatch(sql, bus, schema, batchSize).pipe(
         Effect.flatMap((outcome) =>
           outcome.failure === undefined ? Effect.succeed(outcome) : Effect.fail(outcome.failure.message)

@@ -7,7 +7,7 @@ import { Currency } from "@kassa/domain/money"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { type Payment, PaymentStatus } from "@kassa/domain/payments"
 import { Array as Arr, Context, DateTime, Effect, Layer, Option, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 
 export type RepoError = SqlError.SqlError | Schema.SchemaError
 
@@ -170,8 +170,10 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   /** The user's live subscription to the product, if any. */
   findLiveSubscription(userId: UserId, productId: ProductId): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
   listSubscriptions(userId: UserId, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
-  /** false when the user already holds a live subscription to the product (the partial unique index). */
-  insertSubscription(row: NewSubscription, now: Date): Effect.Effect<boolean, RepoError>
+  /** The invoice's subscription (locked when `lock` is set); `owner` limits the read to that user's invoice. */
+  findSubscriptionOfInvoice(invoiceId: InvoiceId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
+  /** None when the user already holds a live subscription to the product (the partial unique index). */
+  insertSubscription(row: NewSubscription, now: Date): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
   updateSubscription(id: SubscriptionId, patch: {
     readonly status?: SubscriptionStatus
     readonly currentPeriodStart?: Date | null
@@ -179,7 +181,8 @@ export class BillingRepo extends Context.Service<BillingRepo, {
     readonly cancelAtPeriodEnd?: boolean
     readonly failureCode?: string | null
   }, now: Date): Effect.Effect<SubscriptionRow, RepoError>
-  insertInvoice(invoice: NewInvoice, now: Date): Effect.Effect<void, RepoError>
+  /** The invoice with its lines, in one statement; returns it as stored. */
+  insertInvoice(invoice: NewInvoice, now: Date): Effect.Effect<InvoiceWithLines, RepoError>
   findInvoice(id: InvoiceId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<InvoiceWithLines>, RepoError>
   /** The subscription's invoices, newest period first. */
   invoicesOf(subscriptionId: SubscriptionId): Effect.Effect<ReadonlyArray<InvoiceWithLines>, RepoError>
@@ -208,10 +211,12 @@ export class BillingRepo extends Context.Service<BillingRepo, {
     const decodeLines = Schema.decodeUnknownEffect(Schema.Array(LineRow))
     const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
 
-    const selectSubscriptions = (where: ReturnType<typeof sql.and>, tail = sql``) =>
-      sql`SELECT s.id, s.user_id, s.product_id, s.plan_id, s.status, s.current_period_start, s.current_period_end,
+    // `changed`: a data-modifying statement whose RETURNING rows stand in for the table (one round trip)
+    const selectSubscriptions = (where: Statement.Fragment, tail: Statement.Fragment = sql``, changed?: Statement.Fragment) =>
+      sql`${changed === undefined ? sql`` : sql`WITH changed AS (${changed})`}
+        SELECT s.id, s.user_id, s.product_id, s.plan_id, s.status, s.current_period_start, s.current_period_end,
           s.cancel_at_period_end, s.failure_code, s.created_at, pl.interval, u.time_zone
-        FROM billing.subscriptions s JOIN billing.plans pl ON pl.id = s.plan_id JOIN billing.users u ON u.id = s.user_id
+        FROM ${changed === undefined ? sql`billing.subscriptions` : sql`changed`} s JOIN billing.plans pl ON pl.id = s.plan_id JOIN billing.users u ON u.id = s.user_id
         WHERE ${where} ${tail}`.pipe(Effect.flatMap(decodeSubscriptions))
 
     const ownedBy = (column: string, owner: UserId | undefined) =>
@@ -245,8 +250,50 @@ export class BillingRepo extends Context.Service<BillingRepo, {
     const paymentColumns = sql`p.id, p.user_id, p.invoice_id, p.status, p.amount, p.refunded_amount, p.currency,
       p.failure_code, p.failure_message, p.created_at, p.updated_at`
 
+    const LineColumns = Schema.Struct({
+      lineKind: Schema.NullOr(Schema.String),
+      lineDescription: Schema.Unknown,
+      linePlanId: Schema.Unknown,
+      linePeriodStart: Schema.Unknown,
+      linePeriodEnd: Schema.Unknown,
+      lineAmount: Schema.Unknown,
+      lineCurrency: Schema.Unknown
+    })
+    const decodeLineColumns = Schema.decodeUnknownEffect(Schema.Array(LineColumns))
+    /** Rows of an invoice joined with its lines (one row per line, invoice columns repeated) → the invoice. */
+    const joinedInvoice = (rows: ReadonlyArray<unknown>) =>
+      Effect.gen(function*() {
+        if (rows.length === 0) return Option.none<InvoiceWithLines>()
+        const [row] = yield* decodeInvoices(rows.slice(0, 1))
+        const lines = yield* decodeLines(
+          (yield* decodeLineColumns(rows)).filter((line) => line.lineKind !== null).map((line) => ({
+            invoiceId: row!.id,
+            kind: line.lineKind,
+            description: line.lineDescription,
+            planId: line.linePlanId,
+            periodStart: line.linePeriodStart,
+            periodEnd: line.linePeriodEnd,
+            amount: line.lineAmount,
+            currency: line.lineCurrency
+          }))
+        )
+        return Option.some({ row: row!, lines })
+      })
+
     return BillingRepo.of({
       findSubscription,
+      findSubscriptionOfInvoice: (invoiceId, options) =>
+        Effect.map(
+          selectSubscriptions(
+            sql.and([
+              sql`s.id = (SELECT i.subscription_id FROM billing.invoices i WHERE ${
+                sql.and([sql`i.id = ${invoiceId}`, ...ownedBy("i.user_id", options?.owner)])
+              })`
+            ]),
+            options?.lock === true ? sql`FOR UPDATE OF s` : sql``
+          ),
+          (rows) => Option.fromNullishOr(rows[0])
+        ),
       findLiveSubscription: (userId, productId) =>
         Effect.map(
           selectSubscriptions(sql.and([
@@ -266,34 +313,45 @@ export class BillingRepo extends Context.Service<BillingRepo, {
         ),
       insertSubscription: (row, now) =>
         // the partial unique index is the arbiter: a conflict leaves the transaction usable (no error raised)
-        sql`INSERT INTO billing.subscriptions ${
-          sql.insert({ ...row, cancelAtPeriodEnd: false, createdAt: now, updatedAt: now })
-        } ON CONFLICT (user_id, product_id) WHERE status IN ('incomplete', 'trialing', 'active', 'past_due') DO NOTHING
-        RETURNING id`.pipe(Effect.map((rows) => rows.length === 1)),
+        Effect.map(
+          selectSubscriptions(
+            sql`true`,
+            sql``,
+            sql`INSERT INTO billing.subscriptions ${
+              sql.insert({ ...row, cancelAtPeriodEnd: false, createdAt: now, updatedAt: now })
+            } ON CONFLICT (user_id, product_id) WHERE status IN ('incomplete', 'trialing', 'active', 'past_due') DO NOTHING
+            RETURNING *`
+          ),
+          (rows) => Option.fromNullishOr(rows[0])
+        ),
       updateSubscription: (id, patch, now) =>
-        Effect.gen(function*() {
-          yield* sql`UPDATE billing.subscriptions SET ${sql.update({ ...patch, updatedAt: now })} WHERE id = ${id}`
-          const row = yield* findSubscription(id)
-          return yield* Option.match(row, {
-            onNone: () => Effect.die(new Error(`subscription ${id} vanished`)),
-            onSome: Effect.succeed
-          })
-        }),
+        Effect.flatMap(
+          selectSubscriptions(
+            sql`true`,
+            sql``,
+            sql`UPDATE billing.subscriptions SET ${sql.update({ ...patch, updatedAt: now })} WHERE id = ${id} RETURNING *`
+          ),
+          (rows) => rows[0] === undefined ? Effect.die(new Error(`subscription ${id} vanished`)) : Effect.succeed(rows[0])
+        ),
       insertInvoice: ({ lines, ...invoice }, now) =>
         Effect.gen(function*() {
-          yield* sql`INSERT INTO billing.invoices ${sql.insert({ ...invoice, createdAt: now, updatedAt: now })}`
-          yield* sql`INSERT INTO billing.invoice_lines ${
-            sql.insert(Arr.map(lines, (line, position): Record<string, unknown> => ({ ...line, invoiceId: invoice.id, position, createdAt: now })))
-          }`
+          const newLines = Arr.map(lines, (line, position): Record<string, unknown> => ({ ...line, invoiceId: invoice.id, position, createdAt: now }))
+          yield* sql`WITH inserted AS (
+              INSERT INTO billing.invoices ${sql.insert({ ...invoice, createdAt: now, updatedAt: now })} RETURNING id
+            )
+            INSERT INTO billing.invoice_lines ${sql.insert(newLines)}`
+          const row: InvoiceRow = { ...invoice, paidPaymentId: null, createdAt: now }
+          return { row, lines: lines.map(({ sourceId: _, ...line }) => ({ ...line, invoiceId: invoice.id })) }
         }),
       findInvoice: (id, options) =>
-        sql`SELECT ${invoiceColumns} FROM billing.invoices i
+        // one statement: the invoice joined with its lines (the lock, when asked, is on the invoice row)
+        sql`SELECT ${invoiceColumns}, l.kind AS line_kind, l.description AS line_description, l.plan_id AS line_plan_id,
+            l.period_start AS line_period_start, l.period_end AS line_period_end, l.amount AS line_amount,
+            l.currency AS line_currency
+          FROM billing.invoices i LEFT JOIN billing.invoice_lines l ON l.invoice_id = i.id
           WHERE ${sql.and([sql`i.id = ${id}`, ...ownedBy("i.user_id", options?.owner)])}
-          ${options?.lock === true ? sql`FOR UPDATE` : sql``}`.pipe(
-          Effect.flatMap(decodeInvoices),
-          Effect.flatMap(withLines),
-          Effect.map((rows) => Option.fromNullishOr(rows[0]))
-        ),
+          ORDER BY l.position
+          ${options?.lock === true ? sql`FOR UPDATE OF i` : sql``}`.pipe(Effect.flatMap(joinedInvoice)),
       invoicesOf: (subscriptionId) =>
         sql`SELECT ${invoiceColumns} FROM billing.invoices i WHERE i.subscription_id = ${subscriptionId}
           ORDER BY i.period_start DESC`.pipe(Effect.flatMap(decodeInvoices), Effect.flatMap(withLines)),

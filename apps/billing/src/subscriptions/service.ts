@@ -152,18 +152,17 @@ export class Billing extends Context.Service<Billing, {
      */
     const lockInvoice = (id: InvoiceId, owner?: UserId) =>
       Effect.gen(function*() {
-        const unlocked = yield* repo.findInvoice(id, owner === undefined ? {} : { owner })
-        if (Option.isNone(unlocked)) return unlocked
-        yield* repo.findSubscription(unlocked.value.row.subscriptionId, { lock: true })
-        return yield* repo.findInvoice(id, { lock: true })
+        const subscription = yield* repo.findSubscriptionOfInvoice(id, { ...(owner === undefined ? {} : { owner }), lock: true })
+        if (Option.isNone(subscription)) return Option.none()
+        const invoice = yield* repo.findInvoice(id, { lock: true })
+        return Option.map(invoice, (invoice) => ({ invoice, subscription: subscription.value }))
       })
 
     // ---- outcomes ------------------------------------------------------------------------------------------
 
     /** Moves invoice and subscription along with a payment whose state moved ahead; inside a transaction. */
-    const settle = (payment: Payment, before: Option.Option<PaymentRow>, invoice: InvoiceWithLines) =>
+    const settle = (payment: Payment, before: Option.Option<PaymentRow>, invoice: InvoiceWithLines, subscription: SubscriptionRow) =>
       Effect.gen(function*() {
-        const subscription = yield* mustFind(repo.findSubscription(invoice.row.subscriptionId, { lock: true }), "subscription")
         const wasPaid = Option.exists(before, (row) => isPaid(row.status))
         const at = yield* now
         if (isPaid(payment.status) && !wasPaid && invoice.row.status === "open") {
@@ -222,10 +221,10 @@ export class Billing extends Context.Service<Billing, {
         })
         if (!ahead) return
         // an outcome for an invoice billing never issued is not ours to apply
-        const invoice = yield* lockInvoice(payment.invoiceId)
-        if (Option.isNone(invoice)) return
+        const locked = yield* lockInvoice(payment.invoiceId)
+        if (Option.isNone(locked)) return
         yield* repo.savePayment(payment)
-        yield* settle(payment, before, invoice.value)
+        yield* settle(payment, before, locked.value.invoice, locked.value.subscription)
       })
 
     const applyPayment = (payment: Payment, outcomeId?: string) =>
@@ -234,8 +233,6 @@ export class Billing extends Context.Service<Billing, {
         yield* applyPaymentTx(payment)
       }).pipe(
         sql.withTransaction,
-        // an invoice's subscription always exists (foreign key): its absence is a bug
-        Effect.catchTag("NotFound", Effect.die),
         orUnavailable
       )
 
@@ -289,14 +286,14 @@ export class Billing extends Context.Service<Billing, {
             currentPeriodStart: trial ? start : null,
             currentPeriodEnd: trial ? end : null
           }, at)
-          if (!inserted) {
+          if (Option.isNone(inserted)) {
             const live = yield* repo.findLiveSubscription(user.id, plan.productId)
             return yield* new AlreadySubscribed({
               message: `you already have a subscription to product ${plan.productId}`,
               subscriptionId: Option.match(live, { onNone: () => subscriptionId, onSome: (s) => s.id })
             })
           }
-          yield* repo.insertInvoice({
+          const invoice = yield* repo.insertInvoice({
             id: invoiceId,
             userId: user.id,
             subscriptionId,
@@ -317,9 +314,7 @@ export class Billing extends Context.Service<Billing, {
               sourceId: null
             }]
           }, at)
-          const created = yield* mustFind(repo.findSubscription(subscriptionId), "subscription")
-          yield* emit("subscription.created", subscriptionId, encodeSubscription(created))
-          const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
+          yield* emit("subscription.created", subscriptionId, encodeSubscription(inserted.value))
           yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
           if (trial) {
             yield* emit("invoice.paid", invoiceId, invoiceEvent(invoice, { paymentId: null }))
@@ -357,7 +352,7 @@ export class Billing extends Context.Service<Billing, {
         // subscription and invoice stay locked through the charge: a concurrent cancel (which voids the invoice)
         // waits, so a pay and a cancel on one invoice never both take effect
         const payment = yield* Effect.gen(function*() {
-          const invoice = yield* mustFind(lockInvoice(invoiceId, user.id), "invoice")
+          const { invoice } = yield* mustFind(lockInvoice(invoiceId, user.id), "invoice")
           if (invoice.row.status !== "open") {
             return yield* new Conflict({ message: `invoice ${invoiceId} is ${invoice.row.status}; only an open invoice can be paid` })
           }
@@ -539,7 +534,7 @@ export class Billing extends Context.Service<Billing, {
         const invoiceId = InvoiceId.make(derivedId("inv", subscription.id, start.toISOString()))
         if (Option.isNone(yield* repo.findInvoice(invoiceId))) {
           const end = DateTime.toDateUtc(period.end)
-          yield* repo.insertInvoice({
+          const invoice = yield* repo.insertInvoice({
             id: invoiceId,
             userId: subscription.userId,
             subscriptionId: subscription.id,
@@ -559,7 +554,6 @@ export class Billing extends Context.Service<Billing, {
               sourceId: null
             }]
           }, yield* now)
-          const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
           yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
         }
         const payment = yield* charge({
