@@ -181,3 +181,45 @@ export const cpuPerUnit = (before: Record<string, number>, after: Record<string,
     "CPU s": Number(((after[name] ?? 0) - (before[name] ?? 0)).toFixed(2)),
     [`CPU ms per ${unit}`]: Number((((after[name] ?? 0) - (before[name] ?? 0)) * 1000 / Math.max(units, 1)).toFixed(2))
   }))
+
+/**
+ * An open-loop load at an even pace: request i is sent at start + i / rate, whatever earlier ones are doing, and
+ * its latency is counted from that scheduled instant (a client that falls behind shows up in the figure). For low
+ * fixed rates: autocannon's `overallRate` sends each connection's share of a second as a burst at the start of it,
+ * which measures bursts of concurrent requests rather than the rate.
+ */
+export const paced = async (options: {
+  readonly url: string
+  readonly rate: number
+  /** seconds */
+  readonly duration: number
+  readonly request: () => { readonly method: string; readonly headers: Record<string, string>; readonly body?: string }
+}): Promise<LoadResult> => {
+  const total = Math.round(options.rate * options.duration)
+  const latencies: Array<number> = []
+  let errors = 0
+  const start = performance.now() + 50
+  const sends: Array<Promise<void>> = []
+  for (let i = 0; i < total; i++) {
+    const at = start + (i * 1000) / options.rate
+    const wait = at - performance.now()
+    if (wait > 0) await sleep(wait)
+    const request = options.request()
+    sends.push(
+      fetch(options.url, { method: request.method, headers: request.headers, ...(request.body === undefined ? {} : { body: request.body }) })
+        .then(async (response) => {
+          await response.arrayBuffer()
+          if (!response.ok) errors++
+        }, () => {
+          errors++
+        })
+        .then(() => {
+          latencies.push(performance.now() - at)
+        })
+    )
+  }
+  await Promise.all(sends)
+  const sorted = latencies.sort((a, b) => a - b)
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN)
+  return { rps: total / ((performance.now() - start) / 1000), p50: at(0.5), p99: at(0.99), errors }
+}

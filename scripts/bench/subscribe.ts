@@ -1,13 +1,13 @@
 // Full subscribe flows (POST /v1/subscriptions: plan lookup, idempotency record, subscription + invoice + outbox in
 // one transaction, the charge through payments' RPC to the Stripe sandbox, the outcome applied) with billing,
 // payments and the sandbox as child processes on the real Postgres, Redis and RabbitMQ. Registration is done
-// before measuring, as is saving each viewer's card (POST /v1/payment-methods). Two loads: as fast as it goes (-c 32), and a fixed 50 req/s for the p99; bare node:http
+// before measuring, as is saving each viewer's card (POST /v1/payment-methods). Two loads: as fast as it goes (autocannon -c 32, 5 s), and an evenly paced 50 req/s for 10 s for the p99; bare node:http
 // answering a subscribe response's bytes runs in the same run. Target: >= 150 subscribes/s, p99 <= 100 ms at 50/s.
 import { randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
 import { availableParallelism } from "node:os"
 import type autocannon from "autocannon"
-import { cpuPerUnit, cpuSnapshot, freePort, load, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
+import { cpuPerUnit, cpuSnapshot, freePort, load, paced, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
 
 const users = 64
 const nproc = availableParallelism()
@@ -81,12 +81,8 @@ try {
   if (sample.status !== 201) throw new Error(`subscribe: ${sample.status} ${sampleBody}`)
   const bare = await startBare(sampleBody, "application/json")
   const capacity = users * products - 1
-  const bounded = (duration: number, rate?: number) => ({
-    duration,
-    ...(rate === undefined ? {} : { overallRate: rate, connections: 8 })
-  })
   try {
-    const bareFull = await load({ url: bare.url, method: "POST", ...bounded(5) })
+    const bareFull = await load({ url: bare.url, method: "POST", duration: 5 })
     const groups = {
       billing: (cmd: string) => cmd.includes("apps/billing/src/main.ts"),
       payments: (cmd: string) => cmd.includes("apps/payments/src/main.ts"),
@@ -96,21 +92,27 @@ try {
       redis: (cmd: string) => cmd.startsWith("redis-server"),
       "load generator (this process)": (cmd: string) => cmd.includes("scripts/bench/subscribe.ts")
     }
+    // warm-up (JIT, pools, prepared statements) before anything is measured
+    await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], duration: 3 })
     const cpuBefore = cpuSnapshot(groups)
     const firstFull = next
-    const full = await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], ...bounded(5) })
+    const full = await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], duration: 5 })
     const cpu = cpuPerUnit(cpuBefore, cpuSnapshot(groups), next - firstFull, "subscribe")
-    const bareRated = await load({ url: bare.url, method: "POST", ...bounded(5, 50) })
-    const rated = await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], ...bounded(5, 50) })
+    const pacedRequest = () => {
+      const { body, headers, method } = subscribeRequest()
+      return { method: method ?? "POST", headers: headers as Record<string, string>, body: String(body) }
+    }
+    const bareRated = await paced({ url: bare.url, rate: 50, duration: 10, request: pacedRequest })
+    const rated = await paced({ url: `${billing.url}/v1/subscriptions`, rate: 50, duration: 10, request: pacedRequest })
     if (next > capacity) throw new Error("ran out of (user, product) pairs; raise users or products")
     const row = (target: string, mode: string, r: Awaited<ReturnType<typeof load>>) => ({
       target, load: mode, "req/s": Math.round(r.rps), "p50 ms": r.p50, "p99 ms": r.p99, errors: r.errors
     })
-    printTable("POST /v1/subscriptions (full flow, sandbox charge), 5 s per row", [
+    printTable("POST /v1/subscriptions (full flow, sandbox charge)", [
       row("bare node:http", "-c 32", bareFull),
       row("billing subscribe", "-c 32", full),
-      row("bare node:http", "50 req/s", bareRated),
-      row("billing subscribe", "50 req/s", rated)
+      row("bare node:http", "50 req/s paced, 10 s", bareRated),
+      row("billing subscribe", "50 req/s paced, 10 s", rated)
     ])
     console.log("target: >= 150 subscribes/s at -c 32; p99 <= 100 ms at 50 req/s")
     printTable(`where the CPU went during the -c 32 row (${nproc} cores)`, cpu)

@@ -1,7 +1,7 @@
 // The Stripe sandbox: `node apps/stripe-sandbox/src/main.ts` serves it on STRIPE_SANDBOX_PORT (default 12111) and
 // delivers webhooks to STRIPE_SANDBOX_WEBHOOK_URLS; scripts/start.ts runs it in-process when STRIPE_API_BASE is unset.
 import { StripeSandboxConfig, StripeSandboxHttpConfig } from "@kassa/platform/config"
-import { LoggerLive, runApp } from "@kassa/platform/http"
+import { TelemetryLive, runApp } from "@kassa/platform/http"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { StripeSandbox } from "./sandbox.ts"
 
@@ -22,4 +22,4 @@ export const SandboxLive = Layer.unwrap(Effect.gen(function*() {
   )
 }))
 
-if (import.meta.main) runApp(SandboxLive.pipe(Layer.provide(LoggerLive)))
+if (import.meta.main) runApp(SandboxLive.pipe(Layer.provide(TelemetryLive)))

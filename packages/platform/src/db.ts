@@ -26,6 +26,9 @@ export const layerFromUrl = (
   PgClient.layer({
     url,
     ...clientOptions,
+    // statements outside transactions from concurrent fibers share connections, pipelined into one write each:
+    // on this kind of machine a socket write costs more than the statement's own work in Node
+    multiplex: true,
     ...(options?.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
   })
 

@@ -16,15 +16,20 @@ import type { HttpConfig } from "./config.ts"
 import { EventBus } from "./bus.ts"
 import { Cache } from "./kv.ts"
 
-// ---- logging ----------------------------------------------------------------------------------
+// ---- logging and tracing ----------------------------------------------------------------------------------
 
-/** JSON lines when stdout is not a terminal (or LOG_FORMAT=json), pretty otherwise. */
-export const LoggerLive = Layer.unwrap(Effect.gen(function*() {
+/**
+ * Logs: JSON lines when stdout is not a terminal (or LOG_FORMAT=json), pretty otherwise. Traces: spans are not
+ * recorded, since no trace exporter is configured; recording spans nobody reads cost ~20% of the Node CPU of each
+ * SQL statement (every statement is a span, with a captured stack trace).
+ */
+export const TelemetryLive = Layer.unwrap(Effect.gen(function*() {
   const { format, level } = yield* LogConfig
   const json = format === "json" || (format === "auto" && process.stdout.isTTY !== true)
   return Layer.mergeAll(
     Logger.layer([json ? Logger.consoleJson : Logger.consolePretty()]),
-    Layer.succeed(References.MinimumLogLevel, level)
+    Layer.succeed(References.MinimumLogLevel, level),
+    Layer.succeed(References.TracerEnabled, false)
   )
 }))
 

@@ -160,6 +160,8 @@ export class Outbox extends Context.Service<Outbox, {
    * writers of one aggregate queue on its counter row until the earlier one commits.
    */
   appendEvent<A>(event: NewEvent<A>): Effect.Effect<EventEnvelope<A>, SqlError.SqlError>
+  /** Several events in one statement, each aggregate's in the given order; same rules as `appendEvent`. */
+  appendEvents(events: ReadonlyArray<NewEvent<unknown>>): Effect.Effect<ReadonlyArray<EventEnvelope>, SqlError.SqlError>
   /** Events not yet confirmed by the broker; 0 means the outbox is drained. */
   readonly pending: Effect.Effect<number, SqlError.SqlError>
 }>()("kassa/Outbox") {
@@ -202,11 +204,55 @@ export class Outbox extends Context.Service<Outbox, {
             return envelope
           }).pipe(Effect.withSpan("Outbox.appendEvent", { attributes: { type: event.type } }))
 
+        const appendEvents = (events: ReadonlyArray<NewEvent<unknown>>) =>
+          Effect.gen(function*() {
+            if (events.length === 0) return []
+            if (events.length === 1) return [yield* appendEvent(events[0]!)]
+            const occurredAt = DateTime.formatIso(yield* DateTime.now)
+            const rows = events.map((event, index) => ({
+              index,
+              id: randomUUID(),
+              aggregate_id: event.aggregateId,
+              type: event.type,
+              data: event.data ?? null
+            }))
+            // one counter upsert per aggregate (a statement may not update a row twice), in aggregate order so two
+            // such statements lock counters in the same order; each event takes its place in its aggregate's run
+            const inserted = yield* sql<{ readonly id: string; readonly sequence: string }>`
+              WITH events AS (
+                SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+                  AS e(index int, id uuid, aggregate_id text, type text, data jsonb)
+              ),
+              counts AS (SELECT aggregate_id, count(*) AS n FROM events GROUP BY aggregate_id ORDER BY aggregate_id),
+              next AS (
+                INSERT INTO ${sequences} AS s (aggregate_id, last_sequence) SELECT aggregate_id, n FROM counts
+                ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + excluded.last_sequence
+                RETURNING aggregate_id, last_sequence
+              )
+              INSERT INTO ${outbox} (id, aggregate_id, sequence, type, occurred_at, data)
+              SELECT e.id, e.aggregate_id,
+                next.last_sequence - c.n + row_number() OVER (PARTITION BY e.aggregate_id ORDER BY e.index),
+                e.type, ${occurredAt}::timestamptz, e.data
+              FROM events e JOIN counts c USING (aggregate_id) JOIN next USING (aggregate_id)
+              ORDER BY e.index
+              RETURNING id::text AS "id", sequence::text AS "sequence"`
+            yield* sql.afterCommit(wakeRelays(schema))
+            const sequenceOf = new Map(inserted.map((row) => [row.id, Number(row.sequence)]))
+            return rows.map((row, index): EventEnvelope => ({
+              id: row.id,
+              type: row.type,
+              occurredAt,
+              aggregateId: row.aggregate_id,
+              sequence: sequenceOf.get(row.id) ?? NaN,
+              data: events[index]!.data
+            }))
+          }).pipe(Effect.withSpan("Outbox.appendEvents", { attributes: { count: events.length } }))
+
         const pending = sql<{ readonly count: number }>`
           SELECT count(*)::int AS "count" FROM ${outbox} WHERE published_at IS NULL`.pipe(
           Effect.map((rows) => rows[0]?.count ?? 0)
         )
-        return Outbox.of({ schema, appendEvent, pending })
+        return Outbox.of({ schema, appendEvent, appendEvents, pending })
       })
     )
 

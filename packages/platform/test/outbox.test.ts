@@ -226,4 +226,37 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("transactional 
       })
       assert.deepStrictEqual(concurrent.map((e) => e.sequence).sort((a, b) => a - b), range(10))
     }), 60_000)
+
+  it.effect("appendEvents: one statement for several aggregates continues each one's sequence, in the given order", () =>
+    Effect.gen(function*() {
+      const type = testType("batch")
+      const sql = yield* SqlClient.SqlClient
+      const outbox = yield* Outbox
+      const [a, b] = [`${type}:a`, `${type}:b`]
+      yield* sql.withTransaction(outbox.appendEvent({ type, aggregateId: a, data: { n: 0 } }))
+      const batch = yield* sql.withTransaction(outbox.appendEvents([
+        { type, aggregateId: a, data: { n: 1 } },
+        { type, aggregateId: b, data: { n: 1 } },
+        { type, aggregateId: a, data: { n: 2 } }
+      ]))
+      assert.deepStrictEqual(batch.map((e) => [e.aggregateId, e.sequence, e.data]), [
+        [a, 2, { n: 1 }],
+        [b, 1, { n: 1 }],
+        [a, 3, { n: 2 }]
+      ])
+      const stored = yield* sql<{ readonly id: string; readonly sequence: number; readonly data: unknown }>`
+        SELECT id::text AS id, sequence::int AS sequence, data FROM outbox_test.outbox WHERE aggregate_id IN (${a}, ${b})
+        ORDER BY position`
+      assert.deepStrictEqual(stored.slice(1).map((row) => [row.id, row.sequence]), batch.map((e) => [e.id, e.sequence]))
+      // concurrent batches over the same aggregates neither deadlock nor leave gaps
+      yield* Effect.forEach(range(8), (i) =>
+        sql.withTransaction(outbox.appendEvents([
+          { type, aggregateId: i % 2 === 0 ? a : b, data: { i } },
+          { type, aggregateId: i % 2 === 0 ? b : a, data: { i } }
+        ])), { concurrency: "unbounded" })
+      const sequences = yield* sql<{ readonly aggregateId: string; readonly sequences: ReadonlyArray<number> }>`
+        SELECT aggregate_id, array_agg(sequence::int ORDER BY sequence) AS sequences FROM outbox_test.outbox
+        WHERE aggregate_id IN (${a}, ${b}) GROUP BY aggregate_id ORDER BY aggregate_id`
+      assert.deepStrictEqual(sequences.map((row) => row.sequences), [range(11), range(9)])
+    }), 60_000)
 })

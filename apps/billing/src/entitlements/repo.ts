@@ -23,12 +23,13 @@ const PairGrantRow = Schema.Struct({ userId: Schema.String, filmId: Schema.Strin
 const decodePairGrantRows = Schema.decodeUnknownEffect(Schema.Array(PairGrantRow))
 const ListRow = Schema.Struct({ productId: Schema.String, until: Schema.Date, filmIds: Schema.Array(Schema.String) })
 const decodeListRows = Schema.decodeUnknownEffect(Schema.Array(ListRow))
-const SubscriptionRow = Schema.Struct({
+const SyncRow = Schema.Struct({
+  source: Schema.Literals(["subscription", "entitlement"]),
   productId: Schema.String,
-  status: Schema.String,
-  currentPeriodEnd: Schema.Date
+  status: Schema.NullOr(Schema.String),
+  until: Schema.Date
 })
-const decodeSubscriptionRows = Schema.decodeUnknownEffect(Schema.Array(SubscriptionRow))
+const decodeSyncRows = Schema.decodeUnknownEffect(Schema.Array(SyncRow))
 
 export class EntitlementsRepo extends Context.Service<EntitlementsRepo, {
   /** Rewrites the user's rows from their live subscriptions; call inside a transaction. Returns what changed. */
@@ -47,17 +48,19 @@ export class EntitlementsRepo extends Context.Service<EntitlementsRepo, {
         Effect.gen(function*() {
           // one writer per user at a time: the second reads the subscriptions the first committed
           yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`entitlements:${userId}`}))`
-          const subscriptions = yield* decodeSubscriptionRows(yield* sql`SELECT product_id, status, current_period_end
-            FROM billing.subscriptions
-            WHERE user_id = ${userId} AND status IN ('trialing', 'active', 'past_due') AND current_period_end IS NOT NULL`)
+          // the live subscriptions and the rows held now, in one round trip
+          const rows = yield* decodeSyncRows(yield* sql`SELECT 'subscription' AS source, product_id, status, current_period_end AS until
+              FROM billing.subscriptions
+              WHERE user_id = ${userId} AND status IN ('trialing', 'active', 'past_due') AND current_period_end IS NOT NULL
+            UNION ALL
+            SELECT 'entitlement', product_id, NULL, until FROM billing.entitlements WHERE user_id = ${userId}`)
           const desired = new Map<string, number>()
-          for (const row of subscriptions) {
-            const until = row.currentPeriodEnd.getTime() + (row.status === "past_due" ? Duration.toMillis(pastDueGrace) : 0)
+          for (const row of rows) {
+            if (row.source !== "subscription") continue
+            const until = row.until.getTime() + (row.status === "past_due" ? Duration.toMillis(pastDueGrace) : 0)
             desired.set(row.productId, Math.max(until, desired.get(row.productId) ?? 0))
           }
-          const existing = yield* decodeGrantRows(
-            yield* sql`SELECT product_id, until FROM billing.entitlements WHERE user_id = ${userId}`
-          )
+          const existing = rows.filter((row) => row.source === "entitlement")
           const changes: Array<EntitlementChange> = []
           for (const row of existing) {
             if (!desired.has(row.productId)) changes.push({ productId: row.productId as ProductId, until: null })

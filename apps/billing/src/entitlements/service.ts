@@ -5,7 +5,7 @@ import type { EntitlementAnswer, EntitlementCheck, EntitlementQuery, Entitlement
 import { ServiceUnavailable } from "@kassa/domain/errors"
 import type { FilmId, UserId } from "@kassa/domain/ids"
 import { EntitlementConfig } from "@kassa/platform/config"
-import { Outbox } from "@kassa/platform/outbox"
+import { type NewEvent, Outbox } from "@kassa/platform/outbox"
 import { Clock, Context, DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { EntitlementCache } from "./cache.ts"
@@ -23,8 +23,11 @@ export const evaluate = (filmId: FilmId, grants: ReadonlyArray<Grant>, now: numb
 }
 
 export class Entitlements extends Context.Service<Entitlements, {
-  /** Rewrites the user's entitlements from their subscriptions; call inside the change's transaction. */
-  record(userId: UserId): Effect.Effect<void, RepoError>
+  /**
+   * Rewrites the user's entitlements from their subscriptions; call inside the change's transaction. `along` are
+   * the change's own events, written in the same statement as the entitlement events (one round trip).
+   */
+  record(userId: UserId, along?: ReadonlyArray<NewEvent<unknown>>): Effect.Effect<void, RepoError>
   check(userId: UserId, filmId: FilmId): Effect.Effect<EntitlementCheck, ServiceUnavailable>
   /** The answer from the in-process tier alone, synchronously; undefined when it does not hold the pair. */
   peek(userId: UserId, filmId: FilmId, now: number): EntitlementCheck | undefined
@@ -38,19 +41,19 @@ export class Entitlements extends Context.Service<Entitlements, {
     const cache = yield* EntitlementCache
     const outbox = yield* Outbox
 
-    const record = (userId: UserId) =>
+    const record = (userId: UserId, along: ReadonlyArray<NewEvent<unknown>> = []) =>
       Effect.gen(function*() {
         const now = new Date(yield* Clock.currentTimeMillis)
         const changes = yield* repo.sync(userId, now, config.pastDueGrace)
-        if (changes.length === 0) return
-        for (const change of changes) {
-          yield* outbox.appendEvent({
-            type: change.until === null ? "entitlement.revoked" : "entitlement.granted",
+        yield* outbox.appendEvents([
+          ...along,
+          ...changes.map((change) => ({
+            type: change.until === null ? "entitlement.revoked" as const : "entitlement.granted" as const,
             aggregateId: userId,
             data: { userId, productId: change.productId, until: change.until?.toISOString() ?? null }
-          })
-        }
-        yield* sql.afterCommit(cache.invalidateUser(userId))
+          }))
+        ])
+        if (changes.length > 0) yield* sql.afterCommit(cache.invalidateUser(userId))
       })
 
     const checkMany = (queries: ReadonlyArray<EntitlementQuery>) =>

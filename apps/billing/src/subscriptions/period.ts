@@ -10,6 +10,17 @@ const monthLengths = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const
 export const daysInMonth = (year: number, month: number): number =>
   month === 2 && isLeap(year) ? 29 : monthLengths[month - 1] ?? 31
 
+// a named zone holds an Intl.DateTimeFormat, costly to build: one per zone id (an invalid id throws, as before)
+const zones = new Map<string, DateTime.TimeZone>()
+const zoneOf = (timeZone: string): DateTime.TimeZone => {
+  let zone = zones.get(timeZone)
+  if (zone === undefined) {
+    zone = DateTime.zoneMakeNamedUnsafe(timeZone)
+    if (zones.size < 1_000) zones.set(timeZone, zone)
+  }
+  return zone
+}
+
 /**
  * The end of period `index` (1 = the first period's end) of a subscription anchored at `anchor`: the anchor's
  * wall-clock time in `timeZone`, `index` months or years later, its day clamped to that month's length. A
@@ -21,14 +32,15 @@ export const periodBoundary = (
   index: number,
   timeZone: string
 ): DateTime.Utc => {
-  const local = DateTime.toParts(DateTime.makeZonedUnsafe(anchor, { timeZone }))
+  const zone = zoneOf(timeZone)
+  const local = DateTime.toParts(DateTime.makeZonedUnsafe(anchor, { timeZone: zone }))
   const months = local.year * 12 + (local.month - 1) + index * (interval === "year" ? 12 : 1)
   const year = Math.floor(months / 12)
   const month = months - year * 12 + 1
   const day = Math.min(local.day, daysInMonth(year, month))
   return DateTime.toUtc(DateTime.makeZonedUnsafe(
     { year, month, day, hour: local.hour, minute: local.minute, second: local.second, millisecond: local.millisecond },
-    { timeZone, adjustForTimeZone: true, disambiguation: "compatible" }
+    { timeZone: zone, adjustForTimeZone: true, disambiguation: "compatible" }
   ))
 }
 
@@ -40,4 +52,4 @@ export const firstPeriod = (anchor: DateTime.Utc, interval: PlanInterval, timeZo
 
 /** A trial of `days` calendar days in the account's time zone. */
 export const trialEnd = (start: DateTime.Utc, days: number, timeZone: string): DateTime.Utc =>
-  DateTime.toUtc(DateTime.add(DateTime.makeZonedUnsafe(start, { timeZone }), { days }))
+  DateTime.toUtc(DateTime.add(DateTime.makeZonedUnsafe(start, { timeZone: zoneOf(timeZone) }), { days }))

@@ -25,7 +25,7 @@ import {
 } from "@kassa/domain/payments"
 import type { EventType } from "@kassa/domain/events"
 import { PaymentsRpcClient } from "@kassa/payments/client"
-import { Outbox } from "@kassa/platform/outbox"
+import { type NewEvent, Outbox } from "@kassa/platform/outbox"
 import { orUnavailable } from "@kassa/platform/validation"
 import { createHash } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
@@ -119,16 +119,22 @@ export class Billing extends Context.Service<Billing, {
     const emit = (type: EventType, aggregateId: string, data: unknown) =>
       outbox.appendEvent({ type, aggregateId, data }).pipe(Effect.asVoid)
 
-    /** The one writer of subscription state; call inside a transaction. */
+    /**
+     * The one writer of subscription state; call inside a transaction. `along`: events of the same change (e.g.
+     * the invoice paid), written with the subscription's and the entitlements' in one statement.
+     */
     const changeSubscription = (
       row: SubscriptionRow,
       patch: Parameters<BillingRepo["Service"]["updateSubscription"]>[1],
-      event: EventType | undefined
+      event: EventType | undefined,
+      along: ReadonlyArray<NewEvent<unknown>> = []
     ) =>
       Effect.gen(function*() {
         const updated = yield* repo.updateSubscription(row.id, patch, yield* now)
-        if (event !== undefined) yield* emit(event, row.id, encodeSubscription(updated))
-        yield* entitlements.record(updated.userId)
+        yield* entitlements.record(updated.userId, [
+          ...along,
+          ...(event === undefined ? [] : [{ type: event, aggregateId: row.id, data: encodeSubscription(updated) }])
+        ])
         return updated
       })
 
@@ -178,21 +184,23 @@ export class Billing extends Context.Service<Billing, {
             paidPaymentId: payment.id,
             ...(first ? { periodStart: start, periodEnd: end } : {})
           }, at)
-          yield* emit("invoice.paid", invoice.row.id, invoiceEvent(invoice, { paymentId: payment.id }))
+          const paid = { type: "invoice.paid" as const, aggregateId: invoice.row.id, data: invoiceEvent(invoice, { paymentId: payment.id }) }
           if (first || subscription.status === "past_due" || subscription.status === "trialing") {
             yield* changeSubscription(subscription, {
               status: "active",
               currentPeriodStart: start,
               currentPeriodEnd: end,
               failureCode: null
-            }, "subscription.activated")
+            }, "subscription.activated", [paid])
+          } else {
+            yield* outbox.appendEvents([paid])
           }
         } else if (payment.status === "failed" && invoice.row.status === "open") {
-          yield* emit("invoice.payment_failed", invoice.row.id, invoiceEvent(invoice, {
-            paymentId: payment.id,
-            failureCode: payment.failureCode ?? null
-          }))
-          yield* changeSubscription(subscription, { failureCode: payment.failureCode ?? "failed" }, undefined)
+          yield* changeSubscription(subscription, { failureCode: payment.failureCode ?? "failed" }, undefined, [{
+            type: "invoice.payment_failed",
+            aggregateId: invoice.row.id,
+            data: invoiceEvent(invoice, { paymentId: payment.id, failureCode: payment.failureCode ?? null })
+          }])
         }
         const refundedBefore = Option.match(before, { onNone: () => 0, onSome: (row) => row.refundedAmount })
         if (payment.refundedAmount > refundedBefore) {
@@ -314,13 +322,13 @@ export class Billing extends Context.Service<Billing, {
               sourceId: null
             }]
           }, at)
-          yield* emit("subscription.created", subscriptionId, encodeSubscription(inserted.value))
-          yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
-          if (trial) {
-            yield* emit("invoice.paid", invoiceId, invoiceEvent(invoice, { paymentId: null }))
-            // a trial grants access from its insert, not through changeSubscription
-            yield* entitlements.record(user.id)
-          }
+          const events: ReadonlyArray<NewEvent<unknown>> = [
+            { type: "subscription.created", aggregateId: subscriptionId, data: encodeSubscription(inserted.value) },
+            { type: "invoice.created", aggregateId: invoiceId, data: invoiceEvent(invoice) },
+            ...(trial ? [{ type: "invoice.paid" as const, aggregateId: invoiceId, data: invoiceEvent(invoice, { paymentId: null }) }] : [])
+          ]
+          // a trial grants access from its insert, not through changeSubscription
+          yield* trial ? entitlements.record(user.id, events) : outbox.appendEvents(events)
         }).pipe(sql.withTransaction)
         if (trial) return yield* readResult(subscriptionId, invoiceId, null)
         const payment = yield* charge({
