@@ -1,7 +1,7 @@
 // Full subscribe flows (POST /v1/subscriptions: plan lookup, idempotency record, subscription + invoice + outbox in
 // one transaction, the charge through payments' RPC to the Stripe sandbox, the outcome applied) with billing,
 // payments and the sandbox as child processes on the real Postgres, Redis and RabbitMQ. Registration is done
-// before measuring, as is saving each viewer's card (POST /v1/payment-methods). Two loads: as fast as it goes (autocannon -c 32, 5 s), and an evenly paced 50 req/s for 10 s for the p99; bare node:http
+// before measuring, as is saving each viewer's card (POST /v1/payment-methods). Two loads: as fast as it goes (autocannon -c 32, 10 s after a 3 s warm-up), and an evenly paced 50 req/s for 10 s for the p99; bare node:http
 // answering a subscribe response's bytes runs in the same run. Target: >= 150 subscribes/s, p99 <= 100 ms at 50/s.
 import { randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
@@ -96,7 +96,7 @@ try {
     await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], duration: 3 })
     const cpuBefore = cpuSnapshot(groups)
     const firstFull = next
-    const full = await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], duration: 5 })
+    const full = await load({ url: billing.url, requests: [{ setupRequest: () => subscribeRequest() }], duration: 10 })
     const cpu = cpuPerUnit(cpuBefore, cpuSnapshot(groups), next - firstFull, "subscribe")
     const pacedRequest = () => {
       const { body, headers, method } = subscribeRequest()

@@ -165,7 +165,7 @@ export const BillingMigrations = migrations("billing", {
     `CREATE INDEX audit_by_object ON billing.audit_log (object_type, object_id, created_at)`
   ),
   // the entitlement read model: per user and product, access until `until`; rewritten from the user's
-  // subscriptions in the transaction of every subscription change (src/entitlements/writer.ts)
+  // subscriptions in the transaction of every subscription change (src/entitlements/service.ts)
   "0005_entitlements": ddl(
     `CREATE TABLE billing.entitlements (
       user_id text NOT NULL REFERENCES billing.users (id),

@@ -145,7 +145,7 @@ const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: 
     return { claimed: rows.length, published: ready.length }
   }))
 
-const lingerAfterWake = Duration.millis(10)
+const lingerAfterWake = Duration.millis(50)
 
 // jittered exponential, capped at a few seconds, forever: an outage of the broker or the database only delays
 const relayBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("3 seconds")]).pipe(
@@ -275,8 +275,9 @@ export class Outbox extends Context.Service<Outbox, {
       const wake = yield* Queue.dropping<void>(1)
       yield* registerWaker(schema, () => Queue.offerUnsafe(wake, undefined))
 
-      // a wake lingers a moment so that commits arriving together go out in one batch (one claim, one publish,
-      // one update) rather than one batch each: under load that is most of the relay's cost
+      // a wake lingers a moment so that the commits of that moment go out in one batch (one claim, one publish,
+      // one update) rather than one batch each: at 50 changes/s that is 4 statements per change saved, for 50 ms
+      // more latency on events, which are asynchronous anyway
       const idle = Effect.raceFirst(Effect.andThen(Queue.take(wake), Effect.sleep(lingerAfterWake)), Effect.sleep(pollInterval))
       const step = relayBatch(sql, bus, schema, batchSize).pipe(
         Effect.flatMap((outcome) =>

@@ -172,7 +172,7 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   listSubscriptions(userId: UserId, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
   /** The invoice's subscription (locked when `lock` is set); `owner` limits the read to that user's invoice. */
   findSubscriptionOfInvoice(invoiceId: InvoiceId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
-  /** None when the user already holds a live subscription to the product (the partial unique index). */
+  /** None when the user already holds a live subscription to the product (the partial unique index) or the id exists. */
   insertSubscription(row: NewSubscription, now: Date): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
   updateSubscription(id: SubscriptionId, patch: {
     readonly status?: SubscriptionStatus
@@ -312,14 +312,14 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           (rows) => toPage(rows, limit, cursorOf)
         ),
       insertSubscription: (row, now) =>
-        // the partial unique index is the arbiter: a conflict leaves the transaction usable (no error raised)
+        // the unique indexes are the arbiters: a conflict leaves the transaction usable (no error raised)
         Effect.map(
           selectSubscriptions(
             sql`true`,
             sql``,
             sql`INSERT INTO billing.subscriptions ${
               sql.insert({ ...row, cancelAtPeriodEnd: false, createdAt: now, updatedAt: now })
-            } ON CONFLICT (user_id, product_id) WHERE status IN ('incomplete', 'trialing', 'active', 'past_due') DO NOTHING
+            } ON CONFLICT DO NOTHING
             RETURNING *`
           ),
           (rows) => Option.fromNullishOr(rows[0])

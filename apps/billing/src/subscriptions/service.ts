@@ -257,9 +257,12 @@ export class Billing extends Context.Service<Billing, {
 
     const readResult = (subscriptionId: SubscriptionId, invoiceId: InvoiceId, paymentId: PaymentId | null) =>
       Effect.gen(function*() {
-        const subscription = yield* mustFind(repo.findSubscription(subscriptionId), "subscription")
-        const invoice = yield* mustFind(repo.findInvoice(invoiceId), "invoice")
-        const payment = paymentId === null ? Option.none() : yield* repo.findPayment(paymentId)
+        // independent reads: concurrent, so the pool pipelines them into one round trip
+        const [subscription, invoice, payment] = yield* Effect.all([
+          mustFind(repo.findSubscription(subscriptionId), "subscription"),
+          mustFind(repo.findInvoice(invoiceId), "invoice"),
+          paymentId === null ? Effect.succeedNone : repo.findPayment(paymentId)
+        ], { concurrency: "unbounded" })
         return {
           subscription: toSubscription(subscription),
           invoice: toInvoice(invoice),
@@ -269,17 +272,18 @@ export class Billing extends Context.Service<Billing, {
 
     const subscribeOnce = (user: CurrentUser["Service"], key: string, request: SubscribeRequest) =>
       Effect.gen(function*() {
-        const plan = yield* mustFind(catalog.findPlan(request.planId), "plan")
+        const [plan, timeZone] = yield* Effect.all([
+          mustFind(catalog.findPlan(request.planId), "plan"),
+          repo.timeZoneOf(user.id)
+        ], { concurrency: "unbounded" })
         if (plan.status !== "active" || plan.productStatus !== "active") {
           return yield* new Unprocessable({ message: `plan ${plan.id} is no longer on sale` })
         }
         const subscriptionId = SubscriptionId.make(derivedId("sub", user.id, key))
         const invoiceId = InvoiceId.make(derivedId("inv", user.id, key))
-        const timeZone = yield* repo.timeZoneOf(user.id)
         const at = yield* now
         const trial = plan.trialDays > 0
         yield* Effect.gen(function*() {
-          if (Option.isSome(yield* repo.findSubscription(subscriptionId))) return
           const period = trial
             ? { start: DateTime.fromDateUnsafe(at), end: trialEnd(DateTime.fromDateUnsafe(at), plan.trialDays, timeZone) }
             : firstPeriod(DateTime.fromDateUnsafe(at), plan.interval, timeZone)
@@ -295,6 +299,8 @@ export class Billing extends Context.Service<Billing, {
             currentPeriodEnd: trial ? end : null
           }, at)
           if (Option.isNone(inserted)) {
+            // an earlier attempt with this key created it and its invoice (then failed before answering): go on
+            if (Option.isSome(yield* repo.findSubscription(subscriptionId))) return
             const live = yield* repo.findLiveSubscription(user.id, plan.productId)
             return yield* new AlreadySubscribed({
               message: `you already have a subscription to product ${plan.productId}`,
