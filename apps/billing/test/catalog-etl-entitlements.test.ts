@@ -7,7 +7,7 @@
 import { randomBytes, randomUUID } from "node:crypto"
 import { BillingLive } from "@kassa/billing/main"
 import { CatalogLive } from "@kassa/catalog/main"
-import { BillingApi, CatalogApi } from "@kassa/domain/apis"
+import { BillingApi } from "@kassa/domain/apis"
 import type { PlanSpec } from "@kassa/domain/catalog"
 import { type FilmId, UserId } from "@kassa/domain/ids"
 import { AccessTokenIssuer } from "@kassa/platform/auth"
@@ -18,6 +18,7 @@ import { Clock, ConfigProvider, Context, Effect, Layer, Option, Schedule } from 
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { EntitlementCache } from "../src/entitlements/cache.ts"
+import { catalogAdmin } from "./catalog-support.ts"
 
 class CatalogServer extends Context.Service<CatalogServer, HttpServer.HttpServer["Service"]>()("test/CatalogServer") {}
 class BillingSide extends Context.Service<BillingSide, {
@@ -44,14 +45,7 @@ const Apps = Layer.mergeAll(
   Layer.provideMerge(TestPlatform)
 )
 
-const admin = Effect.gen(function*() {
-  const issued = yield* AccessTokenIssuer.use((issuer) =>
-    issuer.issue({ id: UserId.make(`usr_${randomUUID()}`), email: "admin@example.com", role: "admin" }, randomUUID())
-  )
-  return yield* apiClient(CatalogApi, { bearer: issued.token }).pipe(
-    Effect.provideService(HttpServer.HttpServer, yield* CatalogServer)
-  )
-})
+const admin = Effect.flatMap(Effect.service(CatalogServer), catalogAdmin)
 const billingClient = (bearer?: string) =>
   Effect.flatMap(Effect.service(BillingSide), (side) =>
     apiClient(BillingApi, bearer === undefined ? {} : { bearer }).pipe(Effect.provideService(HttpServer.HttpServer, side.server)))

@@ -5,9 +5,8 @@
 import { randomBytes, randomUUID } from "node:crypto"
 import { BillingLive } from "@kassa/billing/main"
 import { CatalogLive } from "@kassa/catalog/main"
-import { BillingApi, CatalogApi } from "@kassa/domain/apis"
+import { BillingApi } from "@kassa/domain/apis"
 import type { PlanSpec } from "@kassa/domain/catalog"
-import { UserId } from "@kassa/domain/ids"
 import type { ProductOffer } from "@kassa/domain/products"
 import { AccessTokenIssuer } from "@kassa/platform/auth"
 import { serverUrl } from "@kassa/platform/http"
@@ -16,7 +15,7 @@ import { assert, layer } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer, Option, Schedule } from "effect"
 import { HttpServer } from "effect/http"
 import { CatalogCopy } from "../src/products/repo.ts"
-import { billingState, catalogHead, catalogState, watermark } from "./catalog-support.ts"
+import { billingState, catalogAdmin, catalogHead, catalogState, watermark } from "./catalog-support.ts"
 
 class CatalogServer extends Context.Service<CatalogServer, HttpServer.HttpServer["Service"]>()("test/CatalogServer") {}
 class BillingServer extends Context.Service<BillingServer, HttpServer.HttpServer["Service"]>()("test/BillingServer") {}
@@ -36,14 +35,7 @@ const Apps = Layer.mergeAll(
   Layer.provideMerge(TestPlatform)
 )
 
-const admin = Effect.gen(function*() {
-  const issued = yield* AccessTokenIssuer.use((issuer) =>
-    issuer.issue({ id: UserId.make(`usr_${randomUUID()}`), email: "admin@example.com", role: "admin" }, randomUUID())
-  )
-  return yield* apiClient(CatalogApi, { bearer: issued.token }).pipe(
-    Effect.provideService(HttpServer.HttpServer, yield* CatalogServer)
-  )
-})
+const admin = Effect.flatMap(Effect.service(CatalogServer), catalogAdmin)
 const viewer = Effect.flatMap(Effect.service(BillingServer), (s) => apiClient(BillingApi).pipe(Effect.provideService(HttpServer.HttpServer, s)))
 
 /** Polls until `done` holds; the catalog promises billing sees a change within 5 s. */

@@ -1,7 +1,22 @@
 // Shared by the catalog ETL tests: the catalog's and billing's copies read side by side, so a test can
 // demand that they are equal, and the catalog version billing's copy must reach to be complete.
+import { CatalogApi } from "@kassa/domain/apis"
+import { UserId } from "@kassa/domain/ids"
+import { AccessTokenIssuer } from "@kassa/platform/auth"
+import { apiClient } from "@kassa/platform/testing"
+import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
+import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
+
+/** A client of the catalog app at `server`, as an admin holding a token from the shared AccessTokenIssuer. */
+export const catalogAdmin = (server: HttpServer.HttpServer["Service"]) =>
+  Effect.gen(function*() {
+    const issued = yield* AccessTokenIssuer.use((issuer) =>
+      issuer.issue({ id: UserId.make(`usr_${randomUUID()}`), email: "admin@example.com", role: "admin" }, randomUUID())
+    )
+    return yield* apiClient(CatalogApi, { bearer: issued.token }).pipe(Effect.provideService(HttpServer.HttpServer, server))
+  })
 
 const rows = (query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
   SqlClient.SqlClient.use((sql) => query(sql).pipe(Effect.orDie))
