@@ -1,7 +1,8 @@
 // Billing with its Postgres connection cut (a TCP proxy between the app and the real server, closed mid-test):
 // writes answer 503 ServiceUnavailable (DESIGN §5) promptly instead of hanging or failing with 500, an entitlement
 // answered before the cut is still answered (200, same answer), one that was never asked is a prompt 503, and the
-// app writes again once the connection is back.
+// app writes again once the connection is back. A database that accepts connections but never answers does not
+// hold requests either: they answer 503 at the request deadline (REQUEST_TIMEOUT).
 import { assert, layer } from "@effect/vitest"
 import { BillingLive } from "@kassa/billing/main"
 import { layerAmqp } from "@kassa/platform/bus"
@@ -17,6 +18,7 @@ import { authTestConfig, billingClient, uniqueEmail } from "./support.ts"
 
 class PostgresLink extends Context.Service<PostgresLink, {
   readonly cut: Effect.Effect<void>
+  readonly stall: Effect.Effect<void>
   readonly restore: Effect.Effect<void>
 }>()("test/PostgresLink") {}
 
@@ -29,7 +31,7 @@ const ProxiedDatabase = Layer.unwrap(Effect.gen(function*() {
   url.port = String(port)
   return Layer.merge(
     layerFromUrl(Redacted.make(url.toString())),
-    Layer.succeed(PostgresLink, PostgresLink.of({ cut: proxy.cut, restore: Effect.asVoid(proxy.start(port)) }))
+    Layer.succeed(PostgresLink, PostgresLink.of({ cut: proxy.cut, stall: proxy.stall, restore: Effect.asVoid(proxy.start(port)) }))
   )
 }))
 
@@ -45,7 +47,8 @@ const Platform = Layer.mergeAll(
     REDIS_URL: "redis://127.0.0.1:6379",
     AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
     BILLING_PORT: "0",
-    PAYMENTS_RPC_URL: "http://127.0.0.1:1/rpc"
+    PAYMENTS_RPC_URL: "http://127.0.0.1:1/rpc",
+    REQUEST_TIMEOUT: "1 second"
   })))
 )
 
@@ -129,6 +132,40 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
       const created = yield* client.subscriptions.create({
         headers: { "idempotency-key": newKey() },
         payload: { planId: second.planId }
+      }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (error) => error._tag === "ServiceUnavailable", times: 50 }))
+      assert.strictEqual(created.subscription.status, "trialing")
+    }))
+
+  it.effect("a database that never answers: requests get 503 at the deadline, cached entitlements still 200", () =>
+    Effect.gen(function*() {
+      const link = yield* PostgresLink
+      const plan = yield* seedPlan({ trialDays: 7 })
+      const later = yield* seedPlan({ trialDays: 7 })
+      const cachedFilm = yield* seedFilm(plan.productId)
+      const askedLater = yield* seedFilm(plan.productId)
+      const { client } = yield* viewer("stall")
+      yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: plan.planId } })
+      const before = yield* client.entitlements.film({ params: { filmId: cachedFilm } })
+
+      yield* link.stall
+
+      const subscribe = yield* failsPromptly(client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId: plan.planId }
+      }))
+      assert.strictEqual(subscribe._tag, "ServiceUnavailable")
+      const list = yield* failsPromptly(client.invoices.list({ query: {} }))
+      assert.strictEqual(list._tag, "ServiceUnavailable")
+      assert.deepStrictEqual(yield* client.entitlements.film({ params: { filmId: cachedFilm } }), before)
+      const unknown = yield* failsPromptly(client.entitlements.film({ params: { filmId: askedLater } }))
+      assert.strictEqual(unknown._tag, "ServiceUnavailable")
+
+      // the silent connections are dropped; the pool opens new ones
+      yield* link.cut
+      yield* link.restore
+      const created = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId: later.planId }
       }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (error) => error._tag === "ServiceUnavailable", times: 50 }))
       assert.strictEqual(created.subscription.status, "trialing")
     }))

@@ -62,7 +62,9 @@ export const HttpConfig = (portVar: string, defaultPort: number) =>
     host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
     // 0 = an ephemeral port (tests); Config.Port would reject it
     port: Config.schema(Schema.Port, portVar).pipe(Config.withDefault(defaultPort)),
-    shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+    shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+    // a dependency that accepts connections but never answers must not hold a request (or its client) forever
+    requestTimeout: Config.Duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
   })
 
 /**

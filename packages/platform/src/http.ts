@@ -4,8 +4,9 @@ import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Readiness as ReadinessSchema } from "@kassa/domain/system"
 import type { DependencyStatus, NotReady as NotReadyError } from "@kassa/domain/system"
 import { Health, NotReady } from "@kassa/domain/system"
+import { ServiceUnavailable } from "@kassa/domain/errors"
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, Metric, Option, References, Schema } from "effect"
-import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { HttpApi, HttpApiGroup } from "effect/http-api"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -123,6 +124,8 @@ export class Readiness extends Context.Service<Readiness, {
     return Readiness.of({ check })
   }))
 }
+
+const encodeUnavailable = Schema.encodeSync(ServiceUnavailable)
 
 const healthBody = (service: string) => Schema.encodeEffect(Health)({ status: "ok", service }).pipe(Effect.orDie)
 
@@ -248,7 +251,7 @@ export const serveApi = <
   readonly hotRoutes?: Effect.Effect<HotRoutes, EF, RF>
 }) =>
   Layer.unwrap(Effect.gen(function*() {
-    const { host, port, shutdownTimeout } = yield* options.http
+    const { host, port, requestTimeout, shutdownTimeout } = yield* options.http
     const instruments = requestInstruments(options.service)
     const routes = Layer.mergeAll(
       HttpApiBuilder.layer(options.api, { openapiPath: "/openapi.json" }),
@@ -263,7 +266,15 @@ export const serveApi = <
     // the clock and metric registry the app's fibers use
     const context = yield* Effect.context<never>()
     // HttpServer stays in the output so tests (port 0) can read the bound address
-    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+    // past the deadline the client gets a 503 at once; the handler is interrupted when the request's fiber ends
+    // (an interrupted money path is safe to retry: every one of them is idempotent)
+    const timedOut = HttpServerResponse.jsonUnsafe(
+      encodeUnavailable(new ServiceUnavailable({ message: "the request took too long; try again shortly" })),
+      { status: 503 }
+    )
+    const deadline = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      Effect.timeoutOrElse(app, { duration: requestTimeout, orElse: () => Effect.succeed(timedOut) })
+    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: deadline }).pipe(
       Layer.provideMerge(NodeHttpServer.layerServer(
         () => answerHotFirst(createServer(), hotRoutes, context, instruments),
         { host, port, gracefulShutdownTimeout: shutdownTimeout }

@@ -96,8 +96,10 @@ export const tcpProxy = (upstreamPort: number) =>
   Effect.gen(function*() {
     const sockets = new Set<Socket>()
     let server: Server | undefined
+    let stalled = false
     const start = (port: number) =>
       Effect.callback<number>((resume) => {
+        stalled = false
         server = createServer((client) => {
           const upstream = connect(upstreamPort, "127.0.0.1")
           for (const socket of [client, upstream]) {
@@ -109,7 +111,9 @@ export const tcpProxy = (upstreamPort: number) =>
               upstream.destroy()
             })
           }
-          client.pipe(upstream).pipe(client)
+          // stalled: connections are accepted and never answered
+          if (stalled) client.pause()
+          else client.pipe(upstream).pipe(client)
         })
         server.listen(port, "127.0.0.1", () => {
           const address = server?.address()
@@ -120,6 +124,14 @@ export const tcpProxy = (upstreamPort: number) =>
       server?.close()
       for (const socket of sockets) socket.destroy()
     })
+    /** A peer that is there but silent: nothing more is forwarded either way, nothing is closed. */
+    const stall = Effect.sync(() => {
+      stalled = true
+      for (const socket of sockets) {
+        socket.unpipe()
+        socket.pause()
+      }
+    })
     yield* Effect.addFinalizer(() => cut)
-    return { start, cut }
+    return { start, cut, stall }
   })
