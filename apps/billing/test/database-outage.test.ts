@@ -5,12 +5,10 @@
 // hold requests either: they answer 503 at the request deadline (REQUEST_TIMEOUT).
 import { assert, layer } from "@effect/vitest"
 import { BillingLive } from "@kassa/billing/main"
-import { layerAmqp } from "@kassa/platform/bus"
 import { layerFromUrl } from "@kassa/platform/db"
 import { serverUrl } from "@kassa/platform/http"
-import { layerRedis } from "@kassa/platform/kv"
-import { makeTestDatabase, tcpProxy } from "@kassa/platform/testing"
-import { ConfigProvider, Context, Duration, Effect, Layer, Redacted, References, Schedule } from "effect"
+import { makeTestDatabase, tcpProxy, testPlatform } from "@kassa/platform/testing"
+import { Context, Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import { HttpServer } from "effect/http"
 import { newKey, seedPlan, viewer } from "./billing-harness.ts"
 import { seedFilm } from "./entitlements-support.ts"
@@ -36,21 +34,10 @@ const ProxiedDatabase = Layer.unwrap(Effect.gen(function*() {
 }))
 
 // as TestPlatform, with the database behind the proxy; payments is not running (trial plans never charge)
-const Platform = Layer.mergeAll(
-  ProxiedDatabase,
-  layerRedis("redis://127.0.0.1:6379"),
-  layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
-).pipe(
-  Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Error")),
-  Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromUnknown({
-    DATABASE_URL: "postgres://set-by-the-test",
-    REDIS_URL: "redis://127.0.0.1:6379",
-    AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
-    BILLING_PORT: "0",
-    PAYMENTS_RPC_URL: "http://127.0.0.1:1/rpc",
-    REQUEST_TIMEOUT: "1 second"
-  })))
-)
+const Platform = testPlatform(ProxiedDatabase, {
+  logLevel: "Error",
+  config: { PAYMENTS_RPC_URL: "http://127.0.0.1:1/rpc", REQUEST_TIMEOUT: "1 second" }
+})
 
 const BillingOverProxy = BillingLive.pipe(Layer.provide(authTestConfig()), Layer.provideMerge(Platform))
 

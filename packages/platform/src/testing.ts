@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto"
 import { connect, createServer, type Server, type Socket } from "node:net"
 import { PgClient } from "@effect/sql-pg"
-import { ConfigProvider, Effect, Layer, Redacted, References, type Scope } from "effect"
+import { ConfigProvider, Effect, Layer, type LogLevel, Redacted, References, type Scope } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -46,24 +46,31 @@ export const testDatabase = (
 export const TestDatabase = testDatabase()
 
 /**
- * The platform of an app under test: its own database on the real Postgres, the real Redis and
- * RabbitMQ, warnings-only logs, and HTTP servers on ephemeral ports.
+ * The platform of an app under test: `database` (its own database on the real Postgres), the real Redis and
+ * RabbitMQ, logs from `logLevel` up, HTTP servers on ephemeral ports, and `config` over those defaults.
  */
-export const TestPlatform = Layer.mergeAll(
-  TestDatabase,
-  layerRedis("redis://127.0.0.1:6379"),
-  layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
-).pipe(
-  Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Warn")),
-  Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromUnknown({
-    DATABASE_URL: "postgres://set-by-TestDatabase",
-    REDIS_URL: "redis://127.0.0.1:6379",
-    AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
-    BILLING_PORT: "0",
-    PAYMENTS_PORT: "0",
-    CATALOG_PORT: "0"
-  })))
-)
+export const testPlatform = <A, E>(
+  database: Layer.Layer<A, E>,
+  options?: { readonly logLevel?: LogLevel.LogLevel; readonly config?: Record<string, string> }
+) =>
+  Layer.mergeAll(
+    database,
+    layerRedis("redis://127.0.0.1:6379"),
+    layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
+  ).pipe(
+    Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, options?.logLevel ?? "Warn")),
+    Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromUnknown({
+      DATABASE_URL: "postgres://set-by-the-test-database",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
+      BILLING_PORT: "0",
+      PAYMENTS_PORT: "0",
+      CATALOG_PORT: "0",
+      ...options?.config
+    })))
+  )
+
+export const TestPlatform = testPlatform(TestDatabase)
 
 /** A client derived from `api`, pointed at the app server running in the test's layer. */
 export const apiClient = <Id extends string, Groups extends HttpApiGroup.Constraint>(
