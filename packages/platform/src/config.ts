@@ -28,7 +28,9 @@ export const AmqpConfig = Config.all({
 
 export const OutboxConfig = Config.all({
   pollInterval: Config.Duration("OUTBOX_POLL_INTERVAL").pipe(Config.withDefault(Duration.millis(200))),
-  batchSize: Config.Int("OUTBOX_BATCH_SIZE").pipe(Config.withDefault(200))
+  batchSize: Config.Int("OUTBOX_BATCH_SIZE").pipe(Config.withDefault(200)),
+  // published events are kept this long (for inspection and replays by hand), then deleted by the relay
+  retention: Config.Duration("OUTBOX_RETENTION").pipe(Config.withDefault(Duration.days(7)))
 })
 
 /**

@@ -3,7 +3,7 @@
 // once, and the events of one aggregate leave in `sequence` order.
 import { randomUUID } from "node:crypto"
 import type { EventEnvelopeEncoded, EventType } from "@kassa/domain"
-import { type Config, Context, DateTime, Duration, Effect, Layer, Queue, Result, Schedule } from "effect"
+import { Clock, type Config, Context, DateTime, Duration, Effect, Layer, Queue, Result, Schedule } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type BusError, EventBus, type OutgoingMessage } from "./bus.ts"
 import { OutboxConfig } from "./config.ts"
@@ -147,6 +147,26 @@ const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: 
 
 const lingerAfterWake = Duration.millis(50)
 
+/** Deletes events published before `before`, 1,000 per statement so no statement holds many locks long. */
+const prunePublished = (sql: SqlClient.SqlClient, schema: string, before: Date) =>
+  Effect.gen(function*() {
+    const outbox = sql.literal(`${schema}.outbox`)
+    const batch = 1_000
+    let total = 0
+    while (true) {
+      const deleted = yield* sql<{ readonly n: number }>`
+        WITH gone AS (
+          DELETE FROM ${outbox} WHERE position IN (
+            SELECT position FROM ${outbox} WHERE published_at < ${before} ORDER BY position LIMIT ${batch}
+          ) RETURNING 1
+        )
+        SELECT count(*)::int AS n FROM gone`
+      const n = deleted[0]?.n ?? 0
+      total += n
+      if (n < batch) return total
+    }
+  })
+
 // jittered exponential, capped at a few seconds, forever: an outage of the broker or the database only delays
 const relayBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("3 seconds")]).pipe(
   Schedule.jittered
@@ -164,6 +184,11 @@ export class Outbox extends Context.Service<Outbox, {
   appendEvents(events: ReadonlyArray<NewEvent<unknown>>): Effect.Effect<ReadonlyArray<EventEnvelope>, SqlError.SqlError>
   /** Events not yet confirmed by the broker; 0 means the outbox is drained. */
   readonly pending: Effect.Effect<number, SqlError.SqlError>
+  /**
+   * Deletes events published before `before`, in batches; returns how many. Unpublished events are never
+   * touched, and sequences go on from the per-aggregate counters, which are kept.
+   */
+  prune(before: Date): Effect.Effect<number, SqlError.SqlError>
 }>()("kassa/Outbox") {
   static readonly layer = (schema: string): Layer.Layer<Outbox, never, SqlClient.SqlClient> =>
     Layer.effect(
@@ -252,7 +277,7 @@ export class Outbox extends Context.Service<Outbox, {
           SELECT count(*)::int AS "count" FROM ${outbox} WHERE published_at IS NULL`.pipe(
           Effect.map((rows) => rows[0]?.count ?? 0)
         )
-        return Outbox.of({ schema, appendEvent, appendEvents, pending })
+        return Outbox.of({ schema, appendEvent, appendEvents, pending, prune: (before) => prunePublished(sql, schema, before) })
       })
     )
 
@@ -294,5 +319,17 @@ export class Outbox extends Context.Service<Outbox, {
         Effect.flatMap((outcome) => outcome.claimed === batchSize && outcome.published > 0 ? Effect.void : idle)
       )
       yield* Effect.forkScoped(Effect.forever(step))
+
+      // retention: hourly (jittered, so replicas spread out), failures only logged; the next hour tries again
+      const pruneOld = Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const deleted = yield* prunePublished(sql, schema, new Date(now - Duration.toMillis(config.retention)))
+        if (deleted > 0) yield* Effect.logInfo("pruned published outbox events").pipe(Effect.annotateLogs({ schema, deleted }))
+      }).pipe(
+        Effect.catch((error) =>
+          Effect.logWarning("outbox pruning failed; next attempt in an hour").pipe(Effect.annotateLogs({ schema, error: error.message }))
+        )
+      )
+      yield* pruneOld.pipe(Effect.repeat(Schedule.spaced("1 hour").pipe(Schedule.jittered)), Effect.forkScoped)
     }))
 }

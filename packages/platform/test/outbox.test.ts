@@ -259,4 +259,25 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("transactional 
         WHERE aggregate_id IN (${a}, ${b}) GROUP BY aggregate_id ORDER BY aggregate_id`
       assert.deepStrictEqual(sequences.map((row) => row.sequences), [range(11), range(9)])
     }), 60_000)
+
+  it.effect("prune deletes events published before the cutoff, never unpublished ones; sequences go on", () =>
+    Effect.gen(function*() {
+      const type = testType("prune")
+      const sql = yield* SqlClient.SqlClient
+      const outbox = yield* Outbox
+      const aggregateId = `${type}:aggregate`
+      const events = yield* Effect.forEach(range(5), (i) => sql.withTransaction(outbox.appendEvent({ type, aggregateId, data: { i } })))
+      const ids = events.map((e) => e.id)
+      // as the relay leaves them: 1-3 published long ago, 4 published just now, 5 not published
+      yield* sql`UPDATE outbox_test.outbox SET published_at = now() - interval '8 days' WHERE id::text IN ${sql.in(ids.slice(0, 3))}`
+      yield* sql`UPDATE outbox_test.outbox SET published_at = now() WHERE id::text = ${ids[3]!}`
+      yield* sql`UPDATE outbox_test.outbox SET published_at = NULL, created_at = now() - interval '30 days' WHERE id::text = ${ids[4]!}`
+      const cutoff = new Date(Date.parse(events[0]!.occurredAt) - 7 * 24 * 3_600_000 + 60_000)
+      assert.strictEqual(yield* outbox.prune(cutoff), 3)
+      const left = yield* sql<{ readonly id: string }>`
+        SELECT id::text AS id FROM outbox_test.outbox WHERE aggregate_id = ${aggregateId} ORDER BY position`
+      assert.deepStrictEqual(left.map((row) => row.id), ids.slice(3))
+      assert.strictEqual(yield* outbox.prune(cutoff), 0)
+      assert.strictEqual((yield* sql.withTransaction(outbox.appendEvent({ type, aggregateId, data: {} }))).sequence, 6)
+    }), 60_000)
 })
