@@ -47,7 +47,8 @@ export const TestDatabase = testDatabase()
 
 /**
  * The platform of an app under test: `database` (its own database on the real Postgres), the real Redis and
- * RabbitMQ, logs from `logLevel` up, HTTP servers on ephemeral ports, and `config` over those defaults.
+ * RabbitMQ, logs from `logLevel` up, no spans recorded, HTTP servers on ephemeral ports, and `config` over those
+ * defaults.
  */
 export const testPlatform = <A, E>(
   database: Layer.Layer<A, E>,
@@ -59,6 +60,8 @@ export const testPlatform = <A, E>(
     layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
   ).pipe(
     Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, options?.logLevel ?? "Warn")),
+    // as in production (TelemetryLive): no spans recorded
+    Layer.provideMerge(Layer.succeed(References.TracerEnabled, false)),
     Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromUnknown({
       DATABASE_URL: "postgres://set-by-the-test-database",
       REDIS_URL: "redis://127.0.0.1:6379",
