@@ -40,6 +40,7 @@ import {
   BillingRepo,
   type InvoiceWithLines,
   type PaymentRow,
+  type RepoError,
   type SubscriptionRow,
   toInvoice,
   toPayment,
@@ -166,9 +167,14 @@ export class Billing extends Context.Service<Billing, {
 
     // ---- outcomes ------------------------------------------------------------------------------------------
 
-    /** Moves invoice and subscription along with a payment whose state moved ahead; inside a transaction. */
+    /**
+     * Moves invoice and subscription along with a payment whose state moved ahead; inside a transaction. Returns
+     * both as they now are (so a caller answering with them need not read them again), or none when a credit line
+     * was added (then they are best read back).
+     */
     const settle = (payment: Payment, before: Option.Option<PaymentRow>, invoice: InvoiceWithLines, subscription: SubscriptionRow) =>
-      Effect.gen(function*() {
+      Effect.gen(function*(): Effect.fn.Return<Option.Option<{ readonly invoice: InvoiceWithLines; readonly subscription: SubscriptionRow }>, RepoError> {
+        let settled = { invoice, subscription }
         const wasPaid = Option.exists(before, (row) => isPaid(row.status))
         const at = yield* now
         if (isPaid(payment.status) && !wasPaid && invoice.row.status === "open") {
@@ -179,28 +185,32 @@ export class Billing extends Context.Service<Billing, {
             : { start: DateTime.fromDateUnsafe(invoice.row.periodStart), end: DateTime.fromDateUnsafe(invoice.row.periodEnd) }
           const start = DateTime.toDateUtc(period.start)
           const end = DateTime.toDateUtc(period.end)
-          yield* repo.updateInvoice(invoice.row.id, {
-            status: "paid",
-            paidPaymentId: payment.id,
-            ...(first ? { periodStart: start, periodEnd: end } : {})
-          }, at)
+          const patch = { status: "paid" as const, paidPaymentId: payment.id, ...(first ? { periodStart: start, periodEnd: end } : {}) }
+          yield* repo.updateInvoice(invoice.row.id, patch, at)
+          settled = { ...settled, invoice: { ...invoice, row: { ...invoice.row, ...patch } } }
           const paid = { type: "invoice.paid" as const, aggregateId: invoice.row.id, data: invoiceEvent(invoice, { paymentId: payment.id }) }
           if (first || subscription.status === "past_due" || subscription.status === "trialing") {
-            yield* changeSubscription(subscription, {
-              status: "active",
-              currentPeriodStart: start,
-              currentPeriodEnd: end,
-              failureCode: null
-            }, "subscription.activated", [paid])
+            settled = {
+              ...settled,
+              subscription: yield* changeSubscription(subscription, {
+                status: "active",
+                currentPeriodStart: start,
+                currentPeriodEnd: end,
+                failureCode: null
+              }, "subscription.activated", [paid])
+            }
           } else {
             yield* outbox.appendEvents([paid])
           }
         } else if (payment.status === "failed" && invoice.row.status === "open") {
-          yield* changeSubscription(subscription, { failureCode: payment.failureCode ?? "failed" }, undefined, [{
-            type: "invoice.payment_failed",
-            aggregateId: invoice.row.id,
-            data: invoiceEvent(invoice, { paymentId: payment.id, failureCode: payment.failureCode ?? null })
-          }])
+          settled = {
+            ...settled,
+            subscription: yield* changeSubscription(subscription, { failureCode: payment.failureCode ?? "failed" }, undefined, [{
+              type: "invoice.payment_failed",
+              aggregateId: invoice.row.id,
+              data: invoiceEvent(invoice, { paymentId: payment.id, failureCode: payment.failureCode ?? null })
+            }])
+          }
         }
         const refundedBefore = Option.match(before, { onNone: () => 0, onSome: (row) => row.refundedAmount })
         if (payment.refundedAmount > refundedBefore) {
@@ -215,7 +225,9 @@ export class Billing extends Context.Service<Billing, {
             currency: payment.currency,
             sourceId: `${payment.id}:refunded:${payment.refundedAmount}`
           }, at)
+          return Option.none()
         }
+        return Option.some(settled)
       })
 
     const applyPaymentTx = (payment: Payment) =>
@@ -227,18 +239,21 @@ export class Billing extends Context.Service<Billing, {
             progress[payment.status] > progress[row.status] ||
             (progress[payment.status] === progress[row.status] && payment.refundedAmount > row.refundedAmount)
         })
-        if (!ahead) return
+        if (!ahead) return Option.none()
         // an outcome for an invoice billing never issued is not ours to apply
         const locked = yield* lockInvoice(payment.invoiceId)
-        if (Option.isNone(locked)) return
+        if (Option.isNone(locked)) return Option.none()
         yield* repo.savePayment(payment)
-        yield* settle(payment, before, locked.value.invoice, locked.value.subscription)
+        return yield* settle(payment, before, locked.value.invoice, locked.value.subscription)
       })
 
+    /** Applies the payment in its own transaction; see `settle` for what it returns. */
     const applyPayment = (payment: Payment, outcomeId?: string) =>
       Effect.gen(function*() {
-        if (outcomeId !== undefined && !(yield* repo.claimOutcome(outcomeId, payment.id, payment.status, yield* now))) return
-        yield* applyPaymentTx(payment)
+        if (outcomeId !== undefined && !(yield* repo.claimOutcome(outcomeId, payment.id, payment.status, yield* now))) {
+          return Option.none()
+        }
+        return yield* applyPaymentTx(payment)
       }).pipe(
         sql.withTransaction,
         orUnavailable
@@ -347,12 +362,18 @@ export class Billing extends Context.Service<Billing, {
           description: `Kassa subscription ${subscriptionId}`,
           ...(request.paymentMethod === undefined ? {} : { paymentMethod: request.paymentMethod })
         })
-        yield* applyPayment(payment)
+        const applied = yield* applyPayment(payment)
         if (request.paymentMethod !== undefined && payment.status === "succeeded") {
           // the card that paid becomes the default for renewals; the subscription stands even if this fails
           yield* addPaymentMethod(user, request.paymentMethod).pipe(Effect.ignore)
         }
-        return yield* readResult(subscriptionId, invoiceId, payment.id)
+        // the rows as this request left them, and the payment as recorded with them; read back only when another
+        // writer (a callback) applied the outcome first
+        return yield* Option.match(applied, {
+          onNone: () => readResult(subscriptionId, invoiceId, payment.id),
+          onSome: ({ invoice, subscription }) =>
+            Effect.succeed({ subscription: toSubscription(subscription), invoice: toInvoice(invoice), payment })
+        })
       })
 
     const subscribe = (user: CurrentUser["Service"], key: string, request: SubscribeRequest) =>
@@ -608,7 +629,7 @@ export class Billing extends Context.Service<Billing, {
       pay,
       cancel,
       resume,
-      applyPayment: (payment, outcomeId) => applyPayment(payment, outcomeId)
+      applyPayment: (payment, outcomeId) => Effect.asVoid(applyPayment(payment, outcomeId))
     })
   }))
 }
