@@ -1,6 +1,6 @@
 // Schema "billing", owned by this app alone. Append new migrations; never edit an applied one.
 import { ddl, migrations } from "@kassa/platform/db"
-import { outboxMigration } from "@kassa/platform/outbox"
+import { outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
 
 export const BillingMigrations = migrations("billing", {
   "0001_outbox": outboxMigration("billing"),
@@ -174,5 +174,6 @@ export const BillingMigrations = migrations("billing", {
       updated_at timestamptz NOT NULL,
       PRIMARY KEY (user_id, product_id)
     )`
-  )
+  ),
+  "0006_outbox_position": outboxPositionIndexMigration("billing")
 })

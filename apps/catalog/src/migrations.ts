@@ -1,6 +1,6 @@
 // Schema "catalog", owned by this app alone. Append new migrations; never edit an applied one.
 import { ddl, migrations } from "@kassa/platform/db"
-import { outboxMigration } from "@kassa/platform/outbox"
+import { outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
 
 export const CatalogMigrations = migrations("catalog", {
   "0001_outbox": outboxMigration("catalog"),
@@ -58,5 +58,6 @@ export const CatalogMigrations = migrations("catalog", {
       PRIMARY KEY (product_id, film_id)
     )`,
     `CREATE INDEX product_films_by_film ON catalog.product_films (film_id)`
-  )
+  ),
+  "0003_outbox_position": outboxPositionIndexMigration("catalog")
 })

@@ -58,6 +58,13 @@ export const outboxMigration = (schema: string): Migration =>
     )
   )
 
+/**
+ * The second outbox migration: an index on `position`, which marking a batch published and pruning (both by
+ * position) otherwise pay for with a scan of the whole table. Add it after `outboxMigration`.
+ */
+export const outboxPositionIndexMigration = (schema: string): Migration =>
+  Effect.andThen(validSchema(schema), ddl(`CREATE INDEX outbox_by_position ON ${schema}.outbox (position)`))
+
 // A commit that appended events wakes this process's relay of the same schema at once; other processes' relays
 // find the rows on their next poll. Kept per process so that appenders and the relay need not share a layer.
 const wakers = new Map<string, Set<() => void>>()

@@ -5,7 +5,7 @@ import { SqlClient } from "effect/sql"
 import { EventBus, layerAmqp } from "../src/bus.ts"
 import { migrations } from "../src/db.ts"
 import { EventEnvelope, type EventEnvelopeEncoded, type EventType } from "@kassa/domain"
-import { Outbox, outboxMigration, type RelayOptions } from "../src/outbox.ts"
+import { Outbox, outboxMigration, outboxPositionIndexMigration, type RelayOptions } from "../src/outbox.ts"
 import { TestDatabase } from "../src/testing.ts"
 
 const amqpUrl = "amqp://guest:guest@127.0.0.1:5672"
@@ -14,7 +14,10 @@ const run = randomUUID()
 const schema = "outbox_test" // TestDatabase is a fresh database for this file
 
 const Env = Layer.mergeAll(Outbox.layer(schema), layerAmqp(amqpUrl, exchange)).pipe(
-  Layer.provideMerge(migrations(schema, { "0001_outbox": outboxMigration(schema) })),
+  Layer.provideMerge(migrations(schema, {
+    "0001_outbox": outboxMigration(schema),
+    "0002_outbox_position": outboxPositionIndexMigration(schema)
+  })),
   Layer.provideMerge(TestDatabase)
 )
 
