@@ -14,7 +14,22 @@ export class EmbeddedDatabaseError extends Schema.TaggedError<EmbeddedDatabaseEr
   cause: Schema.Defect()
 }) {}
 
-const clientOptions = { transformQueryNames: Str.camelToSnake, transformResultNames: Str.snakeToCamel } as const
+// every column of every row is renamed: the names are few, so each is converted once
+const memoized = (convert: (name: string) => string) => {
+  const known = new Map<string, string>()
+  return (name: string): string => {
+    let converted = known.get(name)
+    if (converted === undefined) {
+      converted = convert(name)
+      if (known.size < 10_000) known.set(name, converted)
+    }
+    return converted
+  }
+}
+const clientOptions = {
+  transformQueryNames: memoized(Str.camelToSnake),
+  transformResultNames: memoized(Str.snakeToCamel)
+} as const
 
 export type DatabaseLayer<E> = Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, E>
 
