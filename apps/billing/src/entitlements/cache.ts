@@ -41,7 +41,13 @@ interface LocalEntry {
   readonly grants: ReadonlyArray<Grant>
   readonly stamp: number
   readonly expiresAt: number
+  /** when the entry last moved to the recent end of the LRU order */
+  touchedAt: number
 }
+
+// a hit moves its entry to the recent end at most this often: moving it on every hit (delete + set) was the
+// largest single cost of a batch of hits, and LRU order this coarse evicts just as well
+const touchEvery = 1_000
 
 export interface Pair {
   readonly userId: UserId
@@ -90,17 +96,19 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
       membershipStamp = ++counter
     }
 
-    const localGet = (key: string, userId: string, now: number, trusted: boolean): Option.Option<LocalEntry> => {
+    const localGet = (key: string, userId: string, now: number, trusted: boolean): LocalEntry | undefined => {
       const entry = local.get(key)
-      if (entry === undefined) return Option.none()
+      if (entry === undefined) return undefined
       if (entry.expiresAt <= now || entry.stamp < stampOf(userId)) {
         local.delete(key)
-        return Option.none()
+        return undefined
       }
-      if (!trusted) return Option.some(entry)
-      local.delete(key)
-      local.set(key, entry)
-      return Option.some(entry)
+      if (trusted && now - entry.touchedAt >= touchEvery) {
+        entry.touchedAt = now
+        local.delete(key)
+        local.set(key, entry)
+      }
+      return entry
     }
     const localSet = (key: string, entry: LocalEntry) => {
       local.delete(key)
@@ -181,7 +189,7 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
           yield* Deferred.done(deferred, exit)
           if (exit._tag === "Success") {
             const now = yield* Clock.currentTimeMillis
-            localSet(key, { grants: exit.value, stamp, expiresAt: now + entryTtl(exit.value) })
+            localSet(key, { grants: exit.value, stamp, expiresAt: now + entryTtl(exit.value), touchedAt: now })
           }
           return exit
         }))
@@ -195,14 +203,14 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
         const trusted = now < feedFreshUntil
         if (trusted) {
           const hit = localGet(key, pair.userId, now, true)
-          if (Option.isSome(hit)) return hit.value.grants
+          if (hit !== undefined) return hit.grants
         }
         const stamp = counter
         return yield* loadShared(pair, key, stamp).pipe(
           // Redis and Postgres both failed: an in-process entry still within its TTL is the best answer left
           Effect.catch((error) => {
             const fallback = localGet(key, pair.userId, now, false)
-            return Option.isSome(fallback) ? Effect.succeed(fallback.value.grants) : Effect.fail(error)
+            return fallback !== undefined ? Effect.succeed(fallback.grants) : Effect.fail(error)
           })
         )
       })
@@ -262,20 +270,20 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
         }
         const loadedAt = yield* Clock.currentTimeMillis
         found.forEach((grants, index) => {
-          if (grants !== undefined) localSet(keys[index]!, { grants, stamp, expiresAt: loadedAt + entryTtl(grants) })
+          if (grants !== undefined) localSet(keys[index]!, { grants, stamp, expiresAt: loadedAt + entryTtl(grants), touchedAt: loadedAt })
         })
         if (failure === undefined) return found as ReadonlyArray<ReadonlyArray<Grant>>
         // Redis and Postgres both failed for these: an in-process entry still within its TTL is the best answer left
         for (const index of missing) {
           const fallback = localGet(keys[index]!, pairs[index]!.userId, now, false)
-          if (Option.isNone(fallback)) return yield* Effect.fail(failure)
-          found[index] = fallback.value.grants
+          if (fallback === undefined) return yield* Effect.fail(failure)
+          found[index] = fallback.grants
         }
         return found as ReadonlyArray<ReadonlyArray<Grant>>
       })
 
     const peek = (userId: string, filmId: string, now: number) =>
-      now < feedFreshUntil ? Option.getOrUndefined(Option.map(localGet(pairKey(userId, filmId), userId, now, true), (entry) => entry.grants)) : undefined
+      now < feedFreshUntil ? localGet(pairKey(userId, filmId), userId, now, true)?.grants : undefined
 
     // in-process hits answered synchronously; the distinct misses are loaded together (one alone: single-flight)
     const grants = (pairs: ReadonlyArray<Pair>) =>

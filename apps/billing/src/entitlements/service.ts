@@ -56,17 +56,33 @@ export class Entitlements extends Context.Service<Entitlements, {
         if (changes.length > 0) yield* sql.afterCommit(cache.invalidateUser(userId))
       })
 
+    // one answer object per cached entry while it holds (from its evaluation on: a yes until its `until`, a no for
+    // good, as grants only run out), so it is evaluated once and the hot route keeps its encoded bytes too
+    const answers = new WeakMap<ReadonlyArray<Grant>, { readonly check: EntitlementCheck; readonly at: number }>()
+    const answerOf = (filmId: FilmId, grants: ReadonlyArray<Grant>, now: number): EntitlementCheck => {
+      const known = answers.get(grants)
+      if (
+        known !== undefined && known.check.filmId === filmId && known.at <= now &&
+        (known.check.until === undefined || DateTime.toEpochMillis(known.check.until) > now)
+      ) {
+        return known.check
+      }
+      const check = evaluate(filmId, grants, now)
+      answers.set(grants, { check, at: now })
+      return check
+    }
+
     const checkMany = (queries: ReadonlyArray<EntitlementQuery>) =>
       Effect.gen(function*() {
         const grants = yield* cache.grants(queries)
         const now = yield* Clock.currentTimeMillis
-        return queries.map((query, index) => ({ userId: query.userId, ...evaluate(query.filmId, grants[index] ?? [], now) }))
+        return queries.map((query, index) => ({ userId: query.userId, ...answerOf(query.filmId, grants[index] ?? [], now) }))
       }).pipe(Effect.mapError(unavailable))
 
     const check = (userId: UserId, filmId: FilmId) =>
       Effect.gen(function*() {
         const [grants] = yield* cache.grants([{ userId, filmId }])
-        return evaluate(filmId, grants ?? [], yield* Clock.currentTimeMillis)
+        return answerOf(filmId, grants ?? [], yield* Clock.currentTimeMillis)
       }).pipe(Effect.mapError(unavailable))
 
     const list = (userId: UserId) =>
@@ -87,19 +103,9 @@ export class Entitlements extends Context.Service<Entitlements, {
         return { products, films: [...films.values()].sort((a, b) => a.filmId < b.filmId ? -1 : a.filmId > b.filmId ? 1 : 0) }
       }).pipe(Effect.mapError(unavailable))
 
-    // one answer object per cached entry while it holds (a yes until its `until`, a no for good), so the hot route
-    // can keep its encoded bytes too
-    const answers = new WeakMap<ReadonlyArray<Grant>, EntitlementCheck>()
     const peek = (userId: UserId, filmId: FilmId, now: number) => {
       const grants = cache.peek(userId, filmId, now)
-      if (grants === undefined) return undefined
-      const known = answers.get(grants)
-      if (known !== undefined && known.filmId === filmId && (known.until === undefined || DateTime.toEpochMillis(known.until) > now)) {
-        return known
-      }
-      const check = evaluate(filmId, grants, now)
-      answers.set(grants, check)
-      return check
+      return grants === undefined ? undefined : answerOf(filmId, grants, now)
     }
 
     return Entitlements.of({ record, check, peek, checkMany, list })
