@@ -7,7 +7,7 @@
 //  - GET /v1/me at full speed with one (cached) access token; target >= 0.5x bare node:http.
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
-import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
+import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, roundsRow, startBare, startNode } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const rate = 200
@@ -95,22 +95,13 @@ try {
   psql(["-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
 }
 
-const row = (name: string, rs: ReadonlyArray<LoadResult>) => ({
-  target: name,
-  "req/s (median)": Math.round(median(rs.map((r) => r.rps))),
-  "req/s per round": rs.map((r) => Math.round(r.rps)).join(" / "),
-  "p50 ms (median)": median(rs.map((r) => r.p50)),
-  "p99 ms (median)": median(rs.map((r) => r.p99)),
-  "p99 ms per round": rs.map((r) => r.p99).join(" / "),
-  errors: rs.reduce((n, r) => n + r.errors, 0)
-})
 printTable(`POST /v1/auth/refresh at ${rate} req/s (autocannon overallRate), ${rounds} rounds of ${refreshSeconds} s`, widths.flatMap((c) => [
-  row(`bare node:http, -c ${c}`, results.refresh[c]?.bare ?? []),
-  row(`billing /v1/auth/refresh, -c ${c}`, results.refresh[c]?.billing ?? [])
+  roundsRow(`bare node:http, -c ${c}`, results.refresh[c]?.bare ?? []),
+  roundsRow(`billing /v1/auth/refresh, -c ${c}`, results.refresh[c]?.billing ?? [])
 ]))
 printTable(`GET /v1/me, autocannon -c 32, ${rounds} alternating rounds of 5 s`, [
-  row("bare node:http", results.me.bare),
-  row("billing /v1/me", results.me.billing)
+  roundsRow("bare node:http", results.me.bare),
+  roundsRow("billing /v1/me", results.me.billing)
 ])
 const ratios = results.me.billing.map((r, i) => r.rps / (results.me.bare[i]?.rps ?? NaN))
 for (const c of widths) {

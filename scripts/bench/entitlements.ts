@@ -10,7 +10,7 @@ import { FilmId, UserId } from "@kassa/domain/ids"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
-import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
+import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, roundsRow, startBare, startNode } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const films = 30_000
@@ -109,20 +109,12 @@ try {
   psql(["-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
 }
 
-const row = (name: string, rs: ReadonlyArray<LoadResult>) => ({
-  target: name,
-  "req/s (median)": Math.round(median(rs.map((r) => r.rps))),
-  "req/s per round": rs.map((r) => Math.round(r.rps)).join(" / "),
-  "p50 ms (median)": median(rs.map((r) => r.p50)),
-  "p99 ms (median)": median(rs.map((r) => r.p99)),
-  errors: rs.reduce((n, r) => n + r.errors, 0)
-})
 printTable(`GET /v1/entitlements/films/:id, valid token, autocannon -c 32, ${rounds} alternating rounds of 5 s`, [
-  row("bare node:http, max", results.maxBare),
-  row("billing, cache hit, max", results.maxHit),
-  row("bare node:http, 5,000 req/s", results.fixedBare),
-  row("billing, cache hit, 5,000 req/s", results.fixedHit),
-  row("billing, cold cache, 200 req/s (-c 8)", results.cold)
+  roundsRow("bare node:http, max", results.maxBare),
+  roundsRow("billing, cache hit, max", results.maxHit),
+  roundsRow("bare node:http, 5,000 req/s", results.fixedBare),
+  roundsRow("billing, cache hit, 5,000 req/s", results.fixedHit),
+  roundsRow("billing, cold cache, 200 req/s (-c 8)", results.cold)
 ])
 printTable("RPC CheckEntitlements, batches of 100, 16 concurrent callers, typed client", [{
   target: "checks/s (median)",

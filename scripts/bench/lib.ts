@@ -96,6 +96,17 @@ export const realServicesEnv = (database: string) => ({
   AMQP_URL: "amqp://guest:guest@127.0.0.1:5672"
 })
 
+/** One table row summing up rounds of a load: medians, and the per-round figures beside them. */
+export const roundsRow = (name: string, rs: ReadonlyArray<LoadResult>) => ({
+  target: name,
+  "req/s (median)": Math.round(median(rs.map((r) => r.rps))),
+  "req/s per round": rs.map((r) => Math.round(r.rps)).join(" / "),
+  "p50 ms (median)": median(rs.map((r) => r.p50)),
+  "p99 ms (median)": median(rs.map((r) => r.p99)),
+  "p99 ms per round": rs.map((r) => r.p99).join(" / "),
+  errors: rs.reduce((n, r) => n + r.errors, 0)
+})
+
 /**
  * Load `target` and a bare node:http server answering the same bytes, alternately for `rounds`
  * rounds after a warm-up of each; prints both rows and the per-round ratio. Returns the median ratio.
@@ -124,17 +135,10 @@ export const compareWithBare = async (options: {
   } finally {
     await bare.stop()
   }
-  const row = (name: string, rs: ReadonlyArray<LoadResult>) => ({
-    target: name,
-    "req/s (median)": Math.round(median(rs.map((r) => r.rps))),
-    "req/s per round": rs.map((r) => Math.round(r.rps)).join(" / "),
-    "p99 ms (median)": median(rs.map((r) => r.p99)),
-    errors: rs.reduce((n, r) => n + r.errors, 0)
-  })
   const ratios = results.target.map((r, i) => r.rps / (results.bare[i]?.rps ?? NaN))
   printTable(`${options.title}, autocannon -c 32, ${options.rounds} alternating rounds of 5 s`, [
-    row("bare node:http", results.bare),
-    row(options.name, results.target)
+    roundsRow("bare node:http", results.bare),
+    roundsRow(options.name, results.target)
   ])
   console.log(`\nratio ${options.name} / bare: median ${median(ratios).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")})`)
   return median(ratios)
