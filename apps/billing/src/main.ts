@@ -45,9 +45,9 @@ export const BillingServices = Layer.mergeAll(Billing.layer, Statements.layer).p
     BillingRepo.layer,
     CatalogCopy.layer,
     IdempotencyStore.layer,
-    EntitlementsRepo.layer,
-    Outbox.layer("billing")
-  ))
+    EntitlementsRepo.layer
+  )),
+  Layer.provideMerge(Outbox.layer("billing"))
 )
 
 /** The app without its PaymentsRpcClient: tests give it one pointed at an in-process payments app. */

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto"
 import type { EventEnvelopeEncoded, EventType } from "@kassa/domain"
 import { Clock, type Config, Context, DateTime, Duration, Effect, Layer, Queue, Result, Schedule } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { type BusError, EventBus, type OutgoingMessage } from "./bus.ts"
 import { OutboxConfig } from "./config.ts"
 import { ddl, type Migration } from "./db.ts"
@@ -17,6 +17,8 @@ export interface NewEvent<A> {
   readonly aggregateId: string
   /** Stored as jsonb: encode it with its Schema first. */
   readonly data: A
+  /** The event's id when the caller needs it up front (to refer to it beside the event); else a new UUID. */
+  readonly id?: string
 }
 
 export interface RelayOptions {
@@ -189,6 +191,17 @@ export class Outbox extends Context.Service<Outbox, {
   appendEvent<A>(event: NewEvent<A>): Effect.Effect<EventEnvelope<A>, SqlError.SqlError>
   /** Several events in one statement, each aggregate's in the given order; same rules as `appendEvent`. */
   appendEvents(events: ReadonlyArray<NewEvent<unknown>>): Effect.Effect<ReadonlyArray<EventEnvelope>, SqlError.SqlError>
+  /**
+   * A change and its events in one statement, so no transaction is needed around them: `statement` gets the
+   * events' CTEs to put after the change's own (`WITH changed AS (...), ${events} SELECT ...`), and they are
+   * written iff `when` holds, a condition over the change's CTEs (e.g. `EXISTS (SELECT 1 FROM changed)`). For
+   * changes whose events can be built before they run, such as inserts. Returns the statement's rows.
+   */
+  withEvents<A>(
+    events: ReadonlyArray<NewEvent<unknown>>,
+    when: Statement.Fragment,
+    statement: (events: Statement.Fragment) => Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+  ): Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
   /** Events not yet confirmed by the broker; 0 means the outbox is drained. */
   readonly pending: Effect.Effect<number, SqlError.SqlError>
   /**
@@ -208,7 +221,7 @@ export class Outbox extends Context.Service<Outbox, {
 
         const appendEvent = <A>(event: NewEvent<A>) =>
           Effect.gen(function*() {
-            const id = randomUUID()
+            const id = event.id ?? randomUUID()
             const occurredAt = DateTime.formatIso(yield* DateTime.now)
             const data = JSON.stringify(event.data) ?? "null"
             // the counter upsert and the insert in one statement: the upsert's row lock serialises writers of
@@ -236,38 +249,59 @@ export class Outbox extends Context.Service<Outbox, {
             return envelope
           }).pipe(Effect.withSpan("Outbox.appendEvent", { attributes: { type: event.type } }))
 
-        const appendEvents = (events: ReadonlyArray<NewEvent<unknown>>) =>
-          Effect.gen(function*() {
-            if (events.length === 0) return []
-            if (events.length === 1) return [yield* appendEvent(events[0]!)]
-            const occurredAt = DateTime.formatIso(yield* DateTime.now)
+        // The events as CTEs of a larger statement (`outbox_appended` returns id and sequence), written iff `when`
+        // holds. One counter upsert per aggregate (a statement may not update a row twice), in aggregate order so two
+        // such statements lock counters in the same order; each event takes its place in its aggregate's run.
+        const eventCtes = (events: ReadonlyArray<NewEvent<unknown>>, when: Statement.Fragment) =>
+          Effect.map(DateTime.now, (now) => {
+            const occurredAt = DateTime.formatIso(now)
             const rows = events.map((event, index) => ({
               index,
-              id: randomUUID(),
+              id: event.id ?? randomUUID(),
               aggregate_id: event.aggregateId,
               type: event.type,
               data: event.data ?? null
             }))
-            // one counter upsert per aggregate (a statement may not update a row twice), in aggregate order so two
-            // such statements lock counters in the same order; each event takes its place in its aggregate's run
-            const inserted = yield* sql<{ readonly id: string; readonly sequence: string }>`
-              WITH events AS (
+            const ctes = sql`outbox_events AS (
                 SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
                   AS e(index int, id uuid, aggregate_id text, type text, data jsonb)
+                WHERE ${when}
               ),
-              counts AS (SELECT aggregate_id, count(*) AS n FROM events GROUP BY aggregate_id ORDER BY aggregate_id),
-              next AS (
-                INSERT INTO ${sequences} AS s (aggregate_id, last_sequence) SELECT aggregate_id, n FROM counts
+              outbox_counts AS (
+                SELECT aggregate_id, count(*) AS n FROM outbox_events GROUP BY aggregate_id ORDER BY aggregate_id
+              ),
+              outbox_next AS (
+                INSERT INTO ${sequences} AS s (aggregate_id, last_sequence) SELECT aggregate_id, n FROM outbox_counts
                 ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + excluded.last_sequence
                 RETURNING aggregate_id, last_sequence
-              )
-              INSERT INTO ${outbox} (id, aggregate_id, sequence, type, occurred_at, data)
-              SELECT e.id, e.aggregate_id,
-                next.last_sequence - c.n + row_number() OVER (PARTITION BY e.aggregate_id ORDER BY e.index),
-                e.type, ${occurredAt}::timestamptz, e.data
-              FROM events e JOIN counts c USING (aggregate_id) JOIN next USING (aggregate_id)
-              ORDER BY e.index
-              RETURNING id::text AS "id", sequence::text AS "sequence"`
+              ),
+              outbox_appended AS (
+                INSERT INTO ${outbox} (id, aggregate_id, sequence, type, occurred_at, data)
+                SELECT e.id, e.aggregate_id,
+                  n.last_sequence - c.n + row_number() OVER (PARTITION BY e.aggregate_id ORDER BY e.index),
+                  e.type, ${occurredAt}::timestamptz, e.data
+                FROM outbox_events e JOIN outbox_counts c USING (aggregate_id) JOIN outbox_next n USING (aggregate_id)
+                ORDER BY e.index
+                RETURNING id, sequence
+              )`
+            return { ctes, occurredAt, rows }
+          })
+
+        const withEvents: Outbox["Service"]["withEvents"] = (events, when, statement) =>
+          Effect.gen(function*() {
+            const { ctes } = yield* eventCtes(events, when)
+            const rows = yield* statement(ctes)
+            yield* sql.afterCommit(wakeRelays(schema))
+            return rows
+          }).pipe(Effect.withSpan("Outbox.withEvents", { attributes: { count: events.length } }))
+
+        const appendEvents = (events: ReadonlyArray<NewEvent<unknown>>) =>
+          Effect.gen(function*() {
+            if (events.length === 0) return []
+            if (events.length === 1) return [yield* appendEvent(events[0]!)]
+            const { ctes, occurredAt, rows } = yield* eventCtes(events, sql`true`)
+            const inserted = yield* sql<{ readonly id: string; readonly sequence: string }>`
+              WITH ${ctes} SELECT id::text AS "id", sequence::text AS "sequence" FROM outbox_appended`
             yield* sql.afterCommit(wakeRelays(schema))
             const sequenceOf = new Map(inserted.map((row) => [row.id, Number(row.sequence)]))
             return rows.map((row, index): EventEnvelope => ({
@@ -284,7 +318,7 @@ export class Outbox extends Context.Service<Outbox, {
           SELECT count(*)::int AS "count" FROM ${outbox} WHERE published_at IS NULL`.pipe(
           Effect.map((rows) => rows[0]?.count ?? 0)
         )
-        return Outbox.of({ schema, appendEvent, appendEvents, pending, prune: (before) => prunePublished(sql, schema, before) })
+        return Outbox.of({ schema, appendEvent, appendEvents, withEvents, pending, prune: (before) => prunePublished(sql, schema, before) })
       })
     )
 

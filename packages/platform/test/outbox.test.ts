@@ -263,6 +263,36 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("transactional 
       assert.deepStrictEqual(sequences.map((row) => row.sequences), [range(11), range(9)])
     }), 60_000)
 
+  it.effect("withEvents: a change and its events in one statement, the events written only when the change was", () =>
+    Effect.gen(function*() {
+      const type = testType("with")
+      const sql = yield* SqlClient.SqlClient
+      const outbox = yield* Outbox
+      const aggregateId = `${type}:a`
+      yield* sql`CREATE TABLE IF NOT EXISTS outbox_test.things (id text PRIMARY KEY)`
+      const put = (id: string) =>
+        outbox.withEvents(
+          [{ type, aggregateId, data: { id } }, { type, aggregateId, data: { id, second: true } }],
+          sql`EXISTS (SELECT 1 FROM changed)`,
+          (events) =>
+            sql<{ readonly id: string }>`WITH changed AS (
+                INSERT INTO outbox_test.things (id) VALUES (${id}) ON CONFLICT DO NOTHING RETURNING id
+              ), ${events}
+              SELECT id FROM changed`
+        )
+      assert.deepStrictEqual(yield* put("x"), [{ id: "x" }])
+      assert.deepStrictEqual(yield* put("x"), []) // the conflict changed nothing, so no events either
+      assert.deepStrictEqual(yield* put("y"), [{ id: "y" }])
+      const stored = yield* sql<{ readonly sequence: number; readonly data: unknown }>`
+        SELECT sequence::int AS sequence, data FROM outbox_test.outbox WHERE aggregate_id = ${aggregateId} ORDER BY position`
+      assert.deepStrictEqual(stored.map((row) => [row.sequence, row.data]), [
+        [1, { id: "x" }],
+        [2, { id: "x", second: true }],
+        [3, { id: "y" }],
+        [4, { id: "y", second: true }]
+      ])
+    }), 60_000)
+
   it.effect("prune deletes events published before the cutoff, never unpublished ones; sequences go on", () =>
     Effect.gen(function*() {
       const type = testType("prune")

@@ -3,6 +3,7 @@
 // product↔film membership and return every grant whatever the time, so a cached answer is re-evaluated at read
 // time against the Clock (an `until` passing needs no invalidation).
 import type { FilmId, ProductId, UserId } from "@kassa/domain/ids"
+import { type NewEvent, Outbox } from "@kassa/platform/outbox"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 
@@ -32,8 +33,16 @@ const SyncRow = Schema.Struct({
 const decodeSyncRows = Schema.decodeUnknownEffect(Schema.Array(SyncRow))
 
 export class EntitlementsRepo extends Context.Service<EntitlementsRepo, {
-  /** Rewrites the user's rows from their live subscriptions; call inside a transaction. Returns what changed. */
-  sync(userId: UserId, now: Date, pastDueGrace: Duration.Duration): Effect.Effect<ReadonlyArray<EntitlementChange>, RepoError>
+  /**
+   * Rewrites the user's rows from their live subscriptions, writing them and `events(changes)` in one statement;
+   * call inside a transaction. Returns what changed.
+   */
+  sync(
+    userId: UserId,
+    now: Date,
+    pastDueGrace: Duration.Duration,
+    events: (changes: ReadonlyArray<EntitlementChange>) => ReadonlyArray<NewEvent<unknown>>
+  ): Effect.Effect<ReadonlyArray<EntitlementChange>, RepoError>
   /** Every grant of the (user, film) pair, whatever the time. */
   grants(userId: UserId, filmId: FilmId): Effect.Effect<ReadonlyArray<Grant>, RepoError>
   /** `grants` of every pair, in order, in one statement (a batch's misses). */
@@ -43,8 +52,9 @@ export class EntitlementsRepo extends Context.Service<EntitlementsRepo, {
 }>()("billing/EntitlementsRepo") {
   static readonly layer = Layer.effect(EntitlementsRepo, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const outbox = yield* Outbox
     return EntitlementsRepo.of({
-      sync: (userId, now, pastDueGrace) =>
+      sync: (userId, now, pastDueGrace, events) =>
         Effect.gen(function*() {
           // one writer per user at a time: the second reads the subscriptions the first committed
           yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`entitlements:${userId}`}))`
@@ -70,14 +80,24 @@ export class EntitlementsRepo extends Context.Service<EntitlementsRepo, {
             if (held.get(productId) !== until) changes.push({ productId: productId as ProductId, until: new Date(until) })
           }
           const revoked = changes.filter((change) => change.until === null).map((change) => change.productId)
-          if (revoked.length > 0) {
-            yield* sql`DELETE FROM billing.entitlements WHERE user_id = ${userId} AND product_id IN ${sql.in(revoked)}`
-          }
-          for (const change of changes) {
-            if (change.until === null) continue
-            yield* sql`INSERT INTO billing.entitlements (user_id, product_id, until, updated_at)
-              VALUES (${userId}, ${change.productId}, ${change.until}, ${now})
-              ON CONFLICT (user_id, product_id) DO UPDATE SET until = excluded.until, updated_at = excluded.updated_at`
+          const granted = changes.filter((change) => change.until !== null)
+          const writes = [
+            ...(revoked.length === 0 ? [] : [sql`revoked AS (
+              DELETE FROM billing.entitlements WHERE user_id = ${userId} AND product_id IN ${sql.in(revoked)}
+            )`]),
+            ...(granted.length === 0 ? [] : [sql`granted AS (
+              INSERT INTO billing.entitlements (user_id, product_id, until, updated_at)
+              SELECT ${userId}, g.product_id, g.until, ${now}
+              FROM jsonb_to_recordset(${JSON.stringify(granted.map((g) => ({ product_id: g.productId, until: g.until })))}::jsonb) AS g(product_id text, until timestamptz)
+              ON CONFLICT (user_id, product_id) DO UPDATE SET until = excluded.until, updated_at = excluded.updated_at
+            )`])
+          ]
+          const toEmit = events(changes)
+          // the rows and the events in one statement
+          if (toEmit.length > 0) {
+            yield* outbox.withEvents(toEmit, sql`true`, (eventCtes) => sql`WITH ${sql.csv([...writes, eventCtes])} SELECT 1`)
+          } else if (writes.length > 0) {
+            yield* sql`WITH ${sql.csv(writes)} SELECT 1`
           }
           return changes
         }),

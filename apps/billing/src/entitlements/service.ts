@@ -5,7 +5,7 @@ import type { EntitlementAnswer, EntitlementCheck, EntitlementQuery, Entitlement
 import { ServiceUnavailable } from "@kassa/domain/errors"
 import type { FilmId, UserId } from "@kassa/domain/ids"
 import { EntitlementConfig } from "@kassa/platform/config"
-import { type NewEvent, Outbox } from "@kassa/platform/outbox"
+import type { NewEvent } from "@kassa/platform/outbox"
 import { Clock, Context, DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { EntitlementCache } from "./cache.ts"
@@ -39,13 +39,11 @@ export class Entitlements extends Context.Service<Entitlements, {
     const config = yield* EntitlementConfig
     const repo = yield* EntitlementsRepo
     const cache = yield* EntitlementCache
-    const outbox = yield* Outbox
 
     const record = (userId: UserId, along: ReadonlyArray<NewEvent<unknown>> = []) =>
       Effect.gen(function*() {
         const now = new Date(yield* Clock.currentTimeMillis)
-        const changes = yield* repo.sync(userId, now, config.pastDueGrace)
-        yield* outbox.appendEvents([
+        const changes = yield* repo.sync(userId, now, config.pastDueGrace, (changes) => [
           ...along,
           ...changes.map((change) => ({
             type: change.until === null ? "entitlement.revoked" as const : "entitlement.granted" as const,

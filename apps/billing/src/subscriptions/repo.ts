@@ -6,7 +6,8 @@ import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from 
 import { Currency } from "@kassa/domain/money"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { type Payment, PaymentStatus } from "@kassa/domain/payments"
-import { Array as Arr, Context, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { type NewEvent, Outbox } from "@kassa/platform/outbox"
+import { Array as Arr, Context, DateTime, Effect, Layer, Option, Schema, String as Str } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 
 export type RepoError = SqlError.SqlError | Schema.SchemaError
@@ -161,6 +162,11 @@ export interface NewInvoice {
   readonly lines: Arr.NonEmptyReadonlyArray<NewLine>
 }
 
+export interface Opened {
+  readonly subscription: SubscriptionRow
+  readonly invoice: InvoiceWithLines
+}
+
 /** Keyset order of every list: newest first. */
 const cursorOf = (row: { readonly createdAt: Date; readonly id: string }) => ({ key: row.createdAt.getTime(), id: row.id })
 
@@ -172,8 +178,6 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   listSubscriptions(userId: UserId, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
   /** The invoice's subscription (locked when `lock` is set); `owner` limits the read to that user's invoice. */
   findSubscriptionOfInvoice(invoiceId: InvoiceId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
-  /** None when the user already holds a live subscription to the product (the partial unique index) or the id exists. */
-  insertSubscription(row: NewSubscription, now: Date): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
   updateSubscription(id: SubscriptionId, patch: {
     readonly status?: SubscriptionStatus
     readonly currentPeriodStart?: Date | null
@@ -181,6 +185,18 @@ export class BillingRepo extends Context.Service<BillingRepo, {
     readonly cancelAtPeriodEnd?: boolean
     readonly failureCode?: string | null
   }, now: Date): Effect.Effect<SubscriptionRow, RepoError>
+  /**
+   * A new subscription with its first invoice, the invoice's lines and the events of all that, in one statement,
+   * so no transaction is needed; `events` gets the rows as they are stored. None when the subscription conflicts
+   * (the user's live subscription to the product, by the partial unique index, or the id exists): then nothing at
+   * all is written.
+   */
+  openSubscription(
+    subscription: NewSubscription & Pick<SubscriptionRow, "interval" | "timeZone">,
+    invoice: NewInvoice,
+    events: (opened: Opened) => ReadonlyArray<NewEvent<unknown>>,
+    now: Date
+  ): Effect.Effect<Option.Option<Opened>, RepoError>
   /** The invoice with its lines, in one statement; returns it as stored. */
   insertInvoice(invoice: NewInvoice, now: Date): Effect.Effect<InvoiceWithLines, RepoError>
   findInvoice(id: InvoiceId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<InvoiceWithLines>, RepoError>
@@ -206,6 +222,7 @@ export class BillingRepo extends Context.Service<BillingRepo, {
 }>()("billing/BillingRepo") {
   static readonly layer = Layer.effect(BillingRepo, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const outbox = yield* Outbox
     const decodeSubscriptions = Schema.decodeUnknownEffect(Schema.Array(SubscriptionRow))
     const decodeInvoices = Schema.decodeUnknownEffect(Schema.Array(InvoiceRow))
     const decodeLines = Schema.decodeUnknownEffect(Schema.Array(LineRow))
@@ -280,7 +297,45 @@ export class BillingRepo extends Context.Service<BillingRepo, {
         return Option.some({ row: row!, lines })
       })
 
+    // `INSERT INTO table (columns) SELECT ...` from rows given as JSON, typed by the table's own row type: an insert
+    // a WHERE can make depend on the statement's other CTEs
+    const insertRowsWhere = (table: string, rows: Arr.NonEmptyReadonlyArray<Record<string, unknown>>, when: Statement.Fragment) => {
+      const columns = sql.literal(Object.keys(rows[0]).map(Str.camelToSnake).join(", "))
+      const json = rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [Str.camelToSnake(key), value])))
+      return sql`INSERT INTO ${sql.literal(table)} (${columns})
+        SELECT ${columns} FROM jsonb_populate_recordset(NULL::${sql.literal(table)}, ${JSON.stringify(json)}::jsonb)
+        WHERE ${when}`
+    }
+    const invoiceRows = ({ lines, ...invoice }: NewInvoice, now: Date) => ({
+      invoice: { ...invoice, createdAt: now, updatedAt: now },
+      lines: Arr.map(lines, (line, position): Record<string, unknown> => ({ ...line, invoiceId: invoice.id, position, createdAt: now })),
+      stored: {
+        row: { ...invoice, paidPaymentId: null, createdAt: now },
+        lines: lines.map(({ sourceId: _, ...line }) => ({ ...line, invoiceId: invoice.id }))
+      } satisfies InvoiceWithLines
+    })
+
     return BillingRepo.of({
+      openSubscription: ({ interval, timeZone, ...subscription }, newInvoice, events, now) =>
+        Effect.gen(function*() {
+          const { invoice, lines, stored } = invoiceRows(newInvoice, now)
+          const opened: Opened = {
+            subscription: { ...subscription, cancelAtPeriodEnd: false, failureCode: null, createdAt: now, interval, timeZone },
+            invoice: stored
+          }
+          const inserted = sql`EXISTS (SELECT 1 FROM opened)`
+          // the unique indexes are the arbiters: on a conflict `opened` is empty, and so is everything after it
+          const rows = yield* outbox.withEvents(events(opened), inserted, (eventCtes) =>
+            sql<{ readonly id: string }>`WITH opened AS (
+                INSERT INTO billing.subscriptions ${sql.insert({ ...subscription, cancelAtPeriodEnd: false, createdAt: now, updatedAt: now })}
+                ON CONFLICT DO NOTHING RETURNING id
+              ),
+              invoice AS (${insertRowsWhere("billing.invoices", [invoice], inserted)} RETURNING id),
+              lines AS (${insertRowsWhere("billing.invoice_lines", lines, sql`EXISTS (SELECT 1 FROM invoice)`)}),
+              ${eventCtes}
+              SELECT id FROM opened`)
+          return rows.length === 1 ? Option.some(opened) : Option.none()
+        }),
       findSubscription,
       findSubscriptionOfInvoice: (invoiceId, options) =>
         Effect.map(
@@ -311,19 +366,6 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           ),
           (rows) => toPage(rows, limit, cursorOf)
         ),
-      insertSubscription: (row, now) =>
-        // the unique indexes are the arbiters: a conflict leaves the transaction usable (no error raised)
-        Effect.map(
-          selectSubscriptions(
-            sql`true`,
-            sql``,
-            sql`INSERT INTO billing.subscriptions ${
-              sql.insert({ ...row, cancelAtPeriodEnd: false, createdAt: now, updatedAt: now })
-            } ON CONFLICT DO NOTHING
-            RETURNING *`
-          ),
-          (rows) => Option.fromNullishOr(rows[0])
-        ),
       updateSubscription: (id, patch, now) =>
         Effect.flatMap(
           selectSubscriptions(
@@ -333,16 +375,11 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           ),
           (rows) => rows[0] === undefined ? Effect.die(new Error(`subscription ${id} vanished`)) : Effect.succeed(rows[0])
         ),
-      insertInvoice: ({ lines, ...invoice }, now) =>
-        Effect.gen(function*() {
-          const newLines = Arr.map(lines, (line, position): Record<string, unknown> => ({ ...line, invoiceId: invoice.id, position, createdAt: now }))
-          yield* sql`WITH inserted AS (
-              INSERT INTO billing.invoices ${sql.insert({ ...invoice, createdAt: now, updatedAt: now })} RETURNING id
-            )
-            INSERT INTO billing.invoice_lines ${sql.insert(newLines)}`
-          const row: InvoiceRow = { ...invoice, paidPaymentId: null, createdAt: now }
-          return { row, lines: lines.map(({ sourceId: _, ...line }) => ({ ...line, invoiceId: invoice.id })) }
-        }),
+      insertInvoice: (newInvoice, now) => {
+        const { invoice, lines, stored } = invoiceRows(newInvoice, now)
+        return sql`WITH inserted AS (INSERT INTO billing.invoices ${sql.insert(invoice)} RETURNING id)
+          INSERT INTO billing.invoice_lines ${sql.insert(lines)}`.pipe(Effect.as(stored))
+      },
       findInvoice: (id, options) =>
         // one statement: the invoice joined with its lines (the lock, when asked, is on the invoice row)
         sql`SELECT ${invoiceColumns}, l.kind AS line_kind, l.description AS line_description, l.plan_id AS line_plan_id,

@@ -39,6 +39,7 @@ import { firstPeriod, trialEnd } from "./period.ts"
 import {
   BillingRepo,
   type InvoiceWithLines,
+  type Opened,
   type PaymentRow,
   type RepoError,
   type SubscriptionRow,
@@ -298,31 +299,28 @@ export class Billing extends Context.Service<Billing, {
         const invoiceId = InvoiceId.make(derivedId("inv", user.id, key))
         const at = yield* now
         const trial = plan.trialDays > 0
-        yield* Effect.gen(function*() {
-          const period = trial
-            ? { start: DateTime.fromDateUnsafe(at), end: trialEnd(DateTime.fromDateUnsafe(at), plan.trialDays, timeZone) }
-            : firstPeriod(DateTime.fromDateUnsafe(at), plan.interval, timeZone)
-          const start = DateTime.toDateUtc(period.start)
-          const end = DateTime.toDateUtc(period.end)
-          const inserted = yield* repo.insertSubscription({
+        const period = trial
+          ? { start: DateTime.fromDateUnsafe(at), end: trialEnd(DateTime.fromDateUnsafe(at), plan.trialDays, timeZone) }
+          : firstPeriod(DateTime.fromDateUnsafe(at), plan.interval, timeZone)
+        const start = DateTime.toDateUtc(period.start)
+        const end = DateTime.toDateUtc(period.end)
+        const events = ({ invoice, subscription }: Opened): ReadonlyArray<NewEvent<unknown>> => [
+          { type: "subscription.created", aggregateId: subscriptionId, data: encodeSubscription(subscription) },
+          { type: "invoice.created", aggregateId: invoiceId, data: invoiceEvent(invoice) },
+          ...(trial ? [{ type: "invoice.paid" as const, aggregateId: invoiceId, data: invoiceEvent(invoice, { paymentId: null }) }] : [])
+        ]
+        const open = (events: (opened: Opened) => ReadonlyArray<NewEvent<unknown>>) =>
+          repo.openSubscription({
             id: subscriptionId,
             userId: user.id,
             productId: plan.productId,
             planId: plan.id,
             status: trial ? "trialing" : "incomplete",
             currentPeriodStart: trial ? start : null,
-            currentPeriodEnd: trial ? end : null
-          }, at)
-          if (Option.isNone(inserted)) {
-            // an earlier attempt with this key created it and its invoice (then failed before answering): go on
-            if (Option.isSome(yield* repo.findSubscription(subscriptionId))) return
-            const live = yield* repo.findLiveSubscription(user.id, plan.productId)
-            return yield* new AlreadySubscribed({
-              message: `you already have a subscription to product ${plan.productId}`,
-              subscriptionId: Option.match(live, { onNone: () => subscriptionId, onSome: (s) => s.id })
-            })
-          }
-          const invoice = yield* repo.insertInvoice({
+            currentPeriodEnd: trial ? end : null,
+            interval: plan.interval,
+            timeZone
+          }, {
             id: invoiceId,
             userId: user.id,
             subscriptionId,
@@ -342,15 +340,24 @@ export class Billing extends Context.Service<Billing, {
               currency: plan.currency,
               sourceId: null
             }]
-          }, at)
-          const events: ReadonlyArray<NewEvent<unknown>> = [
-            { type: "subscription.created", aggregateId: subscriptionId, data: encodeSubscription(inserted.value) },
-            { type: "invoice.created", aggregateId: invoiceId, data: invoiceEvent(invoice) },
-            ...(trial ? [{ type: "invoice.paid" as const, aggregateId: invoiceId, data: invoiceEvent(invoice, { paymentId: null }) }] : [])
-          ]
-          // a trial grants access from its insert, not through changeSubscription
-          yield* trial ? entitlements.record(user.id, events) : outbox.appendEvents(events)
-        }).pipe(sql.withTransaction)
+          }, events, at)
+        // one statement with its events; a trial grants access from its insert (not through changeSubscription),
+        // so it also writes entitlements, with the events, in a transaction around both
+        const opened = yield* trial
+          ? Effect.gen(function*() {
+            const opened = yield* open(() => [])
+            if (Option.isSome(opened)) yield* entitlements.record(user.id, events(opened.value))
+            return opened
+          }).pipe(sql.withTransaction)
+          : open(events)
+        if (Option.isNone(opened) && Option.isNone(yield* repo.findSubscription(subscriptionId))) {
+          // (found: an earlier attempt with this key created it and its invoice, then failed before answering: go on)
+          const live = yield* repo.findLiveSubscription(user.id, plan.productId)
+          return yield* new AlreadySubscribed({
+            message: `you already have a subscription to product ${plan.productId}`,
+            subscriptionId: Option.match(live, { onNone: () => subscriptionId, onSome: (s) => s.id })
+          })
+        }
         if (trial) return yield* readResult(subscriptionId, invoiceId, null)
         const payment = yield* charge({
           // deterministic: a retry of this subscribe never charges twice

@@ -1,11 +1,12 @@
 // How billing learns a payment's outcome: an outbox event (`payment.succeeded|failed|refunded|canceled`) and,
-// when BILLING_RPC_URL is set, a callback row; both are written in the transaction that changed the payment.
+// when BILLING_RPC_URL is set, a callback row; both are written in the statement that changed the payment.
 // A delivery fiber calls billing's PaymentOutcome RPC for each callback until billing acknowledges it.
+import { randomUUID } from "node:crypto"
 import { Payment, PaymentOutcome, type PaymentOutcomeType } from "@kassa/domain/payments"
 import { PaymentsConfig } from "@kassa/platform/config"
 import { Outbox } from "@kassa/platform/outbox"
 import { Cause, Context, DateTime, Duration, Effect, Exit, Layer, Option, Queue, Random, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { ServiceToken } from "@kassa/platform/service-token"
 import { BillingCallbackClient } from "../client.ts"
 import { type PaymentRow, toPayment } from "../payments/repo.ts"
@@ -14,7 +15,19 @@ const encodePayment = Schema.encodeSync(Payment)
 // stored as jsonb, read back as text: the client's row-name transform would otherwise reach inside it
 const decodeOutcome = Schema.decodeUnknownEffect(Schema.fromJsonString(PaymentOutcome))
 
+export interface Outcome {
+  readonly type: PaymentOutcomeType
+  /** The payment as the change leaves it. */
+  readonly payment: PaymentRow
+}
+
 export class Outcomes extends Context.Service<Outcomes, {
+  /**
+   * Runs `change` (a data-modifying statement that returns the id of the payment it changed) and, when it changed
+   * the payment, writes `outcome` beside it, all in one statement: no transaction is needed around it. True when
+   * the payment changed.
+   */
+  change(change: Statement.Fragment, outcome?: Outcome): Effect.Effect<boolean, SqlError.SqlError>
   /** Call inside the transaction that moved the payment: the outcome goes out iff that transaction commits. */
   record(type: PaymentOutcomeType, payment: PaymentRow): Effect.Effect<void, SqlError.SqlError>
 }>()("payments/Outcomes") {
@@ -25,18 +38,34 @@ export class Outcomes extends Context.Service<Outcomes, {
       const outbox = yield* Outbox
       const callbacks = Option.isSome((yield* PaymentsConfig).billingRpcUrl)
       const wake = yield* CallbackWake
+      const changed = sql`EXISTS (SELECT 1 FROM changed)`
+
+      const change = (change: Statement.Fragment, outcome?: Outcome) =>
+        Effect.gen(function*() {
+          if (outcome === undefined) {
+            return (yield* sql`WITH changed AS (${change}) SELECT id FROM changed`).length > 0
+          }
+          const id = randomUUID()
+          const payment = encodePayment(toPayment(outcome.payment))
+          const now = DateTime.toDate(yield* DateTime.now)
+          const payload = JSON.stringify({ id, type: outcome.type, payment })
+          // the callback row names the event by its id, so billing can tell a callback and the event apart
+          const callback = sql`callback AS (
+            INSERT INTO payments.billing_callbacks (id, payment_id, type, payload, created_at, next_attempt_at)
+            SELECT ${id}::uuid, ${outcome.payment.id}, ${outcome.type}, ${payload}::jsonb, ${now}, ${now} WHERE ${changed}
+          )`
+          const rows = yield* outbox.withEvents(
+            [{ id, type: outcome.type, aggregateId: outcome.payment.id, data: payment }],
+            changed,
+            (events) => sql`WITH changed AS (${change}), ${sql.csv([...(callbacks ? [callback] : []), events])} SELECT id FROM changed`
+          )
+          if (rows.length > 0 && callbacks) yield* sql.afterCommit(Effect.sync(wake.notify))
+          return rows.length > 0
+        })
+
       return Outcomes.of({
-        record: (type, row) =>
-          Effect.gen(function*() {
-            const payment = encodePayment(toPayment(row))
-            const envelope = yield* outbox.appendEvent({ type, aggregateId: row.id, data: payment })
-            if (!callbacks) return
-            const now = DateTime.toDate(yield* DateTime.now)
-            const payload = JSON.stringify({ id: envelope.id, type, payment })
-            yield* sql`INSERT INTO payments.billing_callbacks (id, payment_id, type, payload, created_at, next_attempt_at)
-              VALUES (${envelope.id}::uuid, ${row.id}, ${type}, ${payload}::jsonb, ${now}, ${now})`
-            yield* sql.afterCommit(Effect.sync(wake.notify))
-          })
+        change,
+        record: (type, payment) => Effect.asVoid(change(sql`SELECT ${payment.id}::text AS id`, { type, payment }))
       })
     })
   )

@@ -5,7 +5,7 @@ import { InvoiceId, PaymentId, RefundId, UserId } from "@kassa/domain"
 import { Currency } from "@kassa/domain"
 import { type Payment, PaymentStatus, type Refund, type RefundReason, RefundStatus } from "@kassa/domain/payments"
 import { Context, DateTime, Effect, Layer, Option, Schema, SchemaTransformation } from "effect"
-import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { SqlClient, type SqlError, SqlSchema, type Statement } from "effect/sql"
 
 // int8 columns arrive as bigint; amounts are safe integers by construction (CHECKs and the domain schemas)
 const IntFromBigInt = Schema.BigInt.pipe(
@@ -79,14 +79,6 @@ export interface NewPayment {
 }
 
 /** The outcome a payment moves to, and the statuses it may move from. */
-export interface Transition {
-  readonly from: ReadonlyArray<PaymentStatus>
-  readonly to: PaymentStatus
-  readonly providerPaymentId?: string | undefined
-  readonly failureCode?: string | undefined
-  readonly failureMessage?: string | undefined
-}
-
 /** The invoice already has a payment whose outcome is open (the partial unique index said so). */
 export class OpenPaymentExists extends Schema.TaggedError<OpenPaymentExists>()("OpenPaymentExists", {}) {}
 
@@ -129,10 +121,11 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   ): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
   /** The invoice's payment in `pending`/`unknown`, if any. */
   findOpenForInvoice(invoiceId: InvoiceId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
-  /** Applies the transition if the payment is in one of `from`; None when it was not (nothing changed). */
-  transition(id: PaymentId, transition: Transition, now: DateTime.Utc): Effect.Effect<Option.Option<PaymentRow>, RepoError>
-  /** Records the provider's id without changing the status. */
-  setProviderPaymentId(id: PaymentId, providerPaymentId: string, now: DateTime.Utc): Effect.Effect<void, RepoError>
+  /**
+   * The statement that writes `next` over the payment if its outcome columns are still as in `seen` (optimistic:
+   * it returns the id only then), for `Outcomes.change` to run with the outcome beside it.
+   */
+  replacing(seen: PaymentRow, next: PaymentRow): Statement.Fragment
   /** Raises the refunded amount to `refundedAmount` (never lowers it); None when it was already that high. */
   raiseRefunded(id: PaymentId, refundedAmount: number, now: DateTime.Utc): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   scheduleReconcile(id: PaymentId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
@@ -287,17 +280,14 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           Effect.catchReason("SqlError", "UniqueViolation", () => Effect.fail(new OpenPaymentExists()))
         )
 
-      const transition = (id: PaymentId, t: Transition, now: DateTime.Utc) =>
-        sql`UPDATE payments.payments SET
-            status = ${t.to},
-            provider_payment_id = COALESCE(provider_payment_id, ${t.providerPaymentId ?? null}),
-            failure_code = CASE WHEN ${t.to}::text = 'succeeded' THEN NULL
-              ELSE COALESCE(${t.failureCode ?? null}::text, failure_code) END,
-            failure_message = CASE WHEN ${t.to}::text = 'succeeded' THEN NULL
-              ELSE COALESCE(${t.failureMessage ?? null}::text, failure_message) END,
-            updated_at = ${at(now)}
-          WHERE id = ${id} AND status IN ${sql.in(t.from)}
-          RETURNING *`.pipe(Effect.flatMap(firstPayment), orDieOnSchema)
+      const replacing = (seen: PaymentRow, next: PaymentRow) =>
+        sql`UPDATE payments.payments SET status = ${next.status}, provider_payment_id = ${next.providerPaymentId},
+            failure_code = ${next.failureCode}, failure_message = ${next.failureMessage}, updated_at = ${at(next.updatedAt)}
+          WHERE id = ${seen.id} AND status = ${seen.status} AND refunded_amount = ${seen.refundedAmount}
+            AND provider_payment_id IS NOT DISTINCT FROM ${seen.providerPaymentId}::text
+            AND failure_code IS NOT DISTINCT FROM ${seen.failureCode}::text
+            AND failure_message IS NOT DISTINCT FROM ${seen.failureMessage}::text
+          RETURNING id`
 
       const raiseRefunded = (id: PaymentId, refundedAmount: number, now: DateTime.Utc) =>
         sql`UPDATE payments.payments SET
@@ -407,10 +397,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
               orDieOnSchema
             ),
         findOpenForInvoice: (invoiceId) => orDieOnSchema(openForInvoice(invoiceId)),
-        transition,
-        setProviderPaymentId: (id, providerPaymentId, now) =>
-          sql`UPDATE payments.payments SET provider_payment_id = ${providerPaymentId}, updated_at = ${at(now)}
-            WHERE id = ${id} AND provider_payment_id IS NULL`.pipe(Effect.asVoid),
+        replacing,
         raiseRefunded,
         scheduleReconcile: (id, attempts, next) =>
           sql`UPDATE payments.payments SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}

@@ -64,6 +64,35 @@ const movesFrom: Record<IntentOutcome["_tag"], ReadonlyArray<PaymentStatus>> = {
 }
 const targetStatus = { Succeeded: "succeeded", Canceled: "canceled" } as const
 
+/**
+ * The payment after `outcome`, or undefined when it changes nothing; `moved`: its status moved (the outcome
+ * counts and goes out). The provider's id is kept once known, whatever the status.
+ */
+const afterOutcome = (row: PaymentRow, outcome: IntentOutcome, now: DateTime.Utc): { readonly next: PaymentRow; readonly moved: boolean } | undefined => {
+  const moves = changes(row.status, outcome)
+  const providerPaymentId = row.providerPaymentId ?? (outcome._tag === "Unknown" ? null : outcome.providerPaymentId ?? null)
+  switch (outcome._tag) {
+    case "Succeeded":
+    case "Canceled": {
+      if (!moves) return undefined
+      const status = targetStatus[outcome._tag]
+      const failure = status === "succeeded" ? { failureCode: null, failureMessage: null } : {}
+      return { moved: true, next: { ...row, status, providerPaymentId, ...failure, updatedAt: now } }
+    }
+    case "Failed":
+      if (!moves) return undefined
+      return {
+        moved: true,
+        next: { ...row, status: "failed", providerPaymentId, failureCode: outcome.code, failureMessage: outcome.message, updatedAt: now }
+      }
+    case "Pending":
+      if (moves) return { moved: true, next: { ...row, status: "pending", providerPaymentId, updatedAt: now } }
+      return row.providerPaymentId === null ? { moved: false, next: { ...row, providerPaymentId, updatedAt: now } } : undefined
+    case "Unknown":
+      return moves ? { moved: true, next: { ...row, status: "unknown", updatedAt: now } } : undefined
+  }
+}
+
 /** Whether `outcome` would change a payment in `status` (a cheap check before taking locks). */
 export const changes = (status: PaymentStatus, outcome: IntentOutcome): boolean => movesFrom[outcome._tag].includes(status)
 
@@ -120,38 +149,30 @@ export class Payments extends Context.Service<Payments, {
 
       // ---- applying provider outcomes ----------------------------------------------------------------
 
-      const applyOutcome = (id: PaymentId, outcome: IntentOutcome) =>
-        sql.withTransaction(Effect.gen(function*() {
-          const now = yield* DateTime.now
-          const from = movesFrom[outcome._tag]
-          const moved = yield* (() => {
-            switch (outcome._tag) {
-              case "Succeeded":
-              case "Canceled":
-                return repo.transition(id, { from, to: targetStatus[outcome._tag], providerPaymentId: outcome.providerPaymentId }, now)
-              case "Failed":
-                return repo.transition(id, {
-                  from,
-                  to: "failed",
-                  providerPaymentId: outcome.providerPaymentId,
-                  failureCode: outcome.code,
-                  failureMessage: outcome.message
-                }, now)
-              case "Pending":
-                return Effect.tap(
-                  repo.transition(id, { from, to: "pending", providerPaymentId: outcome.providerPaymentId }, now),
-                  () => repo.setProviderPaymentId(id, outcome.providerPaymentId, now)
-                )
-              case "Unknown":
-                return repo.transition(id, { from, to: "unknown" }, now)
+      // Optimistic: the outcome is worked out on the row as last read and written only if the row is still so (one
+      // statement with the outcome's event, no lock held across anything); if another writer got there first, on
+      // what it left. Each write moves the payment along, so this settles in a few rounds at most.
+      const applyOutcome = (id: PaymentId, outcome: IntentOutcome, seen?: PaymentRow) =>
+        Effect.gen(function*(): Effect.fn.Return<Option.Option<PaymentRow>, SqlError.SqlError> {
+          let row = seen
+          for (let round = 0; round < 20; round++) {
+            if (row === undefined) {
+              const found = yield* repo.findPayment(id)
+              if (Option.isNone(found)) return Option.none()
+              row = found.value
             }
-          })()
-          if (Option.isSome(moved)) {
-            const type = outcomeEvent[moved.value.status]
-            if (type !== undefined) yield* outcomes.record(type, moved.value)
+            const after = afterOutcome(row, outcome, yield* DateTime.now)
+            if (after === undefined) return Option.none()
+            const type = after.moved ? outcomeEvent[after.next.status] : undefined
+            const changed = yield* outcomes.change(
+              repo.replacing(row, after.next),
+              type === undefined ? undefined : { type, payment: after.next }
+            )
+            if (changed) return after.moved ? Option.some(after.next) : Option.none()
+            row = undefined
           }
-          return moved
-        }))
+          return yield* Effect.die(new Error(`payment ${id} kept changing while an outcome was applied`))
+        })
 
       const applyRefunded = (id: PaymentId, providerPaymentId: string, amountRefunded: number) =>
         sql.withTransaction(Effect.gen(function*() {
@@ -181,7 +202,8 @@ export class Payments extends Context.Service<Payments, {
       const charge = (row: PaymentRow) =>
         Effect.gen(function*() {
           const outcome = yield* settleIntent(row, yield* provider.charge(row))
-          const moved = yield* applyOutcome(row.id, outcome)
+          // the row as inserted: unless a webhook came first, the outcome is one statement
+          const moved = yield* applyOutcome(row.id, outcome, row)
           // not moved: a webhook or a duplicate got there first, so read what it left
           return Option.isSome(moved) ? moved.value : yield* mustFind(row.id)
         })
