@@ -62,6 +62,22 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       assert.deepStrictEqual(yield* client.GetPayment({ paymentId: payment.id }), payment)
     }))
 
+  it.effect("without a saved default method: 422 and no charge, the key left free; with one saved since, the same key charges it", () =>
+    Effect.gen(function*() {
+      const client = yield* rpc
+      const userId = newUserId()
+      const request = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 990, currency: "EUR" } as const
+      const refused = yield* Effect.flip(client.CreatePayment(request))
+      assert.strictEqual(refused._tag, "Unprocessable")
+      // the first charge made the customer; a method saved without being the default does not count either
+      yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_visa", makeDefault: false })
+      assert.strictEqual((yield* Effect.flip(client.CreatePayment(request)))._tag, "Unprocessable")
+      yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_mastercard" })
+      const payment = yield* client.CreatePayment(request)
+      assert.strictEqual(payment.status, "succeeded")
+      assert.strictEqual((yield* providerIntentsOf(payment.id)).length, 1)
+    }))
+
   for (
     const [card, code] of [
       ["pm_card_chargeDeclined", "generic_decline"],

@@ -71,14 +71,13 @@ export interface NewPayment {
   readonly invoiceId: InvoiceId
   readonly amount: number
   readonly currency: Currency
-  readonly providerCustomerId: string
-  readonly paymentMethod: string
+  /** The customer and method to charge; "saved": the user's customer and default method, read in the same statement. */
+  readonly charge: { readonly providerCustomerId: string; readonly paymentMethod: string } | "saved"
   readonly offSession: boolean
   readonly description: string | null
   readonly nextReconcileAt: DateTime.Utc
 }
 
-/** The outcome a payment moves to, and the statuses it may move from. */
 /** The invoice already has a payment whose outcome is open (the partial unique index said so). */
 export class OpenPaymentExists extends Schema.TaggedError<OpenPaymentExists>()("OpenPaymentExists", {}) {}
 
@@ -91,6 +90,8 @@ export type StartAttempt =
   | { readonly _tag: "Raced" }
   /** The invoice has a payment that is open or took money already. */
   | { readonly _tag: "Blocked"; readonly paymentId: PaymentId; readonly status: PaymentStatus }
+  /** `charge: "saved"`, and the user has no customer or no default method yet. */
+  | { readonly _tag: "NoSavedMethod" }
 
 type RepoError = SqlError.SqlError
 
@@ -102,8 +103,9 @@ const at = (dt: DateTime.Utc) => DateTime.toDate(dt)
 
 export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   /**
-   * In one statement: claims the caller's key, checks the invoice has no open or paid payment, and inserts the
-   * `pending` attempt. Either all of it happens or none (a refused request leaves its key free).
+   * In one statement: claims the caller's key, checks the invoice has no open or paid payment (and, for a charge of
+   * the saved method, reads it), and inserts the `pending` attempt. Either all of it happens or none (a refused
+   * request leaves its key free).
    */
   startAttempt(
     payment: NewPayment,
@@ -218,8 +220,16 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           readonly usedHash: string | null
           readonly blockingId: string | null
           readonly blockingStatus: string | null
-          readonly started: boolean
-        }>`WITH used AS (
+          readonly hasMethod: boolean
+          readonly providerCustomerId: string | null
+          readonly paymentMethod: string | null
+        }>`WITH customer AS (${
+            p.charge === "saved"
+              ? sql`SELECT provider_customer_id, default_payment_method AS payment_method FROM payments.customers
+                  WHERE user_id = ${p.userId} AND default_payment_method IS NOT NULL`
+              : sql`SELECT ${p.charge.providerCustomerId}::text AS provider_customer_id, ${p.charge.paymentMethod}::text AS payment_method`
+          }),
+          used AS (
             SELECT payment_id, request_hash FROM payments.idempotency_keys
             WHERE operation = ${claim.operation} AND key = ${claim.key}
           ),
@@ -232,26 +242,32 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           claimed AS (
             INSERT INTO payments.idempotency_keys (operation, key, request_hash, payment_id, created_at)
             SELECT ${claim.operation}, ${claim.key}, ${claim.requestHash}, ${p.id}, ${at(now)}
-            WHERE NOT EXISTS (SELECT 1 FROM used) AND NOT EXISTS (SELECT 1 FROM blocking)
+            WHERE NOT EXISTS (SELECT 1 FROM used) AND NOT EXISTS (SELECT 1 FROM blocking) AND EXISTS (SELECT 1 FROM customer)
             ON CONFLICT (operation, key) DO NOTHING
             RETURNING key
           ),
           started AS (
             INSERT INTO payments.payments (id, user_id, invoice_id, amount, currency, status, provider_customer_id,
               payment_method, off_session, description, next_reconcile_at, created_at, updated_at)
-            SELECT ${p.id}, ${p.userId}, ${p.invoiceId}, ${p.amount}, ${p.currency}, 'pending', ${p.providerCustomerId},
-              ${p.paymentMethod}, ${p.offSession}, ${p.description}, ${at(p.nextReconcileAt)}, ${at(now)}, ${at(now)}
+            SELECT ${p.id}, ${p.userId}, ${p.invoiceId}, ${p.amount}, ${p.currency}, 'pending', c.provider_customer_id,
+              c.payment_method, ${p.offSession}, ${p.description}, ${at(p.nextReconcileAt)}, ${at(now)}, ${at(now)}
+            FROM customer c
             WHERE EXISTS (SELECT 1 FROM claimed)
-            RETURNING id
+            RETURNING provider_customer_id, payment_method
           )
           SELECT (SELECT payment_id FROM used) AS used_payment_id, (SELECT request_hash FROM used) AS used_hash,
             (SELECT id FROM blocking) AS blocking_id, (SELECT status FROM blocking) AS blocking_status,
-            EXISTS (SELECT 1 FROM started) AS started`.pipe(
+            EXISTS (SELECT 1 FROM customer) AS has_method,
+            (SELECT provider_customer_id FROM started) AS provider_customer_id,
+            (SELECT payment_method FROM started) AS payment_method`.pipe(
           Effect.flatMap(([result]): Effect.Effect<StartAttempt, Schema.SchemaError> => {
-            if (result?.started === true) {
+            if (result?.providerCustomerId != null && result.paymentMethod != null) {
               // exactly what was inserted, without reading it back
+              const { charge: _, ...payment } = p
               const row: PaymentRow = {
-                ...p,
+                ...payment,
+                providerCustomerId: result.providerCustomerId,
+                paymentMethod: result.paymentMethod,
                 refundedAmount: 0,
                 status: "pending",
                 providerPaymentId: null,
@@ -273,6 +289,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
                 status
               }))
             }
+            if (result?.hasMethod === false) return Effect.succeed({ _tag: "NoSavedMethod" })
             return Effect.succeed({ _tag: "Raced" })
           }),
           orDieOnSchema,

@@ -35,6 +35,7 @@ import { idempotencyWindow, type IntentOutcome, Provider, type RefundOutcome } f
 import {
   type CustomerRow,
   type IdempotencyRow,
+  type NewPayment,
   type PaymentRow,
   PaymentsRepo,
   type RefundRow,
@@ -358,36 +359,40 @@ export class Payments extends Context.Service<Payments, {
             })
           ))
 
+      const noMethod = () => new Unprocessable({ message: "the customer has no default payment method; pass paymentMethod" })
+
       const create = (input: CreatePaymentInput) =>
         Effect.gen(function*() {
           const hash = requestHash(input, "idempotencyKey")
-          // the default payment method can change, so only a charge naming its method may use the cached customer
-          const customer = input.paymentMethod === undefined
-            ? yield* ensureCustomerRow(input.userId, undefined)
-            : { providerCustomerId: yield* providerCustomerFor(input.userId), defaultPaymentMethod: null }
-          const paymentMethod = input.paymentMethod ?? customer.defaultPaymentMethod
-          if (paymentMethod === null) {
-            // a replay needs no payment method; a new charge does
-            const previous = yield* repo.findKey(createOperation, input.idempotencyKey)
-            if (Option.isSome(previous)) return yield* replayCreate(previous.value, hash)
-            return yield* new Unprocessable({ message: "the customer has no default payment method; pass paymentMethod" })
-          }
           const id = PaymentId.make(`pay_${randomUUID().replaceAll("-", "")}`)
           const now = yield* DateTime.now
-          const started = yield* repo.startAttempt({
-            id,
-            userId: input.userId,
-            invoiceId: input.invoiceId,
-            amount: input.amount,
-            currency: input.currency,
-            providerCustomerId: customer.providerCustomerId,
-            paymentMethod,
-            offSession: input.offSession ?? false,
-            description: input.description ?? null,
-            nextReconcileAt: DateTime.addDuration(now, firstDelay)
-          }, { operation: createOperation, key: input.idempotencyKey, requestHash: hash }, now).pipe(
-            Effect.catchTag("OpenPaymentExists", () => inProgress(input.invoiceId))
+          const attempt = (charge: NewPayment["charge"]) =>
+            repo.startAttempt({
+              id,
+              userId: input.userId,
+              invoiceId: input.invoiceId,
+              amount: input.amount,
+              currency: input.currency,
+              charge,
+              offSession: input.offSession ?? false,
+              description: input.description ?? null,
+              nextReconcileAt: DateTime.addDuration(now, firstDelay)
+            }, { operation: createOperation, key: input.idempotencyKey, requestHash: hash }, now).pipe(
+              Effect.catchTag("OpenPaymentExists", () => inProgress(input.invoiceId))
+            )
+          // the default method can change, so a charge of it reads it in the attempt's statement; a named method
+          // needs only the customer, which never changes once recorded (cached)
+          let started = yield* attempt(
+            input.paymentMethod === undefined
+              ? "saved"
+              : { providerCustomerId: yield* providerCustomerFor(input.userId), paymentMethod: input.paymentMethod }
           )
+          if (started._tag === "NoSavedMethod") {
+            // no customer yet (made now, as for any first charge) or no default method
+            const customer = yield* ensureCustomerRow(input.userId, undefined)
+            if (customer.defaultPaymentMethod === null) return yield* noMethod()
+            started = yield* attempt({ providerCustomerId: customer.providerCustomerId, paymentMethod: customer.defaultPaymentMethod })
+          }
           switch (started._tag) {
             case "Started":
               return toPayment(yield* charge(started.row))
@@ -401,6 +406,8 @@ export class Payments extends Context.Service<Payments, {
                   paymentId: started.paymentId
                 })
                 : new Conflict({ message: `the invoice is already paid by payment ${started.paymentId}` }))
+            case "NoSavedMethod":
+              return yield* noMethod()
             case "Raced": {
               const winner = yield* repo.findKey(createOperation, input.idempotencyKey)
               if (Option.isNone(winner)) return yield* Effect.die(new Error("idempotency key vanished"))
