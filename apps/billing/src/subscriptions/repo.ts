@@ -162,6 +162,13 @@ export interface NewInvoice {
   readonly lines: Arr.NonEmptyReadonlyArray<NewLine>
 }
 
+export interface InvoicePatch {
+  readonly status?: "open" | "paid" | "void" | "uncollectible"
+  readonly paidPaymentId?: PaymentId
+  readonly periodStart?: Date
+  readonly periodEnd?: Date
+}
+
 export interface Opened {
   readonly subscription: SubscriptionRow
   readonly invoice: InvoiceWithLines
@@ -203,19 +210,17 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   /** The subscription's invoices, newest period first. */
   invoicesOf(subscriptionId: SubscriptionId): Effect.Effect<ReadonlyArray<InvoiceWithLines>, RepoError>
   listInvoices(userId: UserId, page: PageRequest): Effect.Effect<Page<InvoiceWithLines>, RepoError>
-  updateInvoice(id: InvoiceId, patch: {
-    readonly status?: "open" | "paid" | "void" | "uncollectible"
-    readonly paidPaymentId?: PaymentId
-    readonly periodStart?: Date
-    readonly periodEnd?: Date
-  }, now: Date): Effect.Effect<void, RepoError>
+  updateInvoice(id: InvoiceId, patch: InvoicePatch, now: Date): Effect.Effect<void, RepoError>
   /** Appends a line; false when a line from the same source exists already. */
   appendLine(invoiceId: InvoiceId, line: NewLine, now: Date): Effect.Effect<boolean, RepoError>
   findPayment(id: PaymentId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   paymentsOf(invoiceId: InvoiceId): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
   listPayments(userId: UserId, page: PageRequest): Effect.Effect<Page<PaymentRow>, RepoError>
-  /** Inserts or overwrites billing's copy of a payment. */
-  savePayment(payment: Payment): Effect.Effect<void, RepoError>
+  /** Inserts or overwrites billing's copy of a payment; with `invoice`, updates that in the same statement. */
+  savePayment(
+    payment: Payment,
+    invoice?: { readonly id: InvoiceId; readonly patch: InvoicePatch; readonly now: Date }
+  ): Effect.Effect<void, RepoError>
   /** Records that an outcome id was applied; false when it was already. */
   claimOutcome(id: string, paymentId: PaymentId, type: string, now: Date): Effect.Effect<boolean, RepoError>
   timeZoneOf(userId: UserId): Effect.Effect<string, RepoError>
@@ -426,7 +431,7 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           Effect.flatMap(decodePayments),
           Effect.map((rows) => toPage(rows, limit, cursorOf))
         ),
-      savePayment: (payment) => {
+      savePayment: (payment, invoice) => {
         const row = {
           id: payment.id,
           userId: payment.userId,
@@ -440,10 +445,14 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           createdAt: DateTime.toDateUtc(payment.createdAt),
           updatedAt: DateTime.toDateUtc(payment.updatedAt)
         }
-        return sql`INSERT INTO billing.payments ${sql.insert(row)}
+        const save = sql`INSERT INTO billing.payments ${sql.insert(row)}
           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, refunded_amount = EXCLUDED.refunded_amount,
             failure_code = EXCLUDED.failure_code, failure_message = EXCLUDED.failure_message,
-            updated_at = EXCLUDED.updated_at`.pipe(Effect.asVoid)
+            updated_at = EXCLUDED.updated_at`
+        return Effect.asVoid(
+          invoice === undefined ? save : sql`WITH saved AS (${save})
+            UPDATE billing.invoices SET ${sql.update({ ...invoice.patch, updatedAt: invoice.now })} WHERE id = ${invoice.id}`
+        )
       },
       claimOutcome: (id, paymentId, type, now) =>
         sql`INSERT INTO billing.payment_outcomes (id, payment_id, type, applied_at) VALUES (${id}, ${paymentId}, ${type}, ${now})

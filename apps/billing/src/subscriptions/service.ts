@@ -169,7 +169,7 @@ export class Billing extends Context.Service<Billing, {
     // ---- outcomes ------------------------------------------------------------------------------------------
 
     /**
-     * Moves invoice and subscription along with a payment whose state moved ahead; inside a transaction. Returns
+     * Saves a payment whose state moved ahead, and moves invoice and subscription along; inside a transaction. Returns
      * both as they now are (so a caller answering with them need not read them again), or none when a credit line
      * was added (then they are best read back).
      */
@@ -187,7 +187,8 @@ export class Billing extends Context.Service<Billing, {
           const start = DateTime.toDateUtc(period.start)
           const end = DateTime.toDateUtc(period.end)
           const patch = { status: "paid" as const, paidPaymentId: payment.id, ...(first ? { periodStart: start, periodEnd: end } : {}) }
-          yield* repo.updateInvoice(invoice.row.id, patch, at)
+          // the payment and the invoice it pays in one statement
+          yield* repo.savePayment(payment, { id: invoice.row.id, patch, now: at })
           settled = { ...settled, invoice: { ...invoice, row: { ...invoice.row, ...patch } } }
           const paid = { type: "invoice.paid" as const, aggregateId: invoice.row.id, data: invoiceEvent(invoice, { paymentId: payment.id }) }
           if (first || subscription.status === "past_due" || subscription.status === "trialing") {
@@ -203,14 +204,17 @@ export class Billing extends Context.Service<Billing, {
           } else {
             yield* outbox.appendEvents([paid])
           }
-        } else if (payment.status === "failed" && invoice.row.status === "open") {
-          settled = {
-            ...settled,
-            subscription: yield* changeSubscription(subscription, { failureCode: payment.failureCode ?? "failed" }, undefined, [{
-              type: "invoice.payment_failed",
-              aggregateId: invoice.row.id,
-              data: invoiceEvent(invoice, { paymentId: payment.id, failureCode: payment.failureCode ?? null })
-            }])
+        } else {
+          yield* repo.savePayment(payment)
+          if (payment.status === "failed" && invoice.row.status === "open") {
+            settled = {
+              ...settled,
+              subscription: yield* changeSubscription(subscription, { failureCode: payment.failureCode ?? "failed" }, undefined, [{
+                type: "invoice.payment_failed",
+                aggregateId: invoice.row.id,
+                data: invoiceEvent(invoice, { paymentId: payment.id, failureCode: payment.failureCode ?? null })
+              }])
+            }
           }
         }
         const refundedBefore = Option.match(before, { onNone: () => 0, onSome: (row) => row.refundedAmount })
@@ -244,7 +248,6 @@ export class Billing extends Context.Service<Billing, {
         // an outcome for an invoice billing never issued is not ours to apply
         const locked = yield* lockInvoice(payment.invoiceId)
         if (Option.isNone(locked)) return Option.none()
-        yield* repo.savePayment(payment)
         return yield* settle(payment, before, locked.value.invoice, locked.value.subscription)
       })
 
