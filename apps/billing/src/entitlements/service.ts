@@ -25,9 +25,10 @@ export const evaluate = (filmId: FilmId, grants: ReadonlyArray<Grant>, now: numb
 export class Entitlements extends Context.Service<Entitlements, {
   /**
    * Rewrites the user's entitlements from their subscriptions; call inside the change's transaction. `along` are
-   * the change's own events, written in the same statement as the entitlement events (one round trip).
+   * the change's own events, written in the same statement as the entitlement events (one round trip); `locked`:
+   * the change's statement took `lockEntitlements` already.
    */
-  record(userId: UserId, along?: ReadonlyArray<NewEvent<unknown>>): Effect.Effect<void, RepoError>
+  record(userId: UserId, along?: ReadonlyArray<NewEvent<unknown>>, options?: { readonly locked?: boolean }): Effect.Effect<void, RepoError>
   check(userId: UserId, filmId: FilmId): Effect.Effect<EntitlementCheck, ServiceUnavailable>
   /** The answer from the in-process tier alone, synchronously; undefined when it does not hold the pair. */
   peek(userId: UserId, filmId: FilmId, now: number): EntitlementCheck | undefined
@@ -40,7 +41,7 @@ export class Entitlements extends Context.Service<Entitlements, {
     const repo = yield* EntitlementsRepo
     const cache = yield* EntitlementCache
 
-    const record = (userId: UserId, along: ReadonlyArray<NewEvent<unknown>> = []) =>
+    const record = (userId: UserId, along: ReadonlyArray<NewEvent<unknown>> = [], options?: { readonly locked?: boolean }) =>
       Effect.gen(function*() {
         const now = new Date(yield* Clock.currentTimeMillis)
         const changes = yield* repo.sync(userId, now, config.pastDueGrace, (changes) => [
@@ -50,7 +51,7 @@ export class Entitlements extends Context.Service<Entitlements, {
             aggregateId: userId,
             data: { userId, productId: change.productId, until: change.until?.toISOString() ?? null }
           }))
-        ])
+        ], options?.locked === true)
         if (changes.length > 0) yield* sql.afterCommit(cache.invalidateUser(userId))
       })
 

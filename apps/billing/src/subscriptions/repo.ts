@@ -7,6 +7,7 @@ import { Currency } from "@kassa/domain/money"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { type Payment, PaymentStatus } from "@kassa/domain/payments"
 import { type NewEvent, Outbox } from "@kassa/platform/outbox"
+import { lockEntitlements } from "../entitlements/repo.ts"
 import { Array as Arr, Context, DateTime, Effect, Layer, Option, Schema, String as Str } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 
@@ -185,6 +186,7 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   listSubscriptions(userId: UserId, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
   /** The invoice's subscription (locked when `lock` is set); `owner` limits the read to that user's invoice. */
   findSubscriptionOfInvoice(invoiceId: InvoiceId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<SubscriptionRow>, RepoError>
+  /** Takes the owner's entitlement lock in the same statement (see `lockEntitlements`). */
   updateSubscription(id: SubscriptionId, patch: {
     readonly status?: SubscriptionStatus
     readonly currentPeriodStart?: Date | null
@@ -213,7 +215,16 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   updateInvoice(id: InvoiceId, patch: InvoicePatch, now: Date): Effect.Effect<void, RepoError>
   /** Appends a line; false when a line from the same source exists already. */
   appendLine(invoiceId: InvoiceId, line: NewLine, now: Date): Effect.Effect<boolean, RepoError>
-  findPayment(id: PaymentId, options?: { readonly owner?: UserId; readonly lock?: boolean }): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  /**
+   * Locks the invoice and reads it with its lines and billing's copy of the payment `paymentId`, in one statement.
+   * Call with the invoice's subscription locked: every writer of a payment copy holds that lock, so the copy read
+   * here is current.
+   */
+  lockInvoiceWithPayment(invoiceId: InvoiceId, paymentId: PaymentId): Effect.Effect<
+    Option.Option<{ readonly invoice: InvoiceWithLines; readonly payment: Option.Option<PaymentRow> }>,
+    RepoError
+  >
+  findPayment(id: PaymentId, options?: { readonly owner?: UserId }): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   paymentsOf(invoiceId: InvoiceId): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
   listPayments(userId: UserId, page: PageRequest): Effect.Effect<Page<PaymentRow>, RepoError>
   /** Inserts or overwrites billing's copy of a payment; with `invoice`, updates that in the same statement. */
@@ -234,10 +245,15 @@ export class BillingRepo extends Context.Service<BillingRepo, {
     const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
 
     // `changed`: a data-modifying statement whose RETURNING rows stand in for the table (one round trip)
-    const selectSubscriptions = (where: Statement.Fragment, tail: Statement.Fragment = sql``, changed?: Statement.Fragment) =>
+    const selectSubscriptions = (
+      where: Statement.Fragment,
+      tail: Statement.Fragment = sql``,
+      changed?: Statement.Fragment,
+      extra: Statement.Fragment = sql``
+    ) =>
       sql`${changed === undefined ? sql`` : sql`WITH changed AS (${changed})`}
         SELECT s.id, s.user_id, s.product_id, s.plan_id, s.status, s.current_period_start, s.current_period_end,
-          s.cancel_at_period_end, s.failure_code, s.created_at, pl.interval, u.time_zone
+          s.cancel_at_period_end, s.failure_code, s.created_at, pl.interval, u.time_zone ${extra}
         FROM ${changed === undefined ? sql`billing.subscriptions` : sql`changed`} s JOIN billing.plans pl ON pl.id = s.plan_id JOIN billing.users u ON u.id = s.user_id
         WHERE ${where} ${tail}`.pipe(Effect.flatMap(decodeSubscriptions))
 
@@ -267,6 +283,9 @@ export class BillingRepo extends Context.Service<BillingRepo, {
     const withLines = (rows: ReadonlyArray<InvoiceRow>) =>
       Effect.map(linesOf(rows.map((row) => row.id)), (lines) =>
         rows.map((row) => ({ row, lines: lines.filter((line) => line.invoiceId === row.id) })))
+    const lineColumns = sql`l.kind AS line_kind, l.description AS line_description, l.plan_id AS line_plan_id,
+      l.period_start AS line_period_start, l.period_end AS line_period_end, l.amount AS line_amount,
+      l.currency AS line_currency`
     const invoiceColumns = sql`i.id, i.user_id, i.subscription_id, i.status, i.amount, i.currency, i.period_start,
       i.period_end, i.paid_payment_id, i.created_at`
     const paymentColumns = sql`p.id, p.user_id, p.invoice_id, p.status, p.amount, p.refunded_amount, p.currency,
@@ -376,7 +395,9 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           selectSubscriptions(
             sql`true`,
             sql``,
-            sql`UPDATE billing.subscriptions SET ${sql.update({ ...patch, updatedAt: now })} WHERE id = ${id} RETURNING *`
+            sql`UPDATE billing.subscriptions SET ${sql.update({ ...patch, updatedAt: now })} WHERE id = ${id} RETURNING *`,
+            // every change is followed by the owner's entitlement sync, which needs this lock first
+            sql`, ${lockEntitlements(sql, sql`s.user_id`)} IS NULL AS entitlements_locked`
           ),
           (rows) => rows[0] === undefined ? Effect.die(new Error(`subscription ${id} vanished`)) : Effect.succeed(rows[0])
         ),
@@ -387,13 +408,42 @@ export class BillingRepo extends Context.Service<BillingRepo, {
       },
       findInvoice: (id, options) =>
         // one statement: the invoice joined with its lines (the lock, when asked, is on the invoice row)
-        sql`SELECT ${invoiceColumns}, l.kind AS line_kind, l.description AS line_description, l.plan_id AS line_plan_id,
-            l.period_start AS line_period_start, l.period_end AS line_period_end, l.amount AS line_amount,
-            l.currency AS line_currency
+        sql`SELECT ${invoiceColumns}, ${lineColumns}
           FROM billing.invoices i LEFT JOIN billing.invoice_lines l ON l.invoice_id = i.id
           WHERE ${sql.and([sql`i.id = ${id}`, ...ownedBy("i.user_id", options?.owner)])}
           ORDER BY l.position
           ${options?.lock === true ? sql`FOR UPDATE OF i` : sql``}`.pipe(Effect.flatMap(joinedInvoice)),
+      lockInvoiceWithPayment: (invoiceId, paymentId) =>
+        Effect.gen(function*() {
+          const rows = yield* sql<Record<string, unknown>>`SELECT ${invoiceColumns}, ${lineColumns},
+              p.id AS payment_id, p.user_id AS payment_user_id, p.invoice_id AS payment_invoice_id,
+              p.status AS payment_status, p.amount AS payment_amount, p.refunded_amount AS payment_refunded_amount,
+              p.currency AS payment_currency, p.failure_code AS payment_failure_code,
+              p.failure_message AS payment_failure_message, p.created_at AS payment_created_at,
+              p.updated_at AS payment_updated_at
+            FROM billing.invoices i LEFT JOIN billing.invoice_lines l ON l.invoice_id = i.id
+              LEFT JOIN billing.payments p ON p.id = ${paymentId} AND p.invoice_id = i.id
+            WHERE i.id = ${invoiceId}
+            ORDER BY l.position
+            FOR UPDATE OF i`
+          const invoice = yield* joinedInvoice(rows)
+          if (Option.isNone(invoice)) return Option.none()
+          const first = rows[0]!
+          const payments = first["paymentId"] === null ? [] : yield* decodePayments([{
+            id: first["paymentId"],
+            userId: first["paymentUserId"],
+            invoiceId: first["paymentInvoiceId"],
+            status: first["paymentStatus"],
+            amount: first["paymentAmount"],
+            refundedAmount: first["paymentRefundedAmount"],
+            currency: first["paymentCurrency"],
+            failureCode: first["paymentFailureCode"],
+            failureMessage: first["paymentFailureMessage"],
+            createdAt: first["paymentCreatedAt"],
+            updatedAt: first["paymentUpdatedAt"]
+          }])
+          return Option.some({ invoice: invoice.value, payment: Option.fromNullishOr(payments[0]) })
+        }),
       invoicesOf: (subscriptionId) =>
         sql`SELECT ${invoiceColumns} FROM billing.invoices i WHERE i.subscription_id = ${subscriptionId}
           ORDER BY i.period_start DESC`.pipe(Effect.flatMap(decodeInvoices), Effect.flatMap(withLines)),
@@ -416,8 +466,7 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           ON CONFLICT (source_id) DO NOTHING RETURNING position`.pipe(Effect.map((rows) => rows.length === 1)),
       findPayment: (id, options) =>
         sql`SELECT ${paymentColumns} FROM billing.payments p
-          WHERE ${sql.and([sql`p.id = ${id}`, ...ownedBy("p.user_id", options?.owner)])}
-          ${options?.lock === true ? sql`FOR UPDATE` : sql``}`.pipe(
+          WHERE ${sql.and([sql`p.id = ${id}`, ...ownedBy("p.user_id", options?.owner)])}`.pipe(
           Effect.flatMap(decodePayments),
           Effect.map((rows) => Option.fromNullishOr(rows[0]))
         ),

@@ -136,7 +136,7 @@ export class Billing extends Context.Service<Billing, {
         yield* entitlements.record(updated.userId, [
           ...along,
           ...(event === undefined ? [] : [{ type: event, aggregateId: row.id, data: encodeSubscription(updated) }])
-        ])
+        ], { locked: true })
         return updated
       })
 
@@ -155,8 +155,8 @@ export class Billing extends Context.Service<Billing, {
       Effect.flatMap(effect, Option.match({ onNone: () => Effect.fail(notFound(resource)), onSome: Effect.succeed }))
 
     /**
-     * Locks an invoice's subscription, then the invoice. Every writer takes the locks in this order (payment row,
-     * subscription, invoice), so a pay, a cancel and an outcome on one invoice serialise instead of deadlocking.
+     * Locks an invoice's subscription, then the invoice. Every writer takes the locks in this order (subscription,
+     * invoice), so a pay, a cancel and an outcome on one invoice serialise instead of deadlocking.
      */
     const lockInvoice = (id: InvoiceId, owner?: UserId) =>
       Effect.gen(function*() {
@@ -237,7 +237,14 @@ export class Billing extends Context.Service<Billing, {
 
     const applyPaymentTx = (payment: Payment) =>
       Effect.gen(function*() {
-        const before = yield* repo.findPayment(payment.id, { lock: true })
+        // an outcome for an invoice billing never issued is not ours to apply
+        const subscription = yield* repo.findSubscriptionOfInvoice(payment.invoiceId, { lock: true })
+        if (Option.isNone(subscription)) return Option.none()
+        // the invoice locked and read, with billing's copy of the payment as it is now (the subscription's lock keeps
+        // other writers of the copy out)
+        const locked = yield* repo.lockInvoiceWithPayment(payment.invoiceId, payment.id)
+        if (Option.isNone(locked)) return Option.none()
+        const before = locked.value.payment
         const ahead = Option.match(before, {
           onNone: () => true,
           onSome: (row) =>
@@ -245,10 +252,7 @@ export class Billing extends Context.Service<Billing, {
             (progress[payment.status] === progress[row.status] && payment.refundedAmount > row.refundedAmount)
         })
         if (!ahead) return Option.none()
-        // an outcome for an invoice billing never issued is not ours to apply
-        const locked = yield* lockInvoice(payment.invoiceId)
-        if (Option.isNone(locked)) return Option.none()
-        return yield* settle(payment, before, locked.value.invoice, locked.value.subscription)
+        return yield* settle(payment, before, locked.value.invoice, subscription.value)
       })
 
     /** Applies the payment in its own transaction; see `settle` for what it returns. */
