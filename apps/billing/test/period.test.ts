@@ -73,6 +73,15 @@ describe("billing periods", () => {
     }))
   })
 
+  it("property: UTC (kept as a zero offset) gives the boundaries of the named zone Etc/UTC", () => {
+    fc.assert(fc.property(anchorArb, fc.integer({ min: 1, max: 36 }), fc.constantFrom("month", "year") as fc.Arbitrary<"month" | "year">, ({ anchor }, index, interval) => {
+      assert.strictEqual(
+        DateTime.toEpochMillis(periodBoundary(anchor, interval, index, "UTC")),
+        DateTime.toEpochMillis(periodBoundary(anchor, interval, index, "Etc/UTC"))
+      )
+    }))
+  })
+
   it("a trial counts calendar days in the zone", () => {
     assert.strictEqual(DateTime.formatIso(trialEnd(iso("2024-03-09T15:00:00Z"), 7, "America/New_York")), "2024-03-16T14:00:00.000Z")
   })

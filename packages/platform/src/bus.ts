@@ -227,7 +227,7 @@ export const layerAmqp = (
         messages.length === 0 ? Effect.void : withChannel("publish", (channel) =>
           publishConfirmed(channel, exchange, messages)).pipe(
             Effect.retry({ schedule: reconnectBackoff, times: 2 }), // a stale connection gets one fresh try
-            Effect.withSpan("EventBus.publish", { attributes: { messages: messages.length } })
+            Effect.withSpan("EventBus.publish", { attributes: { messages: messages.length } }, { captureStackTrace: false })
           )
 
       const subscribe = <E, R>(

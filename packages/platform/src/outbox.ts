@@ -247,7 +247,8 @@ export class Outbox extends Context.Service<Outbox, {
               data: event.data
             }
             return envelope
-          }).pipe(Effect.withSpan("Outbox.appendEvent", { attributes: { type: event.type } }))
+            // hot-path spans skip the call-site stack trace: capturing it costs an Error per call
+          }).pipe(Effect.withSpan("Outbox.appendEvent", { attributes: { type: event.type } }, { captureStackTrace: false }))
 
         // The events as CTEs of a larger statement (`outbox_appended` returns id and sequence), written iff `when`
         // holds. One counter upsert per aggregate (a statement may not update a row twice), in aggregate order so two
@@ -293,7 +294,7 @@ export class Outbox extends Context.Service<Outbox, {
             const rows = yield* statement(ctes)
             yield* sql.afterCommit(wakeRelays(schema))
             return rows
-          }).pipe(Effect.withSpan("Outbox.withEvents", { attributes: { count: events.length } }))
+          }).pipe(Effect.withSpan("Outbox.withEvents", { attributes: { count: events.length } }, { captureStackTrace: false }))
 
         const appendEvents = (events: ReadonlyArray<NewEvent<unknown>>) =>
           Effect.gen(function*() {
@@ -312,7 +313,7 @@ export class Outbox extends Context.Service<Outbox, {
               sequence: sequenceOf.get(row.id) ?? NaN,
               data: events[index]!.data
             }))
-          }).pipe(Effect.withSpan("Outbox.appendEvents", { attributes: { count: events.length } }))
+          }).pipe(Effect.withSpan("Outbox.appendEvents", { attributes: { count: events.length } }, { captureStackTrace: false }))
 
         const pending = sql<{ readonly count: number }>`
           SELECT count(*)::int AS "count" FROM ${outbox} WHERE published_at IS NULL`.pipe(

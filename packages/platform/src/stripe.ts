@@ -153,7 +153,7 @@ export class StripeClient extends Context.Service<StripeClient, {
       const run = <A>(name: string, attributes: Record<string, string>, f: () => Promise<A>) =>
         Effect.tryPromise({ try: f, catch: (cause) => cause }).pipe(
           Effect.catch(fromSdkFailure),
-          Effect.withSpan(name, { attributes })
+          Effect.withSpan(name, { attributes }, { captureStackTrace: false })
         )
 
       const call = <A>(idempotencyKey: string, f: (sdk: Stripe, opts: Stripe.RequestOptions) => Promise<A>) =>

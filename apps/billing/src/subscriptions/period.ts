@@ -10,8 +10,9 @@ const monthLengths = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const
 export const daysInMonth = (year: number, month: number): number =>
   month === 2 && isLeap(year) ? 29 : monthLengths[month - 1] ?? 31
 
-// a named zone holds an Intl.DateTimeFormat, costly to build: one per zone id (an invalid id throws, as before)
-const zones = new Map<string, DateTime.TimeZone>()
+// a named zone holds an Intl.DateTimeFormat, costly to build: one per zone id (an invalid id throws, as before).
+// UTC, the default zone, is a zero offset: the same instants, with no Intl formatting per conversion.
+const zones = new Map<string, DateTime.TimeZone>([["UTC", DateTime.zoneMakeOffset(0)]])
 const zoneOf = (timeZone: string): DateTime.TimeZone => {
   let zone = zones.get(timeZone)
   if (zone === undefined) {

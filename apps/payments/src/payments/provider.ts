@@ -145,7 +145,7 @@ export class Provider extends Context.Service<Provider, {
         call(`payment:${p.id}`, (sdk, opts) => sdk.paymentIntents.create(intentParams(p), opts)).pipe(
           Effect.map(intentOutcome),
           Effect.catch((error) => Effect.succeed(chargeFailure(error))),
-          Effect.withSpan("Provider.charge", { attributes: { paymentId: p.id } })
+          Effect.withSpan("Provider.charge", { attributes: { paymentId: p.id } }, { captureStackTrace: false })
         )
 
       const retrieve = (providerPaymentId: string) =>
@@ -195,7 +195,7 @@ export class Provider extends Context.Service<Provider, {
                   : { _tag: "Unknown", reason: describe(error) }
               )
             ),
-            Effect.withSpan("Provider.refund", { attributes: { refundId: r.id } })
+            Effect.withSpan("Provider.refund", { attributes: { refundId: r.id } }, { captureStackTrace: false })
           )
 
       const unavailable = (error: StripeCallError) => new ProviderUnavailable({ message: describe(error) })

@@ -246,7 +246,7 @@ export class Payments extends Context.Service<Payments, {
             yield* repo.scheduleReconcile(row.id, row.reconcileAttempts + 1, next)
           }
           return after
-        }).pipe(Effect.withSpan("Payments.reconcile", { attributes: { paymentId: row.id } }))
+        }).pipe(Effect.withSpan("Payments.reconcile", { attributes: { paymentId: row.id } }, { captureStackTrace: false }))
 
       /** Before acting on an open payment: `unknown` always asks; `pending` asks once its caller must be gone. */
       const refresh = (row: PaymentRow) =>
@@ -300,7 +300,7 @@ export class Payments extends Context.Service<Payments, {
               DateTime.addDuration(now, delayAfter(refund.reconcileAttempts))
             )
           }
-        }).pipe(Effect.withSpan("Payments.reconcileRefund", { attributes: { refundId: refund.id } }))
+        }).pipe(Effect.withSpan("Payments.reconcileRefund", { attributes: { refundId: refund.id } }, { captureStackTrace: false }))
 
       // ---- customers ------------------------------------------------------------------------------------
 
@@ -416,7 +416,7 @@ export class Payments extends Context.Service<Payments, {
           }
         }).pipe(
           Effect.catchTag("SqlError", () => Effect.fail(dbDown())),
-          Effect.withSpan("Payments.create", { attributes: { invoiceId: input.invoiceId } })
+          Effect.withSpan("Payments.create", { attributes: { invoiceId: input.invoiceId } }, { captureStackTrace: false })
         )
 
       // ---- cancel ---------------------------------------------------------------------------------------
@@ -567,7 +567,7 @@ export class Payments extends Context.Service<Payments, {
           return yield* statusConflict(row)
         }).pipe(
           Effect.catchTag("SqlError", () => Effect.fail(dbDown())),
-          Effect.withSpan("Payments.cancel", { attributes: { paymentId: input.paymentId } })
+          Effect.withSpan("Payments.cancel", { attributes: { paymentId: input.paymentId } }, { captureStackTrace: false })
         )
 
       // ---- reads and customers --------------------------------------------------------------------------
