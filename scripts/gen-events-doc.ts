@@ -17,7 +17,7 @@ export const renderEventsDoc = (): string => {
     "",
     "Kassa publishes every event to the RabbitMQ topic exchange `kassa.events` (durable; name set by",
     "`AMQP_EXCHANGE`) with the event type as routing key, as a persistent message whose AMQP `messageId`",
-    "is the event `id`. Events are written to an outbox table in the same transaction as the change and",
+    "is the event `id`. Events are written to an outbox table in the same transaction (often the same statement) as the change and",
     "relayed with publisher confirms, so every committed change is published **at least once**:",
     "consumers must deduplicate on `id`. Within one aggregate, `sequence` increases by one per event and",
     "the relay publishes in that order; use it to drop stale events.",
