@@ -2,13 +2,14 @@
 // RabbitMQ, charging the Stripe sandbox through payments' RPC.
 import { assert, layer } from "@effect/vitest"
 import { InvoiceEventData, Subscription } from "@kassa/domain/billing"
-import { InvoiceId, PaymentId } from "@kassa/domain/ids"
+import { InvoiceId, PaymentId, PlanId, UserId } from "@kassa/domain/ids"
 import { BillingCallbackClient } from "@kassa/payments/client"
 import { serverUrl } from "@kassa/platform/http"
 import { randomUUID } from "node:crypto"
-import { Effect, Layer, Redacted, Schema } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
+import { CatalogCopy } from "../src/products/repo.ts"
 import { billingEvents, BillingWithPayments, newKey, seedPlan, serviceToken, viewer } from "./billing-harness.ts"
 
 const count = (query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<{ readonly n: number }>, unknown>) =>
@@ -97,6 +98,21 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       )
       const payments = yield* client.payments.list({ query: {} })
       assert.deepStrictEqual(payments.items.map((p) => p.status).sort(), ["failed", "succeeded"])
+    }))
+
+  it.effect("a subscribe reads the plan and the account's time zone in one statement (UTC for an account without one)", () =>
+    Effect.gen(function*() {
+      const { planId } = yield* seedPlan({ amount: 500 })
+      const { account } = yield* viewer()
+      const catalog = yield* CatalogCopy
+      const sql = yield* SqlClient.SqlClient
+      const zoneOf = (userId: UserId) =>
+        catalog.findPlanWithTimeZone(planId, userId).pipe(Effect.map((found) => Option.getOrThrow(found).timeZone), Effect.orDie)
+      assert.strictEqual(yield* zoneOf(account.id), "UTC")
+      yield* sql`UPDATE billing.users SET time_zone = 'America/New_York' WHERE id = ${account.id}`.pipe(Effect.orDie)
+      assert.strictEqual(yield* zoneOf(account.id), "America/New_York")
+      assert.strictEqual(yield* zoneOf(UserId.make("usr_nobody")), "UTC")
+      assert.isTrue(Option.isNone(yield* catalog.findPlanWithTimeZone(PlanId.make("pln_nonexistent"), account.id).pipe(Effect.orDie)))
     }))
 
   it.effect("a saved card becomes the default: a subscribe without paymentMethod charges it", () =>

@@ -3,12 +3,12 @@
 // plan or a product, including retired plans and archived products that existing subscriptions still use.
 import { PlanInterval, PlanStatus, ProductStatus } from "@kassa/domain/catalog"
 import { NotFound } from "@kassa/domain/errors"
-import { PlanId, ProductId } from "@kassa/domain/ids"
+import { PlanId, ProductId, type UserId } from "@kassa/domain/ids"
 import { Currency } from "@kassa/domain/money"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { ProductOffer } from "@kassa/domain/products"
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 
 /** A plan as billing resolves it: any plan the catalog ever had, with its product's status. */
 export const ResolvedPlan = Schema.Struct({
@@ -51,6 +51,11 @@ export class CatalogCopy extends Context.Service<CatalogCopy, {
   get(id: ProductId): Effect.Effect<ProductOffer, NotFound | RepoError>
   /** Any plan, retired ones and those of archived products too. */
   findPlan(id: PlanId): Effect.Effect<Option.Option<ResolvedPlan>, RepoError>
+  /** `findPlan` and the account's time zone ("UTC" if unknown) in one statement: a subscribe needs both. */
+  findPlanWithTimeZone(id: PlanId, userId: UserId): Effect.Effect<
+    Option.Option<{ readonly plan: ResolvedPlan; readonly timeZone: string }>,
+    RepoError
+  >
 }>()("billing/CatalogCopy") {
   static readonly layer = Layer.effect(CatalogCopy, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -117,15 +122,21 @@ export class CatalogCopy extends Context.Service<CatalogCopy, {
       return offer
     })
 
-    const findPlan = Effect.fn("CatalogCopy.findPlan")(function*(id: PlanId) {
-      const rows = yield* sql`SELECT pl.id, pl.product_id, pl.interval, pl.amount, pl.currency, pl.trial_days,
-          pl.status, p.status AS product_status
+    const WithTimeZone = Schema.Struct({ ...ResolvedPlan.fields, timeZone: Schema.String })
+    const planRows = <S extends Schema.Top>(schema: S, id: PlanId, extra: Statement.Fragment = sql``) =>
+      sql`SELECT pl.id, pl.product_id, pl.interval, pl.amount, pl.currency, pl.trial_days,
+          pl.status, p.status AS product_status ${extra}
         FROM billing.plans pl JOIN billing.products p ON p.id = pl.product_id WHERE pl.id = ${id}`.pipe(
-        Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(ResolvedPlan)))
+        Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(schema))),
+        Effect.map((rows) => Option.fromNullishOr(rows[0]))
       )
-      return Option.fromNullishOr(rows[0])
-    })
 
-    return CatalogCopy.of({ list, get, findPlan })
+    const findPlan = (id: PlanId) => planRows(ResolvedPlan, id)
+    const findPlanWithTimeZone = (id: PlanId, userId: UserId) =>
+      planRows(WithTimeZone, id, sql`, COALESCE((SELECT time_zone FROM billing.users WHERE id = ${userId}), 'UTC') AS time_zone`).pipe(
+        Effect.map(Option.map(({ timeZone, ...plan }) => ({ plan, timeZone })))
+      )
+
+    return CatalogCopy.of({ list, get, findPlan, findPlanWithTimeZone })
   }))
 }

@@ -234,7 +234,6 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   ): Effect.Effect<void, RepoError>
   /** Records that an outcome id was applied; false when it was already. */
   claimOutcome(id: string, paymentId: PaymentId, type: string, now: Date): Effect.Effect<boolean, RepoError>
-  timeZoneOf(userId: UserId): Effect.Effect<string, RepoError>
 }>()("billing/BillingRepo") {
   static readonly layer = Layer.effect(BillingRepo, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -505,11 +504,7 @@ export class BillingRepo extends Context.Service<BillingRepo, {
       },
       claimOutcome: (id, paymentId, type, now) =>
         sql`INSERT INTO billing.payment_outcomes (id, payment_id, type, applied_at) VALUES (${id}, ${paymentId}, ${type}, ${now})
-          ON CONFLICT (id) DO NOTHING RETURNING id`.pipe(Effect.map((rows) => rows.length === 1)),
-      timeZoneOf: (userId) =>
-        sql<{ readonly timeZone: string }>`SELECT time_zone FROM billing.users WHERE id = ${userId}`.pipe(
-          Effect.map((rows) => rows[0]?.timeZone ?? "UTC")
-        )
+          ON CONFLICT (id) DO NOTHING RETURNING id`.pipe(Effect.map((rows) => rows.length === 1))
     })
   }))
 }

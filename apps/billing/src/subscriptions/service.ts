@@ -295,10 +295,7 @@ export class Billing extends Context.Service<Billing, {
 
     const subscribeOnce = (user: CurrentUser["Service"], key: string, request: SubscribeRequest) =>
       Effect.gen(function*() {
-        const [plan, timeZone] = yield* Effect.all([
-          mustFind(catalog.findPlan(request.planId), "plan"),
-          repo.timeZoneOf(user.id)
-        ], { concurrency: "unbounded" })
+        const { plan, timeZone } = yield* mustFind(catalog.findPlanWithTimeZone(request.planId, user.id), "plan")
         if (plan.status !== "active" || plan.productStatus !== "active") {
           return yield* new Unprocessable({ message: `plan ${plan.id} is no longer on sale` })
         }
