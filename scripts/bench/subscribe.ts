@@ -1,5 +1,5 @@
-// Full subscribe flows (POST /v1/subscriptions: plan lookup, idempotency record, subscription + invoice + outbox in
-// one transaction, the charge through payments' RPC to the Stripe sandbox, the outcome applied) with billing,
+// Full subscribe flows (POST /v1/subscriptions: idempotency record, plan lookup, subscription + invoice + events in
+// one statement, the charge through payments' RPC to the Stripe sandbox, the outcome applied) with billing,
 // payments and the sandbox as child processes on the real Postgres, Redis and RabbitMQ. Registration is done
 // before measuring, as is saving each viewer's card (POST /v1/payment-methods). Two loads: as fast as it goes (autocannon -c 32, 10 s after a 3 s warm-up), and an evenly paced 50 req/s for 10 s for the p99; bare node:http
 // answering a subscribe response's bytes runs in the same run. Target: >= 150 subscribes/s, p99 <= 100 ms at 50/s.
