@@ -313,7 +313,7 @@ export class Billing extends Context.Service<Billing, {
           { type: "invoice.created", aggregateId: invoiceId, data: invoiceEvent(invoice) },
           ...(trial ? [{ type: "invoice.paid" as const, aggregateId: invoiceId, data: invoiceEvent(invoice, { paymentId: null }) }] : [])
         ]
-        const open = (events: (opened: Opened) => ReadonlyArray<NewEvent<unknown>>) =>
+        const open = (eventsOf: (opened: Opened) => ReadonlyArray<NewEvent<unknown>>) =>
           repo.openSubscription({
             id: subscriptionId,
             userId: user.id,
@@ -344,7 +344,7 @@ export class Billing extends Context.Service<Billing, {
               currency: plan.currency,
               sourceId: null
             }]
-          }, events, at)
+          }, eventsOf, at)
         // one statement with its events; a trial grants access from its insert (not through changeSubscription),
         // so it also writes entitlements, with the events, in a transaction around both
         const opened = yield* trial
