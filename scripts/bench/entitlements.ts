@@ -10,7 +10,7 @@ import { FilmId, UserId } from "@kassa/domain/ids"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
-import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, roundsRow, startBare, startNode } from "./lib.ts"
+import { freePort, load, type LoadResult, median, migrateCatalog, postJsonTo, printTable, realServicesEnv, roundsRow, startBare, startNode } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const films = 30_000
@@ -19,6 +19,7 @@ const serviceToken = randomBytes(24).toString("base64url")
 const psql = (args: ReadonlyArray<string>) =>
   execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", ...args], { stdio: ["ignore", "ignore", "inherit"] })
 psql(["-c", `CREATE DATABASE ${database}`])
+await migrateCatalog(database)
 
 const port = await freePort()
 const billing = await startNode(["apps/billing/src/main.ts"], {

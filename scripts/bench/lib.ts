@@ -1,6 +1,9 @@
 // Shared bench plumbing: child-process servers, a bare node:http baseline, autocannon rounds, a table.
 // Benchmarks are run by hand (`npm run bench`), never by `npm test`; compare ratios from one run only.
+import { CatalogMigrations } from "@kassa/catalog/migrations"
+import { layerFromUrl } from "@kassa/platform/db"
 import autocannon from "autocannon"
+import { Effect, Layer, Redacted } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
@@ -95,6 +98,15 @@ export const realServicesEnv = (database: string) => ({
   REDIS_URL: "redis://127.0.0.1:6379",
   AMQP_URL: "amqp://guest:guest@127.0.0.1:5672"
 })
+
+/**
+ * The catalog's (empty) schema, for a bench that writes billing's catalog copy directly: billing's ETL then finds
+ * nothing to copy, where it would otherwise retry a missing schema and log a warning every few seconds.
+ */
+export const migrateCatalog = (database: string) =>
+  Effect.runPromise(Effect.scoped(Layer.build(
+    CatalogMigrations.pipe(Layer.provide(layerFromUrl(Redacted.make(realServicesEnv(database).DATABASE_URL))))
+  )))
 
 /** One table row summing up rounds of a load: medians, and the per-round figures beside them. */
 export const roundsRow = (name: string, rs: ReadonlyArray<LoadResult>) => ({

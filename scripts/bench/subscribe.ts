@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
 import { availableParallelism } from "node:os"
 import type autocannon from "autocannon"
-import { cpuPerUnit, cpuSnapshot, freePort, load, paced, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
+import { cpuPerUnit, cpuSnapshot, freePort, load, migrateCatalog, paced, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
 
 const users = 64
 const nproc = availableParallelism()
@@ -15,6 +15,7 @@ const products = 400
 const database = `kassa_bench_subscribe_${randomBytes(4).toString("hex")}`
 const psql = (command: string) => execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qc", command], { stdio: "ignore" })
 execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `CREATE DATABASE ${database}`], { stdio: "ignore" })
+await migrateCatalog(database)
 
 const token = randomBytes(16).toString("hex")
 const env = { ...realServicesEnv(database), JWT_SECRET: randomBytes(32).toString("base64url"), SERVICE_TOKEN: token }
