@@ -31,6 +31,7 @@ import { StatementHttpLive } from "./statements/http.ts"
 import { Statements } from "./statements/statement.ts"
 import { SubscriptionsHttpLive } from "./subscriptions/http.ts"
 import { BillingRepo } from "./subscriptions/repo.ts"
+import { BillingScheduler } from "./subscriptions/scheduler.ts"
 import { Billing } from "./subscriptions/service.ts"
 import { SystemLive } from "./system.ts"
 
@@ -50,7 +51,10 @@ export const BillingServices = Layer.mergeAll(Billing.layer, Statements.layer).p
   Layer.provideMerge(Outbox.layer("billing"))
 )
 
-/** The app without its PaymentsRpcClient: tests give it one pointed at an in-process payments app. */
+/**
+ * The app without its PaymentsRpcClient (tests give it one pointed at an in-process payments app) and without the
+ * scheduler fiber (tests run cycles by hand under TestClock, where a fiber on the real clock would interfere).
+ */
 export const BillingApp = Layer.mergeAll(
   serveApi({
     service: "billing",
@@ -91,6 +95,6 @@ export const PaymentsRpcClientLive = Layer.unwrap(Effect.gen(function*() {
   return PaymentsRpcClient.layer(paymentsRpcUrl.toString(), token)
 }))
 
-export const BillingLive = BillingApp.pipe(Layer.provide(PaymentsRpcClientLive))
+export const BillingLive = BillingScheduler.pipe(Layer.provideMerge(BillingApp), Layer.provide(PaymentsRpcClientLive))
 
 if (import.meta.main) runApp(BillingLive.pipe(Layer.provide(PlatformLive)))

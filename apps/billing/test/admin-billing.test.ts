@@ -1,12 +1,15 @@
 // "Просмотр счетов и оплат": admin lists with filters and pagination, an invoice with its payments and audit trail,
 // any user's statement, partial refunds that never exceed the paid amount (each audited), and the scheduler cycle
-// (incomplete subscriptions expire after 23 h, trials are charged at their end) under TestClock.
+// (incomplete subscriptions expire after 23 h, trials are charged at their end) under TestClock, by hand and by the
+// scheduler fiber.
 import { assert, layer } from "@effect/vitest"
 import { BillingApi } from "@kassa/domain/apis"
+import { BillingScheduler } from "@kassa/billing/subscriptions/scheduler"
 import { Billing } from "@kassa/billing/subscriptions/service"
 import { apiClient } from "@kassa/platform/testing"
+import type { SubscriptionId } from "@kassa/domain/ids"
 import { randomUUID } from "node:crypto"
-import { Clock, DateTime, Effect } from "effect"
+import { Clock, DateTime, Effect, Layer, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
 import { billingClient } from "./support.ts"
@@ -163,6 +166,37 @@ layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPasswo
         const over = yield* runSchedulerAfter(24 * 32)
         assert.strictEqual(over.expiredAtPeriodEnd, 1)
         assert.strictEqual((yield* client.subscriptions.get({ params: { id: monthly.subscription.id } })).status, "expired")
+      }))
+
+    it.effect("the scheduler fiber runs a cycle every BILLING_SCHEDULER_INTERVAL (default 1 min) with no one asking", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan()
+        const { client } = yield* viewer()
+        const subscribeDeclined = client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_chargeDeclined" }
+        })
+        // the cycle runs in the fiber, over real IO: wait for its effect (bounded, on the live clock)
+        const statusBecomes = (id: SubscriptionId, status: string) =>
+          client.subscriptions.get({ params: { id } }).pipe(
+            Effect.filterOrFail((s) => s.status === status),
+            Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 250 }))),
+            TestClock.withLive
+          )
+        const first = yield* subscribeDeclined
+        const realNow = yield* Clock.currentTimeMillis
+        yield* Effect.gen(function*() {
+          yield* TestClock.setTime(realNow)
+          yield* Layer.build(BillingScheduler)
+          // a day later: the first cycle is due and expires the unpaid subscription
+          yield* TestClock.setTime(realNow + 24 * 3_600_000)
+          yield* statusBecomes(first.subscription.id, "incomplete_expired")
+          // the fiber goes on: the next cycle, a couple of minutes on, expires one made since
+          const second = yield* subscribeDeclined
+          assert.strictEqual(second.subscription.status, "incomplete")
+          yield* TestClock.adjust("2 minutes")
+          yield* statusBecomes(second.subscription.id, "incomplete_expired")
+        }).pipe(Effect.scoped, Effect.provide(TestClock.layer()))
       }))
   }
 )

@@ -158,7 +158,9 @@ export const PaymentsConfig = Config.all({
 /** Billing's side of billing ⇄ payments. */
 export const BillingConfig = Config.all({
   /** payments' RPC endpoint billing charges through */
-  paymentsRpcUrl: Config.URL("PAYMENTS_RPC_URL").pipe(Config.withDefault(new URL("http://127.0.0.1:3001/rpc")))
+  paymentsRpcUrl: Config.URL("PAYMENTS_RPC_URL").pipe(Config.withDefault(new URL("http://127.0.0.1:3001/rpc"))),
+  /** how often the scheduler fiber runs a cycle (incomplete expiry, trial-end charges, period-end expiry) */
+  schedulerInterval: Config.Duration("BILLING_SCHEDULER_INTERVAL").pipe(Config.withDefault(Duration.minutes(1)))
 })
 
 /** Entitlements (billing): how long a past-due subscription keeps access, and the answer caches' backstop TTLs. */

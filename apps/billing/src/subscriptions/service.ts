@@ -87,6 +87,9 @@ const fromRpc = <A, E, R>(effect: Effect.Effect<A, E | RpcClientError.RpcClientE
 const encodeSubscriptionData = Schema.encodeSync(Subscription)
 const encodeInvoiceData = Schema.encodeSync(InvoiceEventData)
 
+/** Rows of one kind a scheduler cycle handles at most; a cycle that reaches it leaves more for the next. */
+export const schedulerBatch = 100
+
 const notFound = (resource: string) => new NotFound({ message: `${resource} not found`, resource })
 
 export class Billing extends Context.Service<Billing, {
@@ -536,7 +539,7 @@ export class Billing extends Context.Service<Billing, {
     /** Claims due rows so that N replicas never handle one twice (FOR UPDATE SKIP LOCKED, in the caller's tx). */
     const claimDue = (condition: ReturnType<typeof sql.and>) =>
       sql<{ readonly id: SubscriptionId }>`SELECT id FROM billing.subscriptions WHERE ${condition}
-        ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED`
+        ORDER BY created_at LIMIT ${schedulerBatch} FOR UPDATE SKIP LOCKED`
 
     const expireIncomplete = Effect.gen(function*() {
       const at = yield* now
@@ -625,7 +628,7 @@ export class Billing extends Context.Service<Billing, {
     const runScheduler = Effect.gen(function*() {
       const expiredIncomplete = yield* expireIncomplete
       const trials = yield* sql<{ readonly id: SubscriptionId }>`SELECT id FROM billing.subscriptions
-        WHERE status = 'trialing' AND current_period_end <= ${yield* now} ORDER BY current_period_end LIMIT 100`
+        WHERE status = 'trialing' AND current_period_end <= ${yield* now} ORDER BY current_period_end LIMIT ${schedulerBatch}`
       let trialsEnded = 0
       for (const { id } of trials) if (yield* endTrial(id)) trialsEnded++
       return { expiredIncomplete, trialsEnded, expiredAtPeriodEnd: yield* expireAtPeriodEnd }
