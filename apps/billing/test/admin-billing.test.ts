@@ -176,27 +176,52 @@ layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPasswo
           headers: { "idempotency-key": newKey() },
           payload: { planId, paymentMethod: "pm_card_chargeDeclined" }
         })
-        // the cycle runs in the fiber, over real IO: wait for its effect (bounded, on the live clock)
-        const statusBecomes = (id: SubscriptionId, status: string) =>
-          client.subscriptions.get({ params: { id } }).pipe(
-            Effect.filterOrFail((s) => s.status === status),
-            Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 250 }))),
-            TestClock.withLive
-          )
         const first = yield* subscribeDeclined
         const realNow = yield* Clock.currentTimeMillis
         yield* Effect.gen(function*() {
-          yield* TestClock.setTime(realNow)
+          const testClock = yield* TestClock.testClockWith(Effect.succeed)
+          // the service clock a minute on per look (so the fiber's next cycle comes due however late it started),
+          // until the cycle's effect shows; the looks themselves wait on the live clock, bounded
+          const cyclesUntil = (id: SubscriptionId, status: string) =>
+            testClock.adjust("1 minute").pipe(
+              Effect.andThen(client.subscriptions.get({ params: { id } })),
+              Effect.filterOrFail((s) => s.status === status),
+              Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 250 }))),
+              testClock.withLive
+            )
+          yield* testClock.setTime(realNow)
           yield* Layer.build(BillingScheduler)
-          // a day later: the first cycle is due and expires the unpaid subscription
-          yield* TestClock.setTime(realNow + 24 * 3_600_000)
-          yield* statusBecomes(first.subscription.id, "incomplete_expired")
-          // the fiber goes on: the next cycle, a couple of minutes on, expires one made since
+          // a day later, the unpaid subscription expires
+          yield* testClock.setTime(realNow + 24 * 3_600_000)
+          yield* cyclesUntil(first.subscription.id, "incomplete_expired")
+          // the fiber goes on: a later cycle expires one made since
           const second = yield* subscribeDeclined
           assert.strictEqual(second.subscription.status, "incomplete")
-          yield* TestClock.adjust("2 minutes")
-          yield* statusBecomes(second.subscription.id, "incomplete_expired")
+          yield* cyclesUntil(second.subscription.id, "incomplete_expired")
         }).pipe(Effect.scoped, Effect.provide(TestClock.layer()))
+      }))
+
+    it.effect("a trial subscribed with a card and none saved charges that card when it ends; a card that cannot be saved opens nothing", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan({ trialDays: 7, amount: 700 })
+        const { client } = yield* viewer()
+        assert.strictEqual(
+          yield* errorTag(client.subscriptions.create({
+            headers: { "idempotency-key": newKey() },
+            payload: { planId, paymentMethod: "pm_no_such_method" }
+          })),
+          "BadRequest"
+        )
+        assert.deepStrictEqual((yield* client.subscriptions.list({ query: {} })).items, [])
+        const trial = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
+        assert.strictEqual(trial.subscription.status, "trialing")
+        yield* runSchedulerAfter(7 * 24 + 1)
+        assert.strictEqual((yield* client.subscriptions.get({ params: { id: trial.subscription.id } })).status, "active")
+        const payments = yield* client.payments.list({ query: {} })
+        assert.deepStrictEqual(payments.items.map((p) => [p.status, p.amount]), [["succeeded", 700]])
       }))
   }
 )

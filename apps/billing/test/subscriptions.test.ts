@@ -1,12 +1,12 @@
 // The subscribe flow end to end over HTTP: billing and payments in-process on the real Postgres, Redis and
 // RabbitMQ, charging the Stripe sandbox through payments' RPC.
 import { assert, layer } from "@effect/vitest"
-import { InvoiceEventData, Subscription } from "@kassa/domain/billing"
+import { type Invoice, InvoiceEventData, Subscription } from "@kassa/domain/billing"
 import { InvoiceId, PaymentId, PlanId, UserId } from "@kassa/domain/ids"
 import { BillingCallbackClient } from "@kassa/payments/client"
 import { serverUrl } from "@kassa/platform/http"
 import { randomUUID } from "node:crypto"
-import { Effect, Layer, Option, Redacted, Schema } from "effect"
+import { DateTime, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { CatalogCopy } from "../src/products/repo.ts"
@@ -29,6 +29,14 @@ const raw = (method: string, path: string, options: { readonly token: string; re
     })
   })
 
+/** The subscription's current period is its paid invoice's, and the invoice's plan line has the same one. */
+const assertOnePeriod = (subscription: Subscription, invoice: Invoice) => {
+  const iso = (t: DateTime.Utc | null) => t === null ? null : DateTime.formatIso(t)
+  const period = [iso(invoice.periodStart), iso(invoice.periodEnd)]
+  assert.deepStrictEqual([iso(subscription.currentPeriodStart), iso(subscription.currentPeriodEnd)], period)
+  assert.deepStrictEqual(invoice.lines.filter((l) => l.kind === "plan").map((l) => [iso(l.periodStart), iso(l.periodEnd)]), [period])
+}
+
 const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flip(effect).pipe(Effect.map((e) => e._tag))
 
@@ -47,6 +55,8 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.strictEqual(result.invoice.status, "paid")
       assert.deepStrictEqual([result.invoice.amount, result.invoice.currency], [1290, "EUR"])
       assert.deepStrictEqual(result.invoice.lines.map((l) => [l.kind, l.amount]), [["plan", 1290]])
+      assertOnePeriod(result.subscription, result.invoice)
+      assert.deepStrictEqual(yield* client.invoices.get({ params: { id: result.invoice.id } }), result.invoice)
       assert.strictEqual(result.payment?.status, "succeeded")
       assert.deepStrictEqual(yield* billingEvents(result.subscription.id), ["subscription.created", "subscription.activated"])
       assert.deepStrictEqual(yield* billingEvents(result.invoice.id), ["invoice.created", "invoice.paid"])
@@ -87,6 +97,9 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const subscription = yield* client.subscriptions.get({ params: { id: result.subscription.id } })
       assert.strictEqual(subscription.status, "active")
       assert.isNull(subscription.failureCode)
+      // the period starts with the payment: invoice, its plan line and the subscription all moved to it
+      assertOnePeriod(subscription, paid.invoice)
+      assert.isTrue(DateTime.isGreaterThan(paid.invoice.periodStart, result.invoice.periodStart))
       // a paid invoice is not paid twice
       assert.strictEqual(
         yield* errorTag(client.invoices.pay({

@@ -227,7 +227,10 @@ export class BillingRepo extends Context.Service<BillingRepo, {
   findPayment(id: PaymentId, options?: { readonly owner?: UserId }): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   paymentsOf(invoiceId: InvoiceId): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
   listPayments(userId: UserId, page: PageRequest): Effect.Effect<Page<PaymentRow>, RepoError>
-  /** Inserts or overwrites billing's copy of a payment; with `invoice`, updates that in the same statement. */
+  /**
+   * Inserts or overwrites billing's copy of a payment; with `invoice`, updates that in the same statement (a new
+   * period also on its plan line).
+   */
   savePayment(
     payment: Payment,
     invoice?: { readonly id: InvoiceId; readonly patch: InvoicePatch; readonly now: Date }
@@ -497,10 +500,14 @@ export class BillingRepo extends Context.Service<BillingRepo, {
           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, refunded_amount = EXCLUDED.refunded_amount,
             failure_code = EXCLUDED.failure_code, failure_message = EXCLUDED.failure_message,
             updated_at = EXCLUDED.updated_at`
-        return Effect.asVoid(
-          invoice === undefined ? save : sql`WITH saved AS (${save})
-            UPDATE billing.invoices SET ${sql.update({ ...invoice.patch, updatedAt: invoice.now })} WHERE id = ${invoice.id}`
-        )
+        if (invoice === undefined) return Effect.asVoid(save)
+        const { periodEnd, periodStart } = invoice.patch
+        // a period moved on the invoice moves on its plan line too, so the two never disagree
+        const line = periodStart === undefined || periodEnd === undefined ? sql`` : sql`, line AS (
+            UPDATE billing.invoice_lines SET period_start = ${periodStart}, period_end = ${periodEnd}
+            WHERE invoice_id = ${invoice.id} AND kind = 'plan')`
+        return Effect.asVoid(sql`WITH saved AS (${save}) ${line}
+          UPDATE billing.invoices SET ${sql.update({ ...invoice.patch, updatedAt: invoice.now })} WHERE id = ${invoice.id}`)
       },
       claimOutcome: (id, paymentId, type, now) =>
         sql`INSERT INTO billing.payment_outcomes (id, payment_id, type, applied_at) VALUES (${id}, ${paymentId}, ${type}, ${now})

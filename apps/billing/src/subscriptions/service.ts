@@ -192,7 +192,13 @@ export class Billing extends Context.Service<Billing, {
           const patch = { status: "paid" as const, paidPaymentId: payment.id, ...(first ? { periodStart: start, periodEnd: end } : {}) }
           // the payment and the invoice it pays in one statement
           yield* repo.savePayment(payment, { id: invoice.row.id, patch, now: at })
-          settled = { ...settled, invoice: { ...invoice, row: { ...invoice.row, ...patch } } }
+          settled = {
+            ...settled,
+            invoice: {
+              row: { ...invoice.row, ...patch },
+              lines: first ? invoice.lines.map((l) => l.kind === "plan" ? { ...l, periodStart: start, periodEnd: end } : l) : invoice.lines
+            }
+          }
           const paid = { type: "invoice.paid" as const, aggregateId: invoice.row.id, data: invoiceEvent(invoice, { paymentId: payment.id }) }
           if (first || subscription.status === "past_due" || subscription.status === "trialing") {
             settled = {
@@ -348,6 +354,9 @@ export class Billing extends Context.Service<Billing, {
               sourceId: null
             }]
           }, eventsOf, at)
+        // a trial's card is charged only when the trial ends: saved (as the default) before anything is opened, so a
+        // card that cannot be saved fails the subscribe instead of the charge weeks later
+        if (trial && request.paymentMethod !== undefined) yield* addPaymentMethod(user, request.paymentMethod)
         // one statement with its events; a trial grants access from its insert (not through changeSubscription),
         // so it also writes entitlements, with the events, in a transaction around both
         const opened = yield* trial
