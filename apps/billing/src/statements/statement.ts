@@ -2,13 +2,11 @@
 // range of calendar days in the account's time zone, with opening, closing and running balances per currency,
 // as JSON or as CSV (RFC 4180). The arithmetic is pure; `Statements` reads the rows.
 import { type Statement, type StatementEntry } from "@kassa/domain/billing"
-import { BadRequest } from "@kassa/domain/errors"
+import { BadRequest, NotFound } from "@kassa/domain/errors"
 import { InvoiceId, type UserId } from "@kassa/domain/ids"
 import { Currency } from "@kassa/domain/money"
 import { Context, DateTime, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-
-export const MAX_STATEMENT_DAYS = 366
 
 const dayParts = (day: string) => {
   const [year = 0, month = 1, date = 1] = day.split("-").map(Number)
@@ -28,10 +26,14 @@ export const statementRange = (from: string, to: string, timeZone: string): Effe
     ))
   const a = dayParts(from)
   const b = dayParts(to)
-  const days = (Date.UTC(b.year, b.month - 1, b.day) - Date.UTC(a.year, a.month - 1, a.day)) / 86_400_000
-  if (days < 0) return Effect.fail(new BadRequest({ message: "from must not be after to", field: "from" }))
-  if (days + 1 > MAX_STATEMENT_DAYS) {
-    return Effect.fail(new BadRequest({ message: `a statement covers at most ${MAX_STATEMENT_DAYS} days`, field: "to" }))
+  const last = Date.UTC(b.year, b.month - 1, b.day)
+  if (last < Date.UTC(a.year, a.month - 1, a.day)) {
+    return Effect.fail(new BadRequest({ message: "from must not be after to", field: "from" }))
+  }
+  // one calendar year at most: `to` falls before from's date a year on (2025-01-01..2025-12-31; a Feb 29 start
+  // runs to Feb 28, as Date.UTC rolls Feb 29 of a common year to Mar 1)
+  if (last >= Date.UTC(a.year + 1, a.month - 1, a.day)) {
+    return Effect.fail(new BadRequest({ message: "a statement covers at most one year: to must be before from's date a year later", field: "to" }))
   }
   return Effect.succeed({ start: midnight(from, 0), end: midnight(to, 1) })
 }
@@ -104,8 +106,8 @@ const LedgerRows = Schema.Array(Schema.Struct({
 const kindOrder = "CASE kind WHEN 'invoice' THEN 0 WHEN 'payment' THEN 1 WHEN 'credit' THEN 2 ELSE 3 END"
 
 export class Statements extends Context.Service<Statements, {
-  /** The user's statement for [from, to] (calendar days in the account's time zone). */
-  of(userId: UserId, from: string, to: string): Effect.Effect<Statement, BadRequest | SqlError.SqlError | Schema.SchemaError>
+  /** The user's statement for [from, to] (calendar days in the account's time zone); NotFound for no such user. */
+  of(userId: UserId, from: string, to: string): Effect.Effect<Statement, BadRequest | NotFound | SqlError.SqlError | Schema.SchemaError>
 }>()("billing/Statements") {
   static readonly layer = Layer.effect(Statements, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -113,8 +115,10 @@ export class Statements extends Context.Service<Statements, {
     return Statements.of({
       of: (userId, from, to) =>
         Effect.gen(function*() {
-          const timeZone = (yield* sql<{ readonly timeZone: string }>`SELECT time_zone FROM billing.users WHERE id = ${userId}`)[0]
-            ?.timeZone ?? "UTC"
+          const user = (yield* sql<{ readonly timeZone: string }>`SELECT time_zone FROM billing.users WHERE id = ${userId}`)[0]
+          // an unknown id is not an account without activity (an admin can ask for any id)
+          if (user === undefined) return yield* new NotFound({ message: "user not found", resource: "user" })
+          const timeZone = user.timeZone
           const range = yield* statementRange(from, to, timeZone)
           const end = DateTime.toDateUtc(range.end)
           const rows = yield* sql`
