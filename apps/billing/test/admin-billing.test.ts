@@ -11,7 +11,7 @@ import type { SubscriptionId } from "@kassa/domain/ids"
 import { randomUUID } from "node:crypto"
 import { Clock, DateTime, Effect, Layer, Schedule } from "effect"
 import { TestClock } from "effect/testing"
-import { BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
+import { billingEvents, BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
 import { billingClient } from "./support.ts"
 
 const adminEmail = `admin-${randomUUID()}@example.com`
@@ -25,15 +25,19 @@ const adminClient = Effect.gen(function*() {
 const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flip(effect).pipe(Effect.map((e) => e._tag))
 
+/** Runs one scheduler cycle with the service clock at `at` (epoch ms). */
+const runSchedulerAt = (at: number) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(at)
+    return yield* Billing.use((billing) => billing.runScheduler)
+  }).pipe(Effect.provide(TestClock.layer()))
+
 /** Runs one scheduler cycle with the service clock moved `hours` ahead of the real time. */
 const runSchedulerAfter = (hours: number) =>
-  Effect.gen(function*() {
-    const realNow = yield* Clock.currentTimeMillis
-    return yield* Effect.gen(function*() {
-      yield* TestClock.setTime(realNow + hours * 3_600_000)
-      return yield* Billing.use((billing) => billing.runScheduler)
-    }).pipe(Effect.provide(TestClock.layer()))
-  })
+  Effect.flatMap(Clock.currentTimeMillis, (realNow) => runSchedulerAt(realNow + hours * 3_600_000))
+
+const hour = 3_600_000
+const day = 24 * hour
 
 layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword }), { excludeTestServices: true, timeout: 60_000 })(
   "admin billing views",
@@ -155,7 +159,14 @@ layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPasswo
           [["paid", 0], ["paid", 500]]
         )
         // the same cycle again changes nothing
-        assert.deepStrictEqual(yield* runSchedulerAfter(3 * 24 + 1), { expiredIncomplete: 0, trialsEnded: 0, expiredAtPeriodEnd: 0 })
+        assert.deepStrictEqual(yield* runSchedulerAfter(3 * 24 + 1), {
+          expiredIncomplete: 0,
+          trialsEnded: 0,
+          expiredAtPeriodEnd: 0,
+          renewals: 0,
+          dunningRetries: 0,
+          canceledUnpaid: 0
+        })
 
         // canceled at period end: active until the period is over, then expired
         const { planId } = yield* seedPlan()
@@ -199,6 +210,112 @@ layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPasswo
           assert.strictEqual(second.subscription.status, "incomplete")
           yield* cyclesUntil(second.subscription.id, "incomplete_expired")
         }).pipe(Effect.scoped, Effect.provide(TestClock.layer()))
+      }))
+
+    it.effect("renewal: a period that ends is invoiced and charged on the default card; the subscription runs on", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan({ amount: 1100 })
+        const { client } = yield* viewer()
+        const first = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
+        const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
+        yield* runSchedulerAt(end - hour)
+        assert.strictEqual((yield* client.invoices.list({ query: {} })).items.length, 1)
+        const run = yield* runSchedulerAt(end + hour)
+        assert.isAtLeast(run.renewals, 1)
+        const renewed = yield* client.subscriptions.get({ params: { id: first.subscription.id } })
+        assert.strictEqual(renewed.status, "active")
+        assert.deepStrictEqual(renewed.currentPeriodStart, first.subscription.currentPeriodEnd)
+        const invoices = (yield* client.invoices.list({ query: {} })).items
+        assert.deepStrictEqual(invoices.map((i) => [i.status, i.amount, DateTime.formatIso(i.periodStart)]), [
+          ["paid", 1100, DateTime.formatIso(first.subscription.currentPeriodEnd!)],
+          ["paid", 1100, DateTime.formatIso(first.invoice.periodStart)]
+        ])
+        assert.deepStrictEqual(yield* billingEvents(first.subscription.id), [
+          "subscription.created",
+          "subscription.activated",
+          "subscription.renewed"
+        ])
+        // the same cycle again charges nothing more
+        yield* runSchedulerAt(end + hour)
+        assert.strictEqual((yield* client.payments.list({ query: {} })).items.length, 2)
+      }))
+
+    it.effect("dunning: a failed renewal → past_due; retries at +1, +3, +5 days; then canceled, invoice uncollectible", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan()
+        const { client } = yield* viewer()
+        const first = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
+        // the default card now declines
+        yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeDeclined" } })
+        const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
+        const subscription = () => client.subscriptions.get({ params: { id: first.subscription.id } })
+        const charges = () => Effect.map(client.payments.list({ query: {} }), (page) => page.items.map((p) => p.status))
+
+        yield* runSchedulerAt(end + hour)
+        const pastDue = yield* subscription()
+        assert.strictEqual(pastDue.status, "past_due")
+        assert.isNotNull(pastDue.failureCode)
+        // the period stays the unpaid one's predecessor: access runs on through the grace from its end
+        assert.deepStrictEqual(pastDue.currentPeriodEnd, first.subscription.currentPeriodEnd)
+        assert.deepStrictEqual(yield* charges(), ["failed", "succeeded"])
+
+        for (const [at, expected] of [[end + 1 * day - hour, 2], [end + 1 * day + hour, 3], [end + 2 * day, 3], [end + 3 * day + hour, 4], [end + 5 * day + hour, 5]] as const) {
+          yield* runSchedulerAt(at)
+          assert.strictEqual((yield* charges()).length, expected, `charges by ${(at - end) / hour} h after the period end`)
+          assert.strictEqual((yield* subscription()).status, "past_due")
+        }
+        // every retry failed: the next cycle gives up
+        const last = yield* runSchedulerAt(end + 5 * day + hour)
+        assert.isAtLeast(last.canceledUnpaid, 1)
+        assert.strictEqual((yield* subscription()).status, "canceled")
+        const unpaid = (yield* client.invoices.list({ query: {} })).items[0]!
+        assert.strictEqual(unpaid.status, "uncollectible")
+        assert.deepStrictEqual(yield* billingEvents(unpaid.id), [
+          "invoice.created",
+          "invoice.payment_failed",
+          "invoice.payment_failed",
+          "invoice.payment_failed",
+          "invoice.payment_failed",
+          "invoice.uncollectible"
+        ])
+        assert.deepStrictEqual((yield* billingEvents(first.subscription.id)).slice(-2), ["subscription.past_due", "subscription.canceled"])
+        // and nothing more is charged
+        yield* runSchedulerAt(end + 9 * day)
+        assert.strictEqual((yield* charges()).length, 5)
+      }))
+
+    it.effect("a past-due invoice paid by hand makes the subscription active for that invoice's period; dunning stops", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan()
+        const { client } = yield* viewer()
+        const first = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
+        yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeDeclined" } })
+        const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
+        yield* runSchedulerAt(end + hour)
+        const open = (yield* client.invoices.list({ query: {} })).items[0]!
+        assert.strictEqual(open.status, "open")
+        const paid = yield* client.invoices.pay({
+          params: { id: open.id },
+          headers: { "idempotency-key": newKey() },
+          payload: { paymentMethod: "pm_card_visa" }
+        })
+        assert.strictEqual(paid.invoice.status, "paid")
+        const active = yield* client.subscriptions.get({ params: { id: first.subscription.id } })
+        assert.deepStrictEqual(
+          [active.status, active.currentPeriodStart, active.currentPeriodEnd],
+          ["active", open.periodStart, open.periodEnd]
+        )
+        yield* runSchedulerAt(end + 3 * day + hour)
+        assert.strictEqual((yield* client.payments.list({ query: {} })).items.length, 3)
       }))
 
     it.effect("a trial subscribed with a card and none saved charges that card when it ends; a card that cannot be saved opens nothing", () =>

@@ -378,7 +378,13 @@ export const SchedulerRun = Schema.Struct({
   /** trials that ended: charged and active, past_due when the charge failed, expired when canceled meanwhile */
   trialsEnded: Schema.Int,
   /** subscriptions canceled at period end whose period is over, now expired */
-  expiredAtPeriodEnd: Schema.Int
+  expiredAtPeriodEnd: Schema.Int,
+  /** active subscriptions whose period ended: the next period invoiced and charged (renewed, or past_due) */
+  renewals: Schema.Int,
+  /** past-due invoices charged again on the dunning schedule */
+  dunningRetries: Schema.Int,
+  /** past-due subscriptions whose last retry failed: canceled, invoice uncollectible, access revoked */
+  canceledUnpaid: Schema.Int
 }).annotate({ identifier: "SchedulerRun" })
 export type SchedulerRun = typeof SchedulerRun.Type
 

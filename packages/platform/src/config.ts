@@ -159,8 +159,16 @@ export const PaymentsConfig = Config.all({
 export const BillingConfig = Config.all({
   /** payments' RPC endpoint billing charges through */
   paymentsRpcUrl: Config.URL("PAYMENTS_RPC_URL").pipe(Config.withDefault(new URL("http://127.0.0.1:3001/rpc"))),
-  /** how often the scheduler fiber runs a cycle (incomplete expiry, trial-end charges, period-end expiry) */
-  schedulerInterval: Config.Duration("BILLING_SCHEDULER_INTERVAL").pipe(Config.withDefault(Duration.minutes(1)))
+  /** how often the scheduler fiber runs a cycle (expiries, trial ends, renewals, dunning) */
+  schedulerInterval: Config.Duration("BILLING_SCHEDULER_INTERVAL").pipe(Config.withDefault(Duration.minutes(1))),
+  /** dunning (DESIGN §4): after a renewal's charge fails, retries at these delays from the period's start; empty = none */
+  dunningRetries: Config.Array(Schema.DurationFromString, "BILLING_DUNNING_RETRIES").pipe(
+    Config.withDefault([Duration.days(1), Duration.days(3), Duration.days(5)]),
+    Config.mapEffect((delays) =>
+      delays.every((delay, i) => i === 0 || Duration.isGreaterThan(delay, delays[i - 1]!))
+        ? Effect.succeed(delays)
+        : Effect.fail(configError("BILLING_DUNNING_RETRIES must be increasing delays from the period's start")))
+  )
 })
 
 /** Entitlements (billing): how long a past-due subscription keeps access, and the answer caches' backstop TTLs. */

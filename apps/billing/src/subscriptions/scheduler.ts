@@ -11,11 +11,9 @@ export const BillingScheduler = Layer.effectDiscard(Effect.gen(function*() {
   const billing = yield* Billing
   yield* billing.runScheduler.pipe(
     Effect.tap((run) =>
-      run.expiredIncomplete + run.trialsEnded + run.expiredAtPeriodEnd > 0
-        ? Effect.logInfo("scheduler cycle").pipe(Effect.annotateLogs(run))
-        : Effect.void
+      Object.values(run).some((n) => n > 0) ? Effect.logInfo("scheduler cycle").pipe(Effect.annotateLogs(run)) : Effect.void
     ),
-    Effect.repeat({ while: (run) => Math.max(run.expiredIncomplete, run.trialsEnded, run.expiredAtPeriodEnd) >= schedulerBatch }),
+    Effect.repeat({ while: (run) => Math.max(...Object.values(run)) >= schedulerBatch }),
     // a failed cycle (database down, say) must not stop the loop: the next one picks up what it left
     Effect.catchCause((cause) => Effect.logError("scheduler cycle failed", cause)),
     Effect.schedule(Schedule.spaced(schedulerInterval).pipe(Schedule.jittered)),

@@ -26,6 +26,7 @@ import {
 import type { EventType } from "@kassa/domain/events"
 import { PaymentsRpcClient } from "@kassa/payments/client"
 import { type NewEvent, Outbox } from "@kassa/platform/outbox"
+import { BillingConfig } from "@kassa/platform/config"
 import { orUnavailable } from "@kassa/platform/validation"
 import { createHash } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
@@ -209,6 +210,19 @@ export class Billing extends Context.Service<Billing, {
                 currentPeriodEnd: end,
                 failureCode: null
               }, "subscription.activated", [paid])
+            }
+          } else if (
+            subscription.status === "active" && subscription.currentPeriodStart !== null &&
+            invoice.row.periodStart > subscription.currentPeriodStart
+          ) {
+            // the next period of an active subscription, paid
+            settled = {
+              ...settled,
+              subscription: yield* changeSubscription(subscription, {
+                currentPeriodStart: start,
+                currentPeriodEnd: end,
+                failureCode: null
+              }, "subscription.renewed", [paid])
             }
           } else {
             yield* outbox.appendEvents([paid])
@@ -570,62 +584,85 @@ export class Billing extends Context.Service<Billing, {
       ]))
       for (const { id } of due) {
         const subscription = yield* mustFind(repo.findSubscription(id), "subscription")
+        // a past-due one owes nothing for a period it canceled
+        yield* voidOpenInvoices(subscription)
         yield* changeSubscription(subscription, { status: "expired", cancelAtPeriodEnd: false }, "subscription.expired")
       }
       return due.length
     }).pipe(sql.withTransaction)
 
-    // each trial in its own transaction: the charge of one never holds back the others
-    const endTrial = (id: SubscriptionId) =>
+    /** The invoice of the period starting at `start`, created once: its id is derived from (subscription, start). */
+    const periodInvoice = (subscription: SubscriptionRow, start: Date) =>
       Effect.gen(function*() {
-        const claimed = yield* claimDue(sql.and([sql`id = ${id}`, sql`status = 'trialing'`]))
-        if (claimed.length === 0) return false
-        const subscription = yield* mustFind(repo.findSubscription(id), "subscription")
-        if (subscription.cancelAtPeriodEnd) {
-          // canceled during the trial: it ends with the trial, nothing is charged
-          yield* changeSubscription(subscription, { status: "expired", cancelAtPeriodEnd: false }, "subscription.expired")
-          return true
-        }
         const plan = yield* mustFind(catalog.findPlan(subscription.planId), "plan")
-        const start = subscription.currentPeriodEnd ?? (yield* now)
-        const period = firstPeriod(DateTime.fromDateUnsafe(start), plan.interval, subscription.timeZone)
         const invoiceId = InvoiceId.make(derivedId("inv", subscription.id, start.toISOString()))
-        if (Option.isNone(yield* repo.findInvoice(invoiceId))) {
-          const end = DateTime.toDateUtc(period.end)
-          const invoice = yield* repo.insertInvoice({
-            id: invoiceId,
-            userId: subscription.userId,
-            subscriptionId: subscription.id,
-            status: "open",
-            amount: plan.amount,
-            currency: plan.currency,
-            periodStart: start,
-            periodEnd: end,
-            lines: [{
-              kind: "plan",
-              description: `plan ${plan.id} (${plan.interval})`,
-              planId: plan.id,
-              periodStart: start,
-              periodEnd: end,
-              amount: plan.amount,
-              currency: plan.currency,
-              sourceId: null
-            }]
-          }, yield* now)
-          yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
-        }
-        const payment = yield* charge({
-          idempotencyKey: `billing:${invoiceId}:trial-end`,
-          invoiceId,
+        const found = yield* repo.findInvoice(invoiceId)
+        if (Option.isSome(found)) return found.value
+        const end = DateTime.toDateUtc(firstPeriod(DateTime.fromDateUnsafe(start), plan.interval, subscription.timeZone).end)
+        const invoice = yield* repo.insertInvoice({
+          id: invoiceId,
           userId: subscription.userId,
+          subscriptionId: subscription.id,
+          status: "open",
           amount: plan.amount,
           currency: plan.currency,
+          periodStart: start,
+          periodEnd: end,
+          lines: [{
+            kind: "plan",
+            description: `plan ${plan.id} (${plan.interval})`,
+            planId: plan.id,
+            periodStart: start,
+            periodEnd: end,
+            amount: plan.amount,
+            currency: plan.currency,
+            sourceId: null
+          }]
+        }, yield* now)
+        yield* emit("invoice.created", invoiceId, invoiceEvent(invoice))
+        return invoice
+      })
+
+    /** Charges an invoice off-session on the default card and applies the outcome; none when payments was unreachable. */
+    const chargeOffSession = (invoice: InvoiceWithLines, idempotencyKey: string) =>
+      Effect.gen(function*() {
+        const payment = yield* charge({
+          idempotencyKey,
+          invoiceId: invoice.row.id,
+          userId: invoice.row.userId,
+          amount: invoice.row.amount,
+          currency: invoice.row.currency,
           offSession: true
         }).pipe(Effect.option)
         if (Option.isSome(payment)) yield* applyPaymentTx(payment.value)
+        return payment
+      })
+
+    /**
+     * A trial or a paid period that ended (each in its own transaction: the charge of one never holds back the
+     * others): canceled at period end → expired; otherwise the next period is invoiced and charged on the default
+     * card → active for it (`subscription.activated` after a trial, `.renewed` after a paid period), or `past_due`
+     * when not paid (declined, no card, payments unreachable), where dunning takes over.
+     */
+    const endPeriod = (id: SubscriptionId) =>
+      Effect.gen(function*() {
+        const at = yield* now
+        const claimed = yield* claimDue(sql.and([
+          sql`id = ${id}`,
+          sql`status IN ('trialing', 'active')`,
+          sql`current_period_end <= ${at}`
+        ]))
+        if (claimed.length === 0) return false
+        const subscription = yield* mustFind(repo.findSubscription(id), "subscription")
+        if (subscription.cancelAtPeriodEnd) {
+          yield* changeSubscription(subscription, { status: "expired", cancelAtPeriodEnd: false }, "subscription.expired")
+          return true
+        }
+        const invoice = yield* periodInvoice(subscription, subscription.currentPeriodEnd ?? at)
+        const payment = yield* chargeOffSession(invoice, `billing:${invoice.row.id}:period-start`)
         const after = yield* mustFind(repo.findSubscription(id), "subscription")
-        if (after.status === "trialing") {
-          // not paid (declined, no card, or payments unreachable): access pauses until the invoice is paid
+        if (after.status === subscription.status && after.currentPeriodEnd !== null && after.currentPeriodEnd <= at) {
+          // access goes on through BILLING_PAST_DUE_GRACE while dunning retries
           yield* changeSubscription(after, {
             status: "past_due",
             failureCode: Option.match(payment, { onNone: () => "charge_failed", onSome: (p) => p.failureCode ?? p.status })
@@ -634,13 +671,69 @@ export class Billing extends Context.Service<Billing, {
         return true
       }).pipe(sql.withTransaction)
 
+    const retryDelays = (yield* BillingConfig).dunningRetries.map(Duration.toMillis)
+
+    /**
+     * Dunning for one past-due subscription, due when its open invoice has had n charges and the n-th retry delay
+     * (from the period's start) has passed: charged again; once every retry has failed, the invoice becomes
+     * uncollectible and the subscription is canceled (access revoked). A charge still pending decides by its outcome.
+     */
+    const dun = (id: SubscriptionId) =>
+      Effect.gen(function*(): Effect.fn.Return<"retried" | "canceled" | "none", RepoError | NotFound | ServiceUnavailable> {
+        const claimed = yield* claimDue(sql.and([sql`id = ${id}`, sql`status = 'past_due'`]))
+        if (claimed.length === 0) return "none"
+        const subscription = yield* mustFind(repo.findSubscription(id), "subscription")
+        const invoice = (yield* repo.invoicesOf(id)).find((i) =>
+          i.row.status === "open" && i.row.periodStart.getTime() === subscription.currentPeriodEnd?.getTime())
+        if (invoice === undefined) return "none"
+        const charges = yield* repo.paymentsOf(invoice.row.id)
+        if (charges.some((p) => p.status === "pending" || p.status === "unknown")) return "none"
+        const at = yield* now
+        const n = charges.length
+        if (n > retryDelays.length) {
+          yield* repo.updateInvoice(invoice.row.id, { status: "uncollectible" }, at)
+          yield* changeSubscription(subscription, { status: "canceled" }, "subscription.canceled", [
+            { type: "invoice.uncollectible", aggregateId: invoice.row.id, data: invoiceEvent(invoice) }
+          ])
+          return "canceled"
+        }
+        // (re-checked here: another replica may have retried it since it was selected)
+        if (n > 0 && at.getTime() < invoice.row.periodStart.getTime() + retryDelays[n - 1]!) return "none"
+        yield* chargeOffSession(invoice, `billing:${invoice.row.id}:retry:${n}`)
+        return "retried"
+      }).pipe(sql.withTransaction)
+
     const runScheduler = Effect.gen(function*() {
       const expiredIncomplete = yield* expireIncomplete
-      const trials = yield* sql<{ readonly id: SubscriptionId }>`SELECT id FROM billing.subscriptions
-        WHERE status = 'trialing' AND current_period_end <= ${yield* now} ORDER BY current_period_end LIMIT ${schedulerBatch}`
+      // before renewals and dunning: a period canceled at its end is neither renewed nor dunned
+      const expiredAtPeriodEnd = yield* expireAtPeriodEnd
+      const at = yield* now
+      // trials end whatever the cancel flag (a canceled trial just expires); a canceled paid period is expireAtPeriodEnd's
+      const ended = yield* sql<{ readonly id: SubscriptionId; readonly status: SubscriptionStatus }>`
+        SELECT id, status FROM billing.subscriptions
+        WHERE (status = 'trialing' OR (status = 'active' AND NOT cancel_at_period_end)) AND current_period_end <= ${at}
+        ORDER BY current_period_end LIMIT ${schedulerBatch}`
       let trialsEnded = 0
-      for (const { id } of trials) if (yield* endTrial(id)) trialsEnded++
-      return { expiredIncomplete, trialsEnded, expiredAtPeriodEnd: yield* expireAtPeriodEnd }
+      let renewals = 0
+      for (const { id, status } of ended) {
+        if (yield* endPeriod(id)) status === "trialing" ? trialsEnded++ : renewals++
+      }
+      // due: no charge yet, every retry spent (to cancel), or the n-th retry's delay passed (the array is 1-based)
+      const dunning = yield* sql<{ readonly id: SubscriptionId }>`
+        SELECT s.id FROM billing.subscriptions s
+        JOIN billing.invoices i ON i.subscription_id = s.id AND i.status = 'open' AND i.period_start = s.current_period_end
+        CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM billing.payments p WHERE p.invoice_id = i.id) c
+        WHERE s.status = 'past_due' AND (c.n = 0 OR c.n > ${retryDelays.length}
+          OR i.period_start + (${`{${retryDelays.join(",")}}`}::bigint[])[c.n] * interval '1 millisecond' <= ${at})
+        ORDER BY s.current_period_end LIMIT ${schedulerBatch}`
+      let dunningRetries = 0
+      let canceledUnpaid = 0
+      for (const { id } of dunning) {
+        const outcome = yield* dun(id)
+        if (outcome === "retried") dunningRetries++
+        if (outcome === "canceled") canceledUnpaid++
+      }
+      return { expiredIncomplete, trialsEnded, expiredAtPeriodEnd, renewals, dunningRetries, canceledUnpaid }
     }).pipe(Effect.catchTag("NotFound", Effect.die), orUnavailable)
 
     return Billing.of({
