@@ -3,7 +3,7 @@
 import { assert, layer } from "@effect/vitest"
 import { TokenVerifier } from "@kassa/platform/auth"
 import { serverUrl } from "@kassa/platform/http"
-import { layerRedis } from "@kassa/platform/kv"
+import { testRedis } from "@kassa/platform/testing"
 import { Context, Effect, Exit, Layer, Schedule } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
@@ -184,7 +184,7 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
       // fresh: the app's verifier is memoised in the test's context
       const replica = () =>
         Layer.fresh(TokenVerifier.layer).pipe(
-          Layer.provide(layerRedis("redis://127.0.0.1:6379")),
+          Layer.provide(testRedis()),
           Layer.provide(authTestConfig())
         )
       const other = yield* Layer.build(replica()).pipe(Effect.map(Context.get(TokenVerifier)))

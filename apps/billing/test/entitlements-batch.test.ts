@@ -9,9 +9,8 @@ import type { EntitlementAnswer } from "@kassa/domain/entitlements"
 import { FilmId, type ProductId, UserId } from "@kassa/domain/ids"
 import { layerFromUrl } from "@kassa/platform/db"
 import { serverUrl } from "@kassa/platform/http"
-import { layerRedis } from "@kassa/platform/kv"
 import { Outbox } from "@kassa/platform/outbox"
-import { tcpProxy } from "@kassa/platform/testing"
+import { tcpProxy, testRedis } from "@kassa/platform/testing"
 import { randomUUID } from "node:crypto"
 import { Clock, Context, Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import { HttpServer } from "effect/http"
@@ -55,7 +54,7 @@ const replica = (ports: { readonly redis: number; readonly postgres: number } = 
       Layer.provideMerge(EntitlementCache.layer),
       Layer.provideMerge(EntitlementsRepo.layer),
       Layer.provide(Outbox.layer("billing")),
-      Layer.provide(layerRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
+      Layer.provide(testRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
       Layer.provide(layerFromUrl(Redacted.make(`postgres://postgres@127.0.0.1:${ports.postgres}/${row!.name}`), { maxConnections: 2 }))
     ), yield* Layer.makeMemoMap, yield* Effect.scope).pipe(Effect.orDie)
     return Context.get(context, Entitlements)

@@ -4,9 +4,8 @@
 import { assert, layer } from "@effect/vitest"
 import { UserId } from "@kassa/domain/ids"
 import { layerFromUrl } from "@kassa/platform/db"
-import { layerRedis } from "@kassa/platform/kv"
 import { Outbox } from "@kassa/platform/outbox"
-import { tcpProxy } from "@kassa/platform/testing"
+import { tcpProxy, testRedis } from "@kassa/platform/testing"
 import { Clock, Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { EntitlementCache } from "../src/entitlements/cache.ts"
@@ -28,7 +27,7 @@ const replica = (ports: { readonly redis: number; readonly postgres: number }, o
         EntitlementsRepo.of({ ...repo, grants: (userId, filmId) => Effect.andThen(Effect.sync(onDatabaseRead), repo.grants(userId, filmId)) })
       )).pipe(Layer.provide(EntitlementsRepo.layer))),
       Layer.provide(Outbox.layer("billing")),
-      Layer.provide(layerRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
+      Layer.provide(testRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
       Layer.provide(layerFromUrl(url, { maxConnections: 2 }))
     ), yield* Layer.makeMemoMap, yield* Effect.scope).pipe(Effect.orDie)
     return Context.get(context, Entitlements)

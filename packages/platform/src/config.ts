@@ -15,7 +15,8 @@ export const DatabaseConfig = Config.all({
 /** Redis: unset → in-process store. */
 export const RedisConfig = Config.all({
   url: optionalUrl("REDIS_URL"),
-  commandTimeout: Config.Duration("REDIS_COMMAND_TIMEOUT").pipe(Config.withDefault(Duration.millis(500)))
+  commandTimeout: Config.Duration("REDIS_COMMAND_TIMEOUT").pipe(Config.withDefault(Duration.millis(500))),
+  keyPrefix: Config.String("REDIS_KEY_PREFIX").pipe(Config.withDefault(""))
 })
 
 /** RabbitMQ: unset → in-process bus. */

@@ -46,6 +46,8 @@ const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : S
 export interface RedisOptions {
   /** Bound on every command, including the wait for a reply from a Redis that accepts but does not answer. */
   readonly commandTimeout?: Duration.Input
+  /** Put before every key and channel, so deployments (or test files) sharing one Redis never see each other's. */
+  readonly keyPrefix?: string
 }
 
 const defaultCommandTimeout = Duration.millis(500)
@@ -117,6 +119,8 @@ export const layerRedis = (
     Effect.gen(function*() {
       const address = typeof url === "string" ? url : Redacted.value(url)
       const commandTimeout = Duration.fromInputUnsafe(options?.commandTimeout ?? defaultCommandTimeout)
+      const prefix = options?.keyPrefix ?? ""
+      const k = (key: string) => prefix + key
       const client = yield* openConnection(address, "commands")
 
       const command = <A>(name: string, f: (client: IORedis) => Promise<A>): Effect.Effect<A, CacheError> =>
@@ -131,8 +135,9 @@ export const layerRedis = (
           })
         )
 
-      const subscribe = (channel: string) =>
-        Stream.callback<string, CacheError>((queue) =>
+      const subscribe = (name: string) => {
+        const channel = k(name)
+        return Stream.callback<string, CacheError>((queue) =>
           Effect.gen(function*() {
             // SUBSCRIBE puts a connection in subscriber mode, so each subscription has its own
             const subscriber = yield* openConnection(address, "subscriber")
@@ -150,27 +155,28 @@ export const layerRedis = (
             )
           })
         )
+      }
 
       return Cache.of({
-        get: (key) => command("GET", (c) => c.get(key)).pipe(Effect.map(Option.fromNullishOr)),
+        get: (key) => command("GET", (c) => c.get(k(key))).pipe(Effect.map(Option.fromNullishOr)),
         getMany: (keys) =>
           keys.length === 0
             ? Effect.succeed([])
-            : command("MGET", (c) => c.mget(...keys)).pipe(Effect.map((values) => values.map(Option.fromNullishOr))),
+            : command("MGET", (c) => c.mget(...keys.map(k))).pipe(Effect.map((values) => values.map(Option.fromNullishOr))),
         set: (key, value, ttl) =>
-          Effect.flatMap(ttlMillis(ttl), (ms) => command("SET", (c) => c.set(key, value, "PX", ms))).pipe(Effect.asVoid),
+          Effect.flatMap(ttlMillis(ttl), (ms) => command("SET", (c) => c.set(k(key), value, "PX", ms))).pipe(Effect.asVoid),
         setIfAbsent: (key, value, ttl) =>
-          Effect.flatMap(ttlMillis(ttl), (ms) => command("SET NX", (c) => c.set(key, value, "PX", ms, "NX"))).pipe(
+          Effect.flatMap(ttlMillis(ttl), (ms) => command("SET NX", (c) => c.set(k(key), value, "PX", ms, "NX"))).pipe(
             Effect.map((reply) => reply === "OK")
           ),
-        del: (...keys) => keys.length === 0 ? Effect.succeed(0) : command("DEL", (c) => c.del(...keys)),
+        del: (...keys) => keys.length === 0 ? Effect.succeed(0) : command("DEL", (c) => c.del(...keys.map(k))),
         incrWithTtl: (key, ttl) =>
-          Effect.flatMap(ttlMillis(ttl), (ms) => command("INCR", (c) => c.eval(incrWithTtlScript, 1, key, ms))).pipe(
+          Effect.flatMap(ttlMillis(ttl), (ms) => command("INCR", (c) => c.eval(incrWithTtlScript, 1, k(key), ms))).pipe(
             Effect.map(Number)
           ),
         ttl: (key) =>
-          command("PTTL", (c) => c.pttl(key)).pipe(Effect.map((ms) => ms >= 0 ? Option.some(ms) : Option.none())),
-        publish: (channel, message) => command("PUBLISH", (c) => c.publish(channel, message)).pipe(Effect.asVoid),
+          command("PTTL", (c) => c.pttl(k(key))).pipe(Effect.map((ms) => ms >= 0 ? Option.some(ms) : Option.none())),
+        publish: (channel, message) => command("PUBLISH", (c) => c.publish(k(channel), message)).pipe(Effect.asVoid),
         subscribe,
         ping: command("PING", (c) => c.ping()).pipe(Effect.asVoid)
       })
@@ -254,7 +260,7 @@ export const layerMemory: Layer.Layer<Cache> = Layer.effect(Cache, makeMemory)
 export const CacheLive: Layer.Layer<Cache, Config.ConfigError> = Layer.unwrap(
   Effect.map(RedisConfig, (config) =>
     Option.match(config.url, {
-      onSome: (url) => layerRedis(url, { commandTimeout: config.commandTimeout }),
+      onSome: (url) => layerRedis(url, { commandTimeout: config.commandTimeout, keyPrefix: config.keyPrefix }),
       onNone: () => Layer.effectDiscard(Effect.logInfo("REDIS_URL not set: using the in-process cache")).pipe(
         Layer.provideMerge(layerMemory)
       )

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto"
 import { connect, createServer, type Server, type Socket } from "node:net"
 import { PgClient } from "@effect/sql-pg"
-import { ConfigProvider, Effect, Layer, type LogLevel, Redacted, References, type Scope } from "effect"
+import { ConfigProvider, type Duration, Effect, Layer, type LogLevel, Redacted, References, type Scope } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -45,6 +45,14 @@ export const testDatabase = (
 
 export const TestDatabase = testDatabase()
 
+// one per test file (vitest evaluates this module once per file): files running at once share the real Redis,
+// and one file's invalidations (e.g. a membership change) must not reach another's caches
+const redisKeyPrefix = `test:${randomBytes(6).toString("hex")}:`
+
+/** The real Redis (or a proxy to it at `url`) under this test file's key prefix. */
+export const testRedis = (url = "redis://127.0.0.1:6379", options?: { readonly commandTimeout?: Duration.Input }) =>
+  layerRedis(url, { ...options, keyPrefix: redisKeyPrefix })
+
 /**
  * The platform of an app under test: `database` (its own database on the real Postgres), the real Redis and
  * RabbitMQ, logs from `logLevel` up, no spans recorded, HTTP servers on ephemeral ports, and `config` over those
@@ -56,7 +64,7 @@ export const testPlatform = <A, E>(
 ) =>
   Layer.mergeAll(
     database,
-    layerRedis("redis://127.0.0.1:6379"),
+    testRedis(),
     layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
   ).pipe(
     Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, options?.logLevel ?? "Warn")),

@@ -114,6 +114,31 @@ const cacheSuite = (name: string, store: Layer.Layer<Cache>, h: Harness) =>
 cacheSuite("in-memory store", layerMemory, { test: it.effect, advance: (ms) => TestClock.adjust(ms), live: TestClock.withLive })
 cacheSuite("Redis", layerRedis(redisUrl), { test: it.live, advance: (ms) => Effect.sleep(ms), live: (effect) => effect })
 
+describe("Redis key prefix", () => {
+  it.live("caches under different prefixes share no key and no channel; one prefix is one namespace", () =>
+    Effect.gen(function*() {
+      const cacheWith = (keyPrefix: string) =>
+        Layer.build(layerRedis(redisUrl, { keyPrefix })).pipe(Effect.map((context) => Context.get(context, Cache)))
+      const [a, alsoA, b] = [yield* cacheWith(`${run}:a:`), yield* cacheWith(`${run}:a:`), yield* cacheWith(`${run}:b:`)]
+      yield* a.set("k", "from a", "1 minute")
+      assert.deepStrictEqual(yield* alsoA.get("k"), Option.some("from a"))
+      assert.deepStrictEqual(yield* b.getMany(["k"]), [Option.none()])
+      assert.strictEqual(yield* b.incrWithTtl("k", "1 minute"), 1)
+      assert.deepStrictEqual(yield* a.get("k"), Option.some("from a"))
+      assert.strictEqual(yield* b.del("k"), 1)
+      assert.deepStrictEqual(yield* a.get("k"), Option.some("from a"))
+
+      const seenByB = yield* b.subscribe("c").pipe(Stream.take(1), Stream.runCollect, Effect.forkScoped)
+      const seenByA = yield* alsoA.subscribe("c").pipe(Stream.take(1), Stream.runCollect, Effect.forkScoped)
+      // publishes until A's subscriber has it (a subscription registers asynchronously); B's must still be waiting
+      yield* a.publish("c", "to a").pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: () => seenByA.pollUnsafe() !== undefined }))
+      assert.deepStrictEqual(yield* Fiber.join(seenByA), ["to a"])
+      assert.isUndefined(seenByB.pollUnsafe())
+      yield* b.publish("c", "to b").pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: () => seenByB.pollUnsafe() !== undefined }))
+      assert.deepStrictEqual(yield* Fiber.join(seenByB), ["to b"])
+    }), 10_000)
+})
+
 describe("in-memory store bounds", () => {
   it.effect("keeps at most 100,000 entries, dropping the oldest written", () =>
     Effect.gen(function*() {
