@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
-import { authTestConfig, billingClient, uniqueEmail } from "./support.ts"
+import { authTestConfig, billingClient, CatalogSchema, uniqueEmail } from "./support.ts"
 
 export const serviceToken = "billing-test-service-token"
 const webhookSecret = "whsec_billing_test"
@@ -49,6 +49,7 @@ export const BillingWithPayments = (extra: Record<string, string> = {}) =>
   BillingApp.pipe(
     Layer.provideMerge(ClientToPayments.pipe(Layer.provide(PaymentsSide))),
     Layer.provide(authTestConfig({ SERVICE_TOKEN: serviceToken, ...extra })),
+    Layer.provide(CatalogSchema),
     Layer.provideMerge(TestPlatform)
   )
 

@@ -1,12 +1,14 @@
 // The subscribe flow end to end over HTTP: billing and payments in-process on the real Postgres, Redis and
 // RabbitMQ, charging the Stripe sandbox through payments' RPC.
 import { assert, layer } from "@effect/vitest"
+import { decodeEnvelope, type EventEnvelope } from "@kassa/domain"
 import { type Invoice, InvoiceEventData, Subscription } from "@kassa/domain/billing"
 import { InvoiceId, PaymentId, PlanId, UserId } from "@kassa/domain/ids"
 import { BillingCallbackClient } from "@kassa/payments/client"
+import { EventBus } from "@kassa/platform/bus"
 import { serverUrl } from "@kassa/platform/http"
 import { randomUUID } from "node:crypto"
-import { DateTime, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { DateTime, Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { CatalogCopy } from "../src/products/repo.ts"
@@ -74,6 +76,29 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
         assert.include([result.subscription.id, result.invoice.id], decoded)
       }
     }))
+
+  it.effect("a subscribe's events reach RabbitMQ, each aggregate's in order with gap-free sequences", () =>
+    Effect.gen(function*() {
+      const bus = yield* EventBus
+      const inbox = yield* Queue.unbounded<EventEnvelope>()
+      yield* bus.subscribe(["subscription.*", "invoice.*"], (delivery) =>
+        Effect.flatMap(decodeEnvelope(delivery.body), (envelope) => Queue.offer(inbox, envelope)))
+      const { planId } = yield* seedPlan()
+      const { client } = yield* viewer()
+      const { invoice, subscription } = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
+      // other tests (and files) publish too: take arrivals until ours are in
+      const ours: Array<EventEnvelope> = []
+      while (ours.length < 4) {
+        const envelope = yield* Queue.take(inbox).pipe(Effect.timeout("10 seconds"))
+        if (envelope.aggregateId === subscription.id || envelope.aggregateId === invoice.id) ours.push(envelope)
+      }
+      const of = (id: string) => ours.filter((e) => e.aggregateId === id).map((e) => [e.type, e.sequence])
+      assert.deepStrictEqual(of(subscription.id), [["subscription.created", 1], ["subscription.activated", 2]])
+      assert.deepStrictEqual(of(invoice.id), [["invoice.created", 1], ["invoice.paid", 2]])
+    }).pipe(Effect.scoped))
 
   it.effect("a declined card leaves the subscription incomplete with the reason; paying with a good card activates it", () =>
     Effect.gen(function*() {

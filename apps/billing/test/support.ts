@@ -3,6 +3,7 @@
 // X-Forwarded-For so each test's failed logins are counted apart from other tests'.
 import { randomBytes, randomUUID } from "node:crypto"
 import { BillingLive } from "@kassa/billing/main"
+import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { BillingApi } from "@kassa/domain/apis"
 import { apiClient, TestPlatform } from "@kassa/platform/testing"
 import { ConfigProvider, Effect, Layer } from "effect"
@@ -18,8 +19,11 @@ export const authTestConfig = (extra: Record<string, string> = {}) =>
     { asPrimary: true }
   )
 
+/** The catalog's (empty) schema beside billing's, as in one database under `npm start`: the ETL finds nothing to copy. */
+export const CatalogSchema = CatalogMigrations
+
 export const BillingUnderTest = (extra: Record<string, string> = {}) =>
-  BillingLive.pipe(Layer.provide(authTestConfig(extra)), Layer.provideMerge(TestPlatform))
+  BillingLive.pipe(Layer.provide(authTestConfig(extra)), Layer.provide(CatalogSchema), Layer.provideMerge(TestPlatform))
 
 export const uniqueEmail = (label = "user") => `${label}-${randomUUID()}@example.com`
 export const uniqueAddress = () => `10.${[...randomBytes(3)].join(".")}`
