@@ -10,8 +10,9 @@ import { apiClient } from "@kassa/platform/testing"
 import type { SubscriptionId } from "@kassa/domain/ids"
 import { randomUUID } from "node:crypto"
 import { Clock, DateTime, Effect, Layer, Schedule } from "effect"
+import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
-import { billingEvents, BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
+import { billingEvents, BillingWithPayments, newKey, raw, seedPlan, viewer } from "./billing-harness.ts"
 import { billingClient } from "./support.ts"
 
 const adminEmail = `admin-${randomUUID()}@example.com`
@@ -316,6 +317,41 @@ layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPasswo
         )
         yield* runSchedulerAt(end + 3 * day + hour)
         assert.strictEqual((yield* client.payments.list({ query: {} })).items.length, 3)
+      }))
+
+    it.effect("the account's time zone: set and read by the viewer, statements use it, renewals follow its clock across DST", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan()
+        const { client, token } = yield* viewer()
+        assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "UTC" })
+        for (const timeZone of ["Mars/Olympus_Mons", "", 3]) {
+          const bad = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone } })
+          assert.deepStrictEqual([bad.status, bad.body["_tag"], bad.body["field"]], [400, "BadRequest", "timeZone"], String(timeZone))
+        }
+        assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "UTC" })
+        // the runtime's spelling is stored
+        const set = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone: "america/new_york" } })
+        assert.deepStrictEqual([set.status, set.body], [200, { timeZone: "America/New_York" }])
+        assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "America/New_York" })
+        const day = DateTime.formatIso(yield* DateTime.now).slice(0, 10)
+        const statement = yield* client.statement.get({ query: { from: day, to: day } })
+        assert.strictEqual(typeof statement === "object" && "timeZone" in statement ? statement.timeZone : null, "America/New_York")
+
+        const first = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
+        // a period ending at noon in New York on 20 Feb 2027: the next ends at noon there on 20 Mar, after the
+        // switch to daylight time on 14 Mar, so an hour earlier in UTC than a month of UTC would give
+        yield* SqlClient.SqlClient.use((sql) =>
+          sql`UPDATE billing.subscriptions SET current_period_start = '2027-01-20T17:00:00Z', current_period_end = '2027-02-20T17:00:00Z'
+            WHERE id = ${first.subscription.id}`).pipe(Effect.orDie)
+        yield* runSchedulerAt(Date.parse("2027-02-20T18:00:00Z"))
+        const renewed = yield* client.subscriptions.get({ params: { id: first.subscription.id } })
+        assert.deepStrictEqual(
+          [renewed.status, renewed.currentPeriodStart, renewed.currentPeriodEnd].map((v) => typeof v === "string" ? v : v && DateTime.formatIso(v)),
+          ["active", "2027-02-20T17:00:00.000Z", "2027-03-20T16:00:00.000Z"]
+        )
       }))
 
     it.effect("a trial subscribed with a card and none saved charges that card when it ends; a card that cannot be saved opens nothing", () =>

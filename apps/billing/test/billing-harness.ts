@@ -87,3 +87,17 @@ export const billingEvents = (aggregateId: string) =>
   SqlClient.SqlClient.use((sql) =>
     sql<{ readonly type: string }>`SELECT type FROM billing.outbox WHERE aggregate_id = ${aggregateId} ORDER BY sequence`
   ).pipe(Effect.map((rows) => rows.map((row) => row.type)), Effect.orDie)
+
+/** A raw request to billing, for what the typed client cannot send (a missing header, a body it would not encode). */
+export const raw = (method: string, path: string, options: { readonly token: string; readonly body?: unknown; readonly headers?: Record<string, string> }) =>
+  Effect.gen(function*() {
+    const url = serverUrl(yield* HttpServer.HttpServer)
+    return yield* Effect.promise(async () => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${options.token}`, "content-type": "application/json", ...options.headers },
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
+      })
+      return { status: response.status, body: await response.json() as Record<string, unknown> }
+    })
+  })

@@ -12,24 +12,10 @@ import { DateTime, Effect, Layer, Option, Queue, Redacted, Schema } from "effect
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { CatalogCopy } from "../src/products/repo.ts"
-import { billingEvents, BillingWithPayments, newKey, seedPlan, serviceToken, viewer } from "./billing-harness.ts"
+import { billingEvents, BillingWithPayments, newKey, raw, seedPlan, serviceToken, viewer } from "./billing-harness.ts"
 
 const count = (query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<{ readonly n: number }>, unknown>) =>
   SqlClient.SqlClient.use((sql) => query(sql)).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)), Effect.orDie)
-
-/** A raw request to billing, for what the typed client cannot send (a missing header). */
-const raw = (method: string, path: string, options: { readonly token: string; readonly body?: unknown; readonly headers?: Record<string, string> }) =>
-  Effect.gen(function*() {
-    const url = serverUrl(yield* HttpServer.HttpServer)
-    return yield* Effect.promise(async () => {
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${options.token}`, "content-type": "application/json", ...options.headers },
-        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
-      })
-      return { status: response.status, body: await response.json() as Record<string, unknown> }
-    })
-  })
 
 /** The subscription's current period is its paid invoice's, and the invoice's plan line has the same one. */
 const assertOnePeriod = (subscription: Subscription, invoice: Invoice) => {

@@ -54,6 +54,31 @@ export type Account = typeof Account.Type
 export const Me = Schema.Struct({ id: UserId, email: Schema.String, role: Role }).annotate({ identifier: "Me" })
 export type Me = typeof Me.Type
 
+// the runtime's own spelling of the zone ("europe/berlin" → "Europe/Berlin"); undefined when it knows no such zone
+const canonicalZone = (zone: string): string | undefined => {
+  if (zone.trim() === "") return undefined
+  try {
+    return new Intl.DateTimeFormat("en-US", { timeZone: zone.trim() }).resolvedOptions().timeZone
+  } catch {
+    return undefined
+  }
+}
+
+/** An IANA time zone name, in its canonical spelling on decode. */
+export const TimeZone = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.String.check(Schema.makeFilter((zone: string) => canonicalZone(zone) === zone, {
+      expected: "an IANA time zone name such as Europe/Berlin"
+    })),
+    // an unknown name passes through unchanged, for the check to refuse
+    SchemaTransformation.transform({ decode: (zone) => canonicalZone(zone) ?? zone, encode: (zone) => zone })
+  )
+).annotate({ identifier: "TimeZone", examples: ["Europe/Berlin"] })
+
+/** The account's time zone: billing periods and statement days are computed in it. New accounts have UTC. */
+export const TimeZoneSetting = Schema.Struct({ timeZone: TimeZone }).annotate({ identifier: "TimeZoneSetting" })
+export type TimeZoneSetting = typeof TimeZoneSetting.Type
+
 export const TokenPair = Schema.Struct({
   accessToken: Schema.String,
   refreshToken: Schema.String,
@@ -139,7 +164,16 @@ export class AuthGroup extends HttpApiGroup.make("auth")
 {}
 
 export class MeGroup extends HttpApiGroup.make("me")
-  .add(HttpApiEndpoint.get("get", "/v1/me", { success: Me }))
+  .add(
+    HttpApiEndpoint.get("get", "/v1/me", { success: Me }),
+    HttpApiEndpoint.get("timeZone", "/v1/me/time-zone", { success: TimeZoneSetting, error: ServiceUnavailable }),
+    // future periods (renewals) and statements follow the new zone; periods already running keep their ends
+    HttpApiEndpoint.put("setTimeZone", "/v1/me/time-zone", {
+      payload: TimeZoneSetting,
+      success: TimeZoneSetting,
+      error: ServiceUnavailable
+    })
+  )
   .middleware(RequestValidation)
   .middleware(Authentication)
   .annotateMerge(OpenApi.annotations({ title: "Me", description: "The authenticated user" }))

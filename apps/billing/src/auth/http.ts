@@ -49,7 +49,11 @@ export const AuthHttpLive = HttpApiBuilder.group(BillingApi, "auth", (handlers) 
 const meOf = ({ id, email, role }: CurrentUser["Service"]): Me => ({ id, email, role })
 
 export const MeHttpLive = HttpApiBuilder.group(BillingApi, "me", (handlers) =>
-  handlers.handle("get", () => Effect.map(CurrentUser, meOf)))
+  Effect.map(Effect.service(Accounts), (accounts) =>
+    handlers
+      .handle("get", () => Effect.map(CurrentUser, meOf))
+      .handle("timeZone", () => Effect.flatMap(CurrentUser, (user) => accounts.timeZone(user.id)))
+      .handle("setTimeZone", ({ payload }) => Effect.flatMap(CurrentUser, (user) => accounts.setTimeZone(user.id, payload)))))
 
 /**
  * GET /v1/me answered in node:http (serveApi's hotRoutes) for a token the verifier already holds: the HttpApi with

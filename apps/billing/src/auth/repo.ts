@@ -63,6 +63,10 @@ export class AuthRepo extends Context.Service<AuthRepo, {
   revokeFamily(familyId: string, now: Date): Effect.Effect<number, SqlError.SqlError>
   /** Revokes every live refresh token of the user; returns the families touched. */
   revokeUserTokens(userId: UserId, now: Date): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError>
+  /** The account's time zone; none when the account does not exist. */
+  timeZoneOf(userId: UserId): Effect.Effect<Option.Option<string>, SqlError.SqlError>
+  /** Sets the account's time zone (validated by the caller); false when the account does not exist. */
+  setTimeZone(userId: UserId, timeZone: string, now: Date): Effect.Effect<boolean, SqlError.SqlError>
 }>()("billing/AuthRepo") {
   static readonly layer = Layer.effect(
     AuthRepo,
@@ -156,7 +160,19 @@ export class AuthRepo extends Context.Service<AuthRepo, {
           Effect.map((rows) => [...new Set(rows.map((row) => row.familyId))])
         )
 
+      const timeZoneOf = (userId: UserId) =>
+        sql<{ readonly timeZone: string }>`SELECT time_zone FROM billing.users WHERE id = ${userId}`.pipe(
+          Effect.map((rows) => Option.map(Option.fromNullishOr(rows[0]), (row) => row.timeZone))
+        )
+
+      const setTimeZone = (userId: UserId, timeZone: string, now: Date) =>
+        sql`UPDATE billing.users SET time_zone = ${timeZone}, updated_at = ${now} WHERE id = ${userId} RETURNING id`.pipe(
+          Effect.map((rows) => rows.length === 1)
+        )
+
       return AuthRepo.of({
+        timeZoneOf,
+        setTimeZone,
         insertUser,
         findUserByEmail,
         upsertAdmin,

@@ -2,7 +2,7 @@
 // bootstrap admin. A session is one refresh-token family; its id is the `sid` of every access token it issues,
 // so revoking the family also revokes those access tokens (through the TokenVerifier).
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { type Account, Email, Password, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
+import { type Account, Email, Password, type TimeZoneSetting, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
 import { Conflict, RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { AccessTokenIssuer, TokenVerifier } from "@kassa/platform/auth"
@@ -57,6 +57,9 @@ export class Accounts extends Context.Service<Accounts, {
    * ending its sessions). Nothing changes, and no session ends, when it already is.
    */
   ensureAdmin(email: string, password: string): Effect.Effect<UserId, ServiceUnavailable | Schema.SchemaError>
+  /** The account's time zone (periods and statements are computed in it). */
+  timeZone(userId: UserId): Effect.Effect<TimeZoneSetting, Unauthorized | ServiceUnavailable>
+  setTimeZone(userId: UserId, setting: TimeZoneSetting): Effect.Effect<TimeZoneSetting, Unauthorized | ServiceUnavailable>
 }>()("billing/Accounts") {
   static readonly layer = Layer.effect(
     Accounts,
@@ -226,7 +229,18 @@ export class Accounts extends Context.Service<Accounts, {
           )
         }).pipe(Effect.catchTag("EmailTaken", Effect.die), storage)
 
-      return Accounts.of({ register, login, refresh, logout, ensureAdmin })
+      // a valid token whose account is gone (never so for a live account: users are not deleted)
+      const noAccount = () => new Unauthorized({ message: "the token's account does not exist" })
+      const timeZone = (userId: UserId) =>
+        storage(repo.timeZoneOf(userId)).pipe(
+          Effect.flatMap(Option.match({ onNone: () => Effect.fail(noAccount()), onSome: (timeZone) => Effect.succeed({ timeZone }) }))
+        )
+      const setTimeZone = (userId: UserId, setting: TimeZoneSetting) =>
+        Effect.flatMap(now, (at) => storage(repo.setTimeZone(userId, setting.timeZone, at))).pipe(
+          Effect.flatMap((found) => found ? Effect.succeed(setting) : Effect.fail(noAccount()))
+        )
+
+      return Accounts.of({ register, login, refresh, logout, ensureAdmin, timeZone, setTimeZone })
     })
   )
 }
