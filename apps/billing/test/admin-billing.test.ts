@@ -3,28 +3,16 @@
 // (incomplete subscriptions expire after 23 h, trials are charged at their end) under TestClock, by hand and by the
 // scheduler fiber.
 import { assert, layer } from "@effect/vitest"
-import { BillingApi } from "@kassa/domain/apis"
 import { BillingScheduler } from "@kassa/billing/subscriptions/scheduler"
 import { Billing } from "@kassa/billing/subscriptions/service"
-import { apiClient } from "@kassa/platform/testing"
 import type { SubscriptionId } from "@kassa/domain/ids"
-import { randomUUID } from "node:crypto"
 import { Clock, DateTime, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
-import { billingEvents, BillingWithPayments, newKey, raw, seedPlan, viewer } from "./billing-harness.ts"
-import { billingClient } from "./support.ts"
+import { billingEvents, BillingWithPayments, errorTag, newKey, raw, seedPlan, testAdmin, viewer } from "./billing-harness.ts"
 
-const adminEmail = `admin-${randomUUID()}@example.com`
-const adminPassword = "admin password for billing tests"
-
-const adminClient = Effect.gen(function*() {
-  const tokens = yield* (yield* billingClient()).auth.token({ payload: { email: adminEmail, password: adminPassword } })
-  return yield* apiClient(BillingApi, { bearer: tokens.accessToken })
-})
-
-const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flip(effect).pipe(Effect.map((e) => e._tag))
+const bootstrapAdmin = testAdmin()
+const adminClient = bootstrapAdmin.client
 
 /** Runs one scheduler cycle with the service clock at `at` (epoch ms). */
 const runSchedulerAt = (at: number) =>
@@ -40,7 +28,19 @@ const runSchedulerAfter = (hours: number) =>
 const hour = 3_600_000
 const day = 24 * hour
 
-layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword }), { excludeTestServices: true, timeout: 60_000 })(
+/** A viewer whose first period was paid with a good card, and whose default card now declines. */
+const paidThenDeclining = Effect.gen(function*() {
+  const { planId } = yield* seedPlan()
+  const { client } = yield* viewer()
+  const first = yield* client.subscriptions.create({
+    headers: { "idempotency-key": newKey() },
+    payload: { planId, paymentMethod: "pm_card_visa" }
+  })
+  yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeDeclined" } })
+  return { client, first, end: DateTime.toEpochMillis(first.subscription.currentPeriodEnd!) }
+})
+
+layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, timeout: 60_000 })(
   "admin billing views",
   (it) => {
     it.effect("lists filter by user, status and product, paginate, and are admin-only", () =>
@@ -246,15 +246,7 @@ layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPasswo
 
     it.effect("dunning: a failed renewal → past_due; retries at +1, +3, +5 days; then canceled, invoice uncollectible", () =>
       Effect.gen(function*() {
-        const { planId } = yield* seedPlan()
-        const { client } = yield* viewer()
-        const first = yield* client.subscriptions.create({
-          headers: { "idempotency-key": newKey() },
-          payload: { planId, paymentMethod: "pm_card_visa" }
-        })
-        // the default card now declines
-        yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeDeclined" } })
-        const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
+        const { client, end, first } = yield* paidThenDeclining
         const subscription = () => client.subscriptions.get({ params: { id: first.subscription.id } })
         const charges = () => Effect.map(client.payments.list({ query: {} }), (page) => page.items.map((p) => p.status))
 
@@ -293,14 +285,7 @@ layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPasswo
 
     it.effect("a past-due invoice paid by hand makes the subscription active for that invoice's period; dunning stops", () =>
       Effect.gen(function*() {
-        const { planId } = yield* seedPlan()
-        const { client } = yield* viewer()
-        const first = yield* client.subscriptions.create({
-          headers: { "idempotency-key": newKey() },
-          payload: { planId, paymentMethod: "pm_card_visa" }
-        })
-        yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeDeclined" } })
-        const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
+        const { client, end, first } = yield* paidThenDeclining
         yield* runSchedulerAt(end + hour)
         const open = (yield* client.invoices.list({ query: {} })).items[0]!
         assert.strictEqual(open.status, "open")

@@ -7,25 +7,14 @@
 // requires_action intent is canceled at once and reported failed (apps/payments/test/refunds.test.ts covers
 // pending → canceled at payments' level, on a hand-made intent).
 import { assert, layer } from "@effect/vitest"
-import { BillingApi } from "@kassa/domain/apis"
 import { type PaymentId, PlanId, UserId } from "@kassa/domain/ids"
-import { apiClient } from "@kassa/platform/testing"
 import { randomUUID } from "node:crypto"
 import { DateTime, Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { billingEvents, BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
-import { billingClient } from "./support.ts"
+import { billingEvents, BillingWithPayments, errorTag, newKey, seedPlan, testAdmin, viewer } from "./billing-harness.ts"
 
-const adminEmail = `admin-${randomUUID()}@example.com`
-const adminPassword = "admin password for billing edge tests"
-
-const adminClient = Effect.gen(function*() {
-  const tokens = yield* (yield* billingClient()).auth.token({ payload: { email: adminEmail, password: adminPassword } })
-  return yield* apiClient(BillingApi, { bearer: tokens.accessToken })
-})
-
-const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flip(effect).pipe(Effect.map((e) => e._tag))
+const bootstrapAdmin = testAdmin()
+const adminClient = bootstrapAdmin.client
 
 const count = (query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<{ readonly n: number }>, unknown>) =>
   SqlClient.SqlClient.use((sql) => query(sql)).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)), Effect.orDie)
@@ -58,7 +47,7 @@ const walk = <A extends { readonly id: string }, E, R>(
     return assert.fail(`no last page after 20 pages: ${JSON.stringify(pages)}`)
   })
 
-layer(BillingWithPayments({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword }), { excludeTestServices: true, timeout: 60_000 })(
+layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, timeout: 60_000 })(
   "billing edges",
   (it) => {
     it.effect("cancel payment outside the refund window → 422 and nothing changes; inside it → refunded", () =>

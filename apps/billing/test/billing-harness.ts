@@ -101,3 +101,20 @@ export const raw = (method: string, path: string, options: { readonly token: str
       return { status: response.status, body: await response.json() as Record<string, unknown> }
     })
   })
+
+/** The bootstrap admin of a test file: `config` goes to BillingWithPayments, `client` logs in as it. */
+export const testAdmin = () => {
+  const email = `admin-${randomUUID()}@example.com`
+  const password = "admin password for billing tests"
+  return {
+    config: { ADMIN_EMAIL: email, ADMIN_PASSWORD: password },
+    client: Effect.gen(function*() {
+      const tokens = yield* (yield* billingClient()).auth.token({ payload: { email, password } })
+      return yield* apiClient(BillingApi, { bearer: tokens.accessToken })
+    })
+  }
+}
+
+/** The `_tag` an effect fails with. */
+export const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flip(effect).pipe(Effect.map((e) => e._tag))

@@ -7,10 +7,7 @@ import { serverUrl } from "@kassa/platform/http"
 import { DateTime, Effect } from "effect"
 import { HttpServer } from "effect/http"
 import { buildStatement, csvHeader, statementCsv } from "../src/statements/statement.ts"
-import { billingEvents, BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
-
-const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flip(effect).pipe(Effect.map((e) => e._tag))
+import { billingEvents, BillingWithPayments, errorTag, newKey, seedPlan, viewer } from "./billing-harness.ts"
 
 /** RFC 4180 reader: enough for what statementCsv writes (quoted fields, doubled quotes, CRLF). */
 const parseCsv = (text: string): Array<Array<string>> => {

@@ -12,7 +12,7 @@ import { DateTime, Effect, Layer, Option, Queue, Redacted, Schema } from "effect
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { CatalogCopy } from "../src/products/repo.ts"
-import { billingEvents, BillingWithPayments, newKey, raw, seedPlan, serviceToken, viewer } from "./billing-harness.ts"
+import { billingEvents, BillingWithPayments, errorTag, newKey, raw, seedPlan, serviceToken, viewer } from "./billing-harness.ts"
 
 const count = (query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<{ readonly n: number }>, unknown>) =>
   SqlClient.SqlClient.use((sql) => query(sql)).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)), Effect.orDie)
@@ -24,9 +24,6 @@ const assertOnePeriod = (subscription: Subscription, invoice: Invoice) => {
   assert.deepStrictEqual([iso(subscription.currentPeriodStart), iso(subscription.currentPeriodEnd)], period)
   assert.deepStrictEqual(invoice.lines.filter((l) => l.kind === "plan").map((l) => [iso(l.periodStart), iso(l.periodEnd)]), [period])
 }
-
-const errorTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flip(effect).pipe(Effect.map((e) => e._tag))
 
 layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("subscriptions", (it) => {
   it.effect("subscribe with pm_card_visa → active, invoice paid, events in order", () =>
