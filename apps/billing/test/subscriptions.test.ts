@@ -309,6 +309,33 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.deepStrictEqual([body.subscription.status, body.subscription.userId, body.invoice.amount], ["incomplete", account.id, 700])
     }))
 
+  it.effect("mass assignment: status, amount and userId in pay, cancel, payment-method and time-zone bodies are ignored", () =>
+    Effect.gen(function*() {
+      const { planId } = yield* seedPlan({ amount: 800 })
+      const { account, client, token } = yield* viewer()
+      const other = yield* viewer("victim")
+      const extra = { status: "paid", amount: 1, userId: other.account.id }
+      const { invoice, subscription } = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_chargeDeclined" }
+      })
+      const paid = yield* raw("POST", `/v1/invoices/${invoice.id}/pay`, {
+        token,
+        headers: { "idempotency-key": newKey() },
+        body: { paymentMethod: "pm_card_visa", ...extra }
+      })
+      const payment = (paid.body as { payment: { amount: number; userId: string } }).payment
+      assert.deepStrictEqual([paid.status, payment.amount, payment.userId], [200, 800, account.id])
+      const card = yield* raw("POST", "/v1/payment-methods", { token, body: { paymentMethod: "pm_card_visa", ...extra, isDefault: false } })
+      assert.deepStrictEqual([card.status, card.body["isDefault"]], [201, true])
+      const zone = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone: "Europe/Paris", ...extra } })
+      assert.deepStrictEqual([zone.status, zone.body], [200, { timeZone: "Europe/Paris" }])
+      assert.deepStrictEqual(yield* other.client.me.timeZone(), { timeZone: "UTC" })
+      const canceled = yield* raw("POST", `/v1/subscriptions/${subscription.id}/cancel`, { token, body: { atPeriodEnd: true, ...extra, status: "active" } })
+      assert.deepStrictEqual([canceled.status, canceled.body["status"], canceled.body["cancelAtPeriodEnd"]], [200, "active", true])
+      assert.deepStrictEqual((yield* other.client.subscriptions.list({ query: {} })).items, [])
+    }))
+
   it.effect("payment outcomes from payments' callback apply once: a refund adds one credit line however often it comes", () =>
     Effect.gen(function*() {
       const { planId } = yield* seedPlan({ amount: 1500 })
