@@ -339,6 +339,32 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         )
       }))
 
+    it.effect("one subscription that cannot be renewed (a bug's stand-in: an unknown zone in the row) holds back no other", () =>
+      Effect.gen(function*() {
+        const { planId } = yield* seedPlan()
+        const subscribers = [yield* viewer(), yield* viewer()]
+        const subscriptions = yield* Effect.forEach(subscribers, ({ client }) =>
+          client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } }))
+        const [broken, healthy] = subscriptions.map((s) => s.subscription)
+        const sql = yield* SqlClient.SqlClient
+        const period = (id: SubscriptionId) =>
+          sql`UPDATE billing.subscriptions SET current_period_start = '2030-01-01T00:00:00Z', current_period_end = '2030-02-01T00:00:00Z'
+            WHERE id = ${id}`.pipe(Effect.orDie)
+        yield* period(broken!.id)
+        yield* period(healthy!.id)
+        yield* sql`UPDATE billing.users SET time_zone = 'Mars/Olympus_Mons' WHERE id = ${broken!.userId}`.pipe(Effect.orDie)
+        const run = yield* runSchedulerAt(Date.parse("2030-02-01T01:00:00Z"))
+        assert.isAtLeast(run.renewals, 1)
+        const endOf = (client: (typeof subscribers)[number]["client"], id: SubscriptionId) =>
+          Effect.map(client.subscriptions.get({ params: { id } }), (s) => s.currentPeriodEnd && DateTime.formatIso(s.currentPeriodEnd))
+        assert.strictEqual(yield* endOf(subscribers[1]!.client, healthy!.id), "2030-03-01T00:00:00.000Z")
+        assert.strictEqual(yield* endOf(subscribers[0]!.client, broken!.id), "2030-02-01T00:00:00.000Z")
+        // fixed, the next cycle renews it
+        yield* sql`UPDATE billing.users SET time_zone = 'UTC' WHERE id = ${broken!.userId}`.pipe(Effect.orDie)
+        yield* runSchedulerAt(Date.parse("2030-02-01T01:01:00Z"))
+        assert.strictEqual(yield* endOf(subscribers[0]!.client, broken!.id), "2030-03-01T00:00:00.000Z")
+      }))
+
     it.effect("a trial subscribed with a card and none saved charges that card when it ends; a card that cannot be saved opens nothing", () =>
       Effect.gen(function*() {
         const { planId } = yield* seedPlan({ trialDays: 7, amount: 700 })

@@ -703,6 +703,12 @@ export class Billing extends Context.Service<Billing, {
         return "retried"
       }).pipe(sql.withTransaction)
 
+    // one subscription's failure (a bug, or the database gone mid-cycle) is logged and leaves it for the next cycle;
+    // it does not stop the others
+    const isolated = <A, E>(id: SubscriptionId, step: Effect.Effect<A, E>, skipped: A) =>
+      Effect.catchCause(step, (cause) =>
+        Effect.as(Effect.logError("scheduler step failed", cause).pipe(Effect.annotateLogs({ subscriptionId: id })), skipped))
+
     const runScheduler = Effect.gen(function*() {
       const expiredIncomplete = yield* expireIncomplete
       // before renewals and dunning: a period canceled at its end is neither renewed nor dunned
@@ -716,7 +722,7 @@ export class Billing extends Context.Service<Billing, {
       let trialsEnded = 0
       let renewals = 0
       for (const { id, status } of ended) {
-        if (yield* endPeriod(id)) status === "trialing" ? trialsEnded++ : renewals++
+        if (yield* isolated(id, endPeriod(id), false)) status === "trialing" ? trialsEnded++ : renewals++
       }
       // due: no charge yet, every retry spent (to cancel), or the n-th retry's delay passed (the array is 1-based)
       const dunning = yield* sql<{ readonly id: SubscriptionId }>`
@@ -724,12 +730,12 @@ export class Billing extends Context.Service<Billing, {
         JOIN billing.invoices i ON i.subscription_id = s.id AND i.status = 'open' AND i.period_start = s.current_period_end
         CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM billing.payments p WHERE p.invoice_id = i.id) c
         WHERE s.status = 'past_due' AND (c.n = 0 OR c.n > ${retryDelays.length}
-          OR i.period_start + (${`{${retryDelays.join(",")}}`}::bigint[])[c.n] * interval '1 millisecond' <= ${at})
+          OR i.period_start + (${`{${retryDelays.join(",")}}`}::float8[])[c.n] * interval '1 millisecond' <= ${at})
         ORDER BY s.current_period_end LIMIT ${schedulerBatch}`
       let dunningRetries = 0
       let canceledUnpaid = 0
       for (const { id } of dunning) {
-        const outcome = yield* dun(id)
+        const outcome = yield* isolated(id, dun(id), "none" as const)
         if (outcome === "retried") dunningRetries++
         if (outcome === "canceled") canceledUnpaid++
       }
