@@ -161,7 +161,13 @@ export const BillingConfig = Config.all({
   /** payments' RPC endpoint billing charges through */
   paymentsRpcUrl: Config.URL("PAYMENTS_RPC_URL").pipe(Config.withDefault(new URL("http://127.0.0.1:3001/rpc"))),
   /** how often the scheduler fiber runs a cycle (expiries, trial ends, renewals, dunning) */
-  schedulerInterval: Config.Duration("BILLING_SCHEDULER_INTERVAL").pipe(Config.withDefault(Duration.minutes(1))),
+  schedulerInterval: Config.Duration("BILLING_SCHEDULER_INTERVAL").pipe(
+    Config.withDefault(Duration.minutes(1)),
+    Config.mapEffect((interval) =>
+      Duration.isGreaterThan(interval, Duration.zero)
+        ? Effect.succeed(interval)
+        : Effect.fail(configError("BILLING_SCHEDULER_INTERVAL must be longer than 0")))
+  ),
   /** dunning (DESIGN §4): after a renewal's charge fails, retries at these delays from the period's start; empty = none */
   dunningRetries: Config.Array(Schema.DurationFromString, "BILLING_DUNNING_RETRIES").pipe(
     Config.withDefault([Duration.days(1), Duration.days(3), Duration.days(5)]),
