@@ -309,10 +309,14 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         const { planId } = yield* seedPlan()
         const { client, token } = yield* viewer()
         assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "UTC" })
-        for (const timeZone of ["Mars/Olympus_Mons", "", 3]) {
-          const bad = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone } })
-          assert.deepStrictEqual([bad.status, bad.body["_tag"], bad.body["field"]], [400, "BadRequest", "timeZone"], String(timeZone))
+        for (const body of [{ timeZone: "Mars/Olympus_Mons" }, { timeZone: "" }, { timeZone: 3 }, {}, { timeZone: "A/".repeat(5_000) }]) {
+          const bad = yield* raw("PUT", "/v1/me/time-zone", { token, body })
+          assert.deepStrictEqual([bad.status, bad.body["_tag"], bad.body["field"]], [400, "BadRequest", "timeZone"], JSON.stringify(body).slice(0, 40))
         }
+        const notJson = yield* raw("PUT", "/v1/me/time-zone", { token, body: "not json" as unknown, headers: { "content-type": "text/plain" } })
+        assert.deepStrictEqual([notJson.status, notJson.body["_tag"]], [415, "UnsupportedMediaType"])
+        const huge = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone: "UTC", padding: "x".repeat(2_000_000) } })
+        assert.deepStrictEqual([huge.status, huge.body["_tag"]], [413, "PayloadTooLarge"])
         assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "UTC" })
         // the runtime's spelling is stored
         const set = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone: "america/new_york" } })

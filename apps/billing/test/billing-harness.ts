@@ -98,7 +98,16 @@ export const raw = (method: string, path: string, options: { readonly token: str
         headers: { authorization: `Bearer ${options.token}`, "content-type": "application/json", ...options.headers },
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
       })
-      return { status: response.status, body: await response.json() as Record<string, unknown> }
+      const text = await response.text()
+      // an answer that is not JSON comes back as { text }
+      const body = (() => {
+        try {
+          return JSON.parse(text) as Record<string, unknown>
+        } catch {
+          return { text }
+        }
+      })()
+      return { status: response.status, body }
     })
   })
 

@@ -4,7 +4,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Film } from "@kassa/domain/catalog"
 import { BadRequest } from "@kassa/domain/errors"
-import { PayloadTooLarge } from "@kassa/domain/validation"
+import { PayloadTooLarge, UnsupportedMediaType } from "@kassa/domain/validation"
 import { serverUrl } from "@kassa/platform/http"
 import { Effect, Schema } from "effect"
 import { HttpServer } from "effect/http"
@@ -91,6 +91,16 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 60_000 })("bad inp
       yield* expectBadRequest(yield* rawRequest("GET", "/admin/v1/films?cursor=not-a-cursor"), "cursor")
       yield* expectBadRequest(yield* rawRequest("GET", "/admin/v1/products?status=deleted"), "status")
       yield* expectBadRequest(yield* rawRequest("GET", `/admin/v1/films?search=${"s".repeat(201)}`), "search")
+    }))
+
+  it.effect("a body that is not JSON (form, text, XML) → 415 UnsupportedMediaType as a JSON error", () =>
+    Effect.gen(function*() {
+      for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "application/xml"]) {
+        const response = yield* rawRequest("POST", "/admin/v1/films", "title=x", { "content-type": contentType })
+        assert.strictEqual(response.status, 415, contentType)
+        const error = yield* Schema.decodeUnknownEffect(Schema.toCodecJson(UnsupportedMediaType))(response.body)
+        assert.include(error.message, contentType)
+      }
     }))
 
   it.effect("a 10 MB body is refused with 413 PayloadTooLarge, with or without Content-Length", () =>

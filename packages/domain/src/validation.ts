@@ -10,12 +10,18 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   maxBytes: Schema.Int
 }, { httpApiStatus: 413 }) {}
 
+/** 415: a body in a media type the endpoint does not take (JSON endpoints take `application/json`). */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  message: Schema.String
+}, { httpApiStatus: 415 }) {}
+
 /**
  * Put on a group (`.middleware(RequestValidation)`) before any authentication middleware, so that a
  * missing token is reported before bad input. A path, query, header or body that fails its schema gets
  * a 400 `BadRequest` whose `field` is the offending path (`plans.0.currency`); a body over the limit
- * gets a 413 `PayloadTooLarge` before it is read.
+ * gets a 413 `PayloadTooLarge` before it is read, and one in a media type the endpoint does not take a 415
+ * `UnsupportedMediaType`.
  */
 export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()("kassa/RequestValidation", {
-  error: [BadRequest, PayloadTooLarge]
+  error: [BadRequest, PayloadTooLarge, UnsupportedMediaType]
 }) {}

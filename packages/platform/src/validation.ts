@@ -2,7 +2,7 @@
 // field, and bodies are bounded so a huge one is refused with a 413 instead of being buffered. Plus
 // `orUnavailable`, which keeps database failures behind validated input from turning into 500s.
 import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
-import { PayloadTooLarge, RequestValidation } from "@kassa/domain/validation"
+import { PayloadTooLarge, RequestValidation, UnsupportedMediaType } from "@kassa/domain/validation"
 import { ByteSize, Effect, Layer, type Schema, SchemaIssue } from "effect"
 import { HttpIncomingMessage, HttpServerError, HttpServerRequest } from "effect/http"
 import { HttpApiError } from "effect/http-api"
@@ -56,7 +56,14 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
             ? Effect.fail(toBadRequest(e))
             : Effect.fail(e)
         ),
-        Effect.catchDefect((defect) => isBodyTooLarge(defect) ? Effect.fail(tooLarge(maxBytes)) : Effect.die(defect))
+        Effect.catchDefect((defect) => isBodyTooLarge(defect) ? Effect.fail(tooLarge(maxBytes)) : Effect.die(defect)),
+        // the HttpApi answers a body of a type it does not decode with a plain-text 415: the JSON error instead
+        Effect.flatMap((response) =>
+          response.status === 415
+            ? Effect.fail(new UnsupportedMediaType({
+              message: `unsupported Content-Type ${request.headers["content-type"] ?? "(none)"}; send application/json`
+            }))
+            : Effect.succeed(response))
       )
     }))
 }
