@@ -24,6 +24,9 @@ const digest = (token: string) => createHash("sha256").update(token).digest("hex
 
 const invalidCredentials = () => new Unauthorized({ message: "invalid email or password" })
 
+/** A valid token whose account does not exist (users are not deleted, so only a forged or foreign token). */
+export const noAccount = () => new Unauthorized({ message: "the token's account does not exist" })
+
 // The database being down is a dependency failure (503); a row that does not decode is a bug (defect).
 const storage = <A, E, R>(
   effect: Effect.Effect<A, E | SqlError.SqlError | Schema.SchemaError, R>
@@ -229,8 +232,6 @@ export class Accounts extends Context.Service<Accounts, {
           )
         }).pipe(Effect.catchTag("EmailTaken", Effect.die), storage)
 
-      // a valid token whose account is gone (never so for a live account: users are not deleted)
-      const noAccount = () => new Unauthorized({ message: "the token's account does not exist" })
       const timeZone = (userId: UserId) =>
         storage(repo.timeZoneOf(userId)).pipe(
           Effect.flatMap(Option.match({ onNone: () => Effect.fail(noAccount()), onSome: (timeZone) => Effect.succeed({ timeZone }) }))

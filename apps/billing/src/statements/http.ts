@@ -1,10 +1,10 @@
 // The statement group of BillingApi: the viewer's own statement, as JSON or as a CSV attachment.
 import { BillingApi } from "@kassa/domain/apis"
 import { CurrentUser } from "@kassa/domain/auth"
-import { Unauthorized } from "@kassa/domain/errors"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Effect } from "effect"
 import { HttpApiBuilder, HttpApiSchema } from "effect/http-api"
+import { noAccount } from "../auth/service.ts"
 import { Statements, statementCsv } from "./statement.ts"
 
 export const StatementHttpLive = HttpApiBuilder.group(BillingApi, "statement", (handlers) =>
@@ -14,8 +14,7 @@ export const StatementHttpLive = HttpApiBuilder.group(BillingApi, "statement", (
       Effect.gen(function*() {
         const user = yield* CurrentUser
         const statement = yield* statements.of(user.id, query.from, query.to).pipe(
-          // a valid token whose account does not exist
-          Effect.catchTag("NotFound", () => Effect.fail(new Unauthorized({ message: "the token's account does not exist" })))
+          Effect.catchTag("NotFound", () => Effect.fail(noAccount()))
         )
         if (query.format !== "csv") return statement
         return HttpApiSchema.withHeaders({
