@@ -5,7 +5,6 @@ import { CatalogLive } from "@kassa/catalog/main"
 import { DemoCatalogLive } from "@kassa/catalog/seed"
 import { PaymentsApp, PaymentsLive } from "@kassa/payments/main"
 import { PlatformLive } from "@kassa/platform"
-import { layerEmbedded, layerFromUrl } from "@kassa/platform/db"
 import { AdminBootstrapConfig, AmqpConfig, BillingHttpConfig, CatalogHttpConfig, DatabaseConfig, PaymentsHttpConfig, RedisConfig, StripeConfig, StripeSandboxConfig } from "@kassa/platform/config"
 import { runApp, serverUrl } from "@kassa/platform/http"
 import { sandboxApiKey, StripeClient } from "@kassa/platform/stripe"
@@ -55,16 +54,6 @@ const PaymentsWithStripe = Layer.unwrap(Effect.map(StripeConfig, (stripe) => {
   return Option.isSome(stripe.apiBase) || realKey ? PaymentsLive : PaymentsOnSandbox
 }))
 
-// PGlite is one session (its pool holds one connection), and "pay now" keeps a billing transaction open across
-// its charge: payments, which that charge reaches, would wait for it. So payments gets a PGlite of its own beside
-// the shared one (it reads no other schema), and its own pool on DATABASE_URL, as a separate process would.
-const PaymentsDatabase = Layer.unwrap(Effect.map(DatabaseConfig, (db) =>
-  Option.match(db.url, {
-    onSome: (url) => layerFromUrl(url, { maxConnections: db.maxConnections }),
-    onNone: () => layerEmbedded(paymentsDataDir(db.pgliteDataDir))
-  })))
-const paymentsDataDir = (dir: string) => dir === "memory" ? dir : `${dir}-payments`
-
 const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const db = yield* DatabaseConfig
   const redis = yield* RedisConfig
@@ -77,9 +66,7 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
     "",
     "Kassa is up.",
     ...apps.map(([name, c]) => `  ${name.padEnd(9)} ${url(c)}   docs ${url(c)}/docs   health ${url(c)}/health`),
-    `  database  ${
-      Option.isSome(db.url) ? "DATABASE_URL" : `embedded PGlite (${db.pgliteDataDir}; payments: ${paymentsDataDir(db.pgliteDataDir)})`
-    }`,
+    `  database  ${Option.isSome(db.url) ? "DATABASE_URL" : `embedded PGlite (${db.pgliteDataDir})`}`,
     `  cache     ${Option.isSome(redis.url) ? "REDIS_URL" : "in-process"}`,
     `  events    ${Option.isSome(amqp.url) ? "AMQP_URL" : "in-process bus"}`,
     `  stripe    ${Option.match(yield* Effect.serviceOption(StripeSandbox), {
@@ -97,7 +84,7 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
 
 runApp(
   Banner.pipe(
-    Layer.provide(Layer.mergeAll(BillingLive, PaymentsWithStripe.pipe(Layer.provide(PaymentsDatabase)), CatalogLive, DemoCatalogLive)),
+    Layer.provide(Layer.mergeAll(BillingLive, PaymentsWithStripe, CatalogLive, DemoCatalogLive)),
     Layer.provide(PlatformLive),
     Layer.provide(DemoAdmin),
     Layer.provide(ServiceUrls)

@@ -24,26 +24,45 @@ import { AdminBillingHttpLive } from "./admin/http.ts"
 import { AdminRepo } from "./admin/repo.ts"
 import { IdempotencyStore } from "./idempotency/store.ts"
 import { InvoicesHttpLive } from "./invoices/http.ts"
+import { Invoices } from "./invoices/service.ts"
+import { PaymentsGateway } from "./ledger/gateway.ts"
+import { InvoicesRepo } from "./ledger/invoices.ts"
+import { Lifecycle } from "./ledger/lifecycle.ts"
+import { Outcomes } from "./ledger/outcomes.ts"
+import { PaymentsRepo } from "./ledger/payments.ts"
+import { SubscriptionsRepo } from "./ledger/subscriptions.ts"
 import { PaymentMethodsHttpLive } from "./payment-methods/http.ts"
 import { BillingRpcRoutes } from "./payments/callback.ts"
 import { PaymentsHttpLive } from "./payments/http.ts"
+import { Refunds } from "./refunds/service.ts"
+import { SchedulerCycle } from "./scheduler/cycle.ts"
+import { BillingScheduler } from "./scheduler/fiber.ts"
+import { SchedulerRuns } from "./scheduler/runs.ts"
 import { StatementHttpLive } from "./statements/http.ts"
 import { Statements } from "./statements/statement.ts"
 import { SubscriptionsHttpLive } from "./subscriptions/http.ts"
-import { BillingRepo } from "./subscriptions/repo.ts"
-import { BillingScheduler } from "./subscriptions/scheduler.ts"
-import { Billing } from "./subscriptions/service.ts"
+import { Subscriptions } from "./subscriptions/service.ts"
 import { SystemLive } from "./system.ts"
 
 // one verifier for the auth groups and the middleware, so a logout here is seen by this process at once
 const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(Layer.provideMerge(TokenVerifier.layer))
 
-/** Subscriptions, invoices and payments; needs a PaymentsRpcClient. Kept in the app's output for tests and ops. */
-export const BillingServices = Layer.mergeAll(Billing.layer, Statements.layer).pipe(
-  Layer.provideMerge(Layer.mergeAll(AdminRepo.layer, Entitlements.layer)),
+/**
+ * The use cases over billing's ledger (subscriptions, invoices and payments, refunds, the scheduler cycle) and the
+ * ledger itself; needs a PaymentsRpcClient. Kept in the app's output for tests and ops.
+ */
+export const BillingServices = Layer.mergeAll(Subscriptions.layer, Invoices.layer, SchedulerRuns.layer, Statements.layer).pipe(
+  Layer.provideMerge(SchedulerCycle.layer),
+  Layer.provideMerge(Refunds.layer),
+  Layer.provideMerge(Layer.mergeAll(Outcomes.layer, AdminRepo.layer)),
+  Layer.provideMerge(Lifecycle.layer),
+  Layer.provideMerge(Entitlements.layer),
   Layer.provideMerge(EntitlementCache.layer),
   Layer.provideMerge(Layer.mergeAll(
-    BillingRepo.layer,
+    SubscriptionsRepo.layer,
+    InvoicesRepo.layer,
+    PaymentsRepo.layer,
+    PaymentsGateway.layer,
     CatalogCopy.layer,
     IdempotencyStore.layer,
     EntitlementsRepo.layer
@@ -79,8 +98,9 @@ export const BillingApp = Layer.mergeAll(
     extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))
   }),
   Outbox.relay("billing"),
-  AdminBootstrap,
-  CatalogEtl()
+  CatalogEtl(),
+  // /ready answers 200 only once the bootstrap admin exists (migrations ran before anything here)
+  Readiness.started.pipe(Layer.provide(AdminBootstrap))
 ).pipe(
   Layer.provideMerge(BillingServices),
   Layer.provide(AuthServicesLive),

@@ -175,5 +175,20 @@ export const BillingMigrations = migrations("billing", {
       PRIMARY KEY (user_id, product_id)
     )`
   ),
-  "0006_outbox_position": outboxPositionIndexMigration("billing")
+  "0006_outbox_position": outboxPositionIndexMigration("billing"),
+  // money outcomes: an Idempotency-Key's owner and lease (a key whose owner died is taken over once the lease runs
+  // out); payments that succeeded on an invoice closed meanwhile, to be refunded; scheduler cycles started by hand
+  "0007_money_outcomes": ddl(
+    `ALTER TABLE billing.idempotency_keys ADD COLUMN owner text, ADD COLUMN lease_until timestamptz`,
+    `ALTER TABLE billing.payments ADD COLUMN stray_since timestamptz`,
+    `CREATE INDEX payments_stray ON billing.payments (stray_since) WHERE stray_since IS NOT NULL AND status = 'succeeded'`,
+    `CREATE TABLE billing.scheduler_runs (
+      id text PRIMARY KEY,
+      status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+      started_at timestamptz NOT NULL,
+      finished_at timestamptz,
+      result jsonb,
+      error text
+    )`
+  )
 })

@@ -3,8 +3,8 @@
 // (incomplete subscriptions expire after 23 h, trials are charged at their end) under TestClock, by hand and by the
 // scheduler fiber.
 import { assert, layer } from "@effect/vitest"
-import { BillingScheduler } from "@kassa/billing/subscriptions/scheduler"
-import { Billing } from "@kassa/billing/subscriptions/service"
+import { SchedulerCycle } from "@kassa/billing/scheduler/cycle"
+import { BillingScheduler } from "@kassa/billing/scheduler/fiber"
 import type { SubscriptionId } from "@kassa/domain/ids"
 import { Clock, DateTime, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
@@ -18,7 +18,7 @@ const adminClient = bootstrapAdmin.client
 const runSchedulerAt = (at: number) =>
   Effect.gen(function*() {
     yield* TestClock.setTime(at)
-    return yield* Billing.use((billing) => billing.runScheduler)
+    return yield* SchedulerCycle.use((cycle) => cycle.run)
   }).pipe(Effect.provide(TestClock.layer()))
 
 /** Runs one scheduler cycle with the service clock moved `hours` ahead of the real time. */
@@ -111,9 +111,11 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         const detail = yield* admin.adminBilling.invoice({ params: { id: invoice.id } })
         assert.deepStrictEqual(detail.invoice.lines.map((l) => l.amount), [1000, -400, -600])
         assert.deepStrictEqual(detail.payments.map((p) => p.refundedAmount), [1000])
-        assert.deepStrictEqual(detail.audit.map((e) => [e.action, e.reason]), [
-          ["payment.refund", "goodwill: playback outage"],
-          ["payment.refund", "the rest"]
+        // every request is in the audit, the refused one too, with what it came to
+        assert.deepStrictEqual(detail.audit.map((e) => [e.action, e.reason, e.details["status"]]), [
+          ["payment.refund", "goodwill: playback outage", "succeeded"],
+          ["payment.refund", "too much", "refused"],
+          ["payment.refund", "the rest", "succeeded"]
         ])
 
         const day = DateTime.formatIso(yield* DateTime.now).slice(0, 10)
@@ -166,7 +168,8 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
           expiredAtPeriodEnd: 0,
           renewals: 0,
           dunningRetries: 0,
-          canceledUnpaid: 0
+          canceledUnpaid: 0,
+          strayRefunds: 0
         })
 
         // canceled at period end: active until the period is over, then expired

@@ -51,8 +51,9 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 120_000 })("e
           sql<{ readonly allowed: boolean }>`SELECT EXISTS (SELECT 1 FROM billing.subscriptions s
             JOIN billing.product_films pf ON pf.product_id = s.product_id AND pf.film_id = ${filmId}
             WHERE s.user_id = ${userId} AND s.current_period_end IS NOT NULL AND (
-              (s.status IN ('active', 'trialing') AND s.current_period_end > ${new Date(now)})
-              OR (s.status = 'past_due' AND s.current_period_end > ${new Date(now - grace)}))) AS allowed`,
+              (s.status IN ('active', 'trialing', 'past_due') AND s.cancel_at_period_end AND s.current_period_end > ${new Date(now)})
+              OR (s.status IN ('active', 'trialing', 'past_due') AND NOT s.cancel_at_period_end
+                AND s.current_period_end > ${new Date(now - grace)}))) AS allowed`,
           (rows) => rows[0]?.allowed === true
         )
 

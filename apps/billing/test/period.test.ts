@@ -3,7 +3,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime } from "effect"
 import fc from "fast-check"
-import { daysInMonth, firstPeriod, periodBoundary, trialEnd } from "../src/subscriptions/period.ts"
+import { daysInMonth, firstPeriod, periodBoundary, trialEnd } from "../src/ledger/period.ts"
 
 const zones = ["UTC", "Europe/Moscow", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"]
 const iso = (s: string) => DateTime.makeUnsafe(s)

@@ -27,7 +27,8 @@ const GroupsLive = Layer.mergeAll(SystemLive, FilmsHttpLive, ProductsHttpLive).p
 
 export const CatalogLive = Layer.mergeAll(
   serveApi({ service: "catalog", api: CatalogApi, groups: GroupsLive, http: CatalogHttpConfig }),
-  Outbox.relay("catalog")
+  Outbox.relay("catalog"),
+  Readiness.started
 ).pipe(
   Layer.provide(CatalogReposLive),
   Layer.provide(Readiness.layer),

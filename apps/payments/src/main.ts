@@ -42,7 +42,8 @@ export const PaymentsApp = Layer.mergeAll(
   Outbox.relay("payments"),
   ReconcilerLive,
   WebhookWorkerLive,
-  CallbackDeliveryLive
+  CallbackDeliveryLive,
+  Readiness.started
 ).pipe(
   Layer.provideMerge(PaymentsServices),
   Layer.provide(Readiness.layer),

@@ -156,8 +156,9 @@ layer(PaymentsHarness({ PAYMENTS_PROVIDER_RETRIES: "0" }), { excludeTestServices
       // no webhooks: the refund's charge.refunded event would settle the amount without the reconciler
       yield* sandbox.webhooks.hold
       yield* sandbox.faults.inject({ action: "drop_after_commit", method: "POST", path: "/v1/refunds", times: 10 })
-      const unconfirmed = yield* cancel(payment.id).pipe(Effect.flip, Effect.ensuring(sandbox.faults.clear))
-      assert.strictEqual(unconfirmed._tag, "ProviderUnavailable")
+      // answered with the refund pending (not an error: it may well have happened), the payment still succeeded
+      const unconfirmed = yield* cancel(payment.id).pipe(Effect.ensuring(sandbox.faults.clear))
+      assert.deepStrictEqual([unconfirmed.payment.status, unconfirmed.refund?.status], ["succeeded", "pending"])
       assert.strictEqual((yield* Effect.flatMap(rpc, (c) => c.GetPayment({ paymentId: payment.id }))).status, "succeeded")
       yield* onTestClock(Effect.andThen(TestClock.adjust("61 seconds"), reconcileDue))
       const read = yield* Effect.flatMap(rpc, (c) => c.GetPayment({ paymentId: payment.id }))

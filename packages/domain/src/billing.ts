@@ -143,10 +143,28 @@ export class AlreadySubscribed extends Schema.TaggedError<AlreadySubscribed>()("
   subscriptionId: SubscriptionId
 }, { httpApiStatus: 409 }) {}
 
-/** 409: the Idempotency-Key is still being processed by an earlier request; retry later. */
+/**
+ * 409: an earlier request with this Idempotency-Key is still running; retry after `Retry-After` seconds (the
+ * server also sends the header) and get its answer. A request whose process died is re-run by the next retry.
+ */
 export class IdempotencyInFlight extends Schema.TaggedError<IdempotencyInFlight>()("IdempotencyInFlight", {
-  message: Schema.String
+  message: Schema.String,
+  retryAfterSeconds: Schema.Int
 }, { httpApiStatus: 409 }) {}
+
+/**
+ * 202 Accepted: the request is recorded and its money movement started, but the payment provider has not said how
+ * it ended (a charge or refund in flight, an answer lost). Nothing is charged or refunded twice: send the same
+ * request with the same Idempotency-Key after `Retry-After` seconds for the final answer. The body shows the
+ * objects as they stand now; the outcome also reaches them on its own (and the events) once the provider answers.
+ */
+export class OutcomePending extends Schema.TaggedError<OutcomePending>()("OutcomePending", {
+  message: Schema.String,
+  retryAfterSeconds: Schema.Int,
+  subscription: Schema.optionalKey(Subscription),
+  invoice: Schema.optionalKey(Invoice),
+  payment: Schema.optionalKey(Schema.NullOr(Payment))
+}, { httpApiStatus: 202 }) {}
 
 const moneyErrors = [
   BadRequest,
@@ -154,6 +172,7 @@ const moneyErrors = [
   Conflict,
   AlreadySubscribed,
   IdempotencyInFlight,
+  OutcomePending,
   PaymentInProgress,
   Unprocessable,
   ProviderUnavailable,
@@ -384,9 +403,24 @@ export const SchedulerRun = Schema.Struct({
   /** past-due invoices charged again on the dunning schedule */
   dunningRetries: Schema.Int,
   /** past-due subscriptions whose last retry failed: canceled, invoice uncollectible, access revoked */
-  canceledUnpaid: Schema.Int
+  canceledUnpaid: Schema.Int,
+  /** payments that succeeded on an invoice closed meanwhile (voided by a cancel or an expiry): refunded */
+  strayRefunds: Schema.Int
 }).annotate({ identifier: "SchedulerRun" })
 export type SchedulerRun = typeof SchedulerRun.Type
+
+/** One scheduler cycle started by hand: it runs apart from the request that started it. */
+export const SchedulerRunRecord = Schema.Struct({
+  id: Schema.String,
+  status: Schema.Literals(["running", "succeeded", "failed"]),
+  startedAt: Schema.DateTimeUtcFromString,
+  finishedAt: Schema.NullOr(Schema.DateTimeUtcFromString),
+  /** what the cycle did, once it succeeded */
+  result: Schema.NullOr(SchedulerRun),
+  /** why it failed */
+  error: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "SchedulerRunRecord" })
+export type SchedulerRunRecord = typeof SchedulerRunRecord.Type
 
 export class AdminBillingGroup extends adminGroup(
   "adminBilling",
@@ -423,9 +457,18 @@ export class AdminBillingGroup extends adminGroup(
     success: AdminRefundResult,
     error: moneyErrors
   }),
-  HttpApiEndpoint.post("run", "/billing/run", { success: SchedulerRun, error: ServiceUnavailable })
+  /** Starts one scheduler cycle and answers at once (202); the cycle runs apart from the request, to its end. */
+  HttpApiEndpoint.post("run", "/billing/run", {
+    success: SchedulerRunRecord.pipe(HttpApiSchema.status(202)),
+    error: ServiceUnavailable
+  }),
+  HttpApiEndpoint.get("runStatus", "/billing/runs/:id", {
+    params: { id: Schema.String.check(Schema.isMaxLength(64)) },
+    success: SchedulerRunRecord,
+    error: [NotFound, ServiceUnavailable]
+  })
 ).annotateMerge(OpenApi.annotations({
   title: "Admin: billing",
   description: "«Просмотр счетов и оплат»: every invoice, payment and subscription with filters; statements of any " +
-    "user; refunds (partial allowed, recorded in the audit log); one scheduler cycle on demand"
+    "user; refunds (partial allowed, recorded in the audit log); a scheduler cycle on demand and its outcome"
 })) {}

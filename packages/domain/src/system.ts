@@ -16,6 +16,8 @@ export type Health = typeof Health.Type
 
 export const Readiness = Schema.Struct({
   status: Schema.Literals(["ready", "not_ready"]),
+  /** `starting` until every start-up step (migrations, the bootstrap admin, …) is done */
+  startup: Schema.Literals(["starting", "done"]),
   checks: Schema.Struct({ db: DependencyStatus, redis: DependencyStatus, rabbit: DependencyStatus })
 })
 export type Readiness = typeof Readiness.Type

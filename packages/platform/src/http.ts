@@ -10,12 +10,13 @@ import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerR
 import type { HttpApi, HttpApiGroup } from "effect/http-api"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
-import { SqlClient } from "effect/sql"
+import { SqlClient, SqlError } from "effect/sql"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { AmqpConfig, DatabaseConfig, LogConfig, RedisConfig } from "./config.ts"
 import type { HttpConfig } from "./config.ts"
 import { EventBus } from "./bus.ts"
 import { Cache } from "./kv.ts"
+import { isOutage } from "./validation.ts"
 
 // ---- logging and tracing ----------------------------------------------------------------------------------
 
@@ -101,7 +102,12 @@ const probe = (embedded: boolean, check: Effect.Effect<unknown, unknown>) =>
 
 export class Readiness extends Context.Service<Readiness, {
   readonly check: Effect.Effect<typeof ReadinessSchema.Type>
+  /** Marks start-up done: /ready stays 503 until then, so a load balancer never sends work to a half-started app. */
+  readonly started: Effect.Effect<void>
 }>()("kassa/Readiness") {
+  /** Opens readiness once the layers it is provided after (`Layer.provideMerge`) are built. */
+  static readonly started = Layer.effectDiscard(Readiness.use((r) => r.started))
+
   static readonly layer = Layer.effect(Readiness, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const cache = yield* Cache
@@ -109,6 +115,7 @@ export class Readiness extends Context.Service<Readiness, {
     const db = yield* DatabaseConfig
     const redis = yield* RedisConfig
     const amqp = yield* AmqpConfig
+    let startup: "starting" | "done" = "starting"
     const check = Effect.gen(function*() {
       const [dbStatus, redisStatus, rabbitStatus] = yield* Effect.all([
         probe(Option.isNone(db.url), sql`SELECT 1`),
@@ -118,14 +125,26 @@ export class Readiness extends Context.Service<Readiness, {
       const checks = { db: dbStatus, redis: redisStatus, rabbit: rabbitStatus }
       const up = (s: DependencyStatus) => s.status === "up"
       // Redis is a cache only: the app still answers correctly without it.
-      const ready = up(dbStatus) && up(rabbitStatus)
-      return { status: ready ? "ready" as const : "not_ready" as const, checks }
+      const ready = startup === "done" && up(dbStatus) && up(rabbitStatus)
+      return { status: ready ? "ready" as const : "not_ready" as const, startup, checks }
     })
-    return Readiness.of({ check })
+    return Readiness.of({ check, started: Effect.sync(() => void (startup = "done")) })
   }))
 }
 
 const encodeUnavailable = Schema.encodeSync(ServiceUnavailable)
+
+const databaseDown = HttpServerResponse.jsonUnsafe(
+  encodeUnavailable(new ServiceUnavailable({ message: "the database is unavailable; try again" })),
+  { status: 503 }
+)
+
+/** Whether a failed request's cause is a database outage (see `isOutage`), as a failure or a defect. */
+const outageIn = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((reason) => {
+    const error = Cause.isFailReason(reason) ? reason.error : Cause.isDieReason(reason) ? reason.defect : undefined
+    return SqlError.isSqlError(error) && isOutage(error)
+  })
 
 const healthBody = (service: string) => Schema.encodeEffect(Health)({ status: "ok", service }).pipe(Effect.orDie)
 
@@ -273,7 +292,17 @@ export const serveApi = <
       { status: 503 }
     )
     const deadline = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-      Effect.timeoutOrElse(app, { duration: requestTimeout, orElse: () => Effect.succeed(timedOut) })
+      Effect.timeoutOrElse(app, { duration: requestTimeout, orElse: () => Effect.succeed(timedOut) }).pipe(
+        // a database outage that escaped a handler as a defect is still an outage, never a 500
+        Effect.catchCause((cause) =>
+          outageIn(cause)
+            ? Effect.as(Effect.logWarning("database unavailable", cause), databaseDown)
+            : Effect.failCause(cause)),
+        Effect.map((response) =>
+          response.status === 503 && response.headers["retry-after"] === undefined
+            ? HttpServerResponse.setHeader(response, "retry-after", "1")
+            : response)
+      )
     return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: deadline }).pipe(
       Layer.provideMerge(NodeHttpServer.layerServer(
         () => answerHotFirst(createServer(), hotRoutes, context, instruments),

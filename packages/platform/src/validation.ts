@@ -4,9 +4,9 @@
 import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
 import { PayloadTooLarge, RequestValidation, UnsupportedMediaType } from "@kassa/domain/validation"
 import { ByteSize, Effect, Layer, type Schema, SchemaIssue } from "effect"
-import { HttpIncomingMessage, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpEffect, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
-import type { SqlError } from "effect/sql"
+import { SqlError } from "effect/sql"
 import type { unhandled } from "effect/Types"
 
 /** Default body limit: far above any JSON document the APIs take. */
@@ -57,6 +57,7 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
             : Effect.fail(e)
         ),
         Effect.catchDefect((defect) => isBodyTooLarge(defect) ? Effect.fail(tooLarge(maxBytes)) : Effect.die(defect)),
+        Effect.tapError(retryAfterHeader),
         // the HttpApi answers a body of a type it does not decode with a plain-text 415: the JSON error instead
         Effect.flatMap((response) =>
           response.status === 415
@@ -68,6 +69,14 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
     }))
 }
 
+/** An error that says when to come back (429, 409 in flight, 202 pending) also says it in `Retry-After`. */
+const retryAfterHeader = (error: unknown) =>
+  typeof error === "object" && error !== null && "retryAfterSeconds" in error &&
+    typeof error.retryAfterSeconds === "number"
+    ? HttpEffect.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(error.retryAfterSeconds))))
+    : Effect.void
+
 /** RequestValidation with the default body limit. */
 export const RequestValidationLive = layerRequestValidation()
 
@@ -77,16 +86,40 @@ const isInfrastructure = (error: unknown): error is Infrastructure =>
   typeof error === "object" && error !== null && "_tag" in error &&
   (error._tag === "SqlError" || error._tag === "SchemaError")
 
+// SQLSTATE classes of a server that is going away or out of resources: 08 connection, 53 insufficient resources,
+// 57 operator intervention (shutdown, terminated backend), 58 system error
+const outageClasses = ["08", "53", "57", "58"]
+
+const sqlState = (error: SqlError.SqlError): string | undefined => {
+  const cause: unknown = error.reason.cause
+  return typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+}
+
 /**
- * For handlers: a database that cannot be reached (a retryable SqlError) is a 503; any other SQL or
- * row-decoding failure is a bug, since every input was validated before it got there, so it stays a defect.
+ * The one policy for database failures: the database down, going away or overloaded (a retryable SqlError, one
+ * with an outage SQLSTATE, or one with none at all — a dropped socket) is an outage, 503. A syntax error, a
+ * violated constraint or a row that does not decode is a bug, since input is validated before it gets there: a
+ * defect.
  */
+export const isOutage = (error: SqlError.SqlError): boolean => {
+  if (error.isRetryable) return true
+  if (error.reason._tag !== "UnknownError") return false
+  const state = sqlState(error)
+  return state === undefined || outageClasses.includes(state.slice(0, 2))
+}
+
+/** For handlers: an outage is a 503 (logged with its cause), anything else a defect; see `isOutage`. */
 export const orUnavailable = <A, E, R>(
   effect: Effect.Effect<A, E | Infrastructure, R>
 ): Effect.Effect<A, Exclude<E, Infrastructure> | ServiceUnavailable, R> =>
   Effect.catch(effect, (error): Effect.Effect<never, Exclude<E, Infrastructure> | ServiceUnavailable> => {
     if (!isInfrastructure(error)) return Effect.fail(error as Exclude<E, Infrastructure>)
-    return error._tag === "SqlError" && error.isRetryable
-      ? Effect.fail(new ServiceUnavailable({ message: "the database is unavailable; try again" }))
+    return SqlError.isSqlError(error) && isOutage(error)
+      ? Effect.andThen(
+        Effect.logWarning("database unavailable", error),
+        Effect.fail(new ServiceUnavailable({ message: "the database is unavailable; try again" }))
+      )
       : Effect.die(error)
   })

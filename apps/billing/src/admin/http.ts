@@ -1,6 +1,6 @@
 // The adminBilling group of BillingApi ("Просмотр счетов и оплат"): every user's invoices, payments and
 // subscriptions with filters, an invoice with its payments and audit trail, any user's statement, refunds, and one
-// scheduler cycle on demand. Admin role only (adminGroup).
+// scheduler cycle on demand (run apart from the request) and its record. Admin role only (adminGroup).
 import { BillingApi } from "@kassa/domain/apis"
 import { CurrentUser } from "@kassa/domain/auth"
 import { NotFound } from "@kassa/domain/errors"
@@ -9,8 +9,11 @@ import { orUnavailable } from "@kassa/platform/validation"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Statements } from "../statements/statement.ts"
-import { BillingRepo, toInvoice, toPayment, toSubscription } from "../subscriptions/repo.ts"
-import { Billing } from "../subscriptions/service.ts"
+import { InvoicesRepo } from "../ledger/invoices.ts"
+import { PaymentsRepo } from "../ledger/payments.ts"
+import { toInvoice, toPayment, toSubscription } from "../ledger/rows.ts"
+import { Refunds } from "../refunds/service.ts"
+import { SchedulerRuns } from "../scheduler/runs.ts"
 import { type AdminFilters, AdminRepo } from "./repo.ts"
 
 const filtersOf = (query: AdminFilters): AdminFilters => query
@@ -18,8 +21,10 @@ const filtersOf = (query: AdminFilters): AdminFilters => query
 export const AdminBillingHttpLive = HttpApiBuilder.group(BillingApi, "adminBilling", (handlers) =>
   Effect.gen(function*() {
     const admin = yield* AdminRepo
-    const repo = yield* BillingRepo
-    const billing = yield* Billing
+    const invoices = yield* InvoicesRepo
+    const paymentsRepo = yield* PaymentsRepo
+    const refunds = yield* Refunds
+    const runs = yield* SchedulerRuns
     const statements = yield* Statements
     return handlers
       .handle("invoices", ({ query }) =>
@@ -29,9 +34,9 @@ export const AdminBillingHttpLive = HttpApiBuilder.group(BillingApi, "adminBilli
         }).pipe(orUnavailable))
       .handle("invoice", ({ params }) =>
         Effect.gen(function*() {
-          const invoice = yield* repo.findInvoice(params.id)
+          const invoice = yield* invoices.findInvoice(params.id)
           if (Option.isNone(invoice)) return yield* new NotFound({ message: "invoice not found", resource: "invoice" })
-          const payments = yield* repo.paymentsOf(params.id)
+          const payments = yield* paymentsRepo.paymentsOf(params.id)
           const audit = yield* admin.auditOf([params.id, ...payments.map((p) => p.id)])
           return { invoice: toInvoice(invoice.value), payments: payments.map(toPayment), audit }
         }).pipe(orUnavailable))
@@ -47,6 +52,7 @@ export const AdminBillingHttpLive = HttpApiBuilder.group(BillingApi, "adminBilli
         }).pipe(orUnavailable))
       .handle("statement", ({ params, query }) => orUnavailable(statements.of(params.id, query.from, query.to)))
       .handle("refund", ({ headers, params, payload }) =>
-        Effect.flatMap(CurrentUser, (user) => billing.refund(user, params.id, headers["idempotency-key"], payload)))
-      .handle("run", () => billing.runScheduler)
+        Effect.flatMap(CurrentUser, (user) => refunds.refund(user, params.id, headers["idempotency-key"], payload)))
+      .handle("run", () => runs.start)
+      .handle("runStatus", ({ params }) => runs.status(params.id))
   }))

@@ -5,7 +5,10 @@ import { type InvoiceId, type PaymentId, type ProductId, UserId } from "@kassa/d
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { Context, DateTime, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { BillingRepo, type InvoiceWithLines, type PaymentRow, type RepoError, type SubscriptionRow } from "../subscriptions/repo.ts"
+import { InvoicesRepo } from "../ledger/invoices.ts"
+import { PaymentsRepo } from "../ledger/payments.ts"
+import { cursorOf, type InvoiceWithLines, type PaymentRow, type RepoError, type SubscriptionRow } from "../ledger/rows.ts"
+import { SubscriptionsRepo } from "../ledger/subscriptions.ts"
 
 export interface AdminFilters {
   readonly userId?: UserId
@@ -32,7 +35,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
   payments(filters: AdminFilters, page: PageRequest): Effect.Effect<Page<PaymentRow>, RepoError>
   /** Audit entries on these objects, oldest first. */
   auditOf(objectIds: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<AuditEntry>, RepoError>
-  /** Call inside the transaction of the write it records. */
+  /** Records an admin's action before it runs; a retry of the same action (same id) keeps the first record. */
   recordAudit(entry: {
     readonly id: string
     readonly actorId: UserId
@@ -41,12 +44,26 @@ export class AdminRepo extends Context.Service<AdminRepo, {
     readonly objectId: InvoiceId | PaymentId | string
     readonly reason: string
     readonly details: Record<string, unknown>
-  }, now: Date): Effect.Effect<AuditEntry, SqlError.SqlError>
+  }, now: Date): Effect.Effect<void, SqlError.SqlError>
+  /** What the action came to (its outcome, the ids it made); returns the entry as it now is. */
+  updateAuditDetails(id: string, details: Record<string, unknown>): Effect.Effect<AuditEntry, RepoError>
 }>()("billing/AdminRepo") {
   static readonly layer = Layer.effect(AdminRepo, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const billing = yield* BillingRepo
+    const subscriptionsRepo = yield* SubscriptionsRepo
+    const invoicesRepo = yield* InvoicesRepo
+    const paymentsRepo = yield* PaymentsRepo
     const decodeAudit = Schema.decodeUnknownEffect(Schema.Array(AuditRow))
+    const toEntry = (row: typeof AuditRow.Type): AuditEntry => ({
+      id: row.id,
+      actorId: row.actorId,
+      action: row.action,
+      objectType: row.objectType,
+      objectId: row.objectId,
+      reason: row.reason,
+      details: JSON.parse(row.details) as Record<string, unknown>,
+      at: DateTime.fromDateUnsafe(row.createdAt)
+    })
 
     type Fragment = ReturnType<typeof sql.and>
     const where = (alias: string, filters: AdminFilters, page: PageRequest, product: Fragment): Fragment => {
@@ -64,7 +81,6 @@ export class AdminRepo extends Context.Service<AdminRepo, {
       }
       return sql.and(clauses)
     }
-    const cursorOf = (row: { readonly createdAt: Date; readonly id: string }) => ({ key: row.createdAt.getTime(), id: row.id })
 
     const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((row) => row.id)
 
@@ -73,7 +89,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
         sql<{ readonly id: string }>`SELECT s.id FROM billing.subscriptions s
           WHERE ${where("s", filters, page, sql.and([sql`s.product_id = ${filters.productId ?? ""}`]))}
           ORDER BY s.created_at DESC, s.id DESC LIMIT ${page.limit + 1}`.pipe(
-          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => billing.findSubscription(id as never))),
+          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => subscriptionsRepo.findSubscription(id as never))),
           Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
           Effect.map((rows) => toPage(rows, page.limit, cursorOf))
         ),
@@ -81,7 +97,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
         sql<{ readonly id: string }>`SELECT i.id FROM billing.invoices i
           WHERE ${where("i", filters, page, sql.and([sql`i.subscription_id IN (SELECT id FROM billing.subscriptions WHERE product_id = ${filters.productId ?? ""})`]))}
           ORDER BY i.created_at DESC, i.id DESC LIMIT ${page.limit + 1}`.pipe(
-          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => billing.findInvoice(id as never))),
+          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => invoicesRepo.findInvoice(id as never))),
           Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
           Effect.map((rows) => toPage(rows, page.limit, ({ row }) => cursorOf(row)))
         ),
@@ -90,7 +106,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
           WHERE ${where("p", filters, page, sql.and([sql`p.invoice_id IN (SELECT i.id FROM billing.invoices i
             JOIN billing.subscriptions s ON s.id = i.subscription_id WHERE s.product_id = ${filters.productId ?? ""})`]))}
           ORDER BY p.created_at DESC, p.id DESC LIMIT ${page.limit + 1}`.pipe(
-          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => billing.findPayment(id as never))),
+          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => paymentsRepo.findPayment(id as never))),
           Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
           Effect.map((rows) => toPage(rows, page.limit, cursorOf))
         ),
@@ -100,23 +116,18 @@ export class AdminRepo extends Context.Service<AdminRepo, {
           : sql`SELECT id, actor_id, action, object_type, object_id, reason, details::text AS details, created_at
               FROM billing.audit_log WHERE object_id IN ${sql.in(objectIds)} ORDER BY created_at, id`.pipe(
               Effect.flatMap(decodeAudit),
-              Effect.map((rows) =>
-                rows.map((row) => ({
-                  id: row.id,
-                  actorId: row.actorId,
-                  action: row.action,
-                  objectType: row.objectType,
-                  objectId: row.objectId,
-                  reason: row.reason,
-                  details: JSON.parse(row.details) as Record<string, unknown>,
-                  at: DateTime.fromDateUnsafe(row.createdAt)
-                })))
+              Effect.map((rows) => rows.map(toEntry))
             ),
       recordAudit: (entry, now) =>
         sql`INSERT INTO billing.audit_log (id, actor_id, action, object_type, object_id, reason, details, created_at)
           VALUES (${entry.id}, ${entry.actorId}, ${entry.action}, ${entry.objectType}, ${entry.objectId}, ${entry.reason},
-            ${JSON.stringify(entry.details)}::jsonb, ${now})`.pipe(
-          Effect.as({ ...entry, at: DateTime.fromDateUnsafe(now) })
+            ${JSON.stringify(entry.details)}::jsonb, ${now})
+          ON CONFLICT (id) DO NOTHING`.pipe(Effect.asVoid),
+      updateAuditDetails: (id, details) =>
+        sql`UPDATE billing.audit_log SET details = ${JSON.stringify(details)}::jsonb WHERE id = ${id}
+          RETURNING id, actor_id, action, object_type, object_id, reason, details::text AS details, created_at`.pipe(
+          Effect.flatMap(decodeAudit),
+          Effect.flatMap((rows) => rows[0] === undefined ? Effect.die(new Error(`audit entry ${id} vanished`)) : Effect.succeed(toEntry(rows[0])))
         )
     })
   }))

@@ -28,6 +28,7 @@ const SyncRow = Schema.Struct({
   source: Schema.Literals(["subscription", "entitlement"]),
   productId: Schema.String,
   status: Schema.NullOr(Schema.String),
+  cancelAtPeriodEnd: Schema.NullOr(Schema.Boolean),
   until: Schema.Date
 })
 const decodeSyncRows = Schema.decodeUnknownEffect(Schema.Array(SyncRow))
@@ -68,15 +69,18 @@ export class EntitlementsRepo extends Context.Service<EntitlementsRepo, {
           // one writer per user at a time: the second reads the subscriptions the first committed
           if (!locked) yield* sql`SELECT ${lockEntitlements(sql, sql`${userId}::text`)}`
           // the live subscriptions and the rows held now, in one round trip
-          const rows = yield* decodeSyncRows(yield* sql`SELECT 'subscription' AS source, product_id, status, current_period_end AS until
+          const rows = yield* decodeSyncRows(yield* sql`SELECT 'subscription' AS source, product_id, status,
+              cancel_at_period_end, current_period_end AS until
               FROM billing.subscriptions
               WHERE user_id = ${userId} AND status IN ('trialing', 'active', 'past_due') AND current_period_end IS NOT NULL
             UNION ALL
-            SELECT 'entitlement', product_id, NULL, until FROM billing.entitlements WHERE user_id = ${userId}`)
+            SELECT 'entitlement', product_id, NULL, NULL, until FROM billing.entitlements WHERE user_id = ${userId}`)
           const desired = new Map<string, number>()
           for (const row of rows) {
             if (row.source !== "subscription") continue
-            const until = row.until.getTime() + (row.status === "past_due" ? Duration.toMillis(pastDueGrace) : 0)
+            // a period that renews keeps access through the grace after its end: a late or failed renewal (past due,
+            // dunning) never cuts it short; one set to cancel at its end stops there
+            const until = row.until.getTime() + (row.cancelAtPeriodEnd === true ? 0 : Duration.toMillis(pastDueGrace))
             desired.set(row.productId, Math.max(until, desired.get(row.productId) ?? 0))
           }
           const existing = rows.filter((row) => row.source === "entitlement")

@@ -6,13 +6,14 @@ import { resolvePageQuery } from "@kassa/domain/pagination"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { BillingRepo, toInvoice } from "../subscriptions/repo.ts"
-import { Billing } from "../subscriptions/service.ts"
+import { InvoicesRepo } from "../ledger/invoices.ts"
+import { toInvoice } from "../ledger/rows.ts"
+import { Invoices } from "./service.ts"
 
 export const InvoicesHttpLive = HttpApiBuilder.group(BillingApi, "invoices", (handlers) =>
   Effect.gen(function*() {
-    const billing = yield* Billing
-    const repo = yield* BillingRepo
+    const service = yield* Invoices
+    const repo = yield* InvoicesRepo
     return handlers
       .handle("list", ({ query }) =>
         Effect.gen(function*() {
@@ -28,5 +29,5 @@ export const InvoicesHttpLive = HttpApiBuilder.group(BillingApi, "invoices", (ha
           return toInvoice(invoice.value)
         }).pipe(orUnavailable))
       .handle("pay", ({ headers, params, payload }) =>
-        Effect.flatMap(CurrentUser, (user) => billing.pay(user, params.id, headers["idempotency-key"], payload)))
+        Effect.flatMap(CurrentUser, (user) => service.pay(user, params.id, headers["idempotency-key"], payload)))
   }))

@@ -4,11 +4,11 @@ import { BillingApi } from "@kassa/domain/apis"
 import { CurrentUser } from "@kassa/domain/auth"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Billing } from "../subscriptions/service.ts"
+import { PaymentsGateway } from "../ledger/gateway.ts"
 
 export const PaymentMethodsHttpLive = HttpApiBuilder.group(BillingApi, "paymentMethods", (handlers) =>
   Effect.gen(function*() {
-    const billing = yield* Billing
+    const gateway = yield* PaymentsGateway
     return handlers.handle("add", ({ payload }) =>
-      Effect.flatMap(CurrentUser, (user) => billing.addPaymentMethod(user, payload.paymentMethod)))
+      Effect.flatMap(CurrentUser, (user) => gateway.addPaymentMethod(user, payload.paymentMethod)))
   }))

@@ -8,13 +8,13 @@ import { ServiceAuthLive } from "@kassa/platform/service-token"
 import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
 import { EntitlementRpcHandlers } from "../entitlements/rpc.ts"
-import { Billing } from "../subscriptions/service.ts"
+import { Outcomes } from "../ledger/outcomes.ts"
 
 export const BillingCallbackHandlers = BillingCallbackRpcs.toLayer(Effect.gen(function*() {
-  const billing = yield* Billing
+  const outcomes = yield* Outcomes
   return BillingCallbackRpcs.of({
     // a database outage is a defect here: payments sees the call fail and redelivers it later
-    PaymentOutcome: (outcome) => billing.applyPayment(outcome.payment, outcome.id).pipe(Effect.orDie)
+    PaymentOutcome: (outcome) => outcomes.apply(outcome.payment, outcome.id).pipe(Effect.asVoid, Effect.orDie)
   })
 }))
 

@@ -6,13 +6,14 @@ import { resolvePageQuery } from "@kassa/domain/pagination"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { BillingRepo, toPayment } from "../subscriptions/repo.ts"
-import { Billing } from "../subscriptions/service.ts"
+import { PaymentsRepo } from "../ledger/payments.ts"
+import { toPayment } from "../ledger/rows.ts"
+import { Refunds } from "../refunds/service.ts"
 
 export const PaymentsHttpLive = HttpApiBuilder.group(BillingApi, "payments", (handlers) =>
   Effect.gen(function*() {
-    const repo = yield* BillingRepo
-    const billing = yield* Billing
+    const repo = yield* PaymentsRepo
+    const refunds = yield* Refunds
     return handlers
       .handle("list", ({ query }) =>
         Effect.gen(function*() {
@@ -28,5 +29,5 @@ export const PaymentsHttpLive = HttpApiBuilder.group(BillingApi, "payments", (ha
           return toPayment(payment.value)
         }).pipe(orUnavailable))
       .handle("cancel", ({ headers, params }) =>
-        Effect.flatMap(CurrentUser, (user) => billing.cancelPayment(user, params.id, headers["idempotency-key"])))
+        Effect.flatMap(CurrentUser, (user) => refunds.cancelPayment(user, params.id, headers["idempotency-key"])))
   }))

@@ -6,16 +6,17 @@ import { resolvePageQuery } from "@kassa/domain/pagination"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { BillingRepo, toSubscription } from "./repo.ts"
-import { Billing } from "./service.ts"
+import { toSubscription } from "../ledger/rows.ts"
+import { SubscriptionsRepo } from "../ledger/subscriptions.ts"
+import { Subscriptions } from "./service.ts"
 
 export const SubscriptionsHttpLive = HttpApiBuilder.group(BillingApi, "subscriptions", (handlers) =>
   Effect.gen(function*() {
-    const billing = yield* Billing
-    const repo = yield* BillingRepo
+    const service = yield* Subscriptions
+    const repo = yield* SubscriptionsRepo
     return handlers
       .handle("create", ({ headers, payload }) =>
-        Effect.flatMap(CurrentUser, (user) => billing.subscribe(user, headers["idempotency-key"], payload)))
+        Effect.flatMap(CurrentUser, (user) => service.subscribe(user, headers["idempotency-key"], payload)))
       .handle("list", ({ query }) =>
         Effect.gen(function*() {
           const user = yield* CurrentUser
@@ -31,7 +32,7 @@ export const SubscriptionsHttpLive = HttpApiBuilder.group(BillingApi, "subscript
         }).pipe(orUnavailable))
       .handle("cancel", ({ params, payload }) =>
         Effect.flatMap(CurrentUser, (user) =>
-          Effect.map(billing.cancel(user, params.id, payload.atPeriodEnd ?? true), toSubscription)))
+          Effect.map(service.cancel(user, params.id, payload.atPeriodEnd ?? true), toSubscription)))
       .handle("resume", ({ params }) =>
-        Effect.flatMap(CurrentUser, (user) => Effect.map(billing.resume(user, params.id), toSubscription)))
+        Effect.flatMap(CurrentUser, (user) => Effect.map(service.resume(user, params.id), toSubscription)))
   }))

@@ -338,11 +338,9 @@ export class Payments extends Context.Service<Payments, {
       const replayCreate = (existing: Pick<IdempotencyRow, "paymentId" | "requestHash">, hash: string) =>
         Effect.gen(function*() {
           if (existing.requestHash !== hash) return yield* keyReused()
-          const row = yield* refresh(yield* mustFind(existing.paymentId))
-          if (row.status === "pending") {
-            return yield* new Conflict({ message: "a request with this idempotency key is still in flight; retry shortly" })
-          }
-          return toPayment(row)
+          // still pending: the caller learns so (and can ask again with the same key) instead of a refusal, since
+          // the charge may well go through
+          return toPayment(yield* refresh(yield* mustFind(existing.paymentId)))
         })
 
       const inProgress = (invoiceId: CreatePaymentInput["invoiceId"]) =>
@@ -426,11 +424,6 @@ export class Payments extends Context.Service<Payments, {
           ? new Conflict({ message: "the payment is already refunded at the provider" })
           : new Unprocessable({ message: `the provider refused the refund: ${message}` })
 
-      const refundNotConfirmed = () =>
-        new ProviderUnavailable({
-          message: "the refund was sent but the provider has not confirmed it; it is retried with the same key"
-        })
-
       const cancelResult = (paymentId: PaymentId, refund: RefundRow | null) =>
         Effect.map(mustFind(paymentId), (row): CancelPaymentResult => ({
           payment: toPayment(row),
@@ -445,7 +438,7 @@ export class Payments extends Context.Service<Payments, {
             ? { _tag: "Succeeded" as const, providerRefundId: refund.providerRefundId ?? "" }
             : { _tag: "Failed" as const, code: refund.failureCode ?? "failed", message: refund.failureMessage ?? "failed" }
           if (outcome._tag === "Failed") return yield* refundRefused(outcome.code, outcome.message)
-          if (outcome._tag === "Unknown") return yield* refundNotConfirmed()
+          // Unknown: the refund stays pending (resent by the reconciler with the same key); the caller sees that
           const after = yield* repo.findRefund(refund.id)
           return yield* cancelResult(refund.paymentId, Option.getOrElse(after, () => refund))
         })

@@ -1,15 +1,14 @@
-// The scheduler fiber (DESIGN §1, §8): a cycle of `Billing.runScheduler` every BILLING_SCHEDULER_INTERVAL
-// (jittered, so replicas started together spread out), and again at once while a cycle comes back full. Each
-// cycle claims its rows with FOR UPDATE SKIP LOCKED, so N replicas running this never handle a row twice.
-// `POST /admin/v1/billing/run` runs the same cycle by hand.
+// The scheduler fiber: a cycle every BILLING_SCHEDULER_INTERVAL (jittered, so replicas started together spread
+// out), and again at once while a cycle comes back full. Each cycle claims its rows with FOR UPDATE SKIP LOCKED, so
+// N replicas running this never handle a row at once. `POST /admin/v1/billing/run` starts the same cycle by hand.
 import { BillingConfig } from "@kassa/platform/config"
 import { Effect, Layer, Schedule } from "effect"
-import { Billing, schedulerBatch } from "./service.ts"
+import { SchedulerCycle, schedulerBatch } from "./cycle.ts"
 
 export const BillingScheduler = Layer.effectDiscard(Effect.gen(function*() {
   const { schedulerInterval } = yield* BillingConfig
-  const billing = yield* Billing
-  yield* billing.runScheduler.pipe(
+  const cycle = yield* SchedulerCycle
+  yield* cycle.run.pipe(
     Effect.tap((run) =>
       Object.values(run).some((n) => n > 0) ? Effect.logInfo("scheduler cycle").pipe(Effect.annotateLogs(run)) : Effect.void
     ),
