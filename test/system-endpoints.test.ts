@@ -39,7 +39,7 @@ for (const app of apps) {
         Effect.gen(function*() {
           const client = yield* app.client
           const ready = yield* client.ready()
-          assert.strictEqual(ready.status, "ready")
+          assert.deepStrictEqual([ready.status, ready.startup], ["ready", "done"])
           for (const check of [ready.checks.db, ready.checks.redis, ready.checks.rabbit]) {
             assert.strictEqual(check.status, "up")
             assert.strictEqual(check.mode, "server")

@@ -1,6 +1,6 @@
 // Schema "billing", owned by this app alone. Append new migrations; never edit an applied one.
 import { ddl, migrations } from "@kassa/platform/db"
-import { outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
+import { outboxLeaseMigration, outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
 
 export const BillingMigrations = migrations("billing", {
   "0001_outbox": outboxMigration("billing"),
@@ -190,5 +190,6 @@ export const BillingMigrations = migrations("billing", {
       result jsonb,
       error text
     )`
-  )
+  ),
+  "0008_outbox_lease": outboxLeaseMigration("billing")
 })

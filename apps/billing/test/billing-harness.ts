@@ -45,9 +45,14 @@ const PaymentsSide = Layer.effectDiscard(Effect.gen(function*() {
 const ClientToPayments = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
   PaymentsRpcClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))))
 
+// what the tests reach of the payments side: its RPC client and the sandbox (to inject faults, read its ledger)
+const PaymentsReach = Layer.mergeAll(ClientToPayments, Layer.effect(StripeSandbox, Effect.service(StripeSandbox))).pipe(
+  Layer.provide(PaymentsSide)
+)
+
 export const BillingWithPayments = (extra: Record<string, string> = {}) =>
   BillingApp.pipe(
-    Layer.provideMerge(ClientToPayments.pipe(Layer.provide(PaymentsSide))),
+    Layer.provideMerge(PaymentsReach),
     Layer.provide(authTestConfig({ SERVICE_TOKEN: serviceToken, ...extra })),
     Layer.provide(CatalogSchema),
     Layer.provideMerge(TestPlatform)
@@ -107,7 +112,7 @@ export const raw = (method: string, path: string, options: { readonly token: str
           return { text }
         }
       })()
-      return { status: response.status, body }
+      return { status: response.status, body, headers: Object.fromEntries(response.headers.entries()) }
     })
   })
 

@@ -61,7 +61,11 @@ const rawStatus = (path: string, init: { readonly method: string; readonly token
         headers: { authorization: `Bearer ${init.token}`, "content-type": "application/json", ...init.headers },
         ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) })
       })
-      return { status: response.status, body: await response.json() as { readonly _tag?: string } }
+      return {
+        status: response.status,
+        retryAfter: response.headers.get("retry-after"),
+        body: await response.json() as { readonly _tag?: string }
+      }
     })
   })
 
@@ -104,7 +108,8 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
         headers: { "idempotency-key": newKey() },
         body: { planId: second.planId }
       })
-      assert.deepStrictEqual([raw.status, raw.body._tag], [503, "ServiceUnavailable"])
+      // an outage tells the client when to come back
+      assert.deepStrictEqual([raw.status, raw.body._tag, raw.retryAfter], [503, "ServiceUnavailable", "1"])
 
       // reads of entitlements: the one answered before the cut, on the fast route and through the router
       assert.deepStrictEqual(yield* client.entitlements.film({ params: { filmId: cachedFilm } }), before)

@@ -1,6 +1,6 @@
 // Schema "catalog", owned by this app alone. Append new migrations; never edit an applied one.
 import { ddl, migrations } from "@kassa/platform/db"
-import { outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
+import { outboxLeaseMigration, outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
 
 export const CatalogMigrations = migrations("catalog", {
   "0001_outbox": outboxMigration("catalog"),
@@ -59,5 +59,6 @@ export const CatalogMigrations = migrations("catalog", {
     )`,
     `CREATE INDEX product_films_by_film ON catalog.product_films (film_id)`
   ),
-  "0003_outbox_position": outboxPositionIndexMigration("catalog")
+  "0003_outbox_position": outboxPositionIndexMigration("catalog"),
+  "0004_outbox_lease": outboxLeaseMigration("catalog")
 })

@@ -1,6 +1,6 @@
 // Schema "payments", owned by this app alone. Append new migrations; never edit an applied one.
 import { ddl, migrations } from "@kassa/platform/db"
-import { outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
+import { outboxLeaseMigration, outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
 
 const paymentStatuses = "'pending', 'succeeded', 'failed', 'canceled', 'partially_refunded', 'refunded', 'unknown'"
 
@@ -91,5 +91,6 @@ export const PaymentsMigrations = migrations("payments", {
     )`,
     `CREATE INDEX billing_callbacks_due ON payments.billing_callbacks (next_attempt_at) WHERE acknowledged_at IS NULL`
   ),
-  "0003_outbox_position": outboxPositionIndexMigration("payments")
+  "0003_outbox_position": outboxPositionIndexMigration("payments"),
+  "0004_outbox_lease": outboxLeaseMigration("payments")
 })

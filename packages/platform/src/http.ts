@@ -6,17 +6,16 @@ import type { DependencyStatus, NotReady as NotReadyError } from "@kassa/domain/
 import { Health, NotReady } from "@kassa/domain/system"
 import { ServiceUnavailable } from "@kassa/domain/errors"
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, Metric, Option, References, Schema } from "effect"
-import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpEffect, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { HttpApi, HttpApiGroup } from "effect/http-api"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
-import { SqlClient, SqlError } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { AmqpConfig, DatabaseConfig, LogConfig, RedisConfig } from "./config.ts"
 import type { HttpConfig } from "./config.ts"
 import { EventBus } from "./bus.ts"
 import { Cache } from "./kv.ts"
-import { isOutage } from "./validation.ts"
 
 // ---- logging and tracing ----------------------------------------------------------------------------------
 
@@ -133,18 +132,6 @@ export class Readiness extends Context.Service<Readiness, {
 }
 
 const encodeUnavailable = Schema.encodeSync(ServiceUnavailable)
-
-const databaseDown = HttpServerResponse.jsonUnsafe(
-  encodeUnavailable(new ServiceUnavailable({ message: "the database is unavailable; try again" })),
-  { status: 503 }
-)
-
-/** Whether a failed request's cause is a database outage (see `isOutage`), as a failure or a defect. */
-const outageIn = (cause: Cause.Cause<unknown>): boolean =>
-  cause.reasons.some((reason) => {
-    const error = Cause.isFailReason(reason) ? reason.error : Cause.isDieReason(reason) ? reason.defect : undefined
-    return SqlError.isSqlError(error) && isOutage(error)
-  })
 
 const healthBody = (service: string) => Schema.encodeEffect(Health)({ status: "ok", service }).pipe(Effect.orDie)
 
@@ -292,16 +279,15 @@ export const serveApi = <
       { status: 503 }
     )
     const deadline = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-      Effect.timeoutOrElse(app, { duration: requestTimeout, orElse: () => Effect.succeed(timedOut) }).pipe(
-        // a database outage that escaped a handler as a defect is still an outage, never a 500
-        Effect.catchCause((cause) =>
-          outageIn(cause)
-            ? Effect.as(Effect.logWarning("database unavailable", cause), databaseDown)
-            : Effect.failCause(cause)),
-        Effect.map((response) =>
-          response.status === 503 && response.headers["retry-after"] === undefined
-            ? HttpServerResponse.setHeader(response, "retry-after", "1")
-            : response)
+      Effect.andThen(
+        // however a 503 comes about, it says when to come back
+        HttpEffect.appendPreResponseHandler((_request, response) =>
+          Effect.succeed(
+            response.status === 503 && response.headers["retry-after"] === undefined
+              ? HttpServerResponse.setHeader(response, "retry-after", "1")
+              : response
+          )),
+        Effect.timeoutOrElse(app, { duration: requestTimeout, orElse: () => Effect.succeed(timedOut) })
       )
     return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: deadline }).pipe(
       Layer.provideMerge(NodeHttpServer.layerServer(

@@ -67,6 +67,13 @@ export const outboxMigration = (schema: string): Migration =>
 export const outboxPositionIndexMigration = (schema: string): Migration =>
   Effect.andThen(validSchema(schema), ddl(`CREATE INDEX outbox_by_position ON ${schema}.outbox (position)`))
 
+/**
+ * The third: a relay's claim on a batch is a lease on the rows (not a lock held in a transaction while the broker
+ * confirms). Add it after `outboxPositionIndexMigration`.
+ */
+export const outboxLeaseMigration = (schema: string): Migration =>
+  Effect.andThen(validSchema(schema), ddl(`ALTER TABLE ${schema}.outbox ADD COLUMN claimed_until timestamptz`))
+
 // A commit that appended events wakes this process's relay of the same schema at once; other processes' relays
 // find the rows on their next poll. Kept per process so that appenders and the relay need not share a layer.
 const wakers = new Map<string, Set<() => void>>()
@@ -108,24 +115,32 @@ interface BatchOutcome {
   readonly failure?: BusError
 }
 
+/** How long a relay's claim on a batch holds: far beyond one publish (bounded well below it). */
+const claimLease = "30 seconds"
+
 /**
- * One relay step, in one transaction: claim the oldest unpublished rows no other relay holds, keep those of
- * aggregates this relay may send now, publish them with confirms, mark them sent. Interrupted or failed before
- * COMMIT, the rows stay unpublished and go out again (at least once).
+ * One relay step, with no transaction open while the broker is waited on: claim the oldest unpublished rows no other
+ * relay holds (a lease, in one statement), keep those of aggregates this relay may send now and hand the others
+ * back, publish them with confirms, mark them sent. A relay that dies after publishing leaves its claim to run out:
+ * the rows go out again (at least once).
  */
 const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: string, batchSize: number) =>
-  sql.withTransaction(Effect.gen(function*(): Effect.fn.Return<BatchOutcome, SqlError.SqlError> {
+  Effect.gen(function*(): Effect.fn.Return<BatchOutcome, SqlError.SqlError> {
     const outbox = sql.literal(`${schema}.outbox`)
-    // With several relays, another one may hold (SKIP LOCKED skipped) older rows of an aggregate in this batch:
-    // that aggregate waits. Writers of one aggregate commit in position order (its counter row serialises them),
-    // so a claimed row with no older unpublished row outside the batch is one no other relay can be sending.
+    // With several relays, another one may hold older rows of an aggregate in this batch: that aggregate waits.
+    // Writers of one aggregate commit in position order (its counter row serialises them), so a claimed row with
+    // no older unpublished row outside the batch is one no other relay can be sending.
     const rows = yield* sql<OutboxRow & { readonly blocked: boolean }>`
       WITH claimed AS (
-        SELECT o.position, o.id, o.aggregate_id, o.sequence, o.type, o.occurred_at, o.data
-        FROM ${outbox} o WHERE o.published_at IS NULL
-        ORDER BY o.position
-        LIMIT ${batchSize}
-        FOR UPDATE SKIP LOCKED
+        UPDATE ${outbox} SET claimed_until = now() + ${claimLease}::interval
+        WHERE position IN (
+          SELECT position FROM ${outbox}
+          WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+          ORDER BY position
+          LIMIT ${batchSize}
+          FOR UPDATE SKIP LOCKED
+        )
+        RETURNING position, id, aggregate_id, sequence, type, occurred_at, data
       )
       SELECT c.position::text AS "position", c.id::text AS "id", c.aggregate_id AS "aggregateId",
         c.sequence::text AS "sequence", c.type AS "type",
@@ -136,23 +151,32 @@ const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: 
       FROM claimed c
       ORDER BY c.position`
     if (rows.length === 0) return { claimed: 0, published: 0 }
-    // an aggregate waits from its first blocked row on
+    // an aggregate waits from its first blocked row on; its rows go back at once for whoever sends the older ones
     const skip = new Set(rows.filter((row) => row.blocked).map((row) => row.aggregateId))
     const ready = rows.filter((row) => !skip.has(row.aggregateId))
+    const waiting = rows.filter((row) => skip.has(row.aggregateId)).map((row) => row.position)
+    if (waiting.length > 0) {
+      yield* sql`UPDATE ${outbox} SET claimed_until = NULL WHERE position = ANY(${`{${waiting.join(",")}}`}::bigint[])`
+    }
     if (ready.length === 0) return { claimed: rows.length, published: 0 }
 
     const positions = `{${ready.map((row) => row.position).join(",")}}`
-    const sent = yield* Effect.result(bus.publish(ready.map(toMessage)))
+    // stopped while publishing (a shutdown): the claim goes back now rather than when it runs out
+    const sent = yield* Effect.result(bus.publish(ready.map(toMessage))).pipe(
+      Effect.onInterrupt(() =>
+        sql`UPDATE ${outbox} SET claimed_until = NULL WHERE position = ANY(${positions}::bigint[]) AND published_at IS NULL`.pipe(
+          Effect.ignore
+        ))
+    )
     if (Result.isFailure(sent)) {
-      // committed rather than rolled back, so the attempt is on record; the rows stay unpublished
-      yield* sql`UPDATE ${outbox} SET attempts = attempts + 1, last_error = ${sent.failure.message}
+      yield* sql`UPDATE ${outbox} SET attempts = attempts + 1, last_error = ${sent.failure.message}, claimed_until = NULL
         WHERE position = ANY(${positions}::bigint[])`
       return { claimed: rows.length, published: 0, failure: sent.failure }
     }
-    yield* sql`UPDATE ${outbox} SET published_at = now(), attempts = attempts + 1, last_error = NULL
+    yield* sql`UPDATE ${outbox} SET published_at = now(), attempts = attempts + 1, last_error = NULL, claimed_until = NULL
       WHERE position = ANY(${positions}::bigint[])`
     return { claimed: rows.length, published: ready.length }
-  }))
+  })
 
 const lingerAfterWake = Duration.millis(50)
 
@@ -326,7 +350,7 @@ export class Outbox extends Context.Service<Outbox, {
   /**
    * The relay of `<schema>.outbox` as a background fiber of the layer: publishes committed events through the
    * EventBus and retries forever with backoff while the broker (or the database) is unreachable. Safe to run
-   * in every replica. Stopping it mid-batch rolls the batch back; nothing is lost.
+   * in every replica. Stopped mid-batch, its claim runs out and another relay sends the batch; nothing is lost.
    */
   static readonly relay = (
     schema: string,

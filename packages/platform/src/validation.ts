@@ -3,7 +3,7 @@
 // `orUnavailable`, which keeps database failures behind validated input from turning into 500s.
 import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
 import { PayloadTooLarge, RequestValidation, UnsupportedMediaType } from "@kassa/domain/validation"
-import { ByteSize, Effect, Layer, type Schema, SchemaIssue } from "effect"
+import { ByteSize, Cause, Effect, Layer, type Schema, SchemaIssue } from "effect"
 import { HttpEffect, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { SqlError } from "effect/sql"
@@ -58,6 +58,20 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
         ),
         Effect.catchDefect((defect) => isBodyTooLarge(defect) ? Effect.fail(tooLarge(maxBytes)) : Effect.die(defect)),
         Effect.tapError(retryAfterHeader),
+        Effect.catchCause((cause): Effect.Effect<never, unhandled | BadRequest | ServiceUnavailable> => {
+          // the database gone mid-request, however it surfaced (a failed rollback is a defect): an outage, 503
+          if (outageIn(cause)) {
+            return Effect.andThen(Effect.logWarning("database unavailable", cause), Effect.fail(databaseDown()))
+          }
+          // what becomes a 500 is a bug: logged with its cause here, where the cause is still at hand
+          if (Cause.hasDies(cause) || cause.reasons.some((r) => Cause.isFailReason(r) && HttpApiError.HttpApiSchemaError.is(r.error))) {
+            return Effect.andThen(
+              Effect.logError("request failed: a bug", cause).pipe(Effect.annotateLogs({ method: request.method, url: request.url })),
+              Effect.failCause(cause as Cause.Cause<unhandled | BadRequest>)
+            )
+          }
+          return Effect.failCause(cause as Cause.Cause<unhandled | BadRequest>)
+        }),
         // the HttpApi answers a body of a type it does not decode with a plain-text 415: the JSON error instead
         Effect.flatMap((response) =>
           response.status === 415
@@ -110,6 +124,15 @@ export const isOutage = (error: SqlError.SqlError): boolean => {
   return state === undefined || outageClasses.includes(state.slice(0, 2))
 }
 
+const databaseDown = () => new ServiceUnavailable({ message: "the database is unavailable; try again" })
+
+/** Whether a failed request's cause is a database outage (see `isOutage`), as a failure or a defect. */
+const outageIn = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((reason) => {
+    const error = Cause.isFailReason(reason) ? reason.error : Cause.isDieReason(reason) ? reason.defect : undefined
+    return SqlError.isSqlError(error) && isOutage(error)
+  })
+
 /** For handlers: an outage is a 503 (logged with its cause), anything else a defect; see `isOutage`. */
 export const orUnavailable = <A, E, R>(
   effect: Effect.Effect<A, E | Infrastructure, R>
@@ -119,7 +142,7 @@ export const orUnavailable = <A, E, R>(
     return SqlError.isSqlError(error) && isOutage(error)
       ? Effect.andThen(
         Effect.logWarning("database unavailable", error),
-        Effect.fail(new ServiceUnavailable({ message: "the database is unavailable; try again" }))
+        Effect.fail(databaseDown())
       )
       : Effect.die(error)
   })

@@ -5,7 +5,7 @@ import { SqlClient } from "effect/sql"
 import { EventBus, layerAmqp } from "../src/bus.ts"
 import { migrations } from "../src/db.ts"
 import { EventEnvelope, type EventEnvelopeEncoded, type EventType } from "@kassa/domain"
-import { Outbox, outboxMigration, outboxPositionIndexMigration, type RelayOptions } from "../src/outbox.ts"
+import { Outbox, outboxLeaseMigration, outboxMigration, outboxPositionIndexMigration, type RelayOptions } from "../src/outbox.ts"
 import { TestDatabase } from "../src/testing.ts"
 
 const amqpUrl = "amqp://guest:guest@127.0.0.1:5672"
@@ -16,7 +16,8 @@ const schema = "outbox_test" // TestDatabase is a fresh database for this file
 const Env = Layer.mergeAll(Outbox.layer(schema), layerAmqp(amqpUrl, exchange)).pipe(
   Layer.provideMerge(migrations(schema, {
     "0001_outbox": outboxMigration(schema),
-    "0002_outbox_position": outboxPositionIndexMigration(schema)
+    "0002_outbox_position": outboxPositionIndexMigration(schema),
+    "0003_outbox_lease": outboxLeaseMigration(schema)
   })),
   Layer.provideMerge(TestDatabase)
 )
@@ -152,7 +153,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("transactional 
       const first = yield* startRelay({ batchSize: 50 }, stallingBus)
       yield* Deferred.await(stalled)
       yield* Scope.close(first, Exit.void)
-      // the hung batch rolled back: half of it reached the broker, none of it counts as sent
+      // the hung batch was handed back: half of it reached the broker, none of it counts as sent
       assert.strictEqual(yield* (yield* Outbox).pending, 1000 - 3 * 50)
 
       yield* startRelay({ batchSize: 50 })

@@ -28,10 +28,11 @@ export const requestDigest = (operation: string, request: unknown): string =>
 export const leaseDuration = Duration.seconds(10)
 const renewEvery = Duration.divideUnsafe(leaseDuration, 3)
 
-// how long a concurrent duplicate waits for the first request's answer (or its lease to run out) before a 409
-const waitForAnswer = Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 550 }))
+// how long a concurrent duplicate waits for the first request's answer before a 409 (far longer than a request
+// that is not stuck at the provider takes)
+const waitForAnswer = Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 150 }))
 
-class StillRunning extends Schema.TaggedError<StillRunning>()("StillRunning", {}) {}
+class StillRunning extends Schema.TaggedError<StillRunning>()("StillRunning", { leaseUntil: Schema.Date }) {}
 class LeaseExpired extends Schema.TaggedError<LeaseExpired>()("LeaseExpired", {}) {}
 
 export class IdempotencyStore extends Context.Service<IdempotencyStore, {
@@ -91,14 +92,18 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
             }
             if (found.response !== null) return Effect.succeed(found.response)
             return Effect.flatMap(now, (t): Effect.Effect<never, StillRunning | LeaseExpired> =>
-              found.leaseUntil === null || found.leaseUntil <= t ? Effect.fail(new LeaseExpired()) : Effect.fail(new StillRunning()))
+              found.leaseUntil === null || found.leaseUntil <= t
+                ? Effect.fail(new LeaseExpired())
+                : Effect.fail(new StillRunning({ leaseUntil: found.leaseUntil })))
           }),
           Effect.retry({ schedule: waitForAnswer, while: (e) => e._tag === "StillRunning" }),
-          Effect.catchTag("StillRunning", () =>
-            Effect.fail(new IdempotencyInFlight({
-              message: "a request with this Idempotency-Key is still in progress; retry shortly for its answer",
-              retryAfterSeconds: 1
-            }))),
+          Effect.catchTag("StillRunning", ({ leaseUntil }) =>
+            Effect.flatMap(now, (t) =>
+              Effect.fail(new IdempotencyInFlight({
+                message: "a request with this Idempotency-Key is still in progress; retry after Retry-After seconds for its answer",
+                // by then it has answered, or its lease has run out and the retry takes over
+                retryAfterSeconds: Math.max(1, Math.min(Math.ceil((leaseUntil.getTime() - t.getTime()) / 1000), 10))
+              })))),
           Effect.catchTag("LeaseExpired", () => Effect.succeed(undefined))
         )
         // the first request released the key, or died and its lease ran out: this one runs in its place
