@@ -72,6 +72,7 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const url = (c: { host: string; port: number }) => `http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`
   const apps = [["billing", yield* BillingHttpConfig], ["payments", yield* PaymentsHttpConfig], ["catalog", yield* CatalogHttpConfig]] as const
   const admin = yield* AdminBootstrapConfig
+  const sandboxConfig = yield* StripeSandboxConfig
   const demo = Option.isSome(admin) && Redacted.value(admin.value.password) === demoAdmin.password
   yield* Console.log([
     "",
@@ -84,7 +85,8 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
     `  events    ${Option.isSome(amqp.url) ? "AMQP_URL" : "in-process bus"}`,
     `  stripe    ${Option.match(yield* Effect.serviceOption(StripeSandbox), {
       onNone: () => "STRIPE_API_BASE / STRIPE_API_KEY",
-      onSome: (sandbox) => `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments)`
+      onSome: (sandbox) =>
+        `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments; account kept in ${sandboxConfig.dataDir})`
     })}`,
     demo
       ? `  admin     ${demoAdmin.email} / ${demoAdmin.password}   (demo admin; set ADMIN_EMAIL and ADMIN_PASSWORD to choose your own)`
