@@ -78,7 +78,7 @@ const progress: Record<PaymentStatus, number> = {
 const isPaid = (status: PaymentStatus) => progress[status] >= 2
 
 /** The payments service unreachable, or refusing our service token (a deployment fault): 503 either way. */
-const fromRpc = <A, E, R>(effect: Effect.Effect<A, E | RpcClientError.RpcClientError | Unauthorized, R>) =>
+export const fromRpc = <A, E, R>(effect: Effect.Effect<A, E | RpcClientError.RpcClientError | Unauthorized, R>) =>
   Effect.catch(effect, (error): Effect.Effect<never, Exclude<E, RpcClientError.RpcClientError | Unauthorized> | ServiceUnavailable> =>
     typeof error === "object" && error !== null && "_tag" in error &&
       (error._tag === "RpcClientError" || error._tag === "Unauthorized")
