@@ -1,7 +1,7 @@
 // Where the sandbox keeps its Stripe account between runs: one SQLite file (Node's built-in node:sqlite) in its data
 // directory, or nowhere ("memory"). Operations change objects in memory and report every object they touch; `commit`
 // writes the ones that changed, with the events raised, the webhook deliveries still owed and the idempotent results,
-// in one transaction, before the answer goes out. A crash loses at most an answer that was never sent.
+// in one transaction, before the answer goes out: a crash loses nothing that was answered.
 import { Clock, Context, Duration, Effect, Schema, type Scope } from "effect"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
