@@ -5,20 +5,31 @@ import { CatalogLive } from "@kassa/catalog/main"
 import { DemoCatalogLive } from "@kassa/catalog/seed"
 import { PaymentsApp, PaymentsLive } from "@kassa/payments/main"
 import { PlatformLive } from "@kassa/platform"
-import { AdminBootstrapConfig, AmqpConfig, BillingHttpConfig, CatalogHttpConfig, DatabaseConfig, PaymentsHttpConfig, RedisConfig, StripeConfig, StripeSandboxConfig } from "@kassa/platform/config"
+import { AdminBootstrapConfig, AmqpConfig, besideEmbeddedData, BillingHttpConfig, CatalogHttpConfig, DatabaseConfig, PaymentsHttpConfig, RedisConfig, StripeConfig, StripeSandboxConfig } from "@kassa/platform/config"
 import { runApp, serverUrl } from "@kassa/platform/http"
 import { sandboxApiKey, StripeClient } from "@kassa/platform/stripe"
 import { SandboxLive, StripeSandbox } from "@kassa/stripe-sandbox"
 import { HttpServer } from "effect/http"
-import { Config, Console, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
-import { randomBytes } from "node:crypto"
+import { Config, Console, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { demoAdminEmail, loadOrCreatePassword, newPassword } from "./demo-admin.ts"
 
-// Without ADMIN_EMAIL/ADMIN_PASSWORD, a demo admin with a fresh random password (billing ensures it at start).
-const demoAdmin = { email: "admin@kassa.local", password: randomBytes(12).toString("base64url") }
-const DemoAdmin = Layer.unwrap(Effect.map(AdminBootstrapConfig, (admin) =>
-  Option.isSome(admin)
-    ? Layer.empty
-    : ConfigProvider.layerAdd(ConfigProvider.fromUnknown({ ADMIN_EMAIL: demoAdmin.email, ADMIN_PASSWORD: demoAdmin.password }))))
+// Without ADMIN_EMAIL/ADMIN_PASSWORD, a demo admin (billing ensures it at start) whose generated password is kept
+// beside the embedded data, unless PGlite keeps nothing either.
+class DemoAdmin extends Context.Service<DemoAdmin, Option.Option<{
+  readonly password: string
+  /** undefined: not kept (PGLITE_DATA_DIR=memory) */
+  readonly file: string | undefined
+}>>()("start/DemoAdmin") {}
+const DemoAdminLive = Layer.unwrap(Effect.gen(function*() {
+  if (Option.isSome(yield* AdminBootstrapConfig)) return Layer.succeed(DemoAdmin, Option.none())
+  const place = besideEmbeddedData((yield* DatabaseConfig).pgliteDataDir, "admin-password")
+  const file = place === "memory" ? undefined : place
+  const password = file === undefined ? newPassword() : (yield* loadOrCreatePassword(file)).password
+  return Layer.merge(
+    Layer.succeed(DemoAdmin, Option.some({ password, file })),
+    ConfigProvider.layerAdd(ConfigProvider.fromUnknown({ ADMIN_EMAIL: demoAdminEmail, ADMIN_PASSWORD: password }))
+  )
+}))
 
 // One process: billing charges through payments' RPC and payments reports outcomes to billing's, on the ports
 // configured here, unless PAYMENTS_RPC_URL / BILLING_RPC_URL point elsewhere.
@@ -61,7 +72,8 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const url = (c: { host: string; port: number }) => `http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`
   const apps = [["billing", yield* BillingHttpConfig], ["payments", yield* PaymentsHttpConfig], ["catalog", yield* CatalogHttpConfig]] as const
   const admin = yield* AdminBootstrapConfig
-  const demo = Option.isSome(admin) && Redacted.value(admin.value.password) === demoAdmin.password
+  const sandboxConfig = yield* StripeSandboxConfig
+  const demo = yield* DemoAdmin
   yield* Console.log([
     "",
     "Kassa is up.",
@@ -71,11 +83,16 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
     `  events    ${Option.isSome(amqp.url) ? "AMQP_URL" : "in-process bus"}`,
     `  stripe    ${Option.match(yield* Effect.serviceOption(StripeSandbox), {
       onNone: () => "STRIPE_API_BASE / STRIPE_API_KEY",
-      onSome: (sandbox) => `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments)`
+      onSome: (sandbox) =>
+        `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments; account kept in ${sandboxConfig.dataDir})`
     })}`,
-    demo
-      ? `  admin     ${demoAdmin.email} / ${demoAdmin.password}   (demo admin; set ADMIN_EMAIL and ADMIN_PASSWORD to choose your own)`
-      : `  admin     ${Option.match(admin, { onNone: () => "none", onSome: (a) => `${a.email} (ADMIN_EMAIL)` })}`,
+    Option.match(demo, {
+      onNone: () => `  admin     ${Option.match(admin, { onNone: () => "none", onSome: (a) => `${a.email} (ADMIN_EMAIL)` })}`,
+      onSome: ({ file, password }) =>
+        `  admin     ${demoAdminEmail} / ${password}   (demo admin; ${
+          file === undefined ? "a new password at each start, as PGLITE_DATA_DIR=memory keeps nothing" : `password kept in ${file}: delete it for a new one`
+        }, or set ADMIN_EMAIL and ADMIN_PASSWORD to choose your own)`
+    }),
     `  products  ${url(apps[0][1])}/v1/products   (a demo catalog is seeded when the catalog is empty)`,
     "Ctrl-C stops everything.",
     ""
@@ -86,7 +103,7 @@ runApp(
   Banner.pipe(
     Layer.provide(Layer.mergeAll(BillingLive, PaymentsWithStripe, CatalogLive, DemoCatalogLive)),
     Layer.provide(PlatformLive),
-    Layer.provide(DemoAdmin),
+    Layer.provide(DemoAdminLive),
     Layer.provide(ServiceUrls)
   )
 )

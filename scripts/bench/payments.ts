@@ -26,6 +26,8 @@ const sandboxPort = await freePort()
 const paymentsPort = await freePort()
 const sandbox = await startNode(["apps/stripe-sandbox/src/main.ts"], {
   STRIPE_SANDBOX_PORT: String(sandboxPort),
+  // measured as before: nothing written to disk, and nothing added to npm start's sandbox account
+  STRIPE_SANDBOX_DATA_DIR: "memory",
   STRIPE_WEBHOOK_SECRET: secret,
   STRIPE_SANDBOX_WEBHOOK_URLS: `http://127.0.0.1:${paymentsPort}/webhooks/stripe`
 }, sandboxPort)

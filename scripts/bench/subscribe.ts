@@ -20,7 +20,11 @@ await migrateCatalog(database)
 const token = randomBytes(16).toString("hex")
 const env = { ...realServicesEnv(database), JWT_SECRET: randomBytes(32).toString("base64url"), SERVICE_TOKEN: token }
 const [sandboxPort, paymentsPort, billingPort] = [await freePort(), await freePort(), await freePort()]
-const sandbox = await startNode(["apps/stripe-sandbox/src/main.ts"], { STRIPE_SANDBOX_PORT: String(sandboxPort) }, sandboxPort)
+// in memory: nothing added to npm start's sandbox account under .kassa
+const sandbox = await startNode(["apps/stripe-sandbox/src/main.ts"], {
+  STRIPE_SANDBOX_PORT: String(sandboxPort),
+  STRIPE_SANDBOX_DATA_DIR: "memory"
+}, sandboxPort)
 const payments = await startNode(["apps/payments/src/main.ts"], {
   ...env,
   PAYMENTS_PORT: String(paymentsPort),

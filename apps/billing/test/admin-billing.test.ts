@@ -36,7 +36,7 @@ const paidThenDeclining = Effect.gen(function*() {
     headers: { "idempotency-key": newKey() },
     payload: { planId, paymentMethod: "pm_card_visa" }
   })
-  yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeDeclined" } })
+  yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeCustomerFail" } })
   return { client, first, end: DateTime.toEpochMillis(first.subscription.currentPeriodEnd!) }
 })
 

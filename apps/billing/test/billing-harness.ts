@@ -8,8 +8,8 @@ import { PaymentsRpcClient } from "@kassa/payments/client"
 import { PaymentsApp } from "@kassa/payments/main"
 import { serverUrl } from "@kassa/platform/http"
 import { StripeClient } from "@kassa/platform/stripe"
-import { apiClient, TestPlatform } from "@kassa/platform/testing"
-import { StripeSandbox } from "@kassa/stripe-sandbox"
+import { apiClient, TestDatabase, testPlatform } from "@kassa/platform/testing"
+import { type SandboxOptions, StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
@@ -29,7 +29,7 @@ const paymentsConfig = ConfigProvider.layer(ConfigProvider.fromUnknown({
   PAYMENTS_RECONCILE_INTERVAL: "1 hour"
 }))
 
-const PaymentsSide = Layer.effectDiscard(Effect.gen(function*() {
+const PaymentsSide = (sandbox: SandboxOptions) => Layer.effectDiscard(Effect.gen(function*() {
   const sandbox = yield* StripeSandbox
   yield* sandbox.webhooks.addEndpoint(`${serverUrl(yield* HttpServer.HttpServer)}/webhooks/stripe`, webhookSecret)
 })).pipe(
@@ -38,24 +38,31 @@ const PaymentsSide = Layer.effectDiscard(Effect.gen(function*() {
       StripeClient.layerWith({ apiBase: sandbox.url, timeout: "3 seconds" })))),
     Layer.provide(paymentsConfig)
   )),
-  Layer.provideMerge(StripeSandbox.layer({ webhookRetryBase: "50 millis" }))
+  Layer.provideMerge(StripeSandbox.layer({ webhookRetryBase: "50 millis", ...sandbox }))
 )
 
 // payments' HttpServer stays inside: the harness's HttpServer is billing's
 const ClientToPayments = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
   PaymentsRpcClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))))
 
-// what the tests reach of the payments side: its RPC client and the sandbox (to inject faults, read its ledger)
-const PaymentsReach = Layer.mergeAll(ClientToPayments, Layer.effect(StripeSandbox, Effect.service(StripeSandbox))).pipe(
-  Layer.provide(PaymentsSide)
-)
-
-export const BillingWithPayments = (extra: Record<string, string> = {}) =>
+/**
+ * `options.database`: another database than a fresh one (e.g. one a test restarts the apps on); `options.sandbox`:
+ * the sandbox's options (e.g. a `dataDir` it keeps its account in). Besides billing, the tests reach payments' RPC
+ * client and the sandbox (to inject faults, read its ledger).
+ */
+export const BillingWithPayments = (
+  extra: Record<string, string> = {},
+  options: { readonly database?: typeof TestDatabase; readonly sandbox?: SandboxOptions } = {}
+) =>
   BillingApp.pipe(
-    Layer.provideMerge(PaymentsReach),
+    Layer.provideMerge(
+      Layer.mergeAll(ClientToPayments, Layer.effect(StripeSandbox, Effect.service(StripeSandbox))).pipe(
+        Layer.provide(PaymentsSide(options.sandbox ?? {}))
+      )
+    ),
     Layer.provide(authTestConfig({ SERVICE_TOKEN: serviceToken, ...extra })),
     Layer.provide(CatalogSchema),
-    Layer.provideMerge(TestPlatform)
+    Layer.provideMerge(testPlatform(options.database ?? TestDatabase))
   )
 
 /** A product on sale with one plan, written into billing's copy of the catalog. */

@@ -11,6 +11,7 @@ import { ServiceToken } from "@kassa/platform/service-token"
 import { PaymentsMigrations } from "./migrations.ts"
 import { CallbackDeliveryLive, CallbackWake, Outcomes } from "./outcomes/outcomes.ts"
 import { PaymentsHttpLive } from "./payments/http.ts"
+import { PaymentMethods } from "./payments/methods.ts"
 import { Provider } from "./payments/provider.ts"
 import { ReconcilerLive } from "./payments/reconciler.ts"
 import { PaymentsRepo } from "./payments/repo.ts"
@@ -22,7 +23,7 @@ import { WebhookInbox, WebhookWorkerLive } from "./webhooks/inbox.ts"
 
 /** The use cases and their stores; needs the platform and a StripeClient. */
 export const PaymentsServices = WebhookInbox.layer.pipe(
-  Layer.provideMerge(Payments.layer),
+  Layer.provideMerge(Layer.mergeAll(Payments.layer, PaymentMethods.layer)),
   Layer.provideMerge(Layer.mergeAll(PaymentsRepo.layer, Provider.layer, Outcomes.layer)),
   Layer.provideMerge(Layer.mergeAll(Outbox.layer("payments"), CallbackWake.layer, ServiceToken.layer))
 )

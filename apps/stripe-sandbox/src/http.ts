@@ -9,6 +9,7 @@ import { params as readParams, type Params, StripeApiError, unauthenticated } fr
 import { faultHeader, FaultRule, Faults } from "./faults.ts"
 import { decodeParams, fingerprint } from "./form.ts"
 import { IdempotencyStore } from "./idempotency.ts"
+import { Journal } from "./journal.ts"
 import { type Json, Ledger, newId, type RequestInfo } from "./ledger.ts"
 import { Webhooks } from "./webhooks.ts"
 
@@ -86,6 +87,7 @@ const stripeRoute = (method: "GET" | "POST", path: HttpRouter.PathInput, operati
       const ledger = yield* Ledger
       const faults = yield* Faults
       const store = yield* IdempotencyStore
+      const journal = yield* Journal
       const requestId = newId("req")
       const headers = jsonHeaders(requestId)
       const refused = authenticate(request)
@@ -137,6 +139,8 @@ const stripeRoute = (method: "GET" | "POST", path: HttpRouter.PathInput, operati
       if (key !== undefined) {
         yield* keep ? store.complete(key, { status, body, requestId }) : store.release(key)
       }
+      // what the operation changed and its idempotent result, kept together before anyone hears of them
+      yield* Effect.sync(() => journal.commit())
       if (fault?.action === "drop_after_commit") {
         if (key !== undefined) yield* faults.droppedAfterCommit(key)
         return yield* dropConnection(request)
@@ -148,6 +152,7 @@ const stripeRoutes = [
   stripeRoute("POST", "/v1/customers", (l, { params, info }) => l.createCustomer(params, info)),
   stripeRoute("GET", "/v1/customers/:id", (l, { id }) => l.retrieveCustomer(id)),
   stripeRoute("POST", "/v1/customers/:id", (l, { id, params }) => l.updateCustomer(id, params)),
+  stripeRoute("GET", "/v1/customers/:id/payment_methods", (l, { id, params }) => l.listCustomerPaymentMethods(id, params)),
   stripeRoute("GET", "/v1/payment_methods/:id", (l, { id }) => l.retrievePaymentMethod(id)),
   stripeRoute("POST", "/v1/payment_methods/:id/attach", (l, { id, params, info }) => l.attachPaymentMethod(id, params, info)),
   stripeRoute("POST", "/v1/payment_methods/:id/detach", (l, { id, params }) => l.detachPaymentMethod(id, params)),
@@ -228,5 +233,5 @@ const controlRoutes = [
 
 const health = HttpRouter.route("GET", "/health", HttpServerResponse.jsonUnsafe({ status: "ok", service: "stripe-sandbox" }))
 
-/** Every route of the sandbox; needs the Ledger, Faults, IdempotencyStore and Webhooks services. */
+/** Every route of the sandbox; needs the Ledger, Faults, IdempotencyStore, Journal and Webhooks services. */
 export const SandboxRoutes = HttpRouter.addAll([...stripeRoutes, unrecognized, ...controlRoutes, health])

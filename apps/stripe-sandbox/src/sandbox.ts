@@ -8,6 +8,7 @@ import { createServer } from "node:http"
 import { Faults } from "./faults.ts"
 import { SandboxRoutes } from "./http.ts"
 import { IdempotencyStore } from "./idempotency.ts"
+import { Journal } from "./journal.ts"
 import { Ledger } from "./ledger.ts"
 import { Webhooks } from "./webhooks.ts"
 
@@ -22,6 +23,11 @@ export interface SandboxOptions {
   readonly webhookRetryBase?: Duration.Input
   readonly webhookMaxAttempts?: number
   readonly shutdownTimeout?: Duration.Input
+  /**
+   * Where the account (customers, payment methods, intents, refunds, idempotent results, webhooks still owed) is
+   * kept between runs; default `memory`: nothing is kept.
+   */
+  readonly dataDir?: string
 }
 
 export class StripeSandbox extends Context.Service<StripeSandbox, {
@@ -33,17 +39,20 @@ export class StripeSandbox extends Context.Service<StripeSandbox, {
 }>()("stripe-sandbox/StripeSandbox") {
   static readonly make = (options: SandboxOptions = {}) =>
     Effect.gen(function*() {
+      const journal = yield* Journal.make(options.dataDir ?? "memory")
       const webhooks = yield* Webhooks.make({
+        journal,
         ...(options.webhookEndpoints === undefined ? {} : { endpoints: options.webhookEndpoints }),
         ...(options.webhookRetryBase === undefined ? {} : { retryBase: options.webhookRetryBase }),
         ...(options.webhookMaxAttempts === undefined ? {} : { maxAttempts: options.webhookMaxAttempts })
       })
-      const ledger = yield* Ledger.make(webhooks.publish)
+      const ledger = yield* Ledger.make(webhooks.publish, journal)
       const services = Layer.mergeAll(
         Layer.succeed(Ledger, ledger),
         Layer.succeed(Webhooks, webhooks),
+        Layer.succeed(Journal, journal),
         Faults.layer,
-        IdempotencyStore.layer
+        IdempotencyStore.layer(journal)
       )
       const context = yield* Layer.build(
         HttpRouter.serve(SandboxRoutes, { disableLogger: true, disableListenLog: true }).pipe(

@@ -1,11 +1,14 @@
 // Webhook delivery as Stripe does it: each event POSTed to every endpoint, signed with the endpoint's secret
 // (`Stripe-Signature: t=<unix seconds>,v1=<HMAC-SHA256 of "t.body">`), retried with backoff until a 2xx.
 // Tests can hold events and release them in another order or several times, or turn on random duplicates and
-// delays ("chaos"), since real Stripe neither orders nor deduplicates deliveries.
+// delays ("chaos"), since real Stripe neither orders nor deduplicates deliveries. What is owed survives a restart:
+// the journal keeps each event with the endpoint URLs it has not reached yet, and the sandbox resumes those
+// deliveries when an endpoint with that URL is there again (at start, or when it is added).
 import { createHmac } from "node:crypto"
-import { Clock, Context, Duration, Effect, FiberSet, Layer, Queue, Random, Ref, Schedule, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, FiberSet, Layer, Queue, Random, Schedule, type Scope } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
-import { newId, type RaisedEvent } from "./ledger.ts"
+import { Journal, type PendingDelivery } from "./journal.ts"
+import { newId, type RaisedEvent } from "./state.ts"
 
 export interface WebhookEndpoint {
   readonly id: string
@@ -41,6 +44,7 @@ export interface WebhooksOptions {
   readonly retryBase?: Duration.Input
   /** Attempts per delivery before giving up; default 12. */
   readonly maxAttempts?: number
+  readonly journal?: Journal["Service"]
 }
 
 /** The header value Stripe sends; the SDK's `webhooks.constructEvent` verifies it. */
@@ -73,15 +77,24 @@ export class Webhooks extends Context.Service<Webhooks, {
     Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
       const fibers = yield* FiberSet.make()
-      const endpoints = yield* Ref.make<ReadonlyArray<WebhookEndpoint>>(
-        (options.endpoints ?? []).map((e) => ({ id: newId("we"), url: e.url, secret: e.secret }))
-      )
+      const journal = options.journal ?? Journal.memory
+      // read synchronously by `publish`, which records the URLs each event is owed to
+      let endpoints: ReadonlyArray<WebhookEndpoint> = (options.endpoints ?? []).map((e) => ({ id: newId("we"), url: e.url, secret: e.secret }))
+      // owed from before a restart, to endpoints not added yet
+      let waiting: ReadonlyArray<PendingDelivery> = journal.restored.pending
       // read synchronously by `publish`, so an event raised while holding is held even before anything runs
       let mode: Mode = { kind: "deliver" }
       const held: Array<RaisedEvent> = []
       const log: Array<DeliveryAttempt> = []
       const incoming = yield* Queue.unbounded<{ readonly event: RaisedEvent; readonly chaos: Chaos | undefined }>()
       const maxAttempts = options.maxAttempts ?? 12
+      /** Nothing more is owed to this endpoint for this event: it answered 2xx, or the sandbox gave up. */
+      const settled = (event: RaisedEvent, endpoint: WebhookEndpoint) =>
+        Effect.try(() => {
+          journal.delivered(event.id, endpoint.url)
+          journal.commit()
+        }).pipe(Effect.ignore({ log: "Warn", message: "could not record a webhook delivery" }))
+
       const backoff = Schedule.min([
         Schedule.exponential(options.retryBase ?? Duration.millis(500)),
         Schedule.spaced("30 seconds")
@@ -104,7 +117,7 @@ export class Webhooks extends Context.Service<Webhooks, {
             Effect.catch(() => Effect.succeed(0))
           )
           log.push({ eventId: event.id, type: event.type, endpointId: endpoint.id, attempt: n, status })
-          return status >= 200 && status < 300 ? Effect.void : Effect.fail(status)
+          return status >= 200 && status < 300 ? settled(event, endpoint) : Effect.fail(status)
         }).pipe(Effect.flatten)
 
       const deliverTo = (event: RaisedEvent, endpoint: WebhookEndpoint) => {
@@ -112,24 +125,35 @@ export class Webhooks extends Context.Service<Webhooks, {
         return Effect.suspend(() => attempt(event, endpoint, ++n))
       }
 
+      /** Retries in the background, `attempts` times at most. */
+      const keepTrying = (once: Effect.Effect<void, number>, event: RaisedEvent, endpoint: WebhookEndpoint, attempts: number) =>
+        once.pipe(
+          Effect.retry({ schedule: backoff, times: attempts - 1 }),
+          Effect.catch(() =>
+            Effect.logWarning("webhook delivery gave up").pipe(
+              Effect.annotateLogs({ event: event.id, endpoint: endpoint.url }),
+              Effect.andThen(settled(event, endpoint))
+            )
+          ),
+          FiberSet.run(fibers)
+        )
+
       /** The first attempt, then the retries in the background. */
       const deliver = (event: RaisedEvent) =>
         Effect.gen(function*() {
-          for (const endpoint of yield* Ref.get(endpoints)) {
+          for (const endpoint of endpoints) {
             const once = deliverTo(event, endpoint)
             const first = yield* Effect.result(once)
-            if (first._tag === "Failure") {
-              yield* once.pipe(
-                Effect.retry({ schedule: backoff, times: maxAttempts - 2 }),
-                Effect.catch(() =>
-                  Effect.logWarning("webhook delivery gave up").pipe(
-                    Effect.annotateLogs({ event: event.id, endpoint: endpoint.url })
-                  )
-                ),
-                FiberSet.run(fibers)
-              )
-            }
+            if (first._tag === "Failure") yield* keepTrying(once, event, endpoint, maxAttempts - 1)
           }
+        })
+
+      /** Deliveries owed since before a restart to an endpoint with this one's URL start again. */
+      const resume = (endpoint: WebhookEndpoint) =>
+        Effect.gen(function*() {
+          const owed = waiting.filter((d) => d.url === endpoint.url)
+          waiting = waiting.filter((d) => d.url !== endpoint.url)
+          for (const { event } of owed) yield* keepTrying(deliverTo(event, endpoint), event, endpoint, maxAttempts)
         })
 
       const chaotic = (event: RaisedEvent, chaos: Chaos) =>
@@ -141,6 +165,8 @@ export class Webhooks extends Context.Service<Webhooks, {
             yield* Effect.sleep(Duration.millis(delay)).pipe(Effect.andThen(deliver(event)), FiberSet.run(fibers))
           }
         })
+
+      for (const endpoint of endpoints) yield* resume(endpoint)
 
       yield* Effect.forever(Effect.gen(function*() {
         const { event, chaos } = yield* Queue.take(incoming)
@@ -167,17 +193,19 @@ export class Webhooks extends Context.Service<Webhooks, {
 
       return Webhooks.of({
         publish: (event) => {
+          journal.event(event, endpoints.map((e) => e.url))
           if (mode.kind === "hold") held.push(event)
           else Queue.offerUnsafe(incoming, { event, chaos: mode.kind === "chaos" ? mode.chaos : undefined })
         },
         addEndpoint: (url, secret) =>
           Effect.gen(function*() {
             const endpoint = { id: newId("we"), url, secret }
-            yield* Ref.update(endpoints, (all) => [...all, endpoint])
+            endpoints = [...endpoints, endpoint]
+            yield* resume(endpoint)
             return endpoint
           }),
-        removeEndpoint: (id) => Ref.update(endpoints, (all) => all.filter((e) => e.id !== id)),
-        endpoints: Ref.get(endpoints),
+        removeEndpoint: (id) => Effect.sync(() => void (endpoints = endpoints.filter((e) => e.id !== id))),
+        endpoints: Effect.sync(() => endpoints),
         hold: Effect.sync(() => {
           mode = { kind: "hold" }
         }),

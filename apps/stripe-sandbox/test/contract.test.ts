@@ -81,24 +81,65 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
       }))
 
     for (
-      const [card, code, declineCode] of [
-        ["pm_card_chargeDeclined", "card_declined", "generic_decline"],
-        ["pm_card_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"],
-        ["pm_card_chargeDeclinedExpiredCard", "expired_card", "expired_card"]
+      const [card, code, declineCode, param] of [
+        ["pm_card_visa_chargeDeclined", "card_declined", "generic_decline", undefined],
+        ["pm_card_visa_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds", undefined],
+        ["pm_card_visa_chargeDeclinedLostCard", "card_declined", "lost_card", undefined],
+        ["pm_card_visa_chargeDeclinedStolenCard", "card_declined", "stolen_card", undefined],
+        ["pm_card_chargeDeclinedExpiredCard", "expired_card", "expired_card", "exp_month"],
+        ["pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", "incorrect_cvc", "cvc"],
+        ["pm_card_chargeDeclinedProcessingError", "processing_error", "processing_error", undefined],
+        ["pm_card_chargeCustomerFail", "card_declined", "generic_decline", undefined]
       ] as const
     ) {
-      it.effect(`${card} is declined: 402 card_error ${declineCode}, intent back to requires_payment_method`, () =>
+      it.effect(`${card} is declined: 402 card_error ${code}/${declineCode}, intent back to requires_payment_method`, () =>
         Effect.gen(function*() {
           const error = yield* refused(charge({ payment_method: card }))
           assert.instanceOf(error, Stripe.errors.StripeCardError)
-          assert.deepStrictEqual([error.statusCode, error.code, error.decline_code], [402, code, declineCode])
+          assert.deepStrictEqual([error.statusCode, error.code, error.decline_code, error.param], [402, code, declineCode, param])
           const intent = error.payment_intent
           assert.isDefined(intent)
           const read = yield* call((s) => s.paymentIntents.retrieve(intent?.id ?? ""))
           assert.strictEqual(read.status, "requires_payment_method")
           assert.strictEqual(read.last_payment_error?.code, code)
         }))
+
+      if (card !== "pm_card_chargeCustomerFail") {
+        it.effect(`${card} cannot be attached to a customer: the card check declines it`, () =>
+          Effect.gen(function*() {
+            const customer = yield* call((s) => s.customers.create({}))
+            const error = yield* refused((s) => s.paymentMethods.attach(card, { customer: customer.id }))
+            assert.instanceOf(error, Stripe.errors.StripeCardError)
+            assert.deepStrictEqual([error.statusCode, error.code, error.decline_code], [402, code, declineCode])
+            const cards = yield* call((s) => s.customers.listPaymentMethods(customer.id))
+            assert.deepStrictEqual(cards.data, [])
+          }))
+      }
     }
+
+    it.effect("pm_card_chargeCustomerFail attaches to a customer, then every charge on it is declined", () =>
+      Effect.gen(function*() {
+        const customer = yield* call((s) => s.customers.create({}))
+        const pm = yield* call((s) => s.paymentMethods.attach("pm_card_chargeCustomerFail", { customer: customer.id }))
+        assert.deepStrictEqual([pm.customer, pm.card?.last4], [customer.id, "0341"])
+        for (const offSession of [false, true]) {
+          const error = yield* refused(charge({ customer: customer.id, payment_method: pm.id, off_session: offSession }))
+          assert.deepStrictEqual([error.statusCode, error.code, error.decline_code], [402, "card_declined", "generic_decline"])
+        }
+      }))
+
+    it.effect("a customer's payment methods are listed newest first; a detached one drops out", () =>
+      Effect.gen(function*() {
+        const customer = yield* call((s) => s.customers.create({}))
+        const visa = yield* call((s) => s.paymentMethods.attach("pm_card_visa", { customer: customer.id }))
+        const mastercard = yield* call((s) => s.paymentMethods.attach("pm_card_mastercard", { customer: customer.id }))
+        const listed = yield* call((s) => s.customers.listPaymentMethods(customer.id, { type: "card" }))
+        assert.deepStrictEqual(listed.data.map((pm) => [pm.id, pm.card?.brand]), [[mastercard.id, "mastercard"], [visa.id, "visa"]])
+        assert.isNumber(listed.data[0]?.card?.exp_year)
+        yield* call((s) => s.paymentMethods.detach(visa.id))
+        const after = yield* call((s) => s.customers.listPaymentMethods(customer.id))
+        assert.deepStrictEqual(after.data.map((pm) => pm.id), [mastercard.id])
+      }))
 
     it.effect("authentication required: requires_action on-session, authentication_required off-session", () =>
       Effect.gen(function*() {

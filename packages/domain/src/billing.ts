@@ -8,7 +8,7 @@ import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
-import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentStatus } from "./payments.ts"
+import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentMethods, PaymentStatus } from "./payments.ts"
 import { RequestValidation } from "./validation.ts"
 
 // ---- resources ---------------------------------------------------------------------------------------------
@@ -187,13 +187,25 @@ export class PaymentMethodsGroup extends HttpApiGroup.make("paymentMethods")
       payload: AddPaymentMethodRequest,
       success: PaymentMethod.pipe(HttpApiSchema.status(201)),
       error: [BadRequest, ProviderUnavailable, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.get("list", "/v1/payment-methods", {
+      success: PaymentMethods,
+      error: [ProviderUnavailable, ServiceUnavailable]
+    }),
+    /** Detach a saved card; 404 when it is not one of yours. Removing the default leaves none (renewals then fail). */
+    HttpApiEndpoint.delete("remove", "/v1/payment-methods/:id", {
+      params: { id: PaymentMethodId },
+      success: HttpApiSchema.NoContent,
+      error: [NotFound, ProviderUnavailable, ServiceUnavailable]
     })
   )
   .middleware(RequestValidation)
   .middleware(Authentication)
   .annotateMerge(OpenApi.annotations({
     title: "Payment methods",
-    description: "Attach a Stripe payment method (the customer is created on first use); it becomes the default"
+    description: "Your saved cards. POST attaches a Stripe payment method (the customer is created on first use) " +
+      "and makes it the default that renewals charge; GET lists them; DELETE removes one. Without a default card, " +
+      "renewals fail until a new card is saved."
   }))
 {}
 

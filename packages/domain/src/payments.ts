@@ -99,9 +99,19 @@ export const PaymentMethod = Schema.Struct({
   id: Schema.String,
   brand: Schema.NullOr(Schema.String),
   last4: Schema.NullOr(Schema.String),
+  /** The card's expiry (month 1..12, four-digit year), when the provider reports one. */
+  expMonth: Schema.NullOr(Schema.Int),
+  expYear: Schema.NullOr(Schema.Int),
+  /** Charged for renewals and for payments that name no method. */
   isDefault: Schema.Boolean
 }).annotate({ identifier: "PaymentMethod" })
 export type PaymentMethod = typeof PaymentMethod.Type
+
+/** A customer's saved payment methods, newest first (all of them: at most 100). */
+export const PaymentMethods = Schema.Struct({ items: Schema.Array(PaymentMethod) }).annotate({
+  identifier: "PaymentMethods"
+})
+export type PaymentMethods = typeof PaymentMethods.Type
 
 // ---- requests ----------------------------------------------------------------------------------------------
 
@@ -154,6 +164,9 @@ export const AttachPaymentMethodBody = Schema.Struct(AttachPaymentMethodFields).
 export const AttachPaymentMethodInput = Schema.Struct({ userId: UserId, ...AttachPaymentMethodFields })
 export type AttachPaymentMethodInput = typeof AttachPaymentMethodInput.Type
 
+export const DetachPaymentMethodInput = Schema.Struct({ userId: UserId, paymentMethod: PaymentMethodId })
+export type DetachPaymentMethodInput = typeof DetachPaymentMethodInput.Type
+
 // ---- errors ------------------------------------------------------------------------------------------------
 
 /** 409: the invoice has a payment whose outcome is still open (pending or unknown); wait for it. */
@@ -175,6 +188,9 @@ export const CreatePaymentError = [
 export const CancelPaymentError = [NotFound, Conflict, Unprocessable, ProviderUnavailable, ServiceUnavailable] as const
 export const GetPaymentError = [NotFound, ServiceUnavailable] as const
 export const CustomerError = [BadRequest, ProviderUnavailable, ServiceUnavailable] as const
+export const ListPaymentMethodsError = [ProviderUnavailable, ServiceUnavailable] as const
+/** NotFound: the method is not attached to this user's customer (never was, someone else's, or already removed). */
+export const DetachPaymentMethodError = [NotFound, ProviderUnavailable, ServiceUnavailable] as const
 
 // ---- service token -----------------------------------------------------------------------------------------
 
@@ -211,6 +227,21 @@ export class PaymentsRpcs extends RpcGroup.make(
     payload: AttachPaymentMethodInput,
     success: PaymentMethod,
     error: Schema.Union(CustomerError)
+  }),
+  /** The methods attached to the user's customer (none when there is no customer yet). */
+  Rpc.make("ListPaymentMethods", {
+    payload: { userId: UserId },
+    success: PaymentMethods,
+    error: Schema.Union(ListPaymentMethodsError)
+  }),
+  /**
+   * Detaches one of the user's methods and answers it as it was. When it was the default there is no default any
+   * more: payments that name no method (renewals) fail until another method is attached as the default.
+   */
+  Rpc.make("DetachPaymentMethod", {
+    payload: DetachPaymentMethodInput,
+    success: PaymentMethod,
+    error: Schema.Union(DetachPaymentMethodError)
   })
 ).middleware(ServiceAuth) {}
 
@@ -264,6 +295,16 @@ export class PaymentsGroup extends HttpApiGroup.make("payments")
       payload: AttachPaymentMethodBody,
       success: PaymentMethod,
       error: CustomerError
+    }),
+    HttpApiEndpoint.get("listPaymentMethods", "/customers/:userId/payment-methods", {
+      params: { userId: UserId },
+      success: PaymentMethods,
+      error: ListPaymentMethodsError
+    }),
+    HttpApiEndpoint.delete("detachPaymentMethod", "/customers/:userId/payment-methods/:paymentMethod", {
+      params: { userId: UserId, paymentMethod: PaymentMethodId },
+      success: PaymentMethod,
+      error: DetachPaymentMethodError
     })
   )
   .middleware(RequestValidation)

@@ -1,16 +1,23 @@
 // The only place that knows environment variable names. Everything else asks these Configs.
 import { Config, ConfigProvider, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { dirname, join } from "node:path"
 
 const configError = (message: string) => new Config.ConfigError(new ConfigProvider.SourceError({ message }))
 
 const optionalUrl = (name: string) => Config.option(Config.Redacted(name))
 
+const pgliteDataDir = Config.String("PGLITE_DATA_DIR").pipe(Config.withDefault(".kassa/pglite"))
+
 /** Postgres: unset → embedded PGlite (data kept under PGLITE_DATA_DIR; "memory" keeps nothing). */
 export const DatabaseConfig = Config.all({
   url: optionalUrl("DATABASE_URL"),
-  pgliteDataDir: Config.String("PGLITE_DATA_DIR").pipe(Config.withDefault(".kassa/pglite")),
+  pgliteDataDir,
   maxConnections: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10))
 })
+
+/** `name` beside PGlite's directory (`.kassa/<name>` by default), or "memory" when PGlite keeps nothing. */
+export const besideEmbeddedData = (pgliteDataDir: string, name: string) =>
+  pgliteDataDir === "memory" ? "memory" : join(dirname(pgliteDataDir), name)
 
 /** Redis: unset → in-process store. */
 export const RedisConfig = Config.all({
@@ -193,5 +200,10 @@ export const StripeSandboxHttpConfig = HttpConfig("STRIPE_SANDBOX_PORT", 12111)
 export const StripeSandboxConfig = Config.all({
   /** Where the sandbox delivers its signed webhooks (comma-separated URLs). */
   webhookUrls: Config.Array(Schema.String, "STRIPE_SANDBOX_WEBHOOK_URLS").pipe(Config.withDefault([])),
-  webhookSecret: Config.Redacted("STRIPE_WEBHOOK_SECRET").pipe(Config.withDefault(Redacted.make(sandboxWebhookSecret)))
+  webhookSecret: Config.Redacted("STRIPE_WEBHOOK_SECRET").pipe(Config.withDefault(Redacted.make(sandboxWebhookSecret))),
+  /** Where it keeps its account between runs ("memory": nowhere); unset → `stripe-sandbox` beside PGlite's data. */
+  dataDir: Config.all({
+    set: Config.option(Config.String("STRIPE_SANDBOX_DATA_DIR")),
+    pglite: pgliteDataDir
+  }).pipe(Config.map(({ pglite, set }) => Option.getOrElse(set, () => besideEmbeddedData(pglite, "stripe-sandbox"))))
 })

@@ -35,6 +35,10 @@ const make = Effect.gen(function*() {
         yield* rpc.EnsureCustomer({ userId: user.id, email: user.email })
         return yield* rpc.AttachPaymentMethod({ userId: user.id, paymentMethod, makeDefault: true })
       })),
+    listPaymentMethods: (userId: UserId) => reachable(rpc.ListPaymentMethods({ userId })),
+    /** Detaches the card (the default becomes none if it was the default). */
+    removePaymentMethod: (userId: UserId, paymentMethod: string) =>
+      reachable(rpc.DetachPaymentMethod({ userId, paymentMethod })).pipe(Effect.asVoid),
     /** Whether the user has a default payment method an off-session charge could use. */
     hasDefaultPaymentMethod: (userId: UserId) =>
       reachable(Effect.map(rpc.EnsureCustomer({ userId }), (customer) => customer.defaultPaymentMethod !== null))

@@ -5,7 +5,7 @@
 import { BadRequest, ProviderUnavailable, type UserId } from "@kassa/domain"
 import { PaymentsConfig } from "@kassa/platform/config"
 import { type StripeCallError, StripeClient } from "@kassa/platform/stripe"
-import { createHash } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { RateLimiter } from "effect/persistence"
 import type Stripe from "stripe"
@@ -25,12 +25,22 @@ export type RefundOutcome =
   | { readonly _tag: "Failed"; readonly code: string; readonly message: string }
   | { readonly _tag: "Unknown"; readonly reason: string }
 
-/** The payment-method summary AttachPaymentMethod returns. */
-export interface AttachedMethod {
+/** A payment method as Kassa shows it. */
+export interface MethodSummary {
   readonly id: string
   readonly brand: string | null
   readonly last4: string | null
+  readonly expMonth: number | null
+  readonly expYear: number | null
 }
+
+const summary = (pm: Stripe.PaymentMethod): MethodSummary => ({
+  id: pm.id,
+  brand: pm.card?.brand ?? null,
+  last4: pm.card?.last4 ?? null,
+  expMonth: pm.card?.exp_month ?? null,
+  expYear: pm.card?.exp_year ?? null
+})
 
 /** Our ids in the intent's metadata: webhooks and the reconciler find the payment by them. */
 export const metadataKey = "kassa_payment_id"
@@ -96,8 +106,14 @@ export class Provider extends Context.Service<Provider, {
   /** Refunds (`refund:<id>`); resending is safe and replays. */
   refund(refund: RefundRow, providerPaymentId: string): Effect.Effect<RefundOutcome>
   createCustomer(userId: UserId, email: string | undefined): Effect.Effect<string, ProviderUnavailable>
-  attach(userId: UserId, customerId: string, paymentMethod: string): Effect.Effect<AttachedMethod, ProviderUnavailable | BadRequest>
+  attach(userId: UserId, customerId: string, paymentMethod: string): Effect.Effect<MethodSummary, ProviderUnavailable | BadRequest>
   setDefault(userId: UserId, customerId: string, paymentMethod: string): Effect.Effect<void, ProviderUnavailable | BadRequest>
+  /** The methods attached to the customer, newest first (at most 100). */
+  listMethods(customerId: string): Effect.Effect<ReadonlyArray<MethodSummary>, ProviderUnavailable>
+  /** The method and the customer it is attached to (null: none); None when the provider has no such method. */
+  findMethod(paymentMethod: string): Effect.Effect<Option.Option<MethodSummary & { readonly customer: string | null }>, ProviderUnavailable>
+  /** Detaches; false when the provider says it is not attached any more. */
+  detach(userId: UserId, paymentMethod: string): Effect.Effect<boolean, ProviderUnavailable>
 }>()("payments/Provider") {
   static readonly layer = Layer.effect(
     Provider,
@@ -199,9 +215,14 @@ export class Provider extends Context.Service<Provider, {
           )
 
       const unavailable = (error: StripeCallError) => new ProviderUnavailable({ message: describe(error) })
+      const refused = (error: StripeCallError) => error._tag === "StripeError" && !error.retryable
       const refusedOr = (field: string) => (error: StripeCallError): Effect.Effect<never, BadRequest | ProviderUnavailable> =>
         error._tag === "StripeError" && !error.retryable
-          ? Effect.fail(new BadRequest({ message: error.message, field }))
+          ? Effect.fail(new BadRequest({
+            // a card refused by the provider's check names why (card_declined/insufficient_funds, …)
+            message: error.declineCode === undefined ? error.message : `${error.message} (${error.code ?? error.type}/${error.declineCode})`,
+            field
+          }))
           : Effect.fail(unavailable(error))
 
       return Provider.of({
@@ -219,9 +240,30 @@ export class Provider extends Context.Service<Provider, {
         attach: (userId, customerId, paymentMethod) =>
           call(`attach:${userId}:${paymentMethod}`, (sdk, opts) =>
             sdk.paymentMethods.attach(paymentMethod, { customer: customerId }, opts)).pipe(
-              Effect.map((pm) => ({ id: pm.id, brand: pm.card?.brand ?? null, last4: pm.card?.last4 ?? null })),
+              Effect.map(summary),
               Effect.catch(refusedOr("paymentMethod"))
             ),
+        listMethods: (customerId) =>
+          read((sdk) => sdk.customers.listPaymentMethods(customerId, { limit: 100 })).pipe(
+            Effect.map((page) => page.data.map(summary)),
+            Effect.mapError(unavailable)
+          ),
+        findMethod: (paymentMethod) =>
+          read((sdk) => sdk.paymentMethods.retrieve(paymentMethod)).pipe(
+            Effect.map((pm) =>
+              Option.some({ ...summary(pm), customer: typeof pm.customer === "string" ? pm.customer : pm.customer?.id ?? null })
+            ),
+            Effect.catch((error) =>
+              error._tag === "StripeError" && error.statusCode === 404 ? Effect.succeedNone : Effect.fail(unavailable(error))
+            )
+          ),
+        detach: (userId, paymentMethod) =>
+          // a key of its own per removal (its retries resend it): a card attached again later can be removed again
+          call(`detach:${userId}:${paymentMethod}:${randomUUID()}`, (sdk, opts) => sdk.paymentMethods.detach(paymentMethod, {}, opts)).pipe(
+            Effect.as(true),
+            // refused: it is not attached (any more), which is what the caller wanted
+            Effect.catch((error) => refused(error) ? Effect.succeed(false) : Effect.fail(unavailable(error)))
+          ),
         setDefault: (userId, customerId, paymentMethod) =>
           call(`default:${userId}:${paymentMethod}`, (sdk, opts) =>
             sdk.customers.update(customerId, { invoice_settings: { default_payment_method: paymentMethod } }, opts)).pipe(

@@ -164,6 +164,8 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   /** Keeps the first customer recorded for the user (a concurrent creator's row wins). */
   insertCustomer(userId: UserId, providerCustomerId: string, now: DateTime.Utc): Effect.Effect<CustomerRow, RepoError>
   setDefaultPaymentMethod(userId: UserId, paymentMethod: string, now: DateTime.Utc): Effect.Effect<void, RepoError>
+  /** No default any more, if it still is `paymentMethod` (a default set meanwhile stays). */
+  clearDefaultPaymentMethod(userId: UserId, paymentMethod: string, now: DateTime.Utc): Effect.Effect<void, RepoError>
 
   /** Claims (operation, key) for this request; None when it was claimed before (then see `findKey`). */
   claimKey(claim: {
@@ -434,6 +436,9 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
         setDefaultPaymentMethod: (userId, paymentMethod, now) =>
           sql`UPDATE payments.customers SET default_payment_method = ${paymentMethod}, updated_at = ${at(now)}
             WHERE user_id = ${userId}`.pipe(Effect.asVoid),
+        clearDefaultPaymentMethod: (userId, paymentMethod, now) =>
+          sql`UPDATE payments.customers SET default_payment_method = NULL, updated_at = ${at(now)}
+            WHERE user_id = ${userId} AND default_payment_method = ${paymentMethod}`.pipe(Effect.asVoid),
         claimKey: (claim, now) =>
           sql`INSERT INTO payments.idempotency_keys ${
             sql.insert({
