@@ -1,4 +1,4 @@
-// Accounts and tokens (DESIGN §5): the auth HttpApi group, the bearer middleware every app's
+// Accounts and tokens: the auth HttpApi group, the bearer middleware every app's
 // protected groups use, and the CurrentUser they provide. The server side lives in
 // packages/platform/src/auth.ts (token verification) and apps/billing/src/auth (accounts).
 import { Context, Schema, SchemaTransformation } from "effect"

@@ -1,4 +1,4 @@
-// Billing's viewer resources (DESIGN §4, §5): subscriptions, invoices and billing's view of payments, the
+// Billing's viewer resources: subscriptions, invoices and billing's view of payments, the
 // HttpApi groups under /v1 that serve them (own objects only), and the typed errors of the subscribe flow.
 // Payment outcomes reach billing through payments' BillingCallbackRpcs (./payments.ts).
 import { Schema } from "effect"
@@ -13,7 +13,7 @@ import { RequestValidation } from "./validation.ts"
 
 // ---- resources ---------------------------------------------------------------------------------------------
 
-/** `incomplete → active → past_due → canceled`, `trialing → active`, `expired` (DESIGN §4). */
+/** `incomplete → active → past_due → canceled`, `trialing → active`, `expired`. */
 export const subscriptionStatuses = [
   "incomplete",
   "incomplete_expired",

@@ -1,4 +1,4 @@
-// The catalog (DESIGN §1, §5): films, products and their versioned plans, the admin HttpApi groups that
+// The catalog: films, products and their versioned plans, the admin HttpApi groups that
 // manage them, and the data of the `catalog.product.*` events. Served by apps/catalog; billing keeps a copy
 // (see products.ts) that the catalog → billing ETL maintains.
 import { Schema } from "effect"

@@ -1,4 +1,4 @@
-// Entitlements (DESIGN §4, §5): "may this user watch this film?". The viewer's HttpApi group, and the RPC group
+// Entitlements: "may this user watch this film?". The viewer's HttpApi group, and the RPC group
 // other services call with the service token (the player's backend checks a viewer's token and access with it).
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"

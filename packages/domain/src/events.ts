@@ -1,4 +1,4 @@
-// Events published on the `kassa.events` topic exchange (DESIGN §6). The routing key is the
+// Events published on the `kassa.events` topic exchange (docs/events.md). The routing key is the
 // type; consumers dedupe on `id`.
 import { DateTime, Effect, Option, Schema } from "effect"
 import { EventId } from "./ids.ts"

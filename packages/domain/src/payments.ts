@@ -1,4 +1,4 @@
-// Payments (DESIGN §4, §5): the payment and refund resources, their statuses, the typed errors, the RPC group
+// Payments: the payment and refund resources, their statuses, the typed errors, the RPC group
 // billing calls (effect/rpc over HTTP), its HTTP twin for operators under /v1/payments, the Stripe webhook
 // route, and the callback group billing serves so payments can report outcomes. Service-to-service calls carry
 // the shared service token as a bearer token.

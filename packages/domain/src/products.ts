@@ -1,4 +1,4 @@
-// Billing's viewer-facing products (DESIGN §5): billing's copy of the catalog, kept by the catalog → billing
+// Billing's viewer-facing products: billing's copy of the catalog, kept by the catalog → billing
 // ETL under the catalog's ids. Public: a storefront is browsed before signing up.
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"

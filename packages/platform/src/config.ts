@@ -71,7 +71,7 @@ export const HttpConfig = (portVar: string, defaultPort: number) =>
   })
 
 /**
- * Access and refresh tokens (DESIGN §5). JWT_SECRET is the HS256 key every app verifies with; unset, each
+ * Access and refresh tokens. JWT_SECRET is the HS256 key every app verifies with; unset, each
  * process generates one at start (tokens then do not survive a restart, and replicas cannot share them).
  */
 export const AuthConfig = Config.all({
@@ -168,7 +168,7 @@ export const BillingConfig = Config.all({
         ? Effect.succeed(interval)
         : Effect.fail(configError("BILLING_SCHEDULER_INTERVAL must be longer than 0")))
   ),
-  /** dunning (DESIGN §4): after a renewal's charge fails, retries at these delays from the period's start; empty = none */
+  /** dunning: after a renewal's charge fails, retries at these delays from the period's start; empty = none */
   dunningRetries: Config.Array(Schema.DurationFromString, "BILLING_DUNNING_RETRIES").pipe(
     Config.withDefault([Duration.days(1), Duration.days(3), Duration.days(5)]),
     Config.mapEffect((delays) =>

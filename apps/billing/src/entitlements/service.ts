@@ -1,4 +1,4 @@
-// "May this user watch this film?" (DESIGN §4). `record` is the writer: Billing's changeSubscription calls it in
+// "May this user watch this film?". `record` is the writer: Billing's changeSubscription calls it in
 // the transaction of every subscription change; it rewrites the read model, emits entitlement.granted/revoked
 // through the outbox, and invalidates the caches once the transaction commits (before the request returns).
 import type { EntitlementAnswer, EntitlementCheck, EntitlementQuery, Entitlements as EntitlementsView } from "@kassa/domain/entitlements"

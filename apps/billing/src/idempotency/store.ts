@@ -1,4 +1,4 @@
-// Idempotency-Key records (DESIGN §5), keyed by (user, key): the first request claims the key and runs; its answer
+// Idempotency-Key records, keyed by (user, key): the first request claims the key and runs; its answer
 // is stored with a digest of the request. The same key and body replay the stored answer; the same key with another
 // body (or on another operation) → 422; a request that arrives while the first runs waits for its answer (bounded)
 // and replays it, so concurrent retries get identical responses. A failed run releases the key for a retry.

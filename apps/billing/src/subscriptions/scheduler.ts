@@ -1,4 +1,4 @@
-// The scheduler fiber (DESIGN §1, §8): a cycle of `Billing.runScheduler` every BILLING_SCHEDULER_INTERVAL
+// The scheduler fiber: a cycle of `Billing.runScheduler` every BILLING_SCHEDULER_INTERVAL
 // (jittered, so replicas started together spread out), and again at once while a cycle comes back full. Each
 // cycle claims its rows with FOR UPDATE SKIP LOCKED, so N replicas running this never handle a row twice.
 // `POST /admin/v1/billing/run` runs the same cycle by hand.

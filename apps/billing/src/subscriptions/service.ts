@@ -99,7 +99,7 @@ export class Billing extends Context.Service<Billing, {
   pay(user: CurrentUser["Service"], invoiceId: InvoiceId, key: string, request: { readonly paymentMethod?: string }): Effect.Effect<PayResult, MoneyError>
   cancel(user: CurrentUser["Service"], id: SubscriptionId, atPeriodEnd: boolean): Effect.Effect<SubscriptionRow, NotFound | Conflict | ServiceUnavailable>
   resume(user: CurrentUser["Service"], id: SubscriptionId): Effect.Effect<SubscriptionRow, NotFound | Conflict | ServiceUnavailable>
-  /** "Отменить платеж" (DESIGN §4). */
+  /** A viewer cancels (refunds) one of their payments. */
   cancelPayment(user: CurrentUser["Service"], id: PaymentId, key: string): Effect.Effect<Payment, MoneyError>
   /** An admin refund (partial allowed, any age), recorded in the audit log in the same transaction. */
   refund(admin: CurrentUser["Service"], id: PaymentId, key: string, request: { readonly amount?: number; readonly reason: string }): Effect.Effect<AdminRefundResult, MoneyError>
