@@ -1,0 +1,75 @@
+// Apps as separate node processes, for tests of how they are run (npm start, docker/compose.yaml): scoped, so
+// every process is killed when the test's scope closes, with its output kept for the failure message.
+import { spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+import { Effect, Schedule } from "effect"
+
+export const repoRoot = fileURLToPath(new URL("..", import.meta.url))
+
+/** A port nothing listens on right now. */
+export const freePort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const address = s.address()
+      s.close(() => resolve(typeof address === "object" && address ? address.port : 0))
+    })
+  }))
+
+export interface AppProcess {
+  readonly name: string
+  /** stdout and stderr so far */
+  readonly output: () => string
+  readonly exitCode: () => number | null
+}
+
+/**
+ * Runs `node <entry>` from the repo root with exactly `env` (plus PATH), until the scope closes (SIGTERM, then
+ * SIGKILL after 5 s).
+ */
+export const spawnApp = (name: string, entry: string, env: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(process.execPath, [entry], {
+        cwd: repoRoot,
+        env: { PATH: process.env["PATH"] ?? "", ...env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      const keep = (chunk: Buffer) => {
+        output = (output + chunk.toString()).slice(-20_000)
+      }
+      child.stdout.on("data", keep)
+      child.stderr.on("data", keep)
+      const app: AppProcess = { name, output: () => output, exitCode: () => child.exitCode }
+      return { child, app }
+    }),
+    ({ child }) =>
+      Effect.callback<void>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+        const force = setTimeout(() => child.kill("SIGKILL"), 5_000)
+        child.once("exit", () => {
+          clearTimeout(force)
+          resume(Effect.void)
+        })
+        child.kill("SIGTERM")
+      })
+  ).pipe(Effect.map(({ app }) => app))
+
+export const fetchText = (url: string, init?: RequestInit) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(url, init)
+    return { status: response.status, body: await response.text() }
+  })
+
+/** Waits until `url` answers 200; fails with the app's output if it exits or takes longer than `seconds`. */
+export const waitHealthy = (app: AppProcess, url: string, seconds = 40) =>
+  Effect.gen(function*() {
+    const code = app.exitCode()
+    if (code !== null) return yield* Effect.fail(new Error(`${app.name} exited with ${code}:\n${app.output()}`))
+    const answer = yield* fetchText(url)
+    if (answer.status !== 200) return yield* Effect.fail(new Error(`${app.name}: ${url} answered ${answer.status}`))
+  }).pipe(
+    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: seconds * 10 }),
+    Effect.mapError((error) => new Error(`${app.name} did not become healthy at ${url}: ${error}\n${app.output()}`))
+  )
