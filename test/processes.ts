@@ -1,7 +1,8 @@
 // Apps as separate node processes, for tests of how they are run (npm start, docker/compose.yaml): scoped, so
 // every process is killed when the test's scope closes, with its output kept for the failure message.
 import { spawn } from "node:child_process"
-import { createServer } from "node:net"
+import { connect, createServer, type Server, type Socket } from "node:net"
+import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Schedule } from "effect"
 
@@ -24,14 +25,14 @@ export interface AppProcess {
 }
 
 /**
- * Runs `node <entry>` from the repo root with exactly `env` (plus PATH), until the scope closes (SIGTERM, then
- * SIGKILL after 5 s).
+ * Runs `node <entry>` (a path from the repo root) in `cwd` with exactly `env` (plus PATH), until the scope closes
+ * (SIGTERM, then SIGKILL after 5 s).
  */
-export const spawnApp = (name: string, entry: string, env: Record<string, string>) =>
+export const spawnApp = (name: string, entry: string, env: Record<string, string>, cwd = repoRoot) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = spawn(process.execPath, [entry], {
-        cwd: repoRoot,
+      const child = spawn(process.execPath, [resolve(repoRoot, entry)], {
+        cwd,
         env: { PATH: process.env["PATH"] ?? "", ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
@@ -73,3 +74,37 @@ export const waitHealthy = (app: AppProcess, url: string, seconds = 40) =>
     Effect.retry({ schedule: Schedule.spaced("100 millis"), times: seconds * 10 }),
     Effect.mapError((error) => new Error(`${app.name} did not become healthy at ${url}: ${error}\n${app.output()}`))
   )
+
+/**
+ * A TCP proxy on a free port that hands each new connection to the next of `ports`, as Docker's DNS answer for a
+ * replicated service (or a round-robin balancer in front of it) would. Closed with the scope.
+ */
+export const roundRobinProxy = (ports: ReadonlyArray<number>) =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly server: Server; readonly port: number; readonly sockets: Set<Socket> }>((resume) => {
+      let next = 0
+      const sockets = new Set<Socket>()
+      const server = createServer((client) => {
+        const upstream = connect(ports[next++ % ports.length]!, "127.0.0.1")
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on("error", () => socket.destroy())
+          socket.on("close", () => {
+            sockets.delete(socket)
+            client.destroy()
+            upstream.destroy()
+          })
+        }
+        client.pipe(upstream).pipe(client)
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        resume(Effect.succeed({ server, port: typeof address === "object" && address ? address.port : 0, sockets }))
+      })
+    }),
+    ({ server, sockets }) =>
+      Effect.sync(() => {
+        server.close()
+        for (const socket of sockets) socket.destroy()
+      })
+  ).pipe(Effect.map(({ port }) => port))
