@@ -9,10 +9,7 @@ import { BillingApi, CatalogApi } from "@kassa/domain/apis"
 import * as PlatformConfig from "@kassa/platform/config"
 import { AmqpConfig, BillingHttpConfig, CatalogHttpConfig, PaymentsHttpConfig, StripeSandboxHttpConfig } from "@kassa/platform/config"
 import { makeTestDatabase } from "@kassa/platform/testing"
-import * as amqp from "amqplib"
 import { Config, ConfigProvider, Effect, Option, Queue, Redacted, Schedule, Schema } from "effect"
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
-import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 import { SqlClient } from "effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { randomUUID } from "node:crypto"
@@ -21,7 +18,7 @@ import { tmpdir } from "node:os"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parse } from "yaml"
-import { type AppProcess, freePort, roundRobinProxy, spawnApp, waitHealthy } from "./processes.ts"
+import { type AppProcess, clientAt, consumeAll, freePort, roundRobinProxy, spawnApp, waitHealthy } from "./processes.ts"
 
 const dockerDir = fileURLToPath(new URL("../docker/", import.meta.url))
 
@@ -216,37 +213,6 @@ const rewrite = (value: string, address: (service: string, port: string) => stri
     })
   ).join(",")
 
-/** A client derived from `api` at `baseUrl`. */
-const clientAt = <Id extends string, Groups extends HttpApiGroup.Constraint>(
-  api: HttpApi.HttpApi<Id, Groups>,
-  baseUrl: string,
-  bearer?: string
-) =>
-  HttpApiClient.make(api, {
-    baseUrl,
-    transformClient: HttpClient.mapRequest((request) =>
-      bearer === undefined ? request : HttpClientRequest.bearerToken(request, bearer))
-  }).pipe(Effect.provide(FetchHttpClient.layer))
-
-/** Every message on the exchange, from now on. */
-const consumeAll = (url: string, exchange: string) =>
-  Effect.gen(function*() {
-    const connection = yield* Effect.acquireRelease(
-      Effect.promise(() => amqp.connect(url)),
-      (c) => Effect.promise(() => c.close().catch(() => {}))
-    )
-    const channel = yield* Effect.promise(() => connection.createChannel())
-    yield* Effect.promise(() => channel.assertExchange(exchange, "topic", { durable: true }))
-    const { queue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true, autoDelete: true }))
-    yield* Effect.promise(() => channel.bindQueue(queue, exchange, "#"))
-    const inbox = yield* Queue.unbounded<{ readonly type: string; readonly body: string }>()
-    yield* Effect.promise(() =>
-      channel.consume(queue, (m) => m && Queue.offerUnsafe(inbox, { type: m.fields.routingKey, body: m.content.toString() }), {
-        noAck: true
-      }))
-    return inbox
-  })
-
 describe("docker/compose.yaml, run", () => {
   it.live("every service as its own process, billing ×2: subscribe → entitlement → cancel payment, events on the exchange", () =>
     Effect.gen(function*() {
@@ -299,10 +265,9 @@ describe("docker/compose.yaml, run", () => {
         // the admin compose bootstraps puts a product on sale in the catalog; billing's copy follows
         const adminEnv = service("billing").environment ?? {}
         const anonymous = yield* clientAt(BillingApi, billingUrl)
-        // billing answers /health while it may still be creating the admin (hashing its password)
         const adminToken = (yield* anonymous.auth.token({
           payload: { email: withDefaults(adminEnv["ADMIN_EMAIL"]!), password: withDefaults(adminEnv["ADMIN_PASSWORD"]!) }
-        }).pipe(Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 25 }))).accessToken
+        })).accessToken
         const catalog = yield* clientAt(CatalogApi, `http://${address("catalog", String(listeners["catalog"]!.port))}`, adminToken)
         const film = yield* catalog.films.create({ payload: { title: "Compose", releaseYear: 1977, durationMinutes: 121, ageRating: "12+" } })
         const product = yield* catalog.products.create({

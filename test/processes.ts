@@ -1,10 +1,14 @@
 // Apps as separate node processes, for tests of how they are run (npm start, docker/compose.yaml): scoped, so
-// every process is killed when the test's scope closes, with its output kept for the failure message.
+// every process is killed when the test's scope closes, with its output kept for the failure message. And what
+// such tests talk to them with: clients derived from the contracts, a consumer on the exchange.
 import { spawn } from "node:child_process"
 import { connect, createServer, type Server, type Socket } from "node:net"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Schedule } from "effect"
+import * as amqp from "amqplib"
+import { Effect, Queue, Schedule } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
+import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 
 export const repoRoot = fileURLToPath(new URL("..", import.meta.url))
 
@@ -108,3 +112,34 @@ export const roundRobinProxy = (ports: ReadonlyArray<number>) =>
         for (const socket of sockets) socket.destroy()
       })
   ).pipe(Effect.map(({ port }) => port))
+
+/** A client derived from `api` at `baseUrl`. */
+export const clientAt = <Id extends string, Groups extends HttpApiGroup.Constraint>(
+  api: HttpApi.HttpApi<Id, Groups>,
+  baseUrl: string,
+  bearer?: string
+) =>
+  HttpApiClient.make(api, {
+    baseUrl,
+    transformClient: HttpClient.mapRequest((request) =>
+      bearer === undefined ? request : HttpClientRequest.bearerToken(request, bearer))
+  }).pipe(Effect.provide(FetchHttpClient.layer))
+
+/** Every message on the exchange, from now on. */
+export const consumeAll = (url: string, exchange: string) =>
+  Effect.gen(function*() {
+    const connection = yield* Effect.acquireRelease(
+      Effect.promise(() => amqp.connect(url)),
+      (c) => Effect.promise(() => c.close().catch(() => {}))
+    )
+    const channel = yield* Effect.promise(() => connection.createChannel())
+    yield* Effect.promise(() => channel.assertExchange(exchange, "topic", { durable: true }))
+    const { queue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true, autoDelete: true }))
+    yield* Effect.promise(() => channel.bindQueue(queue, exchange, "#"))
+    const inbox = yield* Queue.unbounded<{ readonly type: string; readonly body: string }>()
+    yield* Effect.promise(() =>
+      channel.consume(queue, (m) => m && Queue.offerUnsafe(inbox, { type: m.fields.routingKey, body: m.content.toString() }), {
+        noAck: true
+      }))
+    return inbox
+  })

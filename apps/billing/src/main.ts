@@ -77,9 +77,11 @@ export const BillingApp = Layer.mergeAll(
       ([me, entitlements]) => new Map([...me, ...entitlements])
     ),
     extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))
-  }),
+  }).pipe(
+    // before the server listens: the configured admin can log in as soon as billing answers /health
+    Layer.provide(AdminBootstrap)
+  ),
   Outbox.relay("billing"),
-  AdminBootstrap,
   CatalogEtl()
 ).pipe(
   Layer.provideMerge(BillingServices),

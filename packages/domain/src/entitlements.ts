@@ -19,6 +19,14 @@ export const EntitlementCheck = Schema.Struct({
 }).annotate({ identifier: "EntitlementCheck" })
 export type EntitlementCheck = typeof EntitlementCheck.Type
 
+/** `data` of `entitlement.granted` (access to the product's films until `until`) and `entitlement.revoked` (`until` null). */
+export const EntitlementEventData = Schema.Struct({
+  userId: UserId,
+  productId: ProductId,
+  until: Schema.NullOr(Schema.DateTimeUtcFromString)
+}).annotate({ identifier: "EntitlementEventData" })
+export type EntitlementEventData = typeof EntitlementEventData.Type
+
 export const EntitledProduct = Schema.Struct({
   productId: ProductId,
   until: Schema.DateTimeUtcFromString,
