@@ -6,7 +6,6 @@
 // bound to the exchange watches the events.
 import { assert, describe, it } from "@effect/vitest"
 import { BillingApi, CatalogApi } from "@kassa/domain/apis"
-import * as PlatformConfig from "@kassa/platform/config"
 import { AmqpConfig, BillingHttpConfig, CatalogHttpConfig, PaymentsHttpConfig, StripeSandboxHttpConfig } from "@kassa/platform/config"
 import { makeTestDatabase } from "@kassa/platform/testing"
 import { Config, ConfigProvider, Effect, Option, Queue, Redacted, Schedule, Schema } from "effect"
@@ -18,6 +17,7 @@ import { tmpdir } from "node:os"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parse } from "yaml"
+import { configVariables } from "./operations-doc.ts"
 import { type AppProcess, clientAt, consumeAll, freePort, roundRobinProxy, spawnApp, waitHealthy } from "./processes.ts"
 
 const dockerDir = fileURLToPath(new URL("../docker/", import.meta.url))
@@ -45,18 +45,6 @@ const service = (name: string) => {
   return found
 }
 
-/** Every variable name the config layer asks for: resolve each exported Config against a recording provider. */
-const configNames = (() => {
-  const names = new Set<string>()
-  const recording = ConfigProvider.make((path) => {
-    names.add(path.join("_"))
-    return Effect.succeed(undefined)
-  })
-  for (const value of Object.values(PlatformConfig) as ReadonlyArray<unknown>) {
-    if (Config.isConfig(value)) Effect.runSync(Effect.exit(value.parse(recording)))
-  }
-  return names
-})()
 
 const defaults = ConfigProvider.fromUnknown({})
 const httpConfigs = { billing: BillingHttpConfig, payments: PaymentsHttpConfig, catalog: CatalogHttpConfig }
@@ -135,10 +123,10 @@ describe("docker/compose.yaml", () => {
   })
 
   it("every variable an app is given is one the config layer reads", () => {
-    assert.isTrue(configNames.has("DATABASE_URL") && configNames.has("BILLING_PORT"), "recording provider saw the configs")
+    assert.isTrue(configVariables.has("DATABASE_URL") && configVariables.has("BILLING_PORT"), "recording provider saw the configs")
     for (const { name, build, s } of built) {
       const given = [...Object.keys(s.environment ?? {}), ...Object.keys(dockerfile(build).env)]
-      const unknown = given.filter((n) => !configNames.has(n))
+      const unknown = given.filter((n) => !configVariables.has(n))
       assert.deepStrictEqual(unknown, [], `${name} sets variables nothing reads`)
     }
   })

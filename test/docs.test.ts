@@ -9,6 +9,7 @@ import { Effect, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { renderEventsDoc } from "../scripts/gen-events-doc.ts"
+import { configVariables, documentedVariables } from "./operations-doc.ts"
 import { clientAt, consumeAll, freePort, spawnApp, waitHealthy } from "./processes.ts"
 
 const eventsDoc = readFileSync(new URL("../docs/events.md", import.meta.url), "utf8")
@@ -23,6 +24,13 @@ const validator = () => {
 }
 
 describe("docs", () => {
+  it("docs/operations.md's per-app tables name every variable the config layer reads, and nothing else", () => {
+    const documented = documentedVariables()
+    assert.isTrue(configVariables.has("DATABASE_URL"), "the recording provider saw the configs")
+    assert.deepStrictEqual([...configVariables].filter((name) => !documented.has(name)), [], "undocumented")
+    assert.deepStrictEqual([...documented].filter((name) => !configVariables.has(name)), [], "documented, never read")
+  })
+
   it("docs/events.md is what the event schemas generate (run `node scripts/gen-events-doc.ts`)", () => {
     expect(eventsDoc).toBe(renderEventsDoc())
   })

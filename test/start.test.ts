@@ -1,7 +1,9 @@
 // `npm start` (scripts/start.ts) as a user runs it: one process, every app on its port, embedded defaults (PGlite
-// in memory here, so nothing is left behind). Each port's /metrics serves its own app's series only.
+// in memory here, so nothing is left behind). Each port's /metrics serves its own app's series only, and its
+// business metrics are the ones docs/operations.md lists for that app.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { documentedMetrics } from "./operations-doc.ts"
 import { fetchText, freePort, spawnApp, waitHealthy } from "./processes.ts"
 
 const seriesLabels = (text: string, label: string) =>
@@ -31,6 +33,9 @@ describe("npm start", () => {
         assert.strictEqual(metrics.status, 200)
         assert.deepStrictEqual([...seriesLabels(metrics.body, "service")], [name], `${name}'s HTTP series`)
         assert.deepStrictEqual([...seriesLabels(metrics.body, "schema")], [name], `${name}'s outbox series`)
+        const families = new Set(metrics.body.split("\n").flatMap((l) => /^# TYPE (kassa_[a-z_]+)/.exec(l)?.[1] ?? []))
+        const documented = documentedMetrics().filter((m) => m.app === "all" || m.app === name).map((m) => m.name)
+        assert.sameMembers([...families], documented, `${name}'s business metrics are the documented ones`)
       }
     }), 60_000)
 })
