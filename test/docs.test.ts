@@ -7,10 +7,12 @@ import { Ajv2020 } from "ajv/dist/2020.js"
 import addFormats from "ajv-formats"
 import { Effect, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
+import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
+import { resolve } from "node:path"
 import { renderEventsDoc } from "../scripts/gen-events-doc.ts"
 import { configVariables, documentedVariables } from "./operations-doc.ts"
-import { clientAt, consumeAll, freePort, spawnApp, waitHealthy } from "./processes.ts"
+import { clientAt, consumeAll, freePort, repoRoot, spawnApp, waitHealthy } from "./processes.ts"
 
 const eventsDoc = readFileSync(new URL("../docs/events.md", import.meta.url), "utf8")
 
@@ -24,6 +26,15 @@ const validator = () => {
 }
 
 describe("docs", () => {
+  it("nothing in the repository cites the product brief, which lives outside it: docs/ states the rules", () => {
+    const citation = new RegExp(["DESIGN", "(\\.md| §)"].join(""))
+    const files = execFileSync("git", ["ls-files"], { cwd: repoRoot, encoding: "utf8" }).split("\n").filter((f) =>
+      /\.(ts|md|ya?ml|json)$/.test(f) && f !== "package-lock.json"
+    )
+    const citing = files.filter((file) => citation.test(readFileSync(resolve(repoRoot, file), "utf8")))
+    assert.deepStrictEqual(citing, [])
+  })
+
   it("docs/operations.md's per-app tables name every variable the config layer reads, and nothing else", () => {
     const documented = documentedVariables()
     assert.isTrue(configVariables.has("DATABASE_URL"), "the recording provider saw the configs")
