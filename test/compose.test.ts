@@ -1,13 +1,24 @@
 // docker/compose.yaml and the Dockerfiles agree with the code: entry points, ports and variable names
-// come from the config layer, not from this file.
+// come from the config layer, not from this file. Then the file is run as Docker would run it, minus Docker (there
+// is no engine here): every built service is a node process with exactly the environment compose gives it (the
+// infra host names pointing at this machine's Postgres, Redis and RabbitMQ, a fresh database, ports remapped),
+// billing as many replicas as the file says, and a viewer's journey goes through it over HTTP while a consumer
+// bound to the exchange watches the events.
 import { assert, describe, it } from "@effect/vitest"
-import * as PlatformConfig from "@kassa/platform/config"
-import { BillingHttpConfig, CatalogHttpConfig, PaymentsHttpConfig } from "@kassa/platform/config"
-import { Config, ConfigProvider, Effect, Schema } from "effect"
-import { existsSync, readFileSync } from "node:fs"
+import { BillingApi, CatalogApi } from "@kassa/domain/apis"
+import { AmqpConfig, BillingHttpConfig, CatalogHttpConfig, PaymentsHttpConfig, StripeSandboxHttpConfig } from "@kassa/platform/config"
+import { makeTestDatabase } from "@kassa/platform/testing"
+import { Config, ConfigProvider, Effect, Option, Queue, Redacted, Schedule, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { randomUUID } from "node:crypto"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parse } from "yaml"
+import { configVariables } from "./operations-doc.ts"
+import { type AppProcess, clientAt, consumeAll, freePort, roundRobinProxy, spawnApp, waitHealthy } from "./processes.ts"
 
 const dockerDir = fileURLToPath(new URL("../docker/", import.meta.url))
 
@@ -34,18 +45,6 @@ const service = (name: string) => {
   return found
 }
 
-/** Every variable name the config layer asks for: resolve each exported Config against a recording provider. */
-const configNames = (() => {
-  const names = new Set<string>()
-  const recording = ConfigProvider.make((path) => {
-    names.add(path.join("_"))
-    return Effect.succeed(undefined)
-  })
-  for (const value of Object.values(PlatformConfig) as ReadonlyArray<unknown>) {
-    if (Config.isConfig(value)) Effect.runSync(Effect.exit(value.parse(recording)))
-  }
-  return names
-})()
 
 const defaults = ConfigProvider.fromUnknown({})
 const httpConfigs = { billing: BillingHttpConfig, payments: PaymentsHttpConfig, catalog: CatalogHttpConfig }
@@ -124,10 +123,10 @@ describe("docker/compose.yaml", () => {
   })
 
   it("every variable an app is given is one the config layer reads", () => {
-    assert.isTrue(configNames.has("DATABASE_URL") && configNames.has("BILLING_PORT"), "recording provider saw the configs")
+    assert.isTrue(configVariables.has("DATABASE_URL") && configVariables.has("BILLING_PORT"), "recording provider saw the configs")
     for (const { name, build, s } of built) {
       const given = [...Object.keys(s.environment ?? {}), ...Object.keys(dockerfile(build).env)]
-      const unknown = given.filter((n) => !configNames.has(n))
+      const unknown = given.filter((n) => !configVariables.has(n))
       assert.deepStrictEqual(unknown, [], `${name} sets variables nothing reads`)
     }
   })
@@ -139,9 +138,15 @@ describe("docker/compose.yaml", () => {
       AMQP_URL: "amqp:",
       STRIPE_API_BASE: "http:"
     }
+    // each app's own: where it reaches the other side of billing ⇄ payments
+    const own: Record<string, Record<string, string>> = {
+      billing: { PAYMENTS_RPC_URL: "http:" },
+      payments: { BILLING_RPC_URL: "http:" },
+      catalog: {}
+    }
     for (const app of apps) {
       const env = service(app).environment ?? {}
-      for (const [variable, scheme] of Object.entries(schemes)) {
+      for (const [variable, scheme] of Object.entries({ ...schemes, ...own[app] })) {
         const raw = env[variable]
         assert.isDefined(raw, `${app} sets ${variable}`)
         const url = new URL(withDefaults(raw!))
@@ -166,4 +171,158 @@ describe("docker/compose.yaml", () => {
       }
     }
   })
+})
+
+// ---- the file, run ----------------------------------------------------------------------------------------------
+
+/** The port variable and the port each built service listens on inside its container (its config's default). */
+const listeners: Record<string, { readonly variable: string; readonly port: number }> = {
+  billing: { variable: "BILLING_PORT", port: defaultPort("billing") },
+  payments: { variable: "PAYMENTS_PORT", port: defaultPort("payments") },
+  catalog: { variable: "CATALOG_PORT", port: defaultPort("catalog") },
+  "stripe-sandbox": {
+    variable: "STRIPE_SANDBOX_PORT",
+    port: Effect.runSync(StripeSandboxHttpConfig.parse(defaults)).port
+  }
+}
+
+/** This machine's servers for compose's infra services, by the port compose reaches them on. */
+const machine: Record<string, Record<string, number>> = { postgres: { 5432: 5432 }, redis: { 6379: 6379 }, rabbitmq: { 5672: 5672 } }
+
+/**
+ * Rewrites every `scheme://[user@]service:port` in a value (comma-separated lists too) to where that service runs
+ * here; a reference to a service or port nothing serves fails the test (that is a miswiring).
+ */
+const rewrite = (value: string, address: (service: string, port: string) => string, database: string) =>
+  value.split(",").map((part) =>
+    part.replace(/^([a-z]+:\/\/(?:[^@/]*@)?)([a-z0-9-]+):(\d+)(\/[^?]*)?/, (_all, head: string, host: string, port: string, path?: string) => {
+      const target = `${head}${address(host, port)}`
+      return host === "postgres" ? `${target}/${database}` : `${target}${path ?? ""}`
+    })
+  ).join(",")
+
+describe("docker/compose.yaml, run", () => {
+  it.live("every service as its own process, billing ×2: subscribe → entitlement → cancel payment, events on the exchange", () =>
+    Effect.gen(function*() {
+      const databaseUrl = new URL(Redacted.value(yield* makeTestDatabase()))
+      const database = databaseUrl.pathname.slice(1)
+      const workdir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(resolve(tmpdir(), "kassa-compose-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+
+      // a free port per process; a replicated service's name is a round-robin over its replicas
+      const replicas = Object.fromEntries(yield* Effect.forEach(built, ({ name, s }) =>
+        Effect.map(Effect.all(Array.from({ length: s.deploy?.replicas ?? 1 }, () => freePort)), (ports) => [name, ports] as const)))
+      const local: Record<string, Record<string, number>> = { ...machine }
+      for (const { name } of built) {
+        const ports = replicas[name]!
+        local[name] = { [listeners[name]!.port]: ports.length === 1 ? ports[0]! : yield* roundRobinProxy(ports) }
+      }
+      // billing-lb (nginx, round robin over billing's replicas) is what the host's billing port reaches
+      const billingUrl = `http://127.0.0.1:${local["billing"]![listeners["billing"]!.port]}`
+      const address = (service: string, port: string) => {
+        const found = local[service]?.[port]
+        if (found === undefined) throw new Error(`compose refers to ${service}:${port}, which nothing serves`)
+        return `127.0.0.1:${found}`
+      }
+
+      const processes: Array<readonly [AppProcess, string]> = []
+      for (const { name, build, s } of built) {
+        const file = dockerfile(build)
+        const [, entry] = file.cmd[0] as [string, string]
+        const given = { ...file.env, ...s.environment }
+        for (const [i, port] of replicas[name]!.entries()) {
+          const env = Object.fromEntries(Object.entries(given).map(([k, v]) => [k, rewrite(withDefaults(v), address, database)]))
+          env[listeners[name]!.variable] = String(port)
+          const app = yield* spawnApp(`${name}#${i + 1}`, entry, env, workdir)
+          processes.push([app, `http://127.0.0.1:${port}/health`])
+        }
+      }
+      yield* Effect.forEach(processes, ([app, url]) => waitHealthy(app, url, 45), { concurrency: "unbounded", discard: true })
+      // on a failure, what each process said
+      const dumpOutput = Effect.sync(() => {
+        for (const [app] of processes) console.error(`---- ${app.name}\n${app.output()}`)
+      })
+      yield* Effect.gen(function*() {
+        const appEnv = (name: string) => ConfigProvider.fromUnknown(
+          Object.fromEntries(Object.entries(service(name).environment ?? {}).map(([k, v]) => [k, withDefaults(v)])))
+        const amqpConfig = yield* AmqpConfig.parse(appEnv("billing"))
+        const events = yield* consumeAll(rewrite(Redacted.value(Option.getOrThrow(amqpConfig.url)), address, database), amqpConfig.exchange)
+
+        // the admin compose bootstraps puts a product on sale in the catalog; billing's copy follows
+        const adminEnv = service("billing").environment ?? {}
+        const anonymous = yield* clientAt(BillingApi, billingUrl)
+        const adminToken = (yield* anonymous.auth.token({
+          payload: { email: withDefaults(adminEnv["ADMIN_EMAIL"]!), password: withDefaults(adminEnv["ADMIN_PASSWORD"]!) }
+        })).accessToken
+        const catalog = yield* clientAt(CatalogApi, `http://${address("catalog", String(listeners["catalog"]!.port))}`, adminToken)
+        const film = yield* catalog.films.create({ payload: { title: "Compose", releaseYear: 1977, durationMinutes: 121, ageRating: "12+" } })
+        const product = yield* catalog.products.create({
+          payload: { name: `Compose ${randomUUID()}`, filmIds: [film.id], plans: [{ interval: "month", amount: 990, currency: "EUR" }] }
+        })
+        yield* anonymous.products.get({ params: { id: product.id } }).pipe(
+          Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 })
+        )
+
+        // a viewer subscribes (billing charges through payments, which charges the sandbox), watches, cancels the payment
+        const email = `compose-${randomUUID()}@example.com`
+        const password = "correct horse battery staple"
+        const account = yield* anonymous.auth.register({ payload: { email, password } })
+        const viewer = yield* clientAt(BillingApi, billingUrl, (yield* anonymous.auth.token({ payload: { email, password } })).accessToken)
+        const subscribed = yield* viewer.subscriptions.create({
+          headers: { "idempotency-key": randomUUID() },
+          payload: { planId: product.plans[0]!.id, paymentMethod: "pm_card_visa" }
+        })
+        assert.strictEqual(subscribed.subscription.status, "active")
+        assert.strictEqual(subscribed.payment?.status, "succeeded")
+        // replicas answer alike: a few requests spread over both
+        for (let i = 0; i < 4; i++) {
+          assert.isTrue((yield* viewer.entitlements.film({ params: { filmId: film.id } })).allowed, "entitled after paying")
+        }
+        const canceled = yield* viewer.payments.cancel({
+          params: { id: subscribed.payment!.id },
+          headers: { "idempotency-key": randomUUID() }
+        })
+        assert.strictEqual(canceled.status, "refunded")
+        for (let i = 0; i < 4; i++) {
+          assert.isFalse((yield* viewer.entitlements.film({ params: { filmId: film.id } })).allowed, "no access after the refund")
+        }
+
+        // every event of the journey reaches the exchange, from billing's outbox and payments'
+        const expected = [
+          "user.registered",
+          "subscription.created",
+          "subscription.activated",
+          "invoice.paid",
+          "payment.succeeded",
+          "entitlement.granted",
+          "payment.refunded",
+          "subscription.canceled",
+          "entitlement.revoked"
+        ]
+        const seen = new Set<string>()
+        while (!expected.every((type) => seen.has(type))) {
+          const message = yield* Queue.take(events).pipe(
+            Effect.timeoutOrElse({
+              duration: "15 seconds",
+              orElse: () => Effect.die(new Error(`events missing: ${expected.filter((t) => !seen.has(t))}`))
+            })
+          )
+          if (message.body.includes(account.id)) seen.add(message.type)
+        }
+
+        // payments reported the outcomes to billing's RPC too (BILLING_RPC_URL), and billing acknowledged each
+        const callbacks = SqlClient.SqlClient.use((sql) =>
+          sql<{ readonly total: number; readonly open: number }>`
+            SELECT count(*)::int AS "total", count(*) FILTER (WHERE acknowledged_at IS NULL)::int AS "open"
+            FROM payments.billing_callbacks`
+        ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl.toString()), maxConnections: 1 })))
+        const delivered = yield* callbacks.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (c) => c[0]!.total >= 2 && c[0]!.open === 0, times: 100 })
+        )
+        assert.deepStrictEqual(delivered[0], { total: delivered[0]!.total, open: 0 })
+        assert.isAtLeast(delivered[0]!.total, 2, "the charge's and the refund's outcomes")
+      }).pipe(Effect.onError(() => dumpOutput))
+    }), 90_000)
 })

@@ -96,10 +96,13 @@ export const BillingApp = Layer.mergeAll(
       ([me, entitlements]) => new Map([...me, ...entitlements])
     ),
     extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))
-  }),
+  }).pipe(
+    // before the server listens: the configured admin can log in as soon as billing answers /health
+    Layer.provide(AdminBootstrap)
+  ),
   Outbox.relay("billing"),
   CatalogEtl(),
-  // /ready answers 200 only once the bootstrap admin exists (migrations ran before anything here)
+  // /ready answers 200 only once every start-up step is done (migrations ran before anything here)
   Readiness.started.pipe(Layer.provide(AdminBootstrap))
 ).pipe(
   Layer.provideMerge(BillingServices),

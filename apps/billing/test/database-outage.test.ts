@@ -1,5 +1,5 @@
 // Billing with its Postgres connection cut (a TCP proxy between the app and the real server, closed mid-test):
-// writes answer 503 ServiceUnavailable (DESIGN §5) promptly instead of hanging or failing with 500, an entitlement
+// writes answer 503 ServiceUnavailable promptly instead of hanging or failing with 500, an entitlement
 // answered before the cut is still answered (200, same answer), one that was never asked is a prompt 503, and the
 // app writes again once the connection is back. A database that accepts connections but never answers does not
 // hold requests either: they answer 503 at the request deadline (REQUEST_TIMEOUT).

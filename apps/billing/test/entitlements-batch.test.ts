@@ -2,7 +2,7 @@
 // statement the app runs passes the SQL client's statement transformer hook, which this test installs), the
 // answers equal those of per-pair checks, a second replica finds them in Redis without touching Postgres, a batch
 // falls back to in-process entries when Redis and Postgres are both down (the randomized model test of
-// entitlements-model.test.ts holds batches to a direct SQL evaluation of DESIGN §4).
+// entitlements-model.test.ts holds batches to a direct SQL evaluation of the entitlement rules).
 import { assert, layer } from "@effect/vitest"
 import { EntitlementsRpcClient } from "@kassa/billing/client"
 import type { EntitlementAnswer } from "@kassa/domain/entitlements"

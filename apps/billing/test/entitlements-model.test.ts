@@ -1,7 +1,7 @@
 // A randomized model test: fast-check command sequences (subscription state changes through the entitlement
 // writer, membership changes as the ETL makes them, time moving on, single checks that warm one pair) against the
 // cached answers after each step — a CheckEntitlements batch over every (user, film) pair (some twice, so hits and
-// misses mix) and a single check of each — compared with a direct SQL evaluation of DESIGN §4 over the
+// misses mix) and a single check of each — compared with a direct SQL evaluation of the entitlement rules over the
 // subscriptions themselves (not the read model). Zero disagreements.
 import { assert, layer } from "@effect/vitest"
 import { FilmId, type ProductId, UserId } from "@kassa/domain/ids"

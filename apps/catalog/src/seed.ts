@@ -1,4 +1,4 @@
-// The demo catalog `npm start` seeds (DESIGN §7): a handful of films and three products with monthly and
+// The demo catalog `npm start` seeds: a handful of films and three products with monthly and
 // yearly plans in USD and EUR. Written through the repositories, so the ETL copies it to billing and the
 // outbox announces it like any admin change. Runs once: a catalog that has any product is left alone.
 import type { NewFilm, NewProduct, PlanSpec } from "@kassa/domain/catalog"

@@ -19,6 +19,7 @@ import {
   newUserId,
   PaymentsHarness,
   providerIntentsOf,
+  previousServiceToken,
   rpc,
   serviceToken
 } from "./harness.ts"
@@ -186,6 +187,12 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
         PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make("not-the-token"))
       ).pipe(Effect.flip)
       assert.strictEqual(intruder._tag, "Unauthorized")
+      // mid-rotation, a caller still presenting the previous token (SERVICE_TOKEN_PREVIOUS) gets through
+      const rotating = yield* Effect.provide(
+        Effect.flatMap(Effect.service(PaymentsRpcClient), (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })),
+        PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make(previousServiceToken))
+      ).pipe(Effect.flip)
+      assert.strictEqual(rotating._tag, "NotFound")
     }))
 
   it.effect("the HTTP twin: 201 with the token, 401 without, 400 naming the field, listed in the OpenAPI doc", () =>

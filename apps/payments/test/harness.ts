@@ -14,6 +14,8 @@ import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 
 export const serviceToken = "payments-test-service-token"
+/** accepted beside serviceToken, as during a rotation */
+export const previousServiceToken = "payments-test-service-token-previous"
 export const webhookSecret = "whsec_payments_test_current"
 export const previousWebhookSecret = "whsec_payments_test_previous"
 
@@ -25,6 +27,7 @@ export const testConfig = (extra: Record<string, string> = {}) =>
     AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
     PAYMENTS_PORT: "0",
     SERVICE_TOKEN: serviceToken,
+    SERVICE_TOKEN_PREVIOUS: previousServiceToken,
     STRIPE_WEBHOOK_SECRET: webhookSecret,
     STRIPE_WEBHOOK_SECRET_PREVIOUS: previousWebhookSecret,
     // tests drive the reconciler themselves (TestClock); the app's own fiber stays out of the way

@@ -1,6 +1,6 @@
 // One HttpApi per app. Later issues add their feature groups here; servers implement them and
 // clients and tests derive from them.
-import { HttpApi, OpenApi } from "effect/http-api"
+import { HttpApi } from "effect/http-api"
 import { AuthGroup, MeGroup } from "./auth.ts"
 import {
   AdminBillingGroup,
@@ -11,6 +11,7 @@ import {
   SubscriptionsGroup
 } from "./billing.ts"
 import { FilmsGroup, ProductsAdminGroup } from "./catalog.ts"
+import { apiAnnotations } from "./openapi.ts"
 import { EntitlementsGroup } from "./entitlements.ts"
 import { PaymentsGroup, StripeWebhooksGroup } from "./payments.ts"
 import { ProductsGroup } from "./products.ts"
@@ -28,19 +29,31 @@ export class BillingApi extends HttpApi.make("billing")
   .add(StatementGroup)
   .add(EntitlementsGroup)
   .add(AdminBillingGroup)
-  .annotateMerge(OpenApi.annotations({ title: "Kassa Billing API", version: "1.0.0" }))
+  .annotateMerge(apiAnnotations(
+    "Kassa Billing API",
+    "Accounts and tokens, products on sale, subscriptions, invoices, payments, statements and entitlements for " +
+      "viewers; invoices, payments and refunds for admins. Log in with `POST /v1/auth/token` and send the access " +
+      "token as `Authorization: Bearer <token>`."
+  ))
 {}
 
 export class PaymentsApi extends HttpApi.make("payments")
   .add(SystemGroup)
   .add(PaymentsGroup)
   .add(StripeWebhooksGroup)
-  .annotateMerge(OpenApi.annotations({ title: "Kassa Payments API", version: "1.0.0" }))
+  .annotateMerge(apiAnnotations(
+    "Kassa Payments API",
+    "Payments through Stripe for billing and operators (bearer `SERVICE_TOKEN`), and the Stripe webhook endpoint."
+  ))
 {}
 
 export class CatalogApi extends HttpApi.make("catalog")
   .add(SystemGroup)
   .add(FilmsGroup)
   .add(ProductsAdminGroup)
-  .annotateMerge(OpenApi.annotations({ title: "Kassa Catalog API", version: "1.0.0" }))
+  .annotateMerge(apiAnnotations(
+    "Kassa Catalog API",
+    "Films and products with their plans (admin): what billing sells. Send an admin's access token from billing " +
+      "as `Authorization: Bearer <token>`."
+  ))
 {}

@@ -1,4 +1,4 @@
-// Accounts and tokens (DESIGN §5): the auth HttpApi group, the bearer middleware every app's
+// Accounts and tokens: the auth HttpApi group, the bearer middleware every app's
 // protected groups use, and the CurrentUser they provide. The server side lives in
 // packages/platform/src/auth.ts (token verification) and apps/billing/src/auth (accounts).
 import { Context, Schema, SchemaTransformation } from "effect"
@@ -34,9 +34,10 @@ export type Email = typeof Email.Type
 export const PASSWORD_MIN_LENGTH = 8
 export const PASSWORD_MAX_LENGTH = 256
 
+// counted in code points, so the documented minLength/maxLength are the bounds checked
 export const Password = Schema.String.check(
-  Schema.isMinLength(PASSWORD_MIN_LENGTH, { message: `password must be at least ${PASSWORD_MIN_LENGTH} characters` }),
-  Schema.isMaxLength(PASSWORD_MAX_LENGTH, { message: `password must be at most ${PASSWORD_MAX_LENGTH} characters` })
+  Schema.isMinCodePoints(PASSWORD_MIN_LENGTH, { message: `password must be at least ${PASSWORD_MIN_LENGTH} characters` }),
+  Schema.isMaxCodePoints(PASSWORD_MAX_LENGTH, { message: `password must be at most ${PASSWORD_MAX_LENGTH} characters` })
 ).annotate({ identifier: "Password", description: `${PASSWORD_MIN_LENGTH}..${PASSWORD_MAX_LENGTH} characters` })
 
 /** The opaque refresh token as sent by clients; its shape is checked loosely, its value against the store. */
@@ -89,7 +90,11 @@ export const TokenPair = Schema.Struct({
 export type TokenPair = typeof TokenPair.Type
 
 /** `data` of the `user.registered` event. */
-export const UserRegistered = Schema.Struct({ userId: UserId, email: Schema.String, role: Role }).annotate({
+export const UserRegistered = Schema.Struct({
+  userId: UserId,
+  email: Schema.String.annotate({ description: "trimmed and lower-cased" }),
+  role: Role
+}).annotate({
   identifier: "UserRegistered"
 })
 export type UserRegistered = typeof UserRegistered.Type
@@ -104,18 +109,27 @@ export class CurrentUser extends Context.Service<CurrentUser, {
 }>()("kassa/CurrentUser") {}
 
 /**
+ * The access token as an OpenAPI security scheme: HTTP `bearer` (lower case, as OpenAPI tools and Scalar expect, so
+ * the docs' samples say `Authorization: Bearer …`), a JWT from `POST /v1/auth/token`.
+ */
+export const accessToken = HttpApiSecurity.http({ scheme: "bearer" }).pipe(
+  HttpApiSecurity.annotate(OpenApi.Format, "JWT"),
+  HttpApiSecurity.annotate(OpenApi.Description, "access token from POST /v1/auth/token on billing (15 minutes)")
+)
+
+/**
  * Bearer access token, any role. 401 when the token is missing, invalid, expired or revoked; 503 when
  * revocation state cannot be confirmed (the cache is down and the revocation feed is stale: fail closed).
  */
 export class Authentication extends HttpApiMiddleware.Service<Authentication, { provides: CurrentUser }>()(
   "kassa/Authentication",
-  { security: { bearer: HttpApiSecurity.bearer }, error: [Unauthorized, ServiceUnavailable] }
+  { security: { bearer: accessToken }, error: [Unauthorized, ServiceUnavailable] }
 ) {}
 
 /** Bearer access token with role `admin`: 401 as `Authentication`, 403 for any other role. */
 export class AdminAuthentication extends HttpApiMiddleware.Service<AdminAuthentication, { provides: CurrentUser }>()(
   "kassa/AdminAuthentication",
-  { security: { bearer: HttpApiSecurity.bearer }, error: [Unauthorized, Forbidden, ServiceUnavailable] }
+  { security: { bearer: accessToken }, error: [Unauthorized, Forbidden, ServiceUnavailable] }
 ) {}
 
 export const ADMIN_PREFIX = "/admin/v1"
@@ -142,22 +156,22 @@ export class AuthGroup extends HttpApiGroup.make("auth")
       payload: Credentials,
       success: Account.pipe(HttpApiSchema.status(201)),
       error: [Conflict, ServiceUnavailable]
-    }),
+    }).annotate(OpenApi.Summary, "Create an account"),
     HttpApiEndpoint.post("token", "/v1/auth/token", {
       payload: Credentials,
       success: TokenPair,
       error: [Unauthorized, RateLimited, ServiceUnavailable]
-    }),
+    }).annotate(OpenApi.Summary, "Log in: an access token and a refresh token"),
     HttpApiEndpoint.post("refresh", "/v1/auth/refresh", {
       payload: RefreshRequest,
       success: TokenPair,
       error: [Unauthorized, ServiceUnavailable]
-    }),
+    }).annotate(OpenApi.Summary, "Trade a refresh token for a new pair"),
     HttpApiEndpoint.post("logout", "/v1/auth/logout", {
       payload: RefreshRequest,
       success: HttpApiSchema.NoContent,
       error: ServiceUnavailable
-    })
+    }).annotate(OpenApi.Summary, "End the session of a refresh token")
   )
   .middleware(RequestValidation)
   .annotateMerge(OpenApi.annotations({ title: "Auth", description: "Accounts and tokens" }))
@@ -165,14 +179,15 @@ export class AuthGroup extends HttpApiGroup.make("auth")
 
 export class MeGroup extends HttpApiGroup.make("me")
   .add(
-    HttpApiEndpoint.get("get", "/v1/me", { success: Me }),
-    HttpApiEndpoint.get("timeZone", "/v1/me/time-zone", { success: TimeZoneSetting, error: ServiceUnavailable }),
+    HttpApiEndpoint.get("get", "/v1/me", { success: Me }).annotate(OpenApi.Summary, "Your account"),
+    HttpApiEndpoint.get("timeZone", "/v1/me/time-zone", { success: TimeZoneSetting, error: ServiceUnavailable })
+      .annotate(OpenApi.Summary, "Your time zone"),
     // future periods (renewals) and statements follow the new zone; periods already running keep their ends
     HttpApiEndpoint.put("setTimeZone", "/v1/me/time-zone", {
       payload: TimeZoneSetting,
       success: TimeZoneSetting,
       error: ServiceUnavailable
-    })
+    }).annotate(OpenApi.Summary, "Set your time zone")
   )
   .middleware(RequestValidation)
   .middleware(Authentication)

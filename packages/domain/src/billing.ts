@@ -1,4 +1,4 @@
-// Billing's viewer resources (DESIGN §4, §5): subscriptions, invoices and billing's view of payments, the
+// Billing's viewer resources: subscriptions, invoices and billing's view of payments, the
 // HttpApi groups under /v1 that serve them (own objects only), and the typed errors of the subscribe flow.
 // Payment outcomes reach billing through payments' BillingCallbackRpcs (./payments.ts).
 import { Schema } from "effect"
@@ -10,10 +10,11 @@ import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
 import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentMethods, PaymentStatus } from "./payments.ts"
 import { RequestValidation } from "./validation.ts"
+import { UtcDateTime } from "./time.ts"
 
 // ---- resources ---------------------------------------------------------------------------------------------
 
-/** `incomplete → active → past_due → canceled`, `trialing → active`, `expired` (DESIGN §4). */
+/** `incomplete → active → past_due → canceled`, `trialing → active`, `expired`. */
 export const subscriptionStatuses = [
   "incomplete",
   "incomplete_expired",
@@ -35,13 +36,15 @@ export const Subscription = Schema.Struct({
   productId: ProductId,
   planId: PlanId,
   status: SubscriptionStatus,
-  /** null until the first payment succeeds (or the trial starts) */
-  currentPeriodStart: Schema.NullOr(Schema.DateTimeUtcFromString),
-  currentPeriodEnd: Schema.NullOr(Schema.DateTimeUtcFromString),
-  cancelAtPeriodEnd: Schema.Boolean,
-  /** why the last charge failed (Stripe's decline code), while the subscription is incomplete or past due */
-  failureCode: Schema.NullOr(Schema.String),
-  createdAt: Schema.DateTimeUtcFromString
+  currentPeriodStart: Schema.NullOr(UtcDateTime).annotate({
+    description: "null until the first payment succeeds (or the trial starts)"
+  }),
+  currentPeriodEnd: Schema.NullOr(UtcDateTime),
+  cancelAtPeriodEnd: Schema.Boolean.annotate({ description: "ends at currentPeriodEnd instead of renewing" }),
+  failureCode: Schema.NullOr(Schema.String).annotate({
+    description: "why the last charge failed (Stripe's decline code), while the subscription is incomplete or past due"
+  }),
+  createdAt: UtcDateTime
 }).annotate({ identifier: "Subscription" })
 export type Subscription = typeof Subscription.Type
 
@@ -58,8 +61,8 @@ export const InvoiceLine = Schema.Struct({
   kind: InvoiceLineKind,
   description: Schema.String,
   planId: Schema.NullOr(PlanId),
-  periodStart: Schema.NullOr(Schema.DateTimeUtcFromString),
-  periodEnd: Schema.NullOr(Schema.DateTimeUtcFromString),
+  periodStart: Schema.NullOr(UtcDateTime),
+  periodEnd: Schema.NullOr(UtcDateTime),
   /** integer minor units; negative for credits */
   amount: Schema.Int,
   currency: Currency
@@ -76,10 +79,10 @@ export const Invoice = Schema.Struct({
   /** sum of the credit lines (refunds), as a positive number */
   creditedAmount: Schema.Int,
   currency: Currency,
-  periodStart: Schema.DateTimeUtcFromString,
-  periodEnd: Schema.DateTimeUtcFromString,
+  periodStart: UtcDateTime,
+  periodEnd: UtcDateTime,
   lines: Schema.Array(InvoiceLine),
-  createdAt: Schema.DateTimeUtcFromString
+  createdAt: UtcDateTime
 }).annotate({ identifier: "Invoice" })
 export type Invoice = typeof Invoice.Type
 
@@ -88,12 +91,14 @@ export const InvoiceEventData = Schema.Struct({
   id: InvoiceId,
   userId: UserId,
   subscriptionId: SubscriptionId,
-  amount: Schema.Int,
+  amount: Schema.Int.annotate({ description: "the invoice's total in minor units" }),
   currency: Currency,
-  /** `invoice.paid` (null for a trial's $0 invoice) and `invoice.payment_failed` */
-  paymentId: Schema.optionalKey(Schema.NullOr(PaymentId)),
-  /** `invoice.payment_failed` */
-  failureCode: Schema.optionalKey(Schema.NullOr(Schema.String))
+  paymentId: Schema.optionalKey(Schema.NullOr(PaymentId).annotate({
+    description: "`invoice.paid` (null for a trial's $0 invoice) and `invoice.payment_failed`: the payment"
+  })),
+  failureCode: Schema.optionalKey(Schema.NullOr(Schema.String).annotate({
+    description: "`invoice.payment_failed`: Stripe's decline code"
+  }))
 }).annotate({ identifier: "InvoiceEventData" })
 export type InvoiceEventData = typeof InvoiceEventData.Type
 
@@ -187,17 +192,17 @@ export class PaymentMethodsGroup extends HttpApiGroup.make("paymentMethods")
       payload: AddPaymentMethodRequest,
       success: PaymentMethod.pipe(HttpApiSchema.status(201)),
       error: [BadRequest, ProviderUnavailable, ServiceUnavailable]
-    }),
+    }).annotate(OpenApi.Summary, "Save a card as your default payment method"),
     HttpApiEndpoint.get("list", "/v1/payment-methods", {
       success: PaymentMethods,
       error: [ProviderUnavailable, ServiceUnavailable]
-    }),
+    }).annotate(OpenApi.Summary, "List your saved cards"),
     /** Detach a saved card; 404 when it is not one of yours. Removing the default leaves none (renewals then fail). */
     HttpApiEndpoint.delete("remove", "/v1/payment-methods/:id", {
       params: { id: PaymentMethodId },
       success: HttpApiSchema.NoContent,
       error: [NotFound, ProviderUnavailable, ServiceUnavailable]
-    })
+    }).annotate(OpenApi.Summary, "Remove a saved card")
   )
   .middleware(RequestValidation)
   .middleware(Authentication)
@@ -216,24 +221,25 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
       payload: SubscribeRequest,
       success: SubscribeResult.pipe(HttpApiSchema.status(201)),
       error: moneyErrors
-    }),
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Subscription), error: [BadRequest, ServiceUnavailable] }),
+    }).annotate(OpenApi.Summary, "Subscribe to a plan (charges the first period)"),
+    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Subscription), error: [BadRequest, ServiceUnavailable] })
+      .annotate(OpenApi.Summary, "Your subscriptions"),
     HttpApiEndpoint.get("get", "/:id", {
       params: { id: SubscriptionId },
       success: Subscription,
       error: [NotFound, ServiceUnavailable]
-    }),
+    }).annotate(OpenApi.Summary, "One of your subscriptions"),
     HttpApiEndpoint.post("cancel", "/:id/cancel", {
       params: { id: SubscriptionId },
       payload: CancelSubscriptionRequest,
       success: Subscription,
       error: [NotFound, Conflict, ServiceUnavailable]
-    }),
+    }).annotate(OpenApi.Summary, "Cancel a subscription, now or at period end"),
     HttpApiEndpoint.post("resume", "/:id/resume", {
       params: { id: SubscriptionId },
       success: Subscription,
       error: [NotFound, Conflict, ServiceUnavailable]
-    })
+    }).annotate(OpenApi.Summary, "Undo a cancel at period end")
   )
   .middleware(RequestValidation)
   .middleware(Authentication)
@@ -247,15 +253,17 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
 
 export class InvoicesGroup extends HttpApiGroup.make("invoices")
   .add(
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Invoice), error: [BadRequest, ServiceUnavailable] }),
-    HttpApiEndpoint.get("get", "/:id", { params: { id: InvoiceId }, success: Invoice, error: [NotFound, ServiceUnavailable] }),
+    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Invoice), error: [BadRequest, ServiceUnavailable] })
+      .annotate(OpenApi.Summary, "Your invoices"),
+    HttpApiEndpoint.get("get", "/:id", { params: { id: InvoiceId }, success: Invoice, error: [NotFound, ServiceUnavailable] })
+      .annotate(OpenApi.Summary, "One of your invoices"),
     HttpApiEndpoint.post("pay", "/:id/pay", {
       params: { id: InvoiceId },
       headers: idempotencyHeader,
       payload: PayInvoiceRequest,
       success: PayResult,
       error: moneyErrors
-    })
+    }).annotate(OpenApi.Summary, "Pay an open invoice")
   )
   .middleware(RequestValidation)
   .middleware(Authentication)
@@ -265,8 +273,10 @@ export class InvoicesGroup extends HttpApiGroup.make("invoices")
 
 export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
   .add(
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Payment), error: [BadRequest, ServiceUnavailable] }),
-    HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: [NotFound, ServiceUnavailable] }),
+    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Payment), error: [BadRequest, ServiceUnavailable] })
+      .annotate(OpenApi.Summary, "Your payments"),
+    HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: [NotFound, ServiceUnavailable] })
+      .annotate(OpenApi.Summary, "One of your payments"),
     /**
      * "Отменить платеж": a pending payment is canceled; a succeeded one inside the refund window is refunded in
      * full, its period's access revoked and its subscription canceled. Outside the window 422, twice 409.
@@ -276,7 +286,7 @@ export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
       headers: idempotencyHeader,
       success: Payment,
       error: moneyErrors
-    })
+    }).annotate(OpenApi.Summary, "Cancel a payment: refund it in full")
   )
   .middleware(RequestValidation)
   .middleware(Authentication)
@@ -295,7 +305,7 @@ export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
  * (`refund`, negative); a fully refunded invoice nets to zero.
  */
 export const StatementEntry = Schema.Struct({
-  at: Schema.DateTimeUtcFromString,
+  at: UtcDateTime,
   kind: Schema.Literals(["invoice", "credit", "payment", "refund"]),
   /** the invoice, payment or credit line the entry comes from */
   reference: Schema.String,
@@ -326,7 +336,7 @@ export const Statement = Schema.Struct({
 export type Statement = typeof Statement.Type
 
 /** A calendar day, YYYY-MM-DD. */
-export const CalendarDate = Schema.String.check(
+export const CalendarDate = Schema.String.annotate({ format: "date" }).check(
   Schema.isPattern(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, { message: "expected a date such as 2026-01-31" })
 ).annotate({ identifier: "CalendarDate" })
 
@@ -349,7 +359,7 @@ export class StatementGroup extends HttpApiGroup.make("statement")
       query: StatementQuery,
       success: [Statement, StatementCsv],
       error: [BadRequest, ServiceUnavailable]
-    })
+    }).annotate(OpenApi.Summary, "Your statement for a date range (JSON or CSV)")
   )
   .middleware(RequestValidation)
   .middleware(Authentication)
@@ -366,8 +376,8 @@ export class StatementGroup extends HttpApiGroup.make("statement")
 const adminFilters = {
   userId: Schema.optionalKey(UserId),
   productId: Schema.optionalKey(ProductId),
-  from: Schema.optionalKey(Schema.DateTimeUtcFromString),
-  to: Schema.optionalKey(Schema.DateTimeUtcFromString),
+  from: Schema.optionalKey(UtcDateTime),
+  to: Schema.optionalKey(UtcDateTime),
   ...PageQuery
 }
 
@@ -380,7 +390,7 @@ export const AuditEntry = Schema.Struct({
   objectId: Schema.String,
   reason: Schema.String,
   details: Schema.Record(Schema.String, Schema.Unknown),
-  at: Schema.DateTimeUtcFromString
+  at: UtcDateTime
 }).annotate({ identifier: "AuditEntry" })
 export type AuditEntry = typeof AuditEntry.Type
 
@@ -425,8 +435,8 @@ export type SchedulerRun = typeof SchedulerRun.Type
 export const SchedulerRunRecord = Schema.Struct({
   id: Schema.String,
   status: Schema.Literals(["running", "succeeded", "failed"]),
-  startedAt: Schema.DateTimeUtcFromString,
-  finishedAt: Schema.NullOr(Schema.DateTimeUtcFromString),
+  startedAt: UtcDateTime,
+  finishedAt: Schema.NullOr(UtcDateTime),
   /** what the cycle did, once it succeeded */
   result: Schema.NullOr(SchedulerRun),
   /** why it failed */
@@ -440,45 +450,45 @@ export class AdminBillingGroup extends adminGroup(
     query: { ...adminFilters, status: Schema.optionalKey(InvoiceStatus) },
     success: Page(Invoice),
     error: [BadRequest, ServiceUnavailable]
-  }),
+  }).annotate(OpenApi.Summary, "All invoices, filtered"),
   HttpApiEndpoint.get("invoice", "/invoices/:id", {
     params: { id: InvoiceId },
     success: AdminInvoiceDetail,
     error: [NotFound, ServiceUnavailable]
-  }),
+  }).annotate(OpenApi.Summary, "An invoice with its payments and audit trail"),
   HttpApiEndpoint.get("payments", "/payments", {
     query: { ...adminFilters, status: Schema.optionalKey(PaymentStatus) },
     success: Page(Payment),
     error: [BadRequest, ServiceUnavailable]
-  }),
+  }).annotate(OpenApi.Summary, "All payments, filtered"),
   HttpApiEndpoint.get("subscriptions", "/subscriptions", {
     query: { ...adminFilters, status: Schema.optionalKey(SubscriptionStatus) },
     success: Page(Subscription),
     error: [BadRequest, ServiceUnavailable]
-  }),
+  }).annotate(OpenApi.Summary, "All subscriptions, filtered"),
   HttpApiEndpoint.get("statement", "/users/:id/statement", {
     params: { id: UserId },
     query: { from: CalendarDate, to: CalendarDate },
     success: Statement,
     error: [BadRequest, NotFound, ServiceUnavailable]
-  }),
+  }).annotate(OpenApi.Summary, "A user's statement"),
   HttpApiEndpoint.post("refund", "/payments/:id/refund", {
     params: { id: PaymentId },
     headers: idempotencyHeader,
     payload: AdminRefundRequest,
     success: AdminRefundResult,
     error: moneyErrors
-  }),
+  }).annotate(OpenApi.Summary, "Refund a payment (partial allowed)"),
   /** Starts one scheduler cycle and answers at once (202); the cycle runs apart from the request, to its end. */
   HttpApiEndpoint.post("run", "/billing/run", {
     success: SchedulerRunRecord.pipe(HttpApiSchema.status(202)),
     error: ServiceUnavailable
-  }),
+  }).annotate(OpenApi.Summary, "Start a scheduler cycle now"),
   HttpApiEndpoint.get("runStatus", "/billing/runs/:id", {
     params: { id: Schema.String.check(Schema.isMaxLength(64)) },
     success: SchedulerRunRecord,
     error: [NotFound, ServiceUnavailable]
-  })
+  }).annotate(OpenApi.Summary, "Read a scheduler run started by hand")
 ).annotateMerge(OpenApi.annotations({
   title: "Admin: billing",
   description: "«Просмотр счетов и оплат»: every invoice, payment and subscription with filters; statements of any " +

@@ -1,4 +1,4 @@
-// The catalog (DESIGN §1, §5): films, products and their versioned plans, the admin HttpApi groups that
+// The catalog: films, products and their versioned plans, the admin HttpApi groups that
 // manage them, and the data of the `catalog.product.*` events. Served by apps/catalog; billing keeps a copy
 // (see products.ts) that the catalog → billing ETL maintains.
 import { Schema } from "effect"
@@ -9,6 +9,7 @@ import { FilmId, PlanId, ProductId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
 import { RequestValidation } from "./validation.ts"
+import { UtcDateTime } from "./time.ts"
 
 // ---- text ----------------------------------------------------------------------------------------
 
@@ -49,8 +50,8 @@ export const Film = Schema.Struct({
   releaseYear: Schema.Int,
   durationMinutes: Schema.Int,
   ageRating: AgeRating,
-  createdAt: Schema.DateTimeUtc,
-  updatedAt: Schema.DateTimeUtc
+  createdAt: UtcDateTime,
+  updatedAt: UtcDateTime
 }).annotate({ identifier: "Film" })
 export type Film = typeof Film.Type
 
@@ -91,13 +92,11 @@ export const TrialDays = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum
   description: "0..365"
 })
 
-const PlanCurrency = Currency.annotate({ message: "currency must be an ISO 4217 code Kassa supports, such as USD or EUR" })
-
 /** A plan as an admin asks for it; the catalog gives it an id. */
 export const PlanSpec = Schema.Struct({
   interval: PlanInterval,
   amount: PlanAmount,
-  currency: PlanCurrency,
+  currency: Currency,
   /** default 0 */
   trialDays: Schema.optionalKey(TrialDays)
 }).annotate({ identifier: "PlanSpec" })
@@ -130,8 +129,8 @@ export const Plan = Schema.Struct({
   trialDays: Schema.Int,
   /** retired: kept (existing subscriptions still resolve it) but not offered to new buyers */
   status: PlanStatus,
-  createdAt: Schema.DateTimeUtc,
-  retiredAt: Schema.NullOr(Schema.DateTimeUtc)
+  createdAt: UtcDateTime,
+  retiredAt: Schema.NullOr(UtcDateTime)
 }).annotate({ identifier: "Plan" })
 export type Plan = typeof Plan.Type
 
@@ -146,9 +145,9 @@ export const Product = Schema.Struct({
   filmIds: Schema.Array(FilmId),
   /** active plans first, then retired versions, newest first */
   plans: Schema.Array(Plan),
-  createdAt: Schema.DateTimeUtc,
-  updatedAt: Schema.DateTimeUtc,
-  archivedAt: Schema.NullOr(Schema.DateTimeUtc)
+  createdAt: UtcDateTime,
+  updatedAt: UtcDateTime,
+  archivedAt: Schema.NullOr(UtcDateTime)
 }).annotate({ identifier: "Product" })
 export type Product = typeof Product.Type
 
@@ -200,16 +199,14 @@ export const ProductEventData = Schema.Struct({
   name: Schema.String,
   status: ProductStatus,
   filmIds: Schema.Array(FilmId),
-  /** the plans offered to new buyers */
   plans: Schema.Array(Schema.Struct({
     id: PlanId,
     interval: PlanInterval,
     amount: Schema.Int,
     currency: Currency,
     trialDays: Schema.Int
-  })),
-  /** the catalog's change counter at this change: orders changes across products */
-  catalogVersion: Schema.Int
+  })).annotate({ description: "the plans offered to new buyers" }),
+  catalogVersion: Schema.Int.annotate({ description: "the catalog's change counter at this change: orders changes across products" })
 }).annotate({ identifier: "ProductEventData" })
 export type ProductEventData = typeof ProductEventData.Type
 
@@ -224,11 +221,15 @@ export class FilmsGroup extends HttpApiGroup.make("films").add(
   HttpApiEndpoint.get("list", "/films", {
     query: { search: Schema.optionalKey(FilmSearch), ...PageQuery },
     success: Page(Film)
-  }),
-  HttpApiEndpoint.post("create", "/films", { payload: NewFilm, success: Film.pipe(HttpApiSchema.status(201)) }),
-  HttpApiEndpoint.get("get", "/films/:id", { params: filmParams, success: Film, error: NotFound }),
-  HttpApiEndpoint.patch("update", "/films/:id", { params: filmParams, payload: FilmPatch, success: Film, error: NotFound }),
+  }).annotate(OpenApi.Summary, "Films, by title"),
+  HttpApiEndpoint.post("create", "/films", { payload: NewFilm, success: Film.pipe(HttpApiSchema.status(201)) })
+    .annotate(OpenApi.Summary, "Add a film"),
+  HttpApiEndpoint.get("get", "/films/:id", { params: filmParams, success: Film, error: NotFound })
+    .annotate(OpenApi.Summary, "A film"),
+  HttpApiEndpoint.patch("update", "/films/:id", { params: filmParams, payload: FilmPatch, success: Film, error: NotFound })
+    .annotate(OpenApi.Summary, "Change a film"),
   HttpApiEndpoint.delete("delete", "/films/:id", { params: filmParams, error: [NotFound, FilmInUse] })
+    .annotate(OpenApi.Summary, "Delete a film")
 ).prefix(ADMIN_PREFIX).middleware(RequestValidation).middleware(AdminAuthentication).annotateMerge(OpenApi.annotations({
   title: "Films",
   description: "Films (admin). Ordered by title; `search` matches a case-insensitive substring of the title."
@@ -238,24 +239,25 @@ export class ProductsAdminGroup extends HttpApiGroup.make("products").add(
   HttpApiEndpoint.get("list", "/products", {
     query: { status: Schema.optionalKey(ProductStatus), ...PageQuery },
     success: Page(Product)
-  }),
+  }).annotate(OpenApi.Summary, "Products, by name"),
   HttpApiEndpoint.post("create", "/products", {
     payload: NewProduct,
     success: Product.pipe(HttpApiSchema.status(201)),
     error: UnknownFilms
-  }),
-  HttpApiEndpoint.get("get", "/products/:id", { params: productParams, success: Product, error: NotFound }),
+  }).annotate(OpenApi.Summary, "Create a product with its films and plans"),
+  HttpApiEndpoint.get("get", "/products/:id", { params: productParams, success: Product, error: NotFound })
+    .annotate(OpenApi.Summary, "A product with its plans, retired ones too"),
   HttpApiEndpoint.patch("update", "/products/:id", {
     params: productParams,
     payload: ProductPatch,
     success: Product,
     error: [NotFound, ProductArchived, UnknownFilms]
-  }),
+  }).annotate(OpenApi.Summary, "Change a product, its films or its plans"),
   HttpApiEndpoint.post("archive", "/products/:id/archive", {
     params: productParams,
     success: Product,
     error: [NotFound, ProductArchived]
-  })
+  }).annotate(OpenApi.Summary, "Archive a product (no new sales)")
 ).prefix(ADMIN_PREFIX).middleware(RequestValidation).middleware(AdminAuthentication).annotateMerge(OpenApi.annotations({
   title: "Products",
   description: "Products (admin): bundles of films with versioned plans. A changed price or trial creates a new " +

@@ -1,4 +1,4 @@
-// Entitlements (DESIGN §4, §5): "may this user watch this film?". The viewer's HttpApi group, and the RPC group
+// Entitlements: "may this user watch this film?". The viewer's HttpApi group, and the RPC group
 // other services call with the service token (the player's backend checks a viewer's token and access with it).
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
@@ -8,6 +8,7 @@ import { ServiceUnavailable, Unauthorized } from "./errors.ts"
 import { FilmId, ProductId, UserId } from "./ids.ts"
 import { ServiceAuth } from "./payments.ts"
 import { RequestValidation } from "./validation.ts"
+import { UtcDateTime } from "./time.ts"
 
 /** The answer for one (user, film): 200 either way; `productId`/`until` name the grant when allowed. */
 export const EntitlementCheck = Schema.Struct({
@@ -15,13 +16,23 @@ export const EntitlementCheck = Schema.Struct({
   filmId: FilmId,
   productId: Schema.optionalKey(ProductId),
   /** access lasts until then unless renewed (period end, or period end + grace while past due) */
-  until: Schema.optionalKey(Schema.DateTimeUtcFromString)
+  until: Schema.optionalKey(UtcDateTime)
 }).annotate({ identifier: "EntitlementCheck" })
 export type EntitlementCheck = typeof EntitlementCheck.Type
 
+/** `data` of `entitlement.granted` (access to the product's films until `until`) and `entitlement.revoked` (`until` null). */
+export const EntitlementEventData = Schema.Struct({
+  userId: UserId,
+  productId: ProductId,
+  until: Schema.NullOr(UtcDateTime).annotate({
+    description: "`entitlement.granted`: access to the product's films lasts until then; `entitlement.revoked`: null"
+  })
+}).annotate({ identifier: "EntitlementEventData" })
+export type EntitlementEventData = typeof EntitlementEventData.Type
+
 export const EntitledProduct = Schema.Struct({
   productId: ProductId,
-  until: Schema.DateTimeUtcFromString,
+  until: UtcDateTime,
   filmIds: Schema.Array(FilmId)
 }).annotate({ identifier: "EntitledProduct" })
 export type EntitledProduct = typeof EntitledProduct.Type
@@ -29,18 +40,19 @@ export type EntitledProduct = typeof EntitledProduct.Type
 export const Entitlements = Schema.Struct({
   products: Schema.Array(EntitledProduct),
   /** every film the user may watch now, each with the grant that lasts longest */
-  films: Schema.Array(Schema.Struct({ filmId: FilmId, productId: ProductId, until: Schema.DateTimeUtcFromString }))
+  films: Schema.Array(Schema.Struct({ filmId: FilmId, productId: ProductId, until: UtcDateTime }))
 }).annotate({ identifier: "Entitlements" })
 export type Entitlements = typeof Entitlements.Type
 
 export class EntitlementsGroup extends HttpApiGroup.make("entitlements")
   .add(
-    HttpApiEndpoint.get("list", "/", { success: Entitlements, error: ServiceUnavailable }),
+    HttpApiEndpoint.get("list", "/", { success: Entitlements, error: ServiceUnavailable })
+      .annotate(OpenApi.Summary, "What you may watch, by product"),
     HttpApiEndpoint.get("film", "/films/:filmId", {
       params: { filmId: FilmId },
       success: EntitlementCheck,
       error: ServiceUnavailable
-    })
+    }).annotate(OpenApi.Summary, "May you watch this film?")
   )
   .middleware(RequestValidation)
   .middleware(Authentication)
@@ -64,7 +76,7 @@ export const EntitlementAnswer = Schema.Struct({ userId: UserId, ...EntitlementC
 })
 export type EntitlementAnswer = typeof EntitlementAnswer.Type
 
-export const VerifiedViewer = Schema.Struct({ user: Me, expiresAt: Schema.DateTimeUtcFromString }).annotate({
+export const VerifiedViewer = Schema.Struct({ user: Me, expiresAt: UtcDateTime }).annotate({
   identifier: "VerifiedViewer"
 })
 

@@ -1,4 +1,4 @@
-// The errors every app answers with. The status lives on the class (DESIGN §5), so an HttpApi
+// The errors every app answers with. The status lives on the class, so an HttpApi
 // endpoint that lists one of these responds with that status and a `{ _tag, message, ... }` body.
 import { Schema } from "effect"
 

@@ -1,4 +1,4 @@
-// Events published on the `kassa.events` topic exchange (DESIGN §6). The routing key is the
+// Events published on the `kassa.events` topic exchange (docs/events.md). The routing key is the
 // type; consumers dedupe on `id`.
 import { DateTime, Effect, Option, Schema } from "effect"
 import { EventId } from "./ids.ts"
@@ -32,7 +32,7 @@ export type EventType = typeof EventType.Type
 
 // Strict on the wire: a UTC ISO-8601 instant ("2025-01-31T12:00:00Z", optional fraction),
 // which is what DateTime.formatIso produces.
-const IsoUtcString = Schema.String.check(
+const IsoUtcString = Schema.String.annotate({ format: "date-time" }).check(
   Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/),
   // the date parser would silently roll an impossible date such as Feb 30 over into March
   Schema.makeFilter((s: string) => {

@@ -18,7 +18,8 @@ export const currencies = Object.keys(minorUnits) as ReadonlyArray<Currency>
 
 export const Currency = Schema.Literals(currencies).annotate({
   identifier: "Currency",
-  description: "ISO 4217 currency code"
+  description: "ISO 4217 currency code",
+  message: "currency must be an ISO 4217 code Kassa supports, such as USD or EUR"
 })
 
 export const exponent = (currency: Currency): number => minorUnits[currency]

@@ -1,4 +1,4 @@
-// Keyset pagination (DESIGN §5): `?limit=` (1..100, default 20) and an opaque `?cursor=`;
+// Keyset pagination: `?limit=` (1..100, default 20) and an opaque `?cursor=`;
 // lists answer `{ items, nextCursor }`. Repositories fetch `limit + 1` rows ordered by
 // `(key, id)`, resume after the decoded cursor, and build the answer with `toPage`.
 import { Effect, Schema, SchemaTransformation } from "effect"

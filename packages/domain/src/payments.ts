@@ -1,4 +1,4 @@
-// Payments (DESIGN §4, §5): the payment and refund resources, their statuses, the typed errors, the RPC group
+// Payments: the payment and refund resources, their statuses, the typed errors, the RPC group
 // billing calls (effect/rpc over HTTP), its HTTP twin for operators under /v1/payments, the Stripe webhook
 // route, and the callback group billing serves so payments can report outcomes. Service-to-service calls carry
 // the shared service token as a bearer token.
@@ -9,6 +9,7 @@ import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable
 import { InvoiceId, PaymentId, RefundId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { RequestValidation } from "./validation.ts"
+import { UtcDateTime } from "./time.ts"
 
 // ---- resources ---------------------------------------------------------------------------------------------
 
@@ -66,11 +67,12 @@ export const Payment = Schema.Struct({
   amount: PositiveAmount,
   refundedAmount: RefundedAmount,
   currency: Currency,
-  /** Stripe's decline code (`insufficient_funds`, `expired_card`, `authentication_required`, …) when failed. */
-  failureCode: Schema.optionalKey(Schema.String),
+  failureCode: Schema.optionalKey(Schema.String.annotate({
+    description: "when failed: Stripe's decline code (insufficient_funds, expired_card, authentication_required, …)"
+  })),
   failureMessage: Schema.optionalKey(Schema.String),
-  createdAt: Schema.DateTimeUtcFromString,
-  updatedAt: Schema.DateTimeUtcFromString
+  createdAt: UtcDateTime,
+  updatedAt: UtcDateTime
 }).annotate({ identifier: "Payment" })
 export type Payment = typeof Payment.Type
 
@@ -82,7 +84,7 @@ export const Refund = Schema.Struct({
   status: RefundStatus,
   reason: Schema.optionalKey(RefundReason),
   failureCode: Schema.optionalKey(Schema.String),
-  createdAt: Schema.DateTimeUtcFromString
+  createdAt: UtcDateTime
 }).annotate({ identifier: "Refund" })
 export type Refund = typeof Refund.Type
 
@@ -205,7 +207,11 @@ export class ServiceAuth extends RpcMiddleware.Service<ServiceAuth>()("kassa/Ser
  * `HttpApiMiddleware.layerClient(ServiceTokenAuth, …)` (not forced, so clients of the API's other groups need none).
  */
 export class ServiceTokenAuth extends HttpApiMiddleware.Service<ServiceTokenAuth>()("kassa/ServiceTokenAuth", {
-  security: { bearer: HttpApiSecurity.bearer },
+  security: {
+    bearer: HttpApiSecurity.http({ scheme: "bearer" }).pipe(
+      HttpApiSecurity.annotate(OpenApi.Description, "the deployment's SERVICE_TOKEN")
+    )
+  },
   error: Unauthorized
 }) {}
 
@@ -276,36 +282,37 @@ export class PaymentsGroup extends HttpApiGroup.make("payments")
       payload: CreatePaymentBody,
       success: Payment.pipe(HttpApiSchema.status(201)),
       error: CreatePaymentError
-    }),
-    HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: GetPaymentError }),
+    }).annotate(OpenApi.Summary, "Charge a user for an invoice"),
+    HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: GetPaymentError })
+      .annotate(OpenApi.Summary, "A payment (asks Stripe while its outcome is open)"),
     HttpApiEndpoint.post("cancel", "/:id/cancel", {
       params: { id: PaymentId },
       headers: idempotencyHeader,
       payload: CancelPaymentBody,
       success: CancelPaymentResult,
       error: CancelPaymentError
-    }),
+    }).annotate(OpenApi.Summary, "Cancel a pending payment or refund a succeeded one"),
     HttpApiEndpoint.post("ensureCustomer", "/customers", {
       payload: EnsureCustomerInput,
       success: Customer,
       error: CustomerError
-    }),
+    }).annotate(OpenApi.Summary, "Create a user's Stripe customer (idempotent)"),
     HttpApiEndpoint.post("attachPaymentMethod", "/customers/:userId/payment-methods", {
       params: { userId: UserId },
       payload: AttachPaymentMethodBody,
       success: PaymentMethod,
       error: CustomerError
-    }),
+    }).annotate(OpenApi.Summary, "Save a card for a user as the default"),
     HttpApiEndpoint.get("listPaymentMethods", "/customers/:userId/payment-methods", {
       params: { userId: UserId },
       success: PaymentMethods,
       error: ListPaymentMethodsError
-    }),
+    }).annotate(OpenApi.Summary, "List a user's saved cards"),
     HttpApiEndpoint.delete("detachPaymentMethod", "/customers/:userId/payment-methods/:paymentMethod", {
       params: { userId: UserId, paymentMethod: PaymentMethodId },
       success: PaymentMethod,
       error: DetachPaymentMethodError
-    })
+    }).annotate(OpenApi.Summary, "Detach one of a user's saved cards")
   )
   .middleware(RequestValidation)
   .middleware(ServiceTokenAuth)
@@ -330,7 +337,7 @@ export class StripeWebhooksGroup extends HttpApiGroup.make("webhooks")
       headers: { "stripe-signature": Schema.optionalKey(Schema.String) },
       success: WebhookAck,
       error: [InvalidWebhookSignature, ServiceUnavailable]
-    })
+    }).annotate(OpenApi.Summary, "Receive a signed Stripe event")
   )
   .annotateMerge(OpenApi.annotations({
     title: "Webhooks",

@@ -1,8 +1,8 @@
-// Billing's viewer-facing products (DESIGN §5): billing's copy of the catalog, kept by the catalog → billing
+// Billing's viewer-facing products: billing's copy of the catalog, kept by the catalog → billing
 // ETL under the catalog's ids. Public: a storefront is browsed before signing up.
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
-import { PlanInterval, ProductStatus } from "./catalog.ts"
+import { PlanAmount, PlanInterval, ProductStatus, TrialDays } from "./catalog.ts"
 import { NotFound, ServiceUnavailable } from "./errors.ts"
 import { FilmId, PlanId, ProductId } from "./ids.ts"
 import { Currency } from "./money.ts"
@@ -12,9 +12,9 @@ import { RequestValidation } from "./validation.ts"
 export const OfferedPlan = Schema.Struct({
   id: PlanId,
   interval: PlanInterval,
-  amount: Schema.Int,
+  amount: PlanAmount,
   currency: Currency,
-  trialDays: Schema.Int
+  trialDays: TrialDays
 }).annotate({ identifier: "OfferedPlan" })
 export type OfferedPlan = typeof OfferedPlan.Type
 
@@ -36,12 +36,13 @@ export type ProductOffer = typeof ProductOffer.Type
 
 export class ProductsGroup extends HttpApiGroup.make("products")
   .add(
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(ProductOffer), error: ServiceUnavailable }),
+    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(ProductOffer), error: ServiceUnavailable })
+      .annotate(OpenApi.Summary, "Products on sale"),
     HttpApiEndpoint.get("get", "/:id", {
       params: { id: ProductId },
       success: ProductOffer,
       error: [NotFound, ServiceUnavailable]
-    })
+    }).annotate(OpenApi.Summary, "A product with its plans and films")
   )
   .middleware(RequestValidation)
   .prefix("/v1/products")

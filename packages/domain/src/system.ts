@@ -30,11 +30,12 @@ export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
 
 export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true })
   .add(
-    HttpApiEndpoint.get("health", "/health", { success: Health }),
-    HttpApiEndpoint.get("ready", "/ready", { success: Readiness, error: NotReady }),
+    HttpApiEndpoint.get("health", "/health", { success: Health }).annotate(OpenApi.Summary, "Liveness"),
+    HttpApiEndpoint.get("ready", "/ready", { success: Readiness, error: NotReady })
+      .annotate(OpenApi.Summary, "Readiness of the database, cache and event bus"),
     HttpApiEndpoint.get("metrics", "/metrics", {
       success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4" }))
-    })
+    }).annotate(OpenApi.Summary, "Prometheus metrics of this app")
   )
   .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness, readiness and Prometheus metrics" }))
 {}

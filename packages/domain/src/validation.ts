@@ -1,4 +1,4 @@
-// Bad input answers with a body that names the problem (DESIGN §5). Without this middleware an HttpApi
+// Bad input answers with a body that names the problem. Without this middleware an HttpApi
 // answers a request that fails its schemas with an empty 400, and reads bodies of any size.
 import { Schema } from "effect"
 import { HttpApiMiddleware } from "effect/http-api"

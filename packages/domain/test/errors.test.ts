@@ -16,7 +16,7 @@ import {
   Unprocessable
 } from "../src/index.ts"
 
-// DESIGN §5
+// the status each error answers with
 const expected = [
   [BadRequest, 400],
   [Unauthorized, 401],
@@ -33,7 +33,7 @@ const expected = [
 ] as const
 
 describe("typed errors", () => {
-  it("carry the DESIGN status in their httpApiStatus annotation", () => {
+  it("carry their documented status in their httpApiStatus annotation", () => {
     for (const [error, status] of expected) {
       assert.strictEqual(Schema.resolveAnnotations(error)?.httpApiStatus, status, error.identifier)
     }

@@ -67,7 +67,7 @@ describe("EventEnvelope", () => {
       assert.strictEqual(notJson._tag, "SchemaError")
     }))
 
-  it("lists every DESIGN §6 event type", () => {
+  it("lists every event type of docs/events.md", () => {
     assert.strictEqual(eventTypes.length, 21)
     for (const t of eventTypes) assert.strictEqual(Schema.decodeUnknownSync(EventType)(t), t)
     assert.include(eventTypes, "catalog.product.archived")

@@ -1,4 +1,5 @@
-// Access tokens for every app: HS256 JWTs signed and verified with JWT_SECRET, a bounded in-process cache of
+// Access tokens for every app: HS256 JWTs signed with JWT_SECRET and verified with the key their `kid` names
+// (JWT_SECRET or JWT_SECRET_PREVIOUS, jwt.ts), a bounded in-process cache of
 // verified tokens, and revocation (logout, family reuse, account changes) that the cache always honours.
 //
 // Revocation: a revoked session (refresh family), token (jti) or user is written as a marker in the Cache (Redis
@@ -8,7 +9,7 @@
 // The feed is proven alive by the verifier's own heartbeats: while they do not come back (Redis down, subscriber
 // reconnecting), cached verifications are not trusted, and when the feed recovers the cache is emptied, since
 // announcements may have been lost. When revocation state cannot be confirmed the request fails closed (503).
-import { createSecretKey, type KeyObject, randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { AdminAuthentication, Authentication, CurrentUser, Role } from "@kassa/domain/auth"
 import { Forbidden, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
@@ -28,18 +29,11 @@ import {
 } from "effect"
 import type { HttpServerResponse } from "effect/http/HttpServerResponse"
 import type { unhandled } from "effect/Types"
-import { errors as joseErrors, jwtVerify, SignJWT } from "jose"
 import { AuthConfig } from "./config.ts"
+import { jwtKeys, signAccessToken, type VerifiedToken, verifyAccessToken } from "./jwt.ts"
 import { Cache } from "./kv.ts"
 
-/** What a valid access token says; `sessionId` is the refresh-token family it was issued from. */
-export interface VerifiedToken {
-  readonly user: CurrentUser["Service"]
-  readonly sessionId: string
-  /** epoch milliseconds */
-  readonly issuedAt: number
-  readonly expiresAt: number
-}
+export type { VerifiedToken } from "./jwt.ts"
 
 export type Revocation =
   /** every access token issued from this refresh family (logout, reuse of a rotated refresh token) */
@@ -55,40 +49,6 @@ export interface IssuedToken {
   /** seconds */
   readonly expiresIn: number
 }
-
-const Claims = Schema.Struct({
-  sub: UserId,
-  email: Schema.String,
-  role: Role,
-  jti: Schema.NonEmptyString,
-  sid: Schema.NonEmptyString,
-  iat: Schema.Int,
-  exp: Schema.Int
-})
-const decodeClaims = Schema.decodeUnknownOption(Claims)
-
-// ---- keys -----------------------------------------------------------------------------------------------------
-
-const algorithm = "HS256"
-
-// One generated secret per process, shared by every app of `npm start`, so billing's tokens open catalog's
-// routes; created on first use, not at import.
-let generatedSecret: KeyObject | undefined
-const processSecret = Effect.suspend(() => {
-  if (generatedSecret !== undefined) return Effect.succeed(generatedSecret)
-  const key = createSecretKey(randomBytes(32))
-  generatedSecret = key
-  return Effect.as(
-    Effect.logWarning("JWT_SECRET not set: signing tokens with a random per-process key; tokens do not survive a restart"),
-    key
-  )
-})
-
-const signingKey = (secret: Option.Option<Redacted.Redacted<string>>) =>
-  Option.match(secret, {
-    onNone: () => processSecret,
-    onSome: (s) => Effect.succeed(createSecretKey(Buffer.from(Redacted.value(s), "utf8")))
-  })
 
 // ---- revocation markers -----------------------------------------------------------------------------------------
 
@@ -115,18 +75,6 @@ const unauthorized = (message: string) => new Unauthorized({ message })
 // `iat` has whole seconds: a token from the second of a user revocation counts as issued after it, so a login
 // right after a password change works (the change's session revocations cover tokens from before it)
 const issuedBefore = (token: VerifiedToken, before: number) => token.issuedAt < Math.floor(before / 1000) * 1000
-
-const joseMessage = (error: unknown): string => {
-  if (error instanceof joseErrors.JWTExpired) return "access token expired"
-  if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    return error.reason === "check_failed" && error.claim === "nbf"
-      ? "access token not yet valid"
-      : `access token ${error.claim} claim is invalid`
-  }
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return "access token algorithm not allowed"
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "access token signature is invalid"
-  return "access token is malformed"
-}
 
 /**
  * The credential of an `Authorization: Bearer <token>` header, read as the HttpApi's bearer security does
@@ -158,7 +106,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
     TokenVerifier,
     Effect.gen(function*() {
       const config = yield* AuthConfig
-      const key = yield* signingKey(config.jwtSecret)
+      const keys = yield* jwtKeys
       const cache = yield* Cache
       const markerTtl = Duration.toMillis(config.accessTokenTtl) + 60_000 // + clock skew between replicas
       const nodeId = randomUUID()
@@ -254,30 +202,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
         )
 
       const verifySignature = (token: string, now: number) =>
-        Effect.tryPromise({
-          try: () =>
-            jwtVerify(token, key, {
-              algorithms: [algorithm],
-              issuer: config.issuer,
-              audience: config.audience,
-              requiredClaims: ["sub", "jti", "exp", "iat"],
-              currentDate: DateTime.toDate(DateTime.makeUnsafe(now))
-            }),
-          catch: (error) => unauthorized(joseMessage(error))
-        }).pipe(
-          Effect.flatMap(({ payload }) =>
-            Option.match(decodeClaims(payload), {
-              onNone: () => Effect.fail(unauthorized("access token claims are invalid")),
-              onSome: (claims): Effect.Effect<VerifiedToken> =>
-                Effect.succeed({
-                  user: { id: claims.sub, email: claims.email, role: claims.role, tokenId: claims.jti },
-                  sessionId: claims.sid,
-                  issuedAt: claims.iat * 1000,
-                  expiresAt: claims.exp * 1000
-                })
-            })
-          )
-        )
+        verifyAccessToken(token, { keys, issuer: config.issuer, audience: config.audience, now })
 
       const remember = (token: string, entry: VerifiedToken) => {
         verified.set(token, entry)
@@ -358,25 +283,22 @@ export class AccessTokenIssuer extends Context.Service<AccessTokenIssuer, {
     AccessTokenIssuer,
     Effect.gen(function*() {
       const config = yield* AuthConfig
-      const key = yield* signingKey(config.jwtSecret)
+      const { signing } = yield* jwtKeys
       const ttlSeconds = Math.floor(Duration.toSeconds(config.accessTokenTtl))
       return AccessTokenIssuer.of({
         issue: (user, sessionId) =>
           Effect.gen(function*() {
             const iat = Math.floor(DateTime.toEpochMillis(yield* DateTime.now) / 1000)
             const tokenId = randomUUID()
-            const token = yield* Effect.promise(() =>
-              new SignJWT({ email: user.email, role: user.role, sid: sessionId })
-                .setProtectedHeader({ alg: algorithm, typ: "JWT" })
-                .setSubject(user.id)
-                .setJti(tokenId)
-                .setIssuer(config.issuer)
-                .setAudience(config.audience)
-                .setIssuedAt(iat)
-                .setNotBefore(iat)
-                .setExpirationTime(iat + ttlSeconds)
-                .sign(key)
-            )
+            const token = yield* signAccessToken(signing, {
+              user,
+              sessionId,
+              tokenId,
+              issuer: config.issuer,
+              audience: config.audience,
+              iat,
+              exp: iat + ttlSeconds
+            })
             return { token, tokenId, expiresIn: ttlSeconds }
           })
       })

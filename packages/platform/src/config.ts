@@ -78,16 +78,21 @@ export const HttpConfig = (portVar: string, defaultPort: number) =>
   })
 
 /**
- * Access and refresh tokens (DESIGN §5). JWT_SECRET is the HS256 key every app verifies with; unset, each
+ * Access and refresh tokens. JWT_SECRET is the HS256 key every app verifies with; unset, each
  * process generates one at start (tokens then do not survive a restart, and replicas cannot share them).
  */
-export const AuthConfig = Config.all({
-  jwtSecret: Config.option(Config.Redacted("JWT_SECRET")).pipe(
+const jwtSecretConfig = (name: string) =>
+  Config.option(Config.Redacted(name)).pipe(
     Config.mapEffect((secret) =>
       secret._tag === "Some" && Redacted.value(secret.value).length < 32
-        ? Effect.fail(configError("JWT_SECRET must be at least 32 characters (HS256 key)"))
+        ? Effect.fail(configError(`${name} must be at least 32 characters (HS256 key)`))
         : Effect.succeed(secret))
-  ),
+  )
+
+export const AuthConfig = Config.all({
+  jwtSecret: jwtSecretConfig("JWT_SECRET"),
+  /** The key before JWT_SECRET, still accepted while a rotation is under way (tokens name their key in `kid`). */
+  jwtSecretPrevious: jwtSecretConfig("JWT_SECRET_PREVIOUS"),
   issuer: Config.String("JWT_ISSUER").pipe(Config.withDefault("kassa")),
   audience: Config.String("JWT_AUDIENCE").pipe(Config.withDefault("kassa")),
   accessTokenTtl: Config.Duration("ACCESS_TOKEN_TTL").pipe(
@@ -103,7 +108,12 @@ export const AuthConfig = Config.all({
   /** Failed logins allowed per email and per client address within the window, then 429. */
   loginMaxFailures: Config.Int("LOGIN_MAX_FAILURES").pipe(Config.withDefault(5)),
   loginFailureWindow: Config.Duration("LOGIN_FAILURE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
-})
+}).pipe(
+  Config.mapEffect((auth) =>
+    auth.jwtSecretPrevious._tag === "Some" && auth.jwtSecret._tag === "None"
+      ? Effect.fail(configError("JWT_SECRET_PREVIOUS needs JWT_SECRET (the key tokens are signed with)"))
+      : Effect.succeed(auth))
+)
 
 /** Bootstrap admin: ensured at billing start whenever both are set; one without the other is an error. */
 export const AdminBootstrapConfig = Config.all({
@@ -128,6 +138,9 @@ export const developmentServiceToken = "kassa-dev-service-token"
 
 /** The bearer token every service presents on another's RPC (and on payments' operator HTTP API). */
 export const ServiceTokenConfig = Config.option(Config.Redacted("SERVICE_TOKEN"))
+
+/** A second token accepted beside SERVICE_TOKEN (never presented), for rotating it without downtime. */
+export const ServiceTokenPreviousConfig = Config.option(Config.Redacted("SERVICE_TOKEN_PREVIOUS"))
 
 /** The bundled sandbox signs webhooks with this when STRIPE_WEBHOOK_SECRET is unset, and payments accepts it. */
 export const sandboxWebhookSecret = "whsec_kassa_sandbox"
@@ -175,7 +188,7 @@ export const BillingConfig = Config.all({
         ? Effect.succeed(interval)
         : Effect.fail(configError("BILLING_SCHEDULER_INTERVAL must be longer than 0")))
   ),
-  /** dunning (DESIGN §4): after a renewal's charge fails, retries at these delays from the period's start; empty = none */
+  /** dunning: after a renewal's charge fails, retries at these delays from the period's start; empty = none */
   dunningRetries: Config.Array(Schema.DurationFromString, "BILLING_DUNNING_RETRIES").pipe(
     Config.withDefault([Duration.days(1), Duration.days(3), Duration.days(5)]),
     Config.mapEffect((delays) =>

@@ -16,6 +16,7 @@ import { AmqpConfig, DatabaseConfig, LogConfig, RedisConfig } from "./config.ts"
 import type { HttpConfig } from "./config.ts"
 import { EventBus } from "./bus.ts"
 import { Cache } from "./kv.ts"
+import { type Collector, collectAll, ownMetricRegistry } from "./metrics.ts"
 
 // ---- logging and tracing ----------------------------------------------------------------------------------
 
@@ -135,7 +136,10 @@ const encodeUnavailable = Schema.encodeSync(ServiceUnavailable)
 
 const healthBody = (service: string) => Schema.encodeEffect(Health)({ status: "ok", service }).pipe(Effect.orDie)
 
-/** The handlers of the domain's SystemGroup; each app plugs them into its own HttpApi. */
+/**
+ * The handlers of the domain's SystemGroup; each app plugs them into its own HttpApi. `metrics` runs the app's
+ * scrape-time collectors (its business metrics, see metrics.ts), then formats the app's own registry.
+ */
 export const systemHandlers = (service: string) => ({
   health: Effect.succeed({ status: "ok" as const, service }),
   ready: Readiness.use((r) => r.check).pipe(
@@ -144,7 +148,7 @@ export const systemHandlers = (service: string) => ({
         ? Effect.succeed(readiness)
         : Effect.fail(new NotReady({ message: "a dependency is down", readiness })))
   ),
-  metrics: PrometheusMetrics.format()
+  metrics: (collectors: ReadonlyArray<Collector> = []) => Effect.andThen(collectAll(collectors), PrometheusMetrics.format())
 })
 
 // ---- serving ----------------------------------------------------------------------------------
@@ -232,7 +236,8 @@ const answerHotFirst = (
 
 /**
  * Serves an HttpApi with its OpenAPI JSON (/openapi.json), a docs UI (/docs) and request metrics.
- * `groups` are the handler layers of every group in `api`.
+ * `groups` are the handler layers of every group in `api`. The server and its handlers record into a metric
+ * registry of their own, which the app's /metrics serves.
  */
 export const serveApi = <
   Id extends string,
@@ -298,7 +303,7 @@ export const serveApi = <
       Layer.tap((ctx) =>
         Effect.logInfo(`${options.service} listening on ${serverUrl(Context.get(ctx, HttpServer.HttpServer))} (docs at /docs)`))
     )
-  }))
+  })).pipe(Layer.provide(ownMetricRegistry()))
 
 /**
  * Runs a layer until SIGINT/SIGTERM. On a signal the layer's scope closes in reverse order of

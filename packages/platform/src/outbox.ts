@@ -9,7 +9,7 @@ import { type BusError, EventBus, type OutgoingMessage } from "./bus.ts"
 import { OutboxConfig } from "./config.ts"
 import { ddl, type Migration } from "./db.ts"
 
-/** The message body (DESIGN §6) as stored and sent; routing key = `type`, AMQP message id = `id`. */
+/** The message body as stored and sent; routing key = `type`, AMQP message id = `id`. */
 export type EventEnvelope<A = unknown> = Omit<EventEnvelopeEncoded, "data"> & { readonly data: A }
 
 export interface NewEvent<A> {

@@ -1,25 +1,33 @@
 // The service token (SERVICE_TOKEN): a bearer token services (billing ⇄ payments) and operators present. One value for the
-// whole deployment; unset, a fixed development token is used and a warning logged.
+// whole deployment; unset, a fixed development token is used and a warning logged. SERVICE_TOKEN_PREVIOUS is accepted
+// beside it, never presented, so the token can be rotated without downtime (docs/operations.md).
 import { Unauthorized } from "@kassa/domain"
 import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/payments"
-import { developmentServiceToken, ServiceTokenConfig } from "./config.ts"
+import { developmentServiceToken, ServiceTokenConfig, ServiceTokenPreviousConfig } from "./config.ts"
 import { timingSafeEqual } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { Headers } from "effect/http"
 import { RpcMiddleware } from "effect/rpc"
 
+const constantTimeMatcher = (token: Redacted.Redacted<string>) => {
+  const expected = Buffer.from(Redacted.value(token))
+  return (given: Buffer) => given.length === expected.length && timingSafeEqual(given, expected)
+}
+
 export class ServiceToken extends Context.Service<ServiceToken, {
+  /** The token this service presents. */
   readonly token: Redacted.Redacted<string>
-  /** Constant-time comparison against a presented bearer token. */
+  /** Constant-time comparison of a presented bearer token against the token and the previous one. */
   matches(presented: string): boolean
 }>()("kassa/ServiceToken") {
-  static readonly make = (token: Redacted.Redacted<string>) => {
-    const expected = Buffer.from(Redacted.value(token))
+  static readonly make = (token: Redacted.Redacted<string>, previous: Option.Option<Redacted.Redacted<string>> = Option.none()) => {
+    const accepted = [token, ...Option.toArray(previous)].map(constantTimeMatcher)
     return ServiceToken.of({
       token,
       matches: (presented) => {
         const given = Buffer.from(presented)
-        return given.length === expected.length && timingSafeEqual(given, expected)
+        // every candidate is compared, so the time taken does not tell which one matched
+        return accepted.reduce((found, matches) => matches(given) || found, false)
       }
     })
   }
@@ -31,7 +39,8 @@ export class ServiceToken extends Context.Service<ServiceToken, {
       if (Option.isNone(configured)) {
         yield* Effect.logWarning("SERVICE_TOKEN not set: using the fixed development token; set it in any shared environment")
       }
-      return ServiceToken.make(Option.getOrElse(configured, () => Redacted.make(developmentServiceToken)))
+      const token = Option.getOrElse(configured, () => Redacted.make(developmentServiceToken))
+      return ServiceToken.make(token, yield* ServiceTokenPreviousConfig)
     })
   )
 }

@@ -153,3 +153,23 @@ export const tcpProxy = (upstreamPort: number) =>
     yield* Effect.addFinalizer(() => cut)
     return { start, cut, stall }
   })
+
+/**
+ * The value of one series in Prometheus text (`/metrics`): the sample of `name` whose labels include `labels`;
+ * undefined when there is none.
+ */
+export const metricValue = (text: string, name: string, labels: Record<string, string> = {}): number | undefined => {
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || !(line.startsWith(`${name}{`) || line.startsWith(`${name} `))) continue
+    if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) {
+      return Number(line.slice(line.lastIndexOf(" ") + 1))
+    }
+  }
+  return undefined
+}
+
+/** GET /metrics of the app server in the test's layer. */
+export const scrapeMetrics = Effect.gen(function*() {
+  const url = `${serverUrl(yield* HttpServer.HttpServer)}/metrics`
+  return yield* Effect.promise(() => fetch(url).then((response) => response.text()))
+})

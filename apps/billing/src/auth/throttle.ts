@@ -4,7 +4,8 @@
 import { RateLimited } from "@kassa/domain/errors"
 import { AuthConfig } from "@kassa/platform/config"
 import { Cache } from "@kassa/platform/kv"
-import { Context, Duration, Effect, Layer, Option } from "effect"
+import { Context, Duration, Effect, Layer, Metric, Option } from "effect"
+import { loginLockouts } from "../metrics.ts"
 
 const prefix = "kassa:auth:login-failures:"
 const emailKey = (email: string) => `${prefix}email:${email}`
@@ -53,11 +54,16 @@ export class LoginThrottle extends Context.Service<LoginThrottle, {
           })
         )
 
+      // the failure that reaches the limit starts a lockout (counted once per window)
+      const count = (key: string, scope: "email" | "address") =>
+        Effect.tap(cache.incrWithTtl(key, loginFailureWindow), (n) =>
+          n === loginMaxFailures ? Metric.update(loginLockouts(scope), 1) : Effect.void)
+
       const recordFailure = (email: string, address: string) =>
-        Effect.all([
-          cache.incrWithTtl(emailKey(email), loginFailureWindow),
-          cache.incrWithTtl(addressKey(address), loginFailureWindow)
-        ], { concurrency: "unbounded", discard: true }).pipe(failOpen<void>("count", undefined))
+        Effect.all([count(emailKey(email), "email"), count(addressKey(address), "address")], {
+          concurrency: "unbounded",
+          discard: true
+        }).pipe(failOpen<void>("count", undefined))
 
       const reset = (email: string) => cache.del(emailKey(email)).pipe(Effect.asVoid, failOpen<void>("reset", undefined))
 

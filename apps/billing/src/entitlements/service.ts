@@ -1,7 +1,13 @@
-// "May this user watch this film?" (DESIGN §4). `record` is the writer: Billing's changeSubscription calls it in
+// "May this user watch this film?". `record` is the writer: Billing's changeSubscription calls it in
 // the transaction of every subscription change; it rewrites the read model, emits entitlement.granted/revoked
 // through the outbox, and invalidates the caches once the transaction commits (before the request returns).
-import type { EntitlementAnswer, EntitlementCheck, EntitlementQuery, Entitlements as EntitlementsView } from "@kassa/domain/entitlements"
+import type {
+  EntitlementAnswer,
+  EntitlementCheck,
+  EntitlementEventData,
+  EntitlementQuery,
+  Entitlements as EntitlementsView
+} from "@kassa/domain/entitlements"
 import { ServiceUnavailable } from "@kassa/domain/errors"
 import type { FilmId, UserId } from "@kassa/domain/ids"
 import { EntitlementConfig } from "@kassa/platform/config"
@@ -49,7 +55,11 @@ export class Entitlements extends Context.Service<Entitlements, {
           ...changes.map((change) => ({
             type: change.until === null ? "entitlement.revoked" as const : "entitlement.granted" as const,
             aggregateId: userId,
-            data: { userId, productId: change.productId, until: change.until?.toISOString() ?? null }
+            data: {
+              userId,
+              productId: change.productId,
+              until: change.until?.toISOString() ?? null
+            } satisfies typeof EntitlementEventData.Encoded
           }))
         ], options?.locked === true)
         if (changes.length > 0) yield* sql.afterCommit(cache.invalidateUser(userId))

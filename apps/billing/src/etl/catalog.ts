@@ -1,4 +1,4 @@
-// The catalog → billing ETL, the one sanctioned read of another service's schema (DESIGN §1). Catalog
+// The catalog → billing ETL, the one sanctioned read of another service's schema. Catalog
 // writers stamp every changed product (with its plans and films, as one unit) and film with the next value
 // of a single-row counter, so versions commit in order (apps/catalog/src/changes.ts). Each batch here is
 // one billing transaction: lock billing.etl_state, read up to `batchSize` changes with version > watermark

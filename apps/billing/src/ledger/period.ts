@@ -1,4 +1,4 @@
-// Billing periods (DESIGN §4): calendar months or years counted in the account's time zone from the anchor (the
+// Billing periods: calendar months or years counted in the account's time zone from the anchor (the
 // instant the first payment succeeded). Month arithmetic clamps to the month's end and every boundary is
 // computed from the anchor, not from the previous boundary, so Jan 31 → Feb 28/29 → Mar 31 keeps the anchor day.
 import type { PlanInterval } from "@kassa/domain/catalog"

@@ -456,7 +456,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   )
 }
 
-/** The API resource (DESIGN §5) of a payment row. */
+/** The API resource of a payment row. */
 export const toPayment = (row: PaymentRow): Payment => ({
   id: row.id,
   userId: row.userId,

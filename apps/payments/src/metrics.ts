@@ -1,0 +1,58 @@
+// Payments' business metrics, read by SQL when /metrics is scraped (docs/operations.md lists them with their
+// alert thresholds; docker/prometheus/alerts.yml encodes those).
+import { ageSeconds, clockNow, type Collector, outboxCollector, setGauge } from "@kassa/platform/metrics"
+import { Effect } from "effect"
+import { SqlClient } from "effect/sql"
+import { maxAttempts } from "./webhooks/inbox.ts"
+
+export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, SqlClient.SqlClient> = Effect.gen(
+  function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    // charges whose outcome is not known yet; the reconciler re-reads them from Stripe
+    const open = Effect.gen(function*() {
+      const now = yield* clockNow
+      const rows = yield* sql<{ readonly status: string; readonly count: number; readonly oldest: number }>`
+        SELECT status, count(*)::int AS "count", ${ageSeconds(sql, now, "created_at")} AS "oldest"
+        FROM payments.payments WHERE status IN ('pending', 'unknown') GROUP BY status`
+      for (const status of ["pending", "unknown"]) {
+        const row = rows.find((r) => r.status === status)
+        yield* setGauge("kassa_payments_open", "payments whose outcome is not settled yet", row?.count ?? 0, { status })
+        yield* setGauge("kassa_payments_open_oldest_seconds", "age of the oldest such payment (0 when none)", row?.oldest ?? 0, {
+          status
+        })
+      }
+    })
+
+    // Stripe events stored and not applied: retrying (failed at least once) or given up (left for an operator)
+    const inbox = Effect.gen(function*() {
+      const now = yield* clockNow
+      const [row] = yield* sql<{ readonly unprocessed: number; readonly retrying: number; readonly givenUp: number; readonly oldest: number }>`
+        SELECT count(*)::int AS "unprocessed",
+          count(*) FILTER (WHERE attempts > 0 AND attempts < ${maxAttempts})::int AS "retrying",
+          count(*) FILTER (WHERE attempts >= ${maxAttempts})::int AS "given_up",
+          ${ageSeconds(sql, now, "received_at")} AS "oldest"
+        FROM payments.webhook_events WHERE processed_at IS NULL`
+      yield* setGauge("kassa_webhook_inbox_unprocessed", "Stripe events received and not yet applied", row?.unprocessed ?? 0)
+      yield* setGauge("kassa_webhook_inbox_oldest_unprocessed_seconds", "age of the oldest such event (0 when none)", row?.oldest ?? 0)
+      yield* setGauge("kassa_webhook_inbox_failed", "Stripe events whose processing failed", row?.retrying ?? 0, { state: "retrying" })
+      yield* setGauge("kassa_webhook_inbox_failed", "Stripe events whose processing failed", row?.givenUp ?? 0, { state: "given_up" })
+    })
+
+    // payment outcomes billing has not acknowledged on its RPC yet (retried until it does)
+    const callbacks = Effect.gen(function*() {
+      const now = yield* clockNow
+      const [row] = yield* sql<{ readonly count: number; readonly oldest: number }>`
+        SELECT count(*)::int AS "count", ${ageSeconds(sql, now, "created_at")} AS "oldest"
+        FROM payments.billing_callbacks WHERE acknowledged_at IS NULL`
+      yield* setGauge("kassa_billing_callbacks_unacknowledged", "payment outcomes billing has not acknowledged yet", row?.count ?? 0)
+      yield* setGauge(
+        "kassa_billing_callbacks_oldest_unacknowledged_seconds",
+        "age of the oldest such outcome (0 when none)",
+        row?.oldest ?? 0
+      )
+    })
+
+    return [yield* outboxCollector("payments"), ["payments", open], ["webhook_inbox", inbox], ["billing_callbacks", callbacks]]
+  }
+)
