@@ -47,10 +47,10 @@ const post = async (path: string, body: unknown, headers: Record<string, string>
 
 try {
   // the catalog copy is written directly: this measures subscribing, not the ETL
-  const values = Array.from({ length: products }, (_, i) => `('prd_${i}', 'Product ${i}', '', 'active', 0)`).join(",")
+  const values = Array.from({ length: products }, (_, i) => `('prod_${i}', 'Product ${i}', '', 'active', 0)`).join(",")
   psql(`INSERT INTO billing.products (id, name, description, status, catalog_version) VALUES ${values}`)
   psql(`INSERT INTO billing.plans (id, product_id, interval, amount, currency, trial_days, status)
-    SELECT 'pln_' || substr(id, 5), id, 'month', 990, 'EUR', 0, 'active' FROM billing.products`)
+    SELECT 'plan_' || substr(id, 6), id, 'month', 990, 'EUR', 0, 'active' FROM billing.products`)
 
   const tokens: Array<string> = []
   for (let i = 0; i < users; i++) {
@@ -74,7 +74,7 @@ try {
         authorization: `Bearer ${tokens[n % users]}`,
         "idempotency-key": randomUUID()
       },
-      body: JSON.stringify({ planId: `pln_${Math.floor(n / users) % products}` })
+      body: JSON.stringify({ planId: `plan_${Math.floor(n / users) % products}` })
     }
   }
   const sample = await fetch(billing.url + "/v1/subscriptions", subscribeRequest() as RequestInit)

@@ -131,7 +131,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       const filmId = yield* seedFilm(productId)
       const { client, token } = yield* viewer()
       yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
-      for (const id of [filmId, "flm_unknown"]) {
+      for (const id of [filmId, "film_unknown"]) {
         // the first check loads the answer through the HttpApi; the second is served from memory
         const first = yield* rawCheck(token, id)
         const hot = yield* rawCheck(token, id)

@@ -205,7 +205,7 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
         const response = await fetch(`${url}/v1/payments`, {
           method: "POST",
           headers: { authorization: `Bearer ${serviceToken}`, "content-type": "application/json", "idempotency-key": "k" },
-          body: JSON.stringify({ invoiceId: "inv_1", userId: "u_1", amount: -5, currency: "EUR" })
+          body: JSON.stringify({ invoiceId: "inv_1", userId: "usr_1", amount: -5, currency: "EUR" })
         })
         return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
       })

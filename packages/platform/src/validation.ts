@@ -1,10 +1,12 @@
 // The server side of the domain's RequestValidation middleware: schema failures become a 400 naming the
-// field, and bodies are bounded so a huge one is refused with a 413 instead of being buffered. Plus
-// `orUnavailable`, which keeps database failures behind validated input from turning into 500s.
+// field, every string the client sent (path, query, JSON body) must be storable text, and bodies are bounded
+// so a huge one is refused with a 413 instead of being buffered. Plus `orUnavailable`, which keeps database
+// failures behind validated input from turning into 500s.
 import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
+import { isStorableText, storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { PayloadTooLarge, RequestValidation, UnsupportedMediaType } from "@kassa/domain/validation"
 import { ByteSize, Effect, Layer, type Schema, SchemaIssue } from "effect"
-import { HttpIncomingMessage, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import type { SqlError } from "effect/sql"
 import type { unhandled } from "effect/Types"
@@ -40,6 +42,36 @@ const isBodyTooLarge = (defect: unknown): boolean =>
   HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError" &&
   defect.reason.reason === "BodyTooLarge"
 
+const unstorable = (slot: string, path: ReadonlyArray<string | number>) => {
+  const field = path.join(".")
+  return new BadRequest({ message: `invalid ${slot} field ${field}: ${storableTextMessage}`, field })
+}
+
+const isJson = (request: HttpServerRequest.HttpServerRequest) => /[/+]json\b/i.test(request.headers["content-type"] ?? "")
+
+/**
+ * Every string a client sent, before any schema sees it: path parameters, query parameters and, for a JSON body,
+ * every string value and key. Checking the raw input here covers routes added later without naming their fields.
+ * A body that does not parse is left to the endpoint's own decoding (400 or 415).
+ */
+const checkStrings = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const params = yield* HttpRouter.params
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && !isStorableText(value)) return yield* unstorable("path", [name])
+    }
+    const query = yield* HttpServerRequest.ParsedSearchParams
+    for (const [name, value] of Object.entries(query)) {
+      const at = unstorableAt({ [name]: value })
+      if (at !== undefined) return yield* unstorable("query", at.slice(0, 1))
+    }
+    if (!isJson(request)) return
+    const body = yield* request.json.pipe(Effect.option)
+    if (body._tag === "None") return
+    const at = unstorableAt(body.value)
+    if (at !== undefined) return yield* unstorable("body", at)
+  })
+
 export const layerRequestValidation = (options?: { readonly maxBodyBytes?: number }): Layer.Layer<RequestValidation> => {
   const maxBytes = options?.maxBodyBytes ?? defaultMaxBodyBytes
   const limit = ByteSize.bytes(maxBytes)
@@ -48,7 +80,7 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
       const request = yield* HttpServerRequest.HttpServerRequest
       const declared = Number(request.headers["content-length"] ?? 0)
       if (declared > maxBytes) return yield* tooLarge(maxBytes)
-      return yield* httpEffect.pipe(
+      return yield* Effect.andThen(checkStrings(request), httpEffect).pipe(
         Effect.provideService(HttpIncomingMessage.MaxBodySize, limit),
         // Body and ResponseHeaders failures are the server's own encoding bugs: they stay 500s
         Effect.catch((e): Effect.Effect<never, unhandled | BadRequest> =>
