@@ -6,7 +6,7 @@ import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
 import { isStorableText, storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { PayloadTooLarge, RequestValidation, UnsupportedMediaType } from "@kassa/domain/validation"
 import { ByteSize, Effect, Layer, type Schema, SchemaIssue } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpEffect, HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import type { SqlError } from "effect/sql"
 import type { unhandled } from "effect/Types"
@@ -34,8 +34,14 @@ export const toBadRequest = (error: HttpApiError.HttpApiSchemaError): BadRequest
     : new BadRequest({ message: `invalid ${slot} field ${field}: ${problem}`, field })
 }
 
+// the connection is closed after the 413, so what the client still sends is not read (nor drained) any further
 const tooLarge = (maxBytes: number) =>
-  new PayloadTooLarge({ message: `request body exceeds ${maxBytes} bytes`, maxBytes })
+  Effect.andThen(
+    HttpEffect.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(response.status === 413 ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+    ),
+    Effect.fail(new PayloadTooLarge({ message: `request body exceeds ${maxBytes} bytes`, maxBytes }))
+  )
 
 // a body sent without Content-Length (chunked) is cut off while it is read, which the HttpApi turns into a defect
 const isBodyTooLarge = (defect: unknown): boolean =>
@@ -88,7 +94,7 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
             ? Effect.fail(toBadRequest(e))
             : Effect.fail(e)
         ),
-        Effect.catchDefect((defect) => isBodyTooLarge(defect) ? Effect.fail(tooLarge(maxBytes)) : Effect.die(defect)),
+        Effect.catchDefect((defect) => isBodyTooLarge(defect) ? tooLarge(maxBytes) : Effect.die(defect)),
         // the HttpApi answers a body of a type it does not decode with a plain-text 415: the JSON error instead
         Effect.flatMap((response) =>
           response.status === 415
