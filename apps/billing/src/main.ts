@@ -11,6 +11,7 @@ import { PaymentsRpcClient } from "@kassa/payments/client"
 import { ServiceToken } from "@kassa/platform/service-token"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { AuthGroupsLive, MeHotRoutes } from "./auth/http.ts"
+import { AccountSubjects } from "./auth/repo.ts"
 import { AccountsLive, AdminBootstrap } from "./auth/service.ts"
 import { EntitlementCache } from "./entitlements/cache.ts"
 import { EntitlementHotRoutes, EntitlementsHttpLive } from "./entitlements/http.ts"
@@ -36,7 +37,10 @@ import { Billing } from "./subscriptions/service.ts"
 import { SystemLive } from "./system.ts"
 
 // one verifier for the auth groups and the middleware, so a logout here is seen by this process at once
-const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(Layer.provideMerge(TokenVerifier.layer))
+// (its tokens' subjects are checked against billing's accounts)
+const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(
+  Layer.provideMerge(TokenVerifier.layer.pipe(Layer.provide(AccountSubjects)))
+)
 
 /** Subscriptions, invoices and payments; needs a PaymentsRpcClient. Kept in the app's output for tests and ops. */
 export const BillingServices = Layer.mergeAll(Billing.layer, Statements.layer).pipe(

@@ -5,6 +5,12 @@ const configError = (message: string) => new Config.ConfigError(new ConfigProvid
 
 const optionalUrl = (name: string) => Config.option(Config.Redacted(name))
 
+const positiveInt = (name: string, fallback: number) =>
+  Config.Int(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapEffect((n) => n >= 1 ? Effect.succeed(n) : Effect.fail(configError(`${name} must be 1 or more`)))
+  )
+
 /** Postgres: unset → embedded PGlite (data kept under PGLITE_DATA_DIR; "memory" keeps nothing). */
 export const DatabaseConfig = Config.all({
   url: optionalUrl("DATABASE_URL"),
@@ -93,9 +99,16 @@ export const AuthConfig = Config.all({
   refreshTokenTtl: Config.Duration("REFRESH_TOKEN_TTL").pipe(Config.withDefault(Duration.days(30))),
   /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
   trustProxy: Config.Boolean("TRUST_PROXY").pipe(Config.withDefault(false)),
-  /** Failed logins allowed per email and per client address within the window, then 429. */
-  loginMaxFailures: Config.Int("LOGIN_MAX_FAILURES").pipe(Config.withDefault(5)),
-  loginFailureWindow: Config.Duration("LOGIN_FAILURE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
+  /** Failed logins allowed per (email, client address) pair within the window, then 429 for that pair. */
+  loginMaxFailures: positiveInt("LOGIN_MAX_FAILURES", 5),
+  loginFailureWindow: Config.Duration("LOGIN_FAILURE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
+  /** Login attempts (successes too) per client address within the window: generous, a NAT is many people. */
+  loginMaxPerAddress: positiveInt("LOGIN_MAX_PER_ADDRESS", 100),
+  /** Failed logins per email from any addresses within the window; past it a wrong password answers 429. */
+  loginMaxFailuresPerEmail: positiveInt("LOGIN_MAX_FAILURES_PER_EMAIL", 20),
+  /** Registrations per client address per hour, and in all per minute. */
+  registerMaxPerAddress: positiveInt("REGISTER_MAX_PER_ADDRESS", 20),
+  registerMaxPerMinute: positiveInt("REGISTER_MAX_PER_MINUTE", 300)
 })
 
 /** Bootstrap admin: ensured at billing start whenever both are set; one without the other is an error. */
