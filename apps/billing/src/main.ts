@@ -8,7 +8,7 @@ import { Outbox } from "@kassa/platform/outbox"
 import { AuthMiddlewareLive, TokenVerifier } from "@kassa/platform/auth"
 import { RequestValidationLive } from "@kassa/platform/validation"
 import { PaymentsRpcClient } from "@kassa/payments/client"
-import { ServiceToken } from "@kassa/platform/service-token"
+import { ServiceToken, ServiceTokenGuard } from "@kassa/platform/service-token"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { AuthGroupsLive, MeHotRoutes } from "./auth/http.ts"
 import { AccountSubjects } from "./auth/repo.ts"
@@ -80,7 +80,8 @@ export const BillingApp = Layer.mergeAll(
       Effect.all([MeHotRoutes, EntitlementHotRoutes]),
       ([me, entitlements]) => new Map([...me, ...entitlements])
     ),
-    extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))
+    // a call without the service token is an HTTP 401 before the RPC layer
+    extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceTokenGuard), Layer.provide(ServiceToken.layer))
   }),
   Outbox.relay("billing"),
   AdminBootstrap,

@@ -65,6 +65,15 @@ export const LogConfig = Config.all({
   level: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const))
 })
 
+const positiveDuration = (name: string, fallback: Duration.Duration) =>
+  Config.Duration(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapEffect((d) =>
+      Duration.isGreaterThan(d, Duration.zero) && Duration.isFinite(d)
+        ? Effect.succeed(d)
+        : Effect.fail(configError(`${name} must be longer than 0`)))
+  )
+
 /** One HTTP listener per app; each app names its own port variable and default. */
 export const HttpConfig = (portVar: string, defaultPort: number) =>
   Config.all({
@@ -73,8 +82,27 @@ export const HttpConfig = (portVar: string, defaultPort: number) =>
     port: Config.schema(Schema.Port, portVar).pipe(Config.withDefault(defaultPort)),
     shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
     // a dependency that accepts connections but never answers must not hold a request (or its client) forever
-    requestTimeout: Config.Duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
-  })
+    requestTimeout: Config.Duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+    // slow clients (slowloris, a trickled body) must not hold sockets: the headers, then the whole request,
+    // must arrive within these; an idle kept-alive connection is closed after the last
+    headersTimeout: positiveDuration("HTTP_HEADERS_TIMEOUT", Duration.seconds(10)),
+    receiveTimeout: positiveDuration("HTTP_RECEIVE_TIMEOUT", Duration.seconds(30)),
+    keepAliveTimeout: positiveDuration("HTTP_KEEP_ALIVE_TIMEOUT", Duration.seconds(5)),
+    /** open connections one client address may hold; 0 = no cap (behind a proxy every client has its address) */
+    maxConnectionsPerAddress: Config.Int("HTTP_MAX_CONNECTIONS_PER_ADDRESS").pipe(
+      Config.withDefault(256),
+      Config.mapEffect((n) =>
+        n < 0 ? Effect.fail(configError("HTTP_MAX_CONNECTIONS_PER_ADDRESS must be 0 (no cap) or more")) : Effect.succeed(n))
+    )
+  }).pipe(
+    Config.mapEffect((http) =>
+      Duration.isGreaterThan(http.headersTimeout, http.receiveTimeout)
+        ? Effect.fail(configError("HTTP_HEADERS_TIMEOUT must not be longer than HTTP_RECEIVE_TIMEOUT"))
+        : Effect.succeed(http))
+  )
+
+/** `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>` when set; unset, it is open (a warning is logged). */
+export const MetricsConfig = Config.option(Config.Redacted("METRICS_TOKEN"))
 
 /**
  * Access and refresh tokens (DESIGN §5). JWT_SECRET is the HS256 key every app verifies with; unset, each

@@ -5,7 +5,7 @@ import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/payments"
 import { developmentServiceToken, ServiceTokenConfig } from "./config.ts"
 import { timingSafeEqual } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
-import { Headers } from "effect/http"
+import { Headers, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RpcMiddleware } from "effect/rpc"
 
 export class ServiceToken extends Context.Service<ServiceToken, {
@@ -62,3 +62,18 @@ export const ServiceTokenAuthLive: Layer.Layer<ServiceTokenAuth, never, ServiceT
 export const serviceAuthClient = (token: Redacted.Redacted<string>) =>
   RpcMiddleware.layerClient(ServiceAuth, ({ next, request }) =>
     next({ ...request, headers: Headers.set(request.headers, "authorization", `Bearer ${Redacted.value(token)}`) }))
+
+/**
+ * Route middleware for an RPC endpoint (`RpcServer.layerHttp(...).pipe(Layer.provide(ServiceTokenGuard))`): a
+ * request without the service token is refused with HTTP 401 before the RPC layer reads it, so gateways and
+ * monitors see the refusal (an RPC exit inside a 200 they would not). The RPC middleware still checks each call.
+ */
+export const ServiceTokenGuard = HttpRouter.middleware(Effect.map(Effect.service(ServiceToken), (token) => {
+  const answer = HttpServerResponse.jsonUnsafe({ _tag: refused._tag, message: refused.message }, {
+    status: 401,
+    headers: { "www-authenticate": "Bearer" }
+  })
+  return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
+    Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+      token.matches(bearer(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer))
+})).layer
