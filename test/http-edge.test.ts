@@ -5,6 +5,7 @@
 import { BillingLive } from "@kassa/billing/main"
 import { CatalogLive } from "@kassa/catalog/main"
 import { PaymentsLive } from "@kassa/payments/main"
+import { developmentServiceToken } from "@kassa/platform/config"
 import { serverUrl } from "@kassa/platform/http"
 import { TestPlatform } from "@kassa/platform/testing"
 import { assert, describe, layer } from "@effect/vitest"
@@ -180,6 +181,13 @@ const unauthorizedRpc = Effect.gen(function*() {
     assert.deepStrictEqual(JSON.parse(answer.text), { _tag: "Unauthorized", message: "missing or invalid service token" })
     expectSecurityHeaders(answer.headers, "/rpc")
   }
+  // with the token (the development one: SERVICE_TOKEN is unset here) the call reaches the RPC layer
+  const through = yield* get("/rpc", {
+    method: "POST",
+    headers: { "content-type": "application/ndjson", authorization: `Bearer ${developmentServiceToken}` },
+    body: JSON.stringify(call) + "\n"
+  })
+  assert.strictEqual(through.status, 200)
 })
 
 const rpcTest = "a call without the service token, or with another, is an HTTP 401 before the RPC layer"

@@ -185,7 +185,9 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
         Effect.flatMap(Effect.service(PaymentsRpcClient), (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })),
         PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make("not-the-token"))
       ).pipe(Effect.flip)
-      assert.strictEqual(intruder._tag, "Unauthorized")
+      // refused at the HTTP level (401) before the RPC layer, so the call fails as a transport error carrying it
+      assert.strictEqual(intruder._tag, "RpcClientError")
+      assert.include(JSON.stringify(intruder), `"status":401`)
     }))
 
   it.effect("the HTTP twin: 201 with the token, 401 without, 400 naming the field, listed in the OpenAPI doc", () =>
