@@ -212,6 +212,25 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
         return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
       })
       assert.deepStrictEqual([bad.status, bad.body._tag, bad.body.field], [400, "BadRequest", "amount"])
+      // amounts are bounded by the currency's largest charge, as Stripe bounds them (8 digits; IDR 12)
+      const intentsBefore = (yield* StripeSandbox.use((sandbox) => sandbox.ledger.snapshot)).paymentIntents.length
+      for (const [amount, currency] of [[9_007_199_254_740_991, "USD"], [100_000_000, "EUR"], [1_000_000_000_000, "IDR"]] as const) {
+        const huge = yield* Effect.promise(async () => {
+          const response = await fetch(`${url}/v1/payments`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${serviceToken}`, "content-type": "application/json", "idempotency-key": newKey() },
+            body: JSON.stringify({ invoiceId: newInvoiceId(), userId: newUserId(), amount, currency, paymentMethod: "pm_card_visa" })
+          })
+          return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
+        })
+        assert.deepStrictEqual([huge.status, huge.body._tag, huge.body.field], [400, "BadRequest", "amount"], `${amount} ${currency}`)
+      }
+      assert.strictEqual((yield* StripeSandbox.use((sandbox) => sandbox.ledger.snapshot)).paymentIntents.length, intentsBefore)
+      const largest = yield* client.payments.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { invoiceId: newInvoiceId(), userId: newUserId(), amount: 99_999_999, currency: "USD", paymentMethod: "pm_card_visa" }
+      })
+      assert.strictEqual(largest.status, "succeeded")
       const doc = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.json() as Promise<{ paths: object }>))
       for (const path of ["/v1/payments", "/v1/payments/{id}", "/v1/payments/{id}/cancel", "/webhooks/stripe"]) {
         assert.property(doc.paths, path)
