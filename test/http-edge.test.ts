@@ -81,6 +81,11 @@ layer(Catalog, { excludeTestServices: true, timeout: 30_000 })("the HTTP edge (c
       for (const path of ["/health", "/ready", "/openapi.json", "/admin/v1/films", "/admin/v1/films/%00", "/nowhere", "/docs"]) {
         expectSecurityHeaders((yield* get(path)).headers, path)
       }
+      // an error the router answers without a body (no route, an undecodable path) gets a JSON one
+      for (const path of ["/nowhere", "/admin/v1/films/%ED%A0%80"]) {
+        const missing = yield* get(path)
+        assert.deepStrictEqual([missing.status, (JSON.parse(missing.text) as { _tag: string })._tag], [404, "NotFound"], path)
+      }
       const api = yield* get("/openapi.json")
       assert.strictEqual(api.headers.get("content-security-policy"), "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
     }))

@@ -103,8 +103,8 @@ const sameSecret = (presented: string, expected: Buffer) => {
 }
 
 /**
- * The middleware every app's routes run in: security headers on whatever answers (errors and not-found included),
- * and with METRICS_TOKEN set, `/metrics` only for `Authorization: Bearer <token>` (401 otherwise).
+ * The middleware every app's routes run in: security headers on whatever answers, a JSON body on errors answered
+ * without one, and with METRICS_TOKEN set, `/metrics` only for `Authorization: Bearer <token>` (401 otherwise).
  */
 export const edgeMiddleware = (metricsToken: Option.Option<Redacted.Redacted<string>>) => {
   const expected = Option.map(metricsToken, (token) => Buffer.from(Redacted.value(token)))
@@ -113,7 +113,7 @@ export const edgeMiddleware = (metricsToken: Option.Option<Redacted.Redacted<str
   })
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {
-      yield* HttpEffect.appendPreResponseHandler((_request, response) => Effect.succeed(withSecurityHeaders(response)))
+      yield* HttpEffect.appendPreResponseHandler((_request, response) => Effect.succeed(withSecurityHeaders(withErrorBody(response))))
       if (Option.isSome(expected)) {
         const request = yield* HttpServerRequest.HttpServerRequest
         const path = request.url.split("?")[0]
@@ -121,6 +121,23 @@ export const edgeMiddleware = (metricsToken: Option.Option<Redacted.Redacted<str
       }
       return yield* app
     })
+}
+
+const emptyErrorTags: Readonly<Record<number, readonly [string, string]>> = {
+  400: ["BadRequest", "the request is not valid"],
+  404: ["NotFound", "no such route"],
+  405: ["MethodNotAllowed", "method not allowed"],
+  500: ["InternalError", "unexpected error"]
+}
+
+/**
+ * An error answered without a body (the router's 404 for no route, a path it cannot decode or a segment past its
+ * length limit; a defect's 500) gets a JSON `{_tag, message}` like every other error.
+ */
+const withErrorBody = (response: HttpServerResponse.HttpServerResponse) => {
+  if (response.status < 400 || response.body._tag !== "Empty") return response
+  const [tag, message] = emptyErrorTags[response.status] ?? ["HttpError", `HTTP ${response.status}`]
+  return json(response.status, { _tag: tag, message }, response.headers)
 }
 
 // ---- what node:http refuses itself ----------------------------------------------------------------------------------

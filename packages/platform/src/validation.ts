@@ -55,14 +55,53 @@ const unstorable = (slot: string, path: ReadonlyArray<string | number>) => {
 
 const isJson = (request: HttpServerRequest.HttpServerRequest) => /[/+]json\b/i.test(request.headers["content-type"] ?? "")
 
+const undecodable = (raw: string): boolean => {
+  try {
+    decodeURIComponent(raw)
+    return false
+  } catch {
+    return true
+  }
+}
+
+const badEncoding = (slot: string, field: string | undefined) =>
+  new BadRequest({
+    message: `invalid ${slot}${field === undefined ? "" : ` field ${field}`}: not percent-encoded UTF-8`,
+    ...(field === undefined ? {} : { field })
+  })
+
 /**
- * Every string a client sent, before any schema sees it: path parameters, query parameters and, for a JSON body,
- * every string value and key. Checking the raw input here covers routes added later without naming their fields.
- * A body that does not parse is left to the endpoint's own decoding (400 or 415).
+ * The URL as sent: percent-encoding that is not UTF-8 (`%ED%A0%80`, a lone surrogate's bytes, or a cut-off `%E0%A4%A`)
+ * cannot be decoded, and the router would pass it on raw; it is refused instead.
+ */
+const checkEncoding = (url: string, params: Readonly<Record<string, string | undefined>>) => {
+  const mark = url.indexOf("?")
+  const path = mark === -1 ? url : url.slice(0, mark)
+  for (const segment of path.split("/")) {
+    if (segment.includes("%") && undecodable(segment)) {
+      return badEncoding("path", Object.entries(params).find(([, value]) => value === segment)?.[0])
+    }
+  }
+  if (mark === -1) return undefined
+  for (const pair of url.slice(mark + 1).split("&")) {
+    const equals = pair.indexOf("=")
+    const [key, value] = equals === -1 ? [pair, ""] : [pair.slice(0, equals), pair.slice(equals + 1)]
+    if (undecodable(key.replaceAll("+", " "))) return badEncoding("query", undefined)
+    if (undecodable(value.replaceAll("+", " "))) return badEncoding("query", decodeURIComponent(key.replaceAll("+", " ")))
+  }
+  return undefined
+}
+
+/**
+ * Every string a client sent, before any schema sees it: the URL's percent-encoding, path parameters, query
+ * parameters and, for a JSON body, every string value and key. Checking the raw input here covers routes added
+ * later without naming their fields. A body that does not parse is left to the endpoint's own decoding (400 or 415).
  */
 const checkStrings = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
     const params = yield* HttpRouter.params
+    const encoding = checkEncoding(request.url, params)
+    if (encoding !== undefined) return yield* encoding
     for (const [name, value] of Object.entries(params)) {
       if (value !== undefined && !isStorableText(value)) return yield* unstorable("path", [name])
     }
