@@ -8,15 +8,7 @@ import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
-import {
-  IdempotencyKey,
-  Payment,
-  PaymentInProgress,
-  PaymentMethod,
-  PaymentMethodId,
-  PaymentStatus,
-  PositiveAmount
-} from "./payments.ts"
+import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentStatus, PositiveAmount } from "./payments.ts"
 import { CalendarDate, Instant } from "./time.ts"
 import { RequestValidation } from "./validation.ts"
 

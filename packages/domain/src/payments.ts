@@ -55,7 +55,7 @@ export const IdempotencyKey = Schema.String.check(
 
 /** A Stripe payment method id (`pm_…`) or one of Stripe's test ids such as `pm_card_visa`. */
 export const PaymentMethodId = Schema.String.check(
-  Schema.isPattern(/^pm_[A-Za-z0-9_]+$/, { message: "payment method must be a Stripe id such as pm_card_visa" })
+  Schema.isPattern(/^pm_[A-Za-z0-9_]{1,252}$/u, { message: "payment method must be a Stripe id such as pm_card_visa" })
 ).annotate({ identifier: "PaymentMethodId" })
 
 export const Payment = Schema.Struct({
