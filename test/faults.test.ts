@@ -43,8 +43,8 @@ it.live("money survives every fault: no double charge, nothing unknown, every re
     const sql = Context.get(context, SqlClient.SqlClient)
     const planIds: Array<string> = []
     for (let i = 0; i < products; i++) {
-      const productId = `prd_fault_${i}_${randomUUID()}`
-      const planId = `pln_fault_${i}_${randomUUID()}`
+      const productId = `prod_fault_${i}_${randomUUID()}`
+      const planId = `plan_fault_${i}_${randomUUID()}`
       yield* sql`INSERT INTO billing.products (id, name, description, status, catalog_version)
         VALUES (${productId}, ${`Product ${i}`}, '', 'active', 0)`
       yield* sql`INSERT INTO billing.plans (id, product_id, interval, amount, currency, trial_days, status)

@@ -39,20 +39,20 @@ const { accessToken } = await postJson("/v1/auth/token", { email, password }) as
 // one product holding every film, and the read-model row its active subscription leaves (the writer is tested
 // elsewhere; here only reads are measured)
 psql(["-d", database, "-c", [
-  "INSERT INTO billing.products (id, name, description, status, catalog_version) VALUES ('prd_bench', 'Bench', '', 'active', 0)",
-  `INSERT INTO billing.films (id, title, catalog_version) SELECT 'flm_' || g, 'Film ' || g, 0 FROM generate_series(1, ${films}) g`,
-  "INSERT INTO billing.product_films (product_id, film_id) SELECT 'prd_bench', id FROM billing.films",
-  `INSERT INTO billing.entitlements (user_id, product_id, until, updated_at) VALUES ('${userId}', 'prd_bench', now() + interval '30 days', now())`
+  "INSERT INTO billing.products (id, name, description, status, catalog_version) VALUES ('prod_bench', 'Bench', '', 'active', 0)",
+  `INSERT INTO billing.films (id, title, catalog_version) SELECT 'film_' || g, 'Film ' || g, 0 FROM generate_series(1, ${films}) g`,
+  "INSERT INTO billing.product_films (product_id, film_id) SELECT 'prod_bench', id FROM billing.films",
+  `INSERT INTO billing.entitlements (user_id, product_id, until, updated_at) VALUES ('${userId}', 'prod_bench', now() + interval '30 days', now())`
 ].join("; ")])
 
 const auth = { authorization: `Bearer ${accessToken}` }
-const hotPath = "/v1/entitlements/films/flm_1"
+const hotPath = "/v1/entitlements/films/film_1"
 const sample = await fetch(billing.url + hotPath, { headers: auth })
 const sampleBody = await sample.text()
 if (!sampleBody.includes('"allowed":true')) throw new Error(`unexpected answer ${sampleBody}`)
 const bare = await startBare(sampleBody, sample.headers.get("content-type") ?? "application/json")
 
-let cold = 2 // flm_1 is warm
+let cold = 2 // film_1 is warm
 const hot = (url: string, overallRate?: number) =>
   load({ url: url + hotPath, headers: auth, ...(overallRate === undefined ? {} : { overallRate }) })
 const coldLoad = (url: string) =>
@@ -61,13 +61,13 @@ const coldLoad = (url: string) =>
     connections: 8,
     duration: 5,
     overallRate: 200,
-    requests: [{ method: "GET", path: hotPath, headers: auth, setupRequest: (request) => ({ ...request, path: `/v1/entitlements/films/flm_${cold++}` }) }]
+    requests: [{ method: "GET", path: hotPath, headers: auth, setupRequest: (request) => ({ ...request, path: `/v1/entitlements/films/film_${cold++}` }) }]
   })
 
 const rpcRun = (seconds: number) =>
   Effect.gen(function*() {
     const rpc = yield* EntitlementsRpcClient
-    const batch = Array.from({ length: 100 }, (_, i) => ({ userId, filmId: FilmId.make(`flm_${1 + (i % 50)}`) }))
+    const batch = Array.from({ length: 100 }, (_, i) => ({ userId, filmId: FilmId.make(`film_${1 + (i % 50)}`) }))
     let checks = 0
     const deadline = performance.now() + seconds * 1000
     yield* Effect.forEach(Array.from({ length: 16 }), () =>

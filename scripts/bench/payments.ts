@@ -56,7 +56,7 @@ const charges = (seconds: number) =>
   Effect.gen(function*() {
     const client = yield* PaymentsRpcClient
     // customers exist before the clock starts: the first charge of a user also creates its Stripe customer
-    const users = Array.from({ length: concurrency }, () => UserId.make(`bench_${randomUUID()}`))
+    const users = Array.from({ length: concurrency }, () => UserId.make(`usr_bench_${randomUUID()}`))
     yield* Effect.forEach(users, (userId) => client.EnsureCustomer({ userId }), { concurrency, discard: true })
     const latencies: Array<number> = []
     const errors = yield* Ref.make(0)

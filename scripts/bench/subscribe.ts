@@ -18,7 +18,8 @@ execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `CREATE DATABA
 await migrateCatalog(database)
 
 const token = randomBytes(16).toString("hex")
-const env = { ...realServicesEnv(database), JWT_SECRET: randomBytes(32).toString("base64url"), SERVICE_TOKEN: token }
+// the bench's 64 viewers sign up from one address, past the default per-address registration limit
+const env = { ...realServicesEnv(database), JWT_SECRET: randomBytes(32).toString("base64url"), SERVICE_TOKEN: token, REGISTER_MAX_PER_ADDRESS: "1000" }
 const [sandboxPort, paymentsPort, billingPort] = [await freePort(), await freePort(), await freePort()]
 // in memory: nothing added to npm start's sandbox account under .kassa
 const sandbox = await startNode(["apps/stripe-sandbox/src/main.ts"], {
@@ -51,10 +52,10 @@ const post = async (path: string, body: unknown, headers: Record<string, string>
 
 try {
   // the catalog copy is written directly: this measures subscribing, not the ETL
-  const values = Array.from({ length: products }, (_, i) => `('prd_${i}', 'Product ${i}', '', 'active', 0)`).join(",")
+  const values = Array.from({ length: products }, (_, i) => `('prod_${i}', 'Product ${i}', '', 'active', 0)`).join(",")
   psql(`INSERT INTO billing.products (id, name, description, status, catalog_version) VALUES ${values}`)
   psql(`INSERT INTO billing.plans (id, product_id, interval, amount, currency, trial_days, status)
-    SELECT 'pln_' || substr(id, 5), id, 'month', 990, 'EUR', 0, 'active' FROM billing.products`)
+    SELECT 'plan_' || substr(id, 6), id, 'month', 990, 'EUR', 0, 'active' FROM billing.products`)
 
   const tokens: Array<string> = []
   for (let i = 0; i < users; i++) {
@@ -78,7 +79,7 @@ try {
         authorization: `Bearer ${tokens[n % users]}`,
         "idempotency-key": randomUUID()
       },
-      body: JSON.stringify({ planId: `pln_${Math.floor(n / users) % products}` })
+      body: JSON.stringify({ planId: `plan_${Math.floor(n / users) % products}` })
     }
   }
   const sample = await fetch(billing.url + "/v1/subscriptions", subscribeRequest() as RequestInit)

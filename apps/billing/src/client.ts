@@ -2,7 +2,7 @@
 // token): `EntitlementsRpcClient.layer(url, serviceToken)`, e.g. url `http://127.0.0.1:3000/rpc`.
 import { EntitlementRpcs } from "@kassa/domain/entitlements"
 import { rpcSerialization } from "@kassa/payments/client"
-import { serviceAuthClient } from "@kassa/platform/service-token"
+import { serviceRpcProtocol } from "@kassa/platform/service-token"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Context, Layer, type Redacted } from "effect"
 import { RpcClient, type RpcClientError } from "effect/rpc"
@@ -13,9 +13,6 @@ export class EntitlementsRpcClient extends Context.Service<
 >()("kassa/EntitlementsRpcClient") {
   static readonly layer = (url: string, token: Redacted.Redacted<string>) =>
     Layer.effect(EntitlementsRpcClient, RpcClient.make(EntitlementRpcs)).pipe(
-      Layer.provide(Layer.mergeAll(
-        RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide([rpcSerialization, NodeHttpClient.layerUndici])),
-        serviceAuthClient(token)
-      ))
+      Layer.provide(serviceRpcProtocol(url, token).pipe(Layer.provide([rpcSerialization, NodeHttpClient.layerUndici])))
     )
 }

@@ -8,9 +8,10 @@ import { Outbox } from "@kassa/platform/outbox"
 import { AuthMiddlewareLive, TokenVerifier } from "@kassa/platform/auth"
 import { RequestValidationLive } from "@kassa/platform/validation"
 import { PaymentsRpcClient } from "@kassa/payments/client"
-import { ServiceToken } from "@kassa/platform/service-token"
+import { ServiceToken, ServiceTokenGuard } from "@kassa/platform/service-token"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { AuthGroupsLive, MeHotRoutes } from "./auth/http.ts"
+import { AccountSubjects } from "./auth/repo.ts"
 import { AccountsLive, AdminBootstrap } from "./auth/service.ts"
 import { EntitlementCache } from "./entitlements/cache.ts"
 import { EntitlementHotRoutes, EntitlementsHttpLive } from "./entitlements/http.ts"
@@ -45,7 +46,10 @@ import { Subscriptions } from "./subscriptions/service.ts"
 import { SystemLive } from "./system.ts"
 
 // one verifier for the auth groups and the middleware, so a logout here is seen by this process at once
-const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(Layer.provideMerge(TokenVerifier.layer))
+// (its tokens' subjects are checked against billing's accounts)
+const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(
+  Layer.provideMerge(TokenVerifier.layer.pipe(Layer.provide(AccountSubjects)))
+)
 
 /**
  * The use cases over billing's ledger (subscriptions, invoices and payments, refunds, the scheduler cycle) and the
@@ -95,7 +99,8 @@ export const BillingApp = Layer.mergeAll(
       Effect.all([MeHotRoutes, EntitlementHotRoutes]),
       ([me, entitlements]) => new Map([...me, ...entitlements])
     ),
-    extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceToken.layer))
+    // a call without the service token is an HTTP 401 before the RPC layer
+    extraRoutes: BillingRpcRoutes.pipe(Layer.provide(ServiceTokenGuard), Layer.provide(ServiceToken.layer))
   }).pipe(
     // before the server listens: the configured admin can log in as soon as billing answers /health
     Layer.provide(AdminBootstrap)

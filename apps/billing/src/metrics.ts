@@ -10,8 +10,11 @@ import { SqlClient } from "effect/sql"
 /** How long an unpaid `incomplete` subscription lives before the scheduler expires it. */
 export const incompleteLifetime = Duration.hours(23)
 
-/** A failed login that reaches the limit starts a lockout of the email or the client address. */
-export const loginLockouts = (scope: "email" | "address") =>
+/**
+ * A login limit reached: an (email, address) pair's failures, an email's failures from anywhere (its back-off), or
+ * an address's attempts.
+ */
+export const loginLockouts = (scope: "pair" | "email" | "address") =>
   Metric.counter("kassa_login_lockouts_total", { description: "failed-login lockouts started", attributes: { scope } })
 
 export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, SqlClient.SqlClient> = Effect.gen(
@@ -77,7 +80,7 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
     })
 
     // the counter's series exist from the first scrape, before any lockout
-    const lockouts = Effect.forEach(["email", "address"] as const, (scope) => Metric.update(loginLockouts(scope), 0), {
+    const lockouts = Effect.forEach(["pair", "email", "address"] as const, (scope) => Metric.update(loginLockouts(scope), 0), {
       discard: true
     })
 

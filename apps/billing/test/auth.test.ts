@@ -1,5 +1,5 @@
 // Accounts and tokens end to end through clients derived from BillingApi: registration, login, /v1/me,
-// refresh rotation and reuse detection, the racing-refresh grace, logout and failed-login limits.
+// refresh rotation and reuse detection, the racing-refresh grace and logout (limits: auth-limits.test.ts).
 import { assert, layer } from "@effect/vitest"
 import { TokenVerifier } from "@kassa/platform/auth"
 import { serverUrl } from "@kassa/platform/http"
@@ -201,39 +201,5 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
       const late = yield* Layer.build(replica()).pipe(Effect.map(Context.get(TokenVerifier)))
       const exit = yield* Effect.exit(late.verify(tokens.accessToken))
       assert.isTrue(Exit.isFailure(exit))
-    }))
-
-  it.effect("the 6th failed login for one email within a minute answers 429 with Retry-After", () =>
-    Effect.gen(function*() {
-      const { email } = yield* signUp()
-      for (let attempt = 1; attempt <= 5; attempt++) {
-        // each attempt from its own address: the email's counter is the one that trips
-        const client = yield* billingClient({ address: uniqueAddress() })
-        const failed = yield* client.auth.token({ payload: { email, password: "wrong password" } }).pipe(Effect.flip)
-        assert.strictEqual(failed._tag, "Unauthorized")
-      }
-      const client = yield* billingClient({ address: uniqueAddress() })
-      const response = yield* client.auth.token({ payload: { email, password }, responseMode: "response-only" })
-      assert.strictEqual(response.status, 429)
-      const retryAfter = Number(response.headers["retry-after"])
-      assert.isTrue(retryAfter >= 1 && retryAfter <= 60)
-      const body = (yield* response.json) as { _tag: string; retryAfterSeconds: number }
-      assert.strictEqual(body._tag, "RateLimited")
-      assert.strictEqual(body.retryAfterSeconds, retryAfter)
-    }))
-
-  it.effect("the 6th failed login from one address within a minute answers 429, whatever the email", () =>
-    Effect.gen(function*() {
-      const { email } = yield* signUp()
-      const client = yield* billingClient({ address: uniqueAddress() })
-      for (let attempt = 1; attempt <= 5; attempt++) {
-        const failed = yield* client.auth.token({ payload: { email: uniqueEmail(), password } }).pipe(Effect.flip)
-        assert.strictEqual(failed._tag, "Unauthorized")
-      }
-      const limited = yield* client.auth.token({ payload: { email, password } }).pipe(Effect.flip)
-      assert.strictEqual(limited._tag, "RateLimited")
-      // another address is not affected
-      const elsewhere = yield* billingClient({ address: uniqueAddress() })
-      assert.strictEqual((yield* elsewhere.auth.token({ payload: { email, password } })).tokenType, "Bearer")
     }))
 })

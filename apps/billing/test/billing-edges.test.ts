@@ -115,7 +115,7 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         assert.deepStrictEqual(rows, [0, 0, 0, 0])
 
         // the product itself is still on sale: its current plan subscribes
-        const current = PlanId.make(`pln_${randomUUID()}`)
+        const current = PlanId.make(`plan_${randomUUID()}`)
         yield* sql`INSERT INTO billing.plans (id, product_id, interval, amount, currency, trial_days, status)
           VALUES (${current}, ${productId}, 'month', 990, 'EUR', 0, 'active')`.pipe(Effect.orDie)
         const ok = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: current, paymentMethod: "pm_card_visa" } })

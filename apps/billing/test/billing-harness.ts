@@ -69,8 +69,8 @@ export const BillingWithPayments = (
 export const seedPlan = (options: { readonly amount?: number; readonly trialDays?: number; readonly interval?: "month" | "year" } = {}) =>
   SqlClient.SqlClient.use((sql) =>
     Effect.gen(function*() {
-      const productId = ProductId.make(`prd_${randomUUID()}`)
-      const planId = PlanId.make(`pln_${randomUUID()}`)
+      const productId = ProductId.make(`prod_${randomUUID()}`)
+      const planId = PlanId.make(`plan_${randomUUID()}`)
       yield* sql`INSERT INTO billing.products (id, name, description, status, catalog_version)
         VALUES (${productId}, ${`Product ${productId}`}, '', 'active', 0)`
       yield* sql`INSERT INTO billing.plans (id, product_id, interval, amount, currency, trial_days, status)

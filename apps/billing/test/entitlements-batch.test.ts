@@ -83,7 +83,7 @@ layer(BillingWithPayments().pipe(Layer.provideMerge(StatementLog)), { excludeTes
           yield* sql`INSERT INTO billing.product_films (product_id, film_id) VALUES (${two.productId}, ${id})`.pipe(Effect.orDie)
           films.push({ id, in: [one.productId, two.productId] })
         }
-        for (let i = 0; i < 10; i++) films.push({ id: FilmId.make(`flm_${randomUUID()}`), in: [] })
+        for (let i = 0; i < 10; i++) films.push({ id: FilmId.make(`film_${randomUUID()}`), in: [] })
 
         // 5 viewers: one product, the other, both, none, and a grant of product one that has run out
         const viewers = yield* Effect.forEach([0, 1, 2, 3, 4], () => viewer("batch"))
@@ -172,7 +172,7 @@ layer(BillingWithPayments().pipe(Layer.provideMerge(StatementLog)), { excludeTes
         )
         assert.deepStrictEqual(yield* other.checkMany(checks), before)
         const [took, failure] = yield* Effect.timed(Effect.flip(
-          other.checkMany([...checks, { userId, filmId: FilmId.make(`flm_${randomUUID()}`) }]).pipe(Effect.timeout("10 seconds"))
+          other.checkMany([...checks, { userId, filmId: FilmId.make(`film_${randomUUID()}`) }]).pipe(Effect.timeout("10 seconds"))
         ))
         assert.strictEqual(failure._tag, "ServiceUnavailable")
         assert.isTrue(Duration.isLessThan(took, Duration.seconds(3)), `failed after ${Duration.format(took)}`)

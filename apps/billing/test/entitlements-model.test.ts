@@ -66,7 +66,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 120_000 })("e
             yield* sql`INSERT INTO billing.users (id, email, password_hash, role, created_at, updated_at)
               VALUES (${id}, ${`${id}@model.test`}, 'x', 'user', ${new Date(now)}, ${new Date(now)})`
           }
-          const films = [0, 1, 2, 3].map(() => FilmId.make(`flm_${randomUUID()}`))
+          const films = [0, 1, 2, 3].map(() => FilmId.make(`film_${randomUUID()}`))
           for (const id of films) yield* sql`INSERT INTO billing.films (id, title, catalog_version) VALUES (${id}, 'f', 0)`
           const products: ReadonlyArray<ProductId> = plans.map((plan) => plan.productId)
           // every pair, and some twice over (a batch may ask a pair more than once)

@@ -8,7 +8,7 @@ import { SqlClient } from "effect/sql"
 export const seedFilm = (productId: ProductId) =>
   SqlClient.SqlClient.use((sql) =>
     Effect.gen(function*() {
-      const filmId = FilmId.make(`flm_${randomUUID()}`)
+      const filmId = FilmId.make(`film_${randomUUID()}`)
       yield* sql`INSERT INTO billing.films (id, title, catalog_version) VALUES (${filmId}, ${`Film ${filmId}`}, 0)`
       yield* sql`INSERT INTO billing.product_films (product_id, film_id) VALUES (${productId}, ${filmId})`
       return filmId

@@ -7,7 +7,16 @@ import { serverUrl } from "@kassa/platform/http"
 import { DateTime, Effect } from "effect"
 import { HttpServer } from "effect/http"
 import { buildStatement, csvHeader, statementCsv } from "../src/statements/statement.ts"
-import { billingEvents, BillingWithPayments, errorTag, newKey, seedPlan, viewer } from "./billing-harness.ts"
+import {
+  billingEvents,
+  BillingWithPayments,
+  errorTag,
+  newKey,
+  seedPlan,
+  testAdmin as adminForTests,
+  viewer
+} from "./billing-harness.ts"
+import { billingClient } from "./support.ts"
 
 /** RFC 4180 reader: enough for what statementCsv writes (quoted fields, doubled quotes, CRLF). */
 const parseCsv = (text: string): Array<Array<string>> => {
@@ -31,7 +40,9 @@ const parseCsv = (text: string): Array<Array<string>> => {
 
 const today = Effect.map(DateTime.now, (now) => DateTime.formatIso(now).slice(0, 10))
 
-layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("cancel payment and statement", (it) => {
+const testAdmin = adminForTests()
+
+layer(BillingWithPayments(testAdmin.config), { excludeTestServices: true, timeout: 60_000 })("cancel payment and statement", (it) => {
   it.effect("cancel a succeeded payment → refunded, subscription canceled, statement shows the refund; twice → 409", () =>
     Effect.gen(function*() {
       const { planId } = yield* seedPlan({ amount: 2500 })
@@ -115,6 +126,35 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("ca
       const day = yield* today
       const empty = yield* client.statement.get({ query: { from: day, to: day } })
       assert.deepStrictEqual(typeof empty === "object" && "entries" in empty ? empty.entries : null, [])
+    }))
+
+  it.effect("statement dates are parsed strictly: a day that does not exist, or a year out of 1970..9999, is 400 naming it", () =>
+    Effect.gen(function*() {
+      const { token, account } = yield* viewer()
+      const admin = (yield* (yield* billingClient()).auth.token({
+        payload: { email: testAdmin.config.ADMIN_EMAIL, password: testAdmin.config.ADMIN_PASSWORD }
+      })).accessToken
+      const base = serverUrl(yield* HttpServer.HttpServer)
+      const ask = (path: string, bearer: string) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${bearer}` } })
+          const body = await response.json() as { _tag: string; field?: string }
+          return [response.status, body._tag, body.field]
+        })
+      const cases: ReadonlyArray<readonly [string, string, string]> = [
+        ["2026-02-31", "2026-03-01", "from"], // was answered 200, echoing the impossible day
+        ["2026-02-30", "2026-03-01", "from"], // was "from must not be after to"
+        ["2026-01-01", "2026-02-29", "to"],
+        ["2026-04-31", "2026-05-01", "from"],
+        ["0000-01-01", "0000-01-02", "from"],
+        ["1969-12-31", "1970-01-01", "from"]
+      ]
+      for (const [from, to, field] of cases) {
+        const query = `from=${from}&to=${to}`
+        assert.deepStrictEqual(yield* ask(`/v1/statement?${query}`, token), [400, "BadRequest", field], query)
+        assert.deepStrictEqual(yield* ask(`/admin/v1/users/${account.id}/statement?${query}`, admin), [400, "BadRequest", field], query)
+      }
+      assert.deepStrictEqual((yield* ask("/v1/statement?from=2024-02-29&to=2024-03-01", token)).slice(0, 1), [200])
     }))
 })
 

@@ -134,7 +134,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       yield* sql`UPDATE billing.users SET time_zone = 'America/New_York' WHERE id = ${account.id}`.pipe(Effect.orDie)
       assert.strictEqual(yield* zoneOf(account.id), "America/New_York")
       assert.strictEqual(yield* zoneOf(UserId.make("usr_nobody")), "UTC")
-      assert.isTrue(Option.isNone(yield* catalog.findPlanWithTimeZone(PlanId.make("pln_nonexistent"), account.id).pipe(Effect.orDie)))
+      assert.isTrue(Option.isNone(yield* catalog.findPlanWithTimeZone(PlanId.make("plan_nonexistent"), account.id).pipe(Effect.orDie)))
     }))
 
   it.effect("a saved card becomes the default: a subscribe without paymentMethod charges it", () =>
@@ -214,7 +214,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.strictEqual(
         yield* errorTag(late.subscriptions.create({
           headers: { "idempotency-key": newKey() },
-          payload: { planId: first.subscription.planId.replace("pln_", "pln_missing_") as typeof planId }
+          payload: { planId: first.subscription.planId.replace("plan_", "plan_missing_") as typeof planId }
         })),
         "NotFound"
       )

@@ -1,8 +1,11 @@
 // Access-token verification through GET /v1/me: only HS256 tokens signed with JWT_SECRET, from our issuer for
 // our audience, inside their validity window and carrying every claim are accepted.
 import { assert, layer } from "@effect/vitest"
+import { serverUrl } from "@kassa/platform/http"
+import { randomUUID } from "node:crypto"
 import { Clock, Effect } from "effect"
-import { billingClient, BillingUnderTest, forgeToken, unsignedToken } from "./support.ts"
+import { HttpServer } from "effect/http"
+import { billingClient, BillingUnderTest, forgeToken, signUp, unsignedToken } from "./support.ts"
 
 const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
 
@@ -17,10 +20,41 @@ const rejected = (accessToken: string, message: RegExp) =>
   })
 
 layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("access tokens", (it) => {
-  it.effect("a well-formed token forged with the test secret is accepted (the forging is right)", () =>
+  it.effect("a well-formed token forged with the test secret for a real account is accepted (the forging is right)", () =>
     Effect.gen(function*() {
-      const token = yield* forgeToken({ sub: "usr_ok", email: "ok@example.com", role: "admin" }, { nowSeconds: yield* nowSeconds })
-      assert.deepStrictEqual(yield* me(token), { id: "usr_ok", email: "ok@example.com", role: "admin" })
+      const { account, email } = yield* signUp("forged")
+      const token = yield* forgeToken({ sub: account.id, email, role: "admin" }, { nowSeconds: yield* nowSeconds })
+      assert.deepStrictEqual(yield* me(token), { id: account.id, email, role: "admin" })
+    }))
+
+  it.effect("a token for an account that does not exist is a 401 on every route, cached or not, HTTP or RPC", () =>
+    Effect.gen(function*() {
+      const token = yield* forgeToken({ sub: `usr_${randomUUID()}`, role: "admin" }, { nowSeconds: yield* nowSeconds })
+      const base = serverUrl(yield* HttpServer.HttpServer)
+      const call = (method: string, path: string, body?: unknown) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${base}${path}`, {
+            method,
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "idempotency-key": "k1" },
+            ...(body === undefined ? {} : { body: JSON.stringify(body) })
+          })
+          return [response.status, (await response.json() as { message?: string }).message]
+        })
+      const routes = [
+        ["GET", "/v1/me"],
+        ["GET", "/v1/me"], // the hot route, had the first one been accepted
+        ["GET", "/v1/me?via=httpapi"],
+        ["GET", "/v1/me/time-zone"],
+        ["POST", "/v1/payment-methods", { paymentMethod: "pm_card_visa" }],
+        ["POST", "/v1/subscriptions", { planId: "plan_any" }],
+        ["GET", "/v1/subscriptions"],
+        ["GET", "/v1/statement?from=2026-01-01&to=2026-01-31"],
+        ["GET", "/v1/entitlements/films/film_any"],
+        ["GET", "/admin/v1/invoices"]
+      ] as const
+      for (const [method, path, body] of routes) {
+        assert.deepStrictEqual(yield* call(method, path, body), [401, "the token's account does not exist"], `${method} ${path}`)
+      }
     }))
 
   it.effect("alg none is rejected", () =>

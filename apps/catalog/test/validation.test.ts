@@ -163,9 +163,11 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 60_000 })("bad inp
       assert.strictEqual(read.description, description)
       const found = yield* client.films.list({ query: { search: "'); DROP" } })
       assert.deepStrictEqual(found.items.map((f) => f.id), [created.id])
+      // an id that cannot be one is refused before any query runs; a well-formed unknown one is not found
       const path = yield* rawRequest("GET", `/admin/v1/films/${encodeURIComponent("x' OR '1'='1")}`)
-      assert.strictEqual(path.status, 404)
-      assert.strictEqual((path.body as { _tag: string })._tag, "NotFound")
+      assert.deepStrictEqual([path.status, (path.body as { field?: string }).field], [400, "id"])
+      const unknown = yield* rawRequest("GET", "/admin/v1/films/film_0ROR1")
+      assert.deepStrictEqual([unknown.status, (unknown.body as { _tag: string })._tag], [404, "NotFound"])
       const count = yield* SqlClient.SqlClient.use((sql) => sql`SELECT count(*)::int AS n FROM catalog.films`)
       assert.isAbove(Number(count[0]?.n), 0)
     }))

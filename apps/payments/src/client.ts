@@ -4,17 +4,14 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { BillingCallbackRpcs, PaymentsRpcs } from "@kassa/domain/payments"
 import { Context, Layer, type Redacted } from "effect"
 import { RpcClient, type RpcClientError, RpcSerialization } from "effect/rpc"
-import { serviceAuthClient } from "@kassa/platform/service-token"
+import { serviceRpcProtocol } from "@kassa/platform/service-token"
 
 /** Every RPC endpoint of Kassa speaks newline-delimited JSON over HTTP. */
 export const rpcSerialization = RpcSerialization.layerNdjson
 
 // undici's own request API: pooled keep-alive connections, measurably cheaper per call than fetch
 const clientLayer = (url: string, token: Redacted.Redacted<string>) =>
-  Layer.mergeAll(
-    RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide([rpcSerialization, NodeHttpClient.layerUndici])),
-    serviceAuthClient(token)
-  )
+  serviceRpcProtocol(url, token).pipe(Layer.provide([rpcSerialization, NodeHttpClient.layerUndici]))
 
 export class PaymentsRpcClient extends Context.Service<
   PaymentsRpcClient,

@@ -7,7 +7,7 @@ import { Readiness, runApp, serveApi } from "@kassa/platform/http"
 import { Outbox } from "@kassa/platform/outbox"
 import { StripeClient } from "@kassa/platform/stripe"
 import { Layer } from "effect"
-import { ServiceToken } from "@kassa/platform/service-token"
+import { ServiceToken, ServiceTokenGuard } from "@kassa/platform/service-token"
 import { PaymentsMigrations } from "./migrations.ts"
 import { CallbackDeliveryLive, CallbackWake, Outcomes } from "./outcomes/outcomes.ts"
 import { PaymentsHttpLive } from "./payments/http.ts"
@@ -38,7 +38,8 @@ export const PaymentsApp = Layer.mergeAll(
     api: PaymentsApi,
     groups: Layer.mergeAll(SystemLive, PaymentsHttpLive, WebhooksHttpLive),
     http: PaymentsHttpConfig,
-    extraRoutes: PaymentsRpcRoutes
+    // a call without the service token is an HTTP 401 before the RPC layer
+    extraRoutes: PaymentsRpcRoutes.pipe(Layer.provide(ServiceTokenGuard))
   }),
   Outbox.relay("payments"),
   ReconcilerLive,

@@ -186,7 +186,9 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
         Effect.flatMap(Effect.service(PaymentsRpcClient), (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })),
         PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make("not-the-token"))
       ).pipe(Effect.flip)
-      assert.strictEqual(intruder._tag, "Unauthorized")
+      // refused at the HTTP level (401) before the RPC layer, so the call fails as a transport error carrying it
+      assert.strictEqual(intruder._tag, "RpcClientError")
+      assert.include(JSON.stringify(intruder), `"status":401`)
       // mid-rotation, a caller still presenting the previous token (SERVICE_TOKEN_PREVIOUS) gets through
       const rotating = yield* Effect.provide(
         Effect.flatMap(Effect.service(PaymentsRpcClient), (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })),
@@ -212,11 +214,30 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
         const response = await fetch(`${url}/v1/payments`, {
           method: "POST",
           headers: { authorization: `Bearer ${serviceToken}`, "content-type": "application/json", "idempotency-key": "k" },
-          body: JSON.stringify({ invoiceId: "inv_1", userId: "u_1", amount: -5, currency: "EUR" })
+          body: JSON.stringify({ invoiceId: "inv_1", userId: "usr_1", amount: -5, currency: "EUR" })
         })
         return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
       })
       assert.deepStrictEqual([bad.status, bad.body._tag, bad.body.field], [400, "BadRequest", "amount"])
+      // amounts are bounded by the currency's largest charge, as Stripe bounds them (8 digits; IDR 12)
+      const intentsBefore = (yield* StripeSandbox.use((sandbox) => sandbox.ledger.snapshot)).paymentIntents.length
+      for (const [amount, currency] of [[9_007_199_254_740_991, "USD"], [100_000_000, "EUR"], [1_000_000_000_000, "IDR"]] as const) {
+        const huge = yield* Effect.promise(async () => {
+          const response = await fetch(`${url}/v1/payments`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${serviceToken}`, "content-type": "application/json", "idempotency-key": newKey() },
+            body: JSON.stringify({ invoiceId: newInvoiceId(), userId: newUserId(), amount, currency, paymentMethod: "pm_card_visa" })
+          })
+          return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
+        })
+        assert.deepStrictEqual([huge.status, huge.body._tag, huge.body.field], [400, "BadRequest", "amount"], `${amount} ${currency}`)
+      }
+      assert.strictEqual((yield* StripeSandbox.use((sandbox) => sandbox.ledger.snapshot)).paymentIntents.length, intentsBefore)
+      const largest = yield* client.payments.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { invoiceId: newInvoiceId(), userId: newUserId(), amount: 99_999_999, currency: "USD", paymentMethod: "pm_card_visa" }
+      })
+      assert.strictEqual(largest.status, "succeeded")
       const doc = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.json() as Promise<{ paths: object }>))
       for (const path of ["/v1/payments", "/v1/payments/{id}", "/v1/payments/{id}/cancel", "/webhooks/stripe"]) {
         assert.property(doc.paths, path)

@@ -56,7 +56,7 @@ export const PaymentsHarness = (config: Record<string, string> = {}, stripeTimeo
   )
 
 export const newInvoiceId = () => InvoiceId.make(`inv_${randomUUID()}`)
-export const newUserId = () => UserId.make(`user_${randomUUID()}`)
+export const newUserId = () => UserId.make(`usr_${randomUUID()}`)
 export const newKey = () => `key-${randomUUID()}`
 
 export const rpc = Effect.service(PaymentsRpcClient)

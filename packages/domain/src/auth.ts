@@ -155,7 +155,7 @@ export class AuthGroup extends HttpApiGroup.make("auth")
     HttpApiEndpoint.post("register", "/v1/auth/register", {
       payload: Credentials,
       success: Account.pipe(HttpApiSchema.status(201)),
-      error: [Conflict, ServiceUnavailable]
+      error: [Conflict, RateLimited, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Create an account"),
     HttpApiEndpoint.post("token", "/v1/auth/token", {
       payload: Credentials,

@@ -8,9 +8,9 @@ import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
-import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentMethods, PaymentStatus } from "./payments.ts"
+import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentMethods, PaymentStatus, PositiveAmount } from "./payments.ts"
+import { CalendarDate, Instant, UtcDateTime } from "./time.ts"
 import { RequestValidation } from "./validation.ts"
-import { UtcDateTime } from "./time.ts"
 
 // ---- resources ---------------------------------------------------------------------------------------------
 
@@ -335,11 +335,6 @@ export const Statement = Schema.Struct({
 }).annotate({ identifier: "Statement" })
 export type Statement = typeof Statement.Type
 
-/** A calendar day, YYYY-MM-DD. */
-export const CalendarDate = Schema.String.annotate({ format: "date" }).check(
-  Schema.isPattern(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, { message: "expected a date such as 2026-01-31" })
-).annotate({ identifier: "CalendarDate" })
-
 export const StatementQuery = {
   from: CalendarDate,
   to: CalendarDate,
@@ -376,8 +371,8 @@ export class StatementGroup extends HttpApiGroup.make("statement")
 const adminFilters = {
   userId: Schema.optionalKey(UserId),
   productId: Schema.optionalKey(ProductId),
-  from: Schema.optionalKey(UtcDateTime),
-  to: Schema.optionalKey(UtcDateTime),
+  from: Schema.optionalKey(Instant),
+  to: Schema.optionalKey(Instant),
   ...PageQuery
 }
 
@@ -404,7 +399,7 @@ export type AdminInvoiceDetail = typeof AdminInvoiceDetail.Type
 
 export const AdminRefundRequest = Schema.Struct({
   /** minor units; omitted → everything not yet refunded */
-  amount: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  amount: Schema.optionalKey(PositiveAmount),
   reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
 }).annotate({ identifier: "AdminRefundRequest" })
 

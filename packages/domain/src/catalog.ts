@@ -6,21 +6,17 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/ht
 import { ADMIN_PREFIX, AdminAuthentication } from "./auth.ts"
 import { NotFound } from "./errors.ts"
 import { FilmId, PlanId, ProductId } from "./ids.ts"
-import { Currency } from "./money.ts"
-import { Page, PageQuery } from "./pagination.ts"
+import { Currency, isAmountWithinCurrencyMax, MAX_AMOUNT_ANY_CURRENCY } from "./money.ts"
+import { NamePageQuery, Page } from "./pagination.ts"
+import { isStorable } from "./text.ts"
 import { RequestValidation } from "./validation.ts"
 import { UtcDateTime } from "./time.ts"
 
 // ---- text ----------------------------------------------------------------------------------------
 
-// Postgres text cannot hold NUL, and an unpaired surrogate cannot be stored as UTF-8 without changing it.
-const storableText = Schema.makeFilter((s: string) => s.isWellFormed() && !s.includes("\u0000"), {
-  expected: "text without NUL characters or unpaired surrogates"
-})
-
 /** Trimmed on decode; length counted in Unicode code points, so "Амели" and "千と千尋" count as people read them. */
 const text = (min: number, max: number) =>
-  Schema.Trim.check(storableText, Schema.isBetweenCodePoints(min, max))
+  Schema.Trim.check(isStorable(), Schema.isBetweenCodePoints(min, max))
 
 export const FilmTitle = text(1, 300).annotate({ identifier: "FilmTitle", description: "1..300 characters" })
 export const Description = text(0, 5000).annotate({ description: "0..5000 characters" })
@@ -82,11 +78,12 @@ export const FilmSearch = text(1, 200).annotate({ description: "case-insensitive
 export const PlanInterval = literals("PlanInterval", ["month", "year"])
 export type PlanInterval = typeof PlanInterval.Type
 
-export const MAX_PLAN_AMOUNT = 1_000_000_000
-
-/** Minor units of the plan's currency. No free plans: free access is a trial (`trialDays`). */
-export const PlanAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_PLAN_AMOUNT })).annotate({
-  description: `integer minor units, 1..${MAX_PLAN_AMOUNT}`
+/**
+ * Minor units of the plan's currency, at most what one charge in it may be (`maxAmount`, checked on PlanSpec).
+ * No free plans: free access is a trial (`trialDays`).
+ */
+export const PlanAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_AMOUNT_ANY_CURRENCY })).annotate({
+  description: "integer minor units, 1..99999999 (IDR: 999999999999)"
 })
 export const TrialDays = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 365 })).annotate({
   description: "0..365"
@@ -99,7 +96,7 @@ export const PlanSpec = Schema.Struct({
   currency: Currency,
   /** default 0 */
   trialDays: Schema.optionalKey(TrialDays)
-}).annotate({ identifier: "PlanSpec" })
+}).check(isAmountWithinCurrencyMax()).annotate({ identifier: "PlanSpec" })
 export type PlanSpec = typeof PlanSpec.Type
 
 /**
@@ -219,7 +216,7 @@ const productParams = { id: ProductId }
 // prefix, then RequestValidation, then AdminAuthentication (outermost: a missing token is a 401 before a 400).
 export class FilmsGroup extends HttpApiGroup.make("films").add(
   HttpApiEndpoint.get("list", "/films", {
-    query: { search: Schema.optionalKey(FilmSearch), ...PageQuery },
+    query: { search: Schema.optionalKey(FilmSearch), ...NamePageQuery },
     success: Page(Film)
   }).annotate(OpenApi.Summary, "Films, by title"),
   HttpApiEndpoint.post("create", "/films", { payload: NewFilm, success: Film.pipe(HttpApiSchema.status(201)) })
@@ -237,7 +234,7 @@ export class FilmsGroup extends HttpApiGroup.make("films").add(
 
 export class ProductsAdminGroup extends HttpApiGroup.make("products").add(
   HttpApiEndpoint.get("list", "/products", {
-    query: { status: Schema.optionalKey(ProductStatus), ...PageQuery },
+    query: { status: Schema.optionalKey(ProductStatus), ...NamePageQuery },
     success: Page(Product)
   }).annotate(OpenApi.Summary, "Products, by name"),
   HttpApiEndpoint.post("create", "/products", {

@@ -24,6 +24,25 @@ export const Currency = Schema.Literals(currencies).annotate({
 
 export const exponent = (currency: Currency): number => minorUnits[currency]
 
+/**
+ * The largest amount one charge (or price) may have, in minor units: Stripe takes up to twelve digits for IDR and
+ * up to eight for every other currency (99,999,999 = 999,999.99 USD). Amounts a client sends are bounded by it.
+ */
+export const maxAmount = (currency: Currency): number => currency === "IDR" ? 999_999_999_999 : 99_999_999
+
+/** The largest `maxAmount` of any currency: the bound of an amount that travels without its currency. */
+export const MAX_AMOUNT_ANY_CURRENCY = Math.max(...currencies.map(maxAmount))
+
+/**
+ * A struct check for `{ amount, currency }` request fields: the amount is at most its currency's `maxAmount`
+ * (reported on `amount`). `amount` may be optional.
+ */
+export const isAmountWithinCurrencyMax = () =>
+  Schema.makeFilter((fields: { readonly amount?: number | undefined; readonly currency: Currency }) =>
+    fields.amount === undefined || fields.amount <= maxAmount(fields.currency)
+      ? undefined
+      : { path: ["amount"], issue: `amount must be at most ${maxAmount(fields.currency)} minor units of ${fields.currency}` })
+
 export const Money = Schema.Struct({
   /** integer minor units (cents, yen, fils); negative for credits */
   amount: Schema.Int,

@@ -7,7 +7,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpAp
 import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
 import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable, Unauthorized, Unprocessable } from "./errors.ts"
 import { InvoiceId, PaymentId, RefundId, UserId } from "./ids.ts"
-import { Currency } from "./money.ts"
+import { Currency, isAmountWithinCurrencyMax, MAX_AMOUNT_ANY_CURRENCY } from "./money.ts"
 import { RequestValidation } from "./validation.ts"
 import { UtcDateTime } from "./time.ts"
 
@@ -40,9 +40,9 @@ export const RefundReason = Schema.Literals(["requested_by_customer", "duplicate
 })
 export type RefundReason = typeof RefundReason.Type
 
-/** Integer minor units, at least 1. */
-export const PositiveAmount = Schema.Int.check(Schema.isGreaterThan(0)).annotate({
-  description: "integer minor units of the currency, at least 1"
+/** Integer minor units, at least 1 and at most the largest charge of any currency (the currency's own is checked beside it). */
+export const PositiveAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_AMOUNT_ANY_CURRENCY })).annotate({
+  description: "integer minor units of the currency, 1..99999999 (IDR: 999999999999)"
 })
 
 /** Minor units already refunded, 0 up to the amount. */
@@ -56,7 +56,7 @@ export const IdempotencyKey = Schema.String.check(
 
 /** A Stripe payment method id (`pm_…`) or one of Stripe's test ids such as `pm_card_visa`. */
 export const PaymentMethodId = Schema.String.check(
-  Schema.isPattern(/^pm_[A-Za-z0-9_]+$/, { message: "payment method must be a Stripe id such as pm_card_visa" })
+  Schema.isPattern(/^pm_[A-Za-z0-9_]{1,252}$/u, { message: "payment method must be a Stripe id such as pm_card_visa" })
 ).annotate({ identifier: "PaymentMethodId" })
 
 export const Payment = Schema.Struct({
@@ -128,8 +128,12 @@ export const CreatePaymentFields = {
   offSession: Schema.optionalKey(Schema.Boolean),
   description: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(500)))
 }
-export const CreatePaymentBody = Schema.Struct(CreatePaymentFields).annotate({ identifier: "CreatePaymentBody" })
-export const CreatePaymentInput = Schema.Struct({ idempotencyKey: IdempotencyKey, ...CreatePaymentFields })
+export const CreatePaymentBody = Schema.Struct(CreatePaymentFields).check(isAmountWithinCurrencyMax()).annotate({
+  identifier: "CreatePaymentBody"
+})
+export const CreatePaymentInput = Schema.Struct({ idempotencyKey: IdempotencyKey, ...CreatePaymentFields }).check(
+  isAmountWithinCurrencyMax()
+)
 export type CreatePaymentInput = typeof CreatePaymentInput.Type
 
 export const CancelPaymentFields = {
@@ -330,15 +334,20 @@ export class InvalidWebhookSignature extends Schema.TaggedError<InvalidWebhookSi
   message: Schema.String
 }, { httpApiStatus: 400 }) {}
 
-/** Stripe's calls: the raw body is signature-checked, stored, and answered before it is processed. */
+/**
+ * Stripe's calls: the raw body is signature-checked, stored, and answered before it is processed. The route is
+ * public, so RequestValidation bounds the body (413 past 1 MiB, before it is read); a signed event that can never
+ * be stored (no id, not an object, NUL) is a 400 (`BadRequest`), never a 503 that Stripe would retry forever.
+ */
 export class StripeWebhooksGroup extends HttpApiGroup.make("webhooks")
   .add(
     HttpApiEndpoint.post("stripe", "/webhooks/stripe", {
       headers: { "stripe-signature": Schema.optionalKey(Schema.String) },
       success: WebhookAck,
-      error: [InvalidWebhookSignature, ServiceUnavailable]
+      error: [InvalidWebhookSignature, BadRequest, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Receive a signed Stripe event")
   )
+  .middleware(RequestValidation)
   .annotateMerge(OpenApi.annotations({
     title: "Webhooks",
     description: "Signed Stripe events (`Stripe-Signature: t=…,v1=…`, 300 s tolerance)"

@@ -6,7 +6,7 @@ import { PlanAmount, PlanInterval, ProductStatus, TrialDays } from "./catalog.ts
 import { NotFound, ServiceUnavailable } from "./errors.ts"
 import { FilmId, PlanId, ProductId } from "./ids.ts"
 import { Currency } from "./money.ts"
-import { Page, PageQuery } from "./pagination.ts"
+import { NamePageQuery, Page } from "./pagination.ts"
 import { RequestValidation } from "./validation.ts"
 
 export const OfferedPlan = Schema.Struct({
@@ -36,7 +36,7 @@ export type ProductOffer = typeof ProductOffer.Type
 
 export class ProductsGroup extends HttpApiGroup.make("products")
   .add(
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(ProductOffer), error: ServiceUnavailable })
+    HttpApiEndpoint.get("list", "/", { query: NamePageQuery, success: Page(ProductOffer), error: ServiceUnavailable })
       .annotate(OpenApi.Summary, "Products on sale"),
     HttpApiEndpoint.get("get", "/:id", {
       params: { id: ProductId },

@@ -88,6 +88,16 @@ export const bearerCredential = (authorization: string | undefined): string => {
   return authorization.slice(start)
 }
 
+/**
+ * Whether a token's subject is an account. Billing, which owns the accounts, provides one backed by its users
+ * table, so a token signed with the real key for an account that does not exist is a 401 on every billing route
+ * (HttpApi, hot routes and the VerifyToken RPC alike). Apps without accounts accept every subject (the default).
+ * Asked once per token, when it is first verified; a failure is a 503.
+ */
+export const TokenSubjects = Context.Reference<{
+  readonly exists: (userId: UserId) => Effect.Effect<boolean, ServiceUnavailable>
+}>("kassa/TokenSubjects", { defaultValue: () => ({ exists: () => Effect.succeed(true) }) })
+
 /** Verifies access tokens and records revocations. Every app that serves protected routes needs one. */
 export class TokenVerifier extends Context.Service<TokenVerifier, {
   verify(token: string): Effect.Effect<VerifiedToken, Unauthorized | ServiceUnavailable>
@@ -108,6 +118,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
       const config = yield* AuthConfig
       const keys = yield* jwtKeys
       const cache = yield* Cache
+      const subjects = yield* TokenSubjects
       const markerTtl = Duration.toMillis(config.accessTokenTtl) + 60_000 // + clock skew between replicas
       const nodeId = randomUUID()
 
@@ -222,6 +233,10 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
           return verifySignature(token, now).pipe(
             Effect.tap((entry) =>
               isRevoked(entry, now) ? Effect.fail(unauthorized("access token has been revoked")) : checkMarkers(entry)
+            ),
+            Effect.tap((entry) =>
+              Effect.flatMap(subjects.exists(entry.user.id), (exists) =>
+                exists ? Effect.void : Effect.fail(unauthorized("the token's account does not exist")))
             ),
             // cached only while the feed is alive: otherwise a lost announcement could not be noticed
             Effect.tap((entry) => Effect.sync(() => now < feedFreshUntil && remember(token, entry)))

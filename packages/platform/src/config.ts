@@ -8,6 +8,12 @@ const optionalUrl = (name: string) => Config.option(Config.Redacted(name))
 
 const pgliteDataDir = Config.String("PGLITE_DATA_DIR").pipe(Config.withDefault(".kassa/pglite"))
 
+const positiveInt = (name: string, fallback: number) =>
+  Config.Int(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapEffect((n) => n >= 1 ? Effect.succeed(n) : Effect.fail(configError(`${name} must be 1 or more`)))
+  )
+
 /** Postgres: unset → embedded PGlite (data kept under PGLITE_DATA_DIR; "memory" keeps nothing). */
 export const DatabaseConfig = Config.all({
   url: optionalUrl("DATABASE_URL"),
@@ -66,6 +72,15 @@ export const LogConfig = Config.all({
   level: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const))
 })
 
+const positiveDuration = (name: string, fallback: Duration.Duration) =>
+  Config.Duration(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapEffect((d) =>
+      Duration.isGreaterThan(d, Duration.zero) && Duration.isFinite(d)
+        ? Effect.succeed(d)
+        : Effect.fail(configError(`${name} must be longer than 0`)))
+  )
+
 /** One HTTP listener per app; each app names its own port variable and default. */
 export const HttpConfig = (portVar: string, defaultPort: number) =>
   Config.all({
@@ -74,8 +89,27 @@ export const HttpConfig = (portVar: string, defaultPort: number) =>
     port: Config.schema(Schema.Port, portVar).pipe(Config.withDefault(defaultPort)),
     shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
     // a dependency that accepts connections but never answers must not hold a request (or its client) forever
-    requestTimeout: Config.Duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
-  })
+    requestTimeout: Config.Duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+    // slow clients (slowloris, a trickled body) must not hold sockets: the headers, then the whole request,
+    // must arrive within these; an idle kept-alive connection is closed after the last
+    headersTimeout: positiveDuration("HTTP_HEADERS_TIMEOUT", Duration.seconds(10)),
+    receiveTimeout: positiveDuration("HTTP_RECEIVE_TIMEOUT", Duration.seconds(30)),
+    keepAliveTimeout: positiveDuration("HTTP_KEEP_ALIVE_TIMEOUT", Duration.seconds(5)),
+    /** open connections one client address may hold; 0 = no cap (behind a proxy every client has its address) */
+    maxConnectionsPerAddress: Config.Int("HTTP_MAX_CONNECTIONS_PER_ADDRESS").pipe(
+      Config.withDefault(256),
+      Config.mapEffect((n) =>
+        n < 0 ? Effect.fail(configError("HTTP_MAX_CONNECTIONS_PER_ADDRESS must be 0 (no cap) or more")) : Effect.succeed(n))
+    )
+  }).pipe(
+    Config.mapEffect((http) =>
+      Duration.isGreaterThan(http.headersTimeout, http.receiveTimeout)
+        ? Effect.fail(configError("HTTP_HEADERS_TIMEOUT must not be longer than HTTP_RECEIVE_TIMEOUT"))
+        : Effect.succeed(http))
+  )
+
+/** `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>` when set; unset, it is open (a warning is logged). */
+export const MetricsConfig = Config.option(Config.Redacted("METRICS_TOKEN"))
 
 /**
  * Access and refresh tokens. JWT_SECRET is the HS256 key every app verifies with; unset, each
@@ -105,9 +139,16 @@ export const AuthConfig = Config.all({
   refreshTokenTtl: Config.Duration("REFRESH_TOKEN_TTL").pipe(Config.withDefault(Duration.days(30))),
   /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
   trustProxy: Config.Boolean("TRUST_PROXY").pipe(Config.withDefault(false)),
-  /** Failed logins allowed per email and per client address within the window, then 429. */
-  loginMaxFailures: Config.Int("LOGIN_MAX_FAILURES").pipe(Config.withDefault(5)),
-  loginFailureWindow: Config.Duration("LOGIN_FAILURE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
+  /** Failed logins allowed per (email, client address) pair within the window, then 429 for that pair. */
+  loginMaxFailures: positiveInt("LOGIN_MAX_FAILURES", 5),
+  loginFailureWindow: Config.Duration("LOGIN_FAILURE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
+  /** Login attempts (successes too) per client address within the window: generous, a NAT is many people. */
+  loginMaxPerAddress: positiveInt("LOGIN_MAX_PER_ADDRESS", 100),
+  /** Failed logins per email from any addresses within the window; past it a wrong password answers 429. */
+  loginMaxFailuresPerEmail: positiveInt("LOGIN_MAX_FAILURES_PER_EMAIL", 20),
+  /** Registrations per client address per hour, and in all per minute. */
+  registerMaxPerAddress: positiveInt("REGISTER_MAX_PER_ADDRESS", 20),
+  registerMaxPerMinute: positiveInt("REGISTER_MAX_PER_MINUTE", 300)
 }).pipe(
   Config.mapEffect((auth) =>
     auth.jwtSecretPrevious._tag === "Some" && auth.jwtSecret._tag === "None"

@@ -12,9 +12,10 @@ import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { AmqpConfig, DatabaseConfig, LogConfig, RedisConfig } from "./config.ts"
+import { AmqpConfig, DatabaseConfig, LogConfig, MetricsConfig, RedisConfig } from "./config.ts"
 import type { HttpConfig } from "./config.ts"
 import { EventBus } from "./bus.ts"
+import { answerClientErrors, capConnectionsPerAddress, edgeMiddleware, securityHeaders, serverOptions } from "./http-edge.ts"
 import { Cache } from "./kv.ts"
 import { type Collector, collectAll, ownMetricRegistry } from "./metrics.ts"
 
@@ -226,7 +227,7 @@ const answerHotFirst = (
     const start = clock.currentTimeNanosUnsafe()
     const answer = found[1](request, param, clock.currentTimeMillisUnsafe())
     if (answer === undefined) return emit(event, ...args)
-    response.writeHead(answer.status, { "content-type": "application/json", "content-length": answer.body.length })
+    response.writeHead(answer.status, { ...securityHeaders, "content-type": "application/json", "content-length": answer.body.length })
       .end(answer.body)
     instruments.record(context, request.method ?? "GET", found[0], answer.status, start)
     return true
@@ -237,7 +238,8 @@ const answerHotFirst = (
 /**
  * Serves an HttpApi with its OpenAPI JSON (/openapi.json), a docs UI (/docs) and request metrics.
  * `groups` are the handler layers of every group in `api`. The server and its handlers record into a metric
- * registry of their own, which the app's /metrics serves.
+ * registry of their own, which the app's /metrics serves. The socket limits, security headers, Retry-After on a 503
+ * and the /metrics guard are in http-edge.ts.
  */
 export const serveApi = <
   Id extends string,
@@ -262,7 +264,13 @@ export const serveApi = <
   readonly hotRoutes?: Effect.Effect<HotRoutes, EF, RF>
 }) =>
   Layer.unwrap(Effect.gen(function*() {
-    const { host, port, requestTimeout, shutdownTimeout } = yield* options.http
+    const http = yield* options.http
+    const { host, port, requestTimeout, shutdownTimeout } = http
+    const metricsToken = yield* MetricsConfig
+    if (Option.isNone(metricsToken)) {
+      yield* Effect.logWarning(`METRICS_TOKEN not set: ${options.service}'s /metrics is open to anyone who reaches its port`)
+    }
+    const edge = edgeMiddleware(metricsToken)
     const instruments = requestInstruments(options.service)
     const routes = Layer.mergeAll(
       HttpApiBuilder.layer(options.api, { openapiPath: "/openapi.json" }),
@@ -284,19 +292,16 @@ export const serveApi = <
       { status: 503 }
     )
     const deadline = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-      Effect.andThen(
-        // however a 503 comes about, it says when to come back
-        HttpEffect.appendPreResponseHandler((_request, response) =>
-          Effect.succeed(
-            response.status === 503 && response.headers["retry-after"] === undefined
-              ? HttpServerResponse.setHeader(response, "retry-after", "1")
-              : response
-          )),
-        Effect.timeoutOrElse(app, { duration: requestTimeout, orElse: () => Effect.succeed(timedOut) })
-      )
+      edge(Effect.timeoutOrElse(app, { duration: requestTimeout, orElse: () => Effect.succeed(timedOut) }))
     return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, middleware: deadline }).pipe(
       Layer.provideMerge(NodeHttpServer.layerServer(
-        () => answerHotFirst(createServer(), hotRoutes, context, instruments),
+        () =>
+          answerHotFirst(
+            capConnectionsPerAddress(answerClientErrors(createServer(serverOptions(http))), http.maxConnectionsPerAddress),
+            hotRoutes,
+            context,
+            instruments
+          ),
         { host, port, gracefulShutdownTimeout: shutdownTimeout }
       )),
       Layer.provide(NodeHttpServer.layerHttpServices),

@@ -6,8 +6,8 @@ import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/payments"
 import { developmentServiceToken, ServiceTokenConfig, ServiceTokenPreviousConfig } from "./config.ts"
 import { timingSafeEqual } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
-import { Headers } from "effect/http"
-import { RpcMiddleware } from "effect/rpc"
+import { Headers, HttpClient, HttpClientRequest, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { RpcClient, RpcMiddleware } from "effect/rpc"
 
 const constantTimeMatcher = (token: Redacted.Redacted<string>) => {
   const expected = Buffer.from(Redacted.value(token))
@@ -71,3 +71,33 @@ export const ServiceTokenAuthLive: Layer.Layer<ServiceTokenAuth, never, ServiceT
 export const serviceAuthClient = (token: Redacted.Redacted<string>) =>
   RpcMiddleware.layerClient(ServiceAuth, ({ next, request }) =>
     next({ ...request, headers: Headers.set(request.headers, "authorization", `Bearer ${Redacted.value(token)}`) }))
+
+/**
+ * An RPC client's HTTP protocol presenting the service token twice: on every HTTP request, for the endpoint's
+ * `ServiceTokenGuard`, and on every call, for the RPC middleware. Needs an HttpClient and an RpcSerialization.
+ */
+export const serviceRpcProtocol = (url: string, token: Redacted.Redacted<string>) =>
+  Layer.mergeAll(
+    RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide(Layer.effect(
+      HttpClient.HttpClient,
+      // a refusal (401 from the guard) fails the call with its status rather than as an unreadable answer
+      Effect.map(Effect.service(HttpClient.HttpClient), (client) =>
+        client.pipe(HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(token))), HttpClient.filterStatusOk))
+    ))),
+    serviceAuthClient(token)
+  )
+
+/**
+ * Route middleware for an RPC endpoint (`RpcServer.layerHttp(...).pipe(Layer.provide(ServiceTokenGuard))`): a
+ * request without the service token is refused with HTTP 401 before the RPC layer reads it, so gateways and
+ * monitors see the refusal (an RPC exit inside a 200 they would not). The RPC middleware still checks each call.
+ */
+export const ServiceTokenGuard = HttpRouter.middleware(Effect.map(Effect.service(ServiceToken), (token) => {
+  const answer = HttpServerResponse.jsonUnsafe({ _tag: refused._tag, message: refused.message }, {
+    status: 401,
+    headers: { "www-authenticate": "Bearer" }
+  })
+  return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
+    Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+      token.matches(bearer(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer))
+})).layer

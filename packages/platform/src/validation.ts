@@ -1,10 +1,12 @@
 // The server side of the domain's RequestValidation middleware: schema failures become a 400 naming the
-// field, and bodies are bounded so a huge one is refused with a 413 instead of being buffered. Plus
-// `orUnavailable`, which keeps database failures behind validated input from turning into 500s.
+// field, every string the client sent (path, query, JSON body) must be storable text, and bodies are bounded
+// so a huge one is refused with a 413 instead of being buffered. Plus `orUnavailable`, which keeps database
+// failures behind validated input from turning into 500s.
 import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
+import { isStorableText, storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { PayloadTooLarge, RequestValidation, UnsupportedMediaType } from "@kassa/domain/validation"
 import { ByteSize, Cause, Effect, Layer, type Schema, SchemaIssue } from "effect"
-import { HttpEffect, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpEffect, HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { SqlError } from "effect/sql"
 import type { unhandled } from "effect/Types"
@@ -32,13 +34,88 @@ export const toBadRequest = (error: HttpApiError.HttpApiSchemaError): BadRequest
     : new BadRequest({ message: `invalid ${slot} field ${field}: ${problem}`, field })
 }
 
+// the connection is closed after the 413, so what the client still sends is not read (nor drained) any further
 const tooLarge = (maxBytes: number) =>
-  new PayloadTooLarge({ message: `request body exceeds ${maxBytes} bytes`, maxBytes })
+  Effect.andThen(
+    HttpEffect.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(response.status === 413 ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+    ),
+    Effect.fail(new PayloadTooLarge({ message: `request body exceeds ${maxBytes} bytes`, maxBytes }))
+  )
 
 // a body sent without Content-Length (chunked) is cut off while it is read, which the HttpApi turns into a defect
 const isBodyTooLarge = (defect: unknown): boolean =>
   HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError" &&
   defect.reason.reason === "BodyTooLarge"
+
+const unstorable = (slot: string, path: ReadonlyArray<string | number>) => {
+  const field = path.join(".")
+  return new BadRequest({ message: `invalid ${slot} field ${field}: ${storableTextMessage}`, field })
+}
+
+const isJson = (request: HttpServerRequest.HttpServerRequest) => /[/+]json\b/i.test(request.headers["content-type"] ?? "")
+
+const undecodable = (raw: string): boolean => {
+  try {
+    decodeURIComponent(raw)
+    return false
+  } catch {
+    return true
+  }
+}
+
+const badEncoding = (slot: string, field: string | undefined) =>
+  new BadRequest({
+    message: `invalid ${slot}${field === undefined ? "" : ` field ${field}`}: not percent-encoded UTF-8`,
+    ...(field === undefined ? {} : { field })
+  })
+
+/**
+ * The URL as sent: percent-encoding that is not UTF-8 (`%ED%A0%80`, a lone surrogate's bytes, or a cut-off `%E0%A4%A`)
+ * cannot be decoded, and the router would pass it on raw; it is refused instead.
+ */
+const checkEncoding = (url: string, params: Readonly<Record<string, string | undefined>>) => {
+  const mark = url.indexOf("?")
+  const path = mark === -1 ? url : url.slice(0, mark)
+  for (const segment of path.split("/")) {
+    if (segment.includes("%") && undecodable(segment)) {
+      return badEncoding("path", Object.entries(params).find(([, value]) => value === segment)?.[0])
+    }
+  }
+  if (mark === -1) return undefined
+  for (const pair of url.slice(mark + 1).split("&")) {
+    const equals = pair.indexOf("=")
+    const [key, value] = equals === -1 ? [pair, ""] : [pair.slice(0, equals), pair.slice(equals + 1)]
+    if (undecodable(key.replaceAll("+", " "))) return badEncoding("query", undefined)
+    if (undecodable(value.replaceAll("+", " "))) return badEncoding("query", decodeURIComponent(key.replaceAll("+", " ")))
+  }
+  return undefined
+}
+
+/**
+ * Every string a client sent, before any schema sees it: the URL's percent-encoding, path parameters, query
+ * parameters and, for a JSON body, every string value and key. Checking the raw input here covers routes added
+ * later without naming their fields. A body that does not parse is left to the endpoint's own decoding (400 or 415).
+ */
+const checkStrings = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const params = yield* HttpRouter.params
+    const encoding = checkEncoding(request.url, params)
+    if (encoding !== undefined) return yield* encoding
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && !isStorableText(value)) return yield* unstorable("path", [name])
+    }
+    const query = yield* HttpServerRequest.ParsedSearchParams
+    for (const [name, value] of Object.entries(query)) {
+      const at = unstorableAt({ [name]: value })
+      if (at !== undefined) return yield* unstorable("query", at.slice(0, 1))
+    }
+    if (!isJson(request)) return
+    const body = yield* request.json.pipe(Effect.option)
+    if (body._tag === "None") return
+    const at = unstorableAt(body.value)
+    if (at !== undefined) return yield* unstorable("body", at)
+  })
 
 export const layerRequestValidation = (options?: { readonly maxBodyBytes?: number }): Layer.Layer<RequestValidation> => {
   const maxBytes = options?.maxBodyBytes ?? defaultMaxBodyBytes
@@ -48,7 +125,7 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
       const request = yield* HttpServerRequest.HttpServerRequest
       const declared = Number(request.headers["content-length"] ?? 0)
       if (declared > maxBytes) return yield* tooLarge(maxBytes)
-      return yield* httpEffect.pipe(
+      return yield* Effect.andThen(checkStrings(request), httpEffect).pipe(
         Effect.provideService(HttpIncomingMessage.MaxBodySize, limit),
         // Body and ResponseHeaders failures are the server's own encoding bugs: they stay 500s
         Effect.catch((e): Effect.Effect<never, unhandled | BadRequest> =>
@@ -56,7 +133,7 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
             ? Effect.fail(toBadRequest(e))
             : Effect.fail(e)
         ),
-        Effect.catchDefect((defect) => isBodyTooLarge(defect) ? Effect.fail(tooLarge(maxBytes)) : Effect.die(defect)),
+        Effect.catchDefect((defect) => isBodyTooLarge(defect) ? tooLarge(maxBytes) : Effect.die(defect)),
         Effect.tapError(retryAfterHeader),
         Effect.catchCause((cause): Effect.Effect<never, unhandled | BadRequest | ServiceUnavailable> => {
           // the database gone mid-request, however it surfaced (a failed rollback is a defect): an outage, 503

@@ -1,7 +1,9 @@
 // Users and refresh tokens in the billing schema. Refresh tokens are stored as SHA-256 digests only: a copy of
 // the table does not let anyone refresh. Every token belongs to a family (one login); rotation adds a child.
 import { Role } from "@kassa/domain/auth"
+import { ServiceUnavailable } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
+import { TokenSubjects } from "@kassa/platform/auth"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 
@@ -185,3 +187,15 @@ export class AuthRepo extends Context.Service<AuthRepo, {
     })
   )
 }
+
+/** TokenSubjects backed by billing.users: a valid token whose account does not exist is a 401 on every billing route. */
+export const AccountSubjects = Layer.effect(
+  TokenSubjects,
+  Effect.map(SqlClient.SqlClient, (sql) => ({
+    exists: (userId: UserId) =>
+      sql`SELECT 1 FROM billing.users WHERE id = ${userId}`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        Effect.mapError(() => new ServiceUnavailable({ message: "the account store is unavailable; try again shortly" }))
+      )
+  }))
+)

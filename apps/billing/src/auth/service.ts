@@ -10,9 +10,9 @@ import { AdminBootstrapConfig, AuthConfig } from "@kassa/platform/config"
 import { Outbox } from "@kassa/platform/outbox"
 import { Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
-import { hashPassword, verifyPassword } from "./passwords.ts"
+import { PasswordHasher } from "./passwords.ts"
 import { AuthRepo, type RotatedRefreshToken, type User } from "./repo.ts"
-import { LoginThrottle } from "./throttle.ts"
+import { LoginThrottle, RegistrationThrottle } from "./throttle.ts"
 
 /** Two refreshes with the same token this close together are a client race (two tabs), not a replay. */
 export const refreshGrace = Duration.seconds(5)
@@ -48,7 +48,10 @@ type RefreshOutcome =
   | { readonly _tag: "Reused"; readonly familyId: string }
 
 export class Accounts extends Context.Service<Accounts, {
-  register(input: { readonly email: string; readonly password: string }): Effect.Effect<Account, Conflict | ServiceUnavailable>
+  register(
+    input: { readonly email: string; readonly password: string },
+    clientAddress: string
+  ): Effect.Effect<Account, Conflict | RateLimited | ServiceUnavailable>
   login(
     input: { readonly email: string; readonly password: string },
     clientAddress: string
@@ -73,10 +76,12 @@ export class Accounts extends Context.Service<Accounts, {
       const issuer = yield* AccessTokenIssuer
       const verifier = yield* TokenVerifier
       const throttle = yield* LoginThrottle
+      const registrations = yield* RegistrationThrottle
+      const hasher = yield* PasswordHasher
       const { refreshTokenTtl } = yield* AuthConfig
       // compared against when the email is unknown, so a login for a missing account takes as long as one with
       // a wrong password and does not tell which accounts exist
-      const dummyHash = yield* Effect.cached(hashPassword(randomBytes(16).toString("hex")))
+      const dummyHash = yield* Effect.cached(Effect.orDie(hasher.hash(randomBytes(16).toString("hex"))))
 
       const now = Effect.map(DateTime.now, DateTime.toDate)
 
@@ -90,9 +95,12 @@ export class Accounts extends Context.Service<Accounts, {
           }))
         })
 
-      const register = (input: { readonly email: string; readonly password: string }) =>
+      // A taken email answers 409 (the contract says so; see docs/architecture.md): the password is hashed first either
+      // way, so the answer takes as long, and the per-address limit keeps probing slow.
+      const register = (input: { readonly email: string; readonly password: string }, clientAddress: string) =>
         Effect.gen(function*() {
-          const user: User = { id: newUserId(), email: input.email, passwordHash: yield* hashPassword(input.password), role: "user" }
+          yield* registrations.admit(clientAddress)
+          const user: User = { id: newUserId(), email: input.email, passwordHash: yield* hasher.hash(input.password), role: "user" }
           yield* createUser(user)
           return { id: user.id, email: user.email }
         }).pipe(
@@ -132,16 +140,16 @@ export class Accounts extends Context.Service<Accounts, {
 
       const login = (input: { readonly email: string; readonly password: string }, clientAddress: string) =>
         Effect.gen(function*() {
-          yield* throttle.check(input.email, clientAddress)
+          yield* throttle.admit(input.email, clientAddress)
           const user = yield* repo.findUserByEmail(input.email)
           const valid = Option.isSome(user)
-            ? yield* verifyPassword(input.password, user.value.passwordHash)
-            : yield* Effect.as(Effect.flatMap(dummyHash, (hash) => verifyPassword(input.password, hash)), false)
+            ? yield* hasher.verify(input.password, user.value.passwordHash)
+            : yield* Effect.as(Effect.flatMap(dummyHash, (hash) => hasher.verify(input.password, hash)), false)
           if (Option.isNone(user) || !valid) {
-            yield* throttle.recordFailure(input.email, clientAddress)
+            yield* throttle.failed(input.email, clientAddress)
             return yield* invalidCredentials()
           }
-          yield* throttle.reset(input.email)
+          yield* throttle.succeeded(input.email, clientAddress)
           const familyId = randomUUID()
           const refreshToken = yield* startFamily(user.value.id, familyId, yield* now)
           return yield* pair(user.value, familyId, refreshToken)
@@ -201,19 +209,22 @@ export class Accounts extends Context.Service<Accounts, {
           yield* verifier.revoke({ kind: "session", id: found.value.familyId })
         }).pipe(storage, Effect.withSpan("Accounts.logout"))
 
+      // at start nothing else is hashing, so the hasher never refuses the bootstrap admin
+      const hash = (password: string) => Effect.orDie(hasher.hash(password))
+
       const ensureAdminOnce = (email: string, password: string) =>
         Effect.gen(function*() {
           const existing = yield* repo.findUserByEmail(email)
           if (Option.isNone(existing)) {
-            const user: User = { id: newUserId(), email, passwordHash: yield* hashPassword(password), role: "admin" }
+            const user: User = { id: newUserId(), email, passwordHash: yield* hash(password), role: "admin" }
             yield* createUser(user)
             yield* Effect.logInfo("bootstrap admin created").pipe(Effect.annotateLogs({ email }))
             return user.id
           }
           const user = existing.value
-          if (user.role === "admin" && (yield* verifyPassword(password, user.passwordHash))) return user.id
+          if (user.role === "admin" && (yield* Effect.orDie(hasher.verify(password, user.passwordHash)))) return user.id
           const at = yield* now
-          yield* repo.upsertAdmin({ ...user, passwordHash: yield* hashPassword(password) }, at)
+          yield* repo.upsertAdmin({ ...user, passwordHash: yield* hash(password) }, at)
           // the credentials changed: sessions opened with the old ones end
           const families = yield* repo.revokeUserTokens(user.id, at)
           yield* Effect.forEach(families, (id) => verifier.revoke({ kind: "session", id }), { discard: true })
@@ -256,5 +267,12 @@ export const AdminBootstrap = Layer.effectDiscard(Effect.gen(function*() {
 
 /** Accounts with its storage, throttle and token signing; needs the TokenVerifier, SqlClient, Cache. */
 export const AccountsLive = Accounts.layer.pipe(
-  Layer.provide([AuthRepo.layer, LoginThrottle.layer, AccessTokenIssuer.layer, Outbox.layer("billing")])
+  Layer.provide([
+    AuthRepo.layer,
+    LoginThrottle.layer,
+    RegistrationThrottle.layer,
+    PasswordHasher.layer,
+    AccessTokenIssuer.layer,
+    Outbox.layer("billing")
+  ])
 )

@@ -27,14 +27,16 @@ export const EntitlementHotRoutes: Effect.Effect<HotRoutes, never, TokenVerifier
   const verifier = yield* TokenVerifier
   const entitlements = yield* Entitlements
   const encodeCheck = Schema.encodeSync(EntitlementCheck)
+  const isFilmId = Schema.is(FilmId)
   // peek hands out one answer object per cached entry, so its bytes are encoded once
   const answers = new WeakMap<EntitlementCheck, HotResponse>()
   const film: HotRoute = (request, param, now) => {
-    // a percent-encoded id is left to the endpoint, which decodes path parameters
-    if (param.indexOf("%") !== -1) return undefined
+    // a percent-encoded id is left to the endpoint, which decodes path parameters, and so is one that is not an id
+    // (the endpoint answers it 400)
+    if (param.indexOf("%") !== -1 || !isFilmId(param)) return undefined
     const token = verifier.peek(bearerCredential(rawHeader(request, "authorization")), now)
     if (token === undefined) return undefined
-    const check = entitlements.peek(token.user.id, FilmId.make(param), now)
+    const check = entitlements.peek(token.user.id, param, now)
     if (check === undefined) return undefined
     let answer = answers.get(check)
     if (answer === undefined) {

@@ -2,11 +2,12 @@
 // key, so replays are no-ops) before the HTTP answer; worker fibers apply stored events afterwards. Applying is
 // order-independent because payments only move forward (see `changes` in the service): a late
 // `payment_intent.payment_failed` finds the payment succeeded and changes nothing.
-import { PaymentId, ServiceUnavailable } from "@kassa/domain"
+import { BadRequest, PaymentId, ServiceUnavailable } from "@kassa/domain"
+import { storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { InvalidWebhookSignature } from "@kassa/domain/payments"
 import { PaymentsConfig, sandboxWebhookSecret, StripeConfig } from "@kassa/platform/config"
 import { StripeClient } from "@kassa/platform/stripe"
-import { Context, DateTime, Duration, Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Option, Queue, Redacted, Schema, SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type IntentOutcome, intentOutcome, metadataKey } from "../payments/provider.ts"
 import { type PaymentRow, PaymentsRepo } from "../payments/repo.ts"
@@ -47,6 +48,20 @@ const StoredEvent = Schema.Struct({
 })
 type StoredEvent = typeof StoredEvent.Type
 
+/**
+ * What a signed event must be for it to be stored and applied: an object with an id and a type, and a `data.object`
+ * (the stored decode and the workers rely on it). Anything else can never be stored; retrying cannot change that.
+ */
+const Envelope = Schema.Struct({
+  id: Schema.String.check(Schema.isPattern(/^evt_[A-Za-z0-9_]{1,251}$/)),
+  type: Schema.String.check(Schema.isPattern(/^[a-z0-9_.]{1,255}$/)),
+  data: Schema.Struct({ object: Schema.Record(Schema.String, Schema.Unknown) })
+})
+const decodeEnvelope = Schema.decodeUnknownEffect(Envelope)
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const unstorable = (message: string) => new BadRequest({ message: `the event cannot be stored: ${message}` })
+
 const decodeStored = Schema.decodeUnknownEffect(StoredEvent)
 const decodeIntent = Schema.decodeUnknownEffect(IntentObject)
 const decodeCharge = Schema.decodeUnknownEffect(ChargeObject)
@@ -59,7 +74,10 @@ const lease = Duration.seconds(30)
 
 export class WebhookInbox extends Context.Service<WebhookInbox, {
   /** Verifies and stores; answers once the event is durable (duplicates included), never after applying it. */
-  ingest(rawBody: string, signature: string | undefined): Effect.Effect<void, InvalidWebhookSignature | ServiceUnavailable>
+  ingest(
+    rawBody: string,
+    signature: string | undefined
+  ): Effect.Effect<void, InvalidWebhookSignature | BadRequest | ServiceUnavailable>
   /** Applies stored events until none is due; returns how many it handled. */
   readonly drain: Effect.Effect<number, SqlError.SqlError>
   /** Resolves when an event was stored by this process, or after `timeout`. */
@@ -86,9 +104,17 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
 
       const ingest = (rawBody: string, signature: string | undefined) =>
         Effect.gen(function*() {
-          const event = yield* stripe.verifyWebhook(rawBody, signature, secrets).pipe(
+          const signed = yield* stripe.verifyWebhook(rawBody, signature, secrets).pipe(
             Effect.mapError((error) => new InvalidWebhookSignature({ message: error.message }))
           )
+          const event = yield* decodeEnvelope(signed).pipe(
+            Effect.mapError((error) => {
+              const issue = formatIssues(error.issue).issues[0]
+              return unstorable(`${(issue?.path ?? []).map(String).join(".") || "event"}: ${issue?.message ?? "invalid"}`)
+            })
+          )
+          const at = unstorableAt(signed)
+          if (at !== undefined) return yield* unstorable(`${at.join(".")}: ${storableTextMessage}`)
           const now = DateTime.toDate(yield* DateTime.now)
           yield* sql`INSERT INTO payments.webhook_events (id, type, payload, received_at, next_attempt_at)
             VALUES (${event.id}, ${event.type}, ${rawBody}::jsonb, ${now}, ${now})
