@@ -22,6 +22,7 @@ import { BillingMigrations } from "./migrations.ts"
 import { ProductsHttpLive } from "./products/http.ts"
 import { CatalogCopy } from "./products/repo.ts"
 import { AdminBillingHttpLive } from "./admin/http.ts"
+import { TestClockHttpLive } from "./admin/test-clock.ts"
 import { AdminRepo } from "./admin/repo.ts"
 import { IdempotencyStore } from "./idempotency/store.ts"
 import { InvoicesHttpLive } from "./invoices/http.ts"
@@ -36,8 +37,11 @@ import { PaymentMethodsHttpLive } from "./payment-methods/http.ts"
 import { BillingRpcRoutes } from "./payments/callback.ts"
 import { PaymentsHttpLive } from "./payments/http.ts"
 import { Refunds } from "./refunds/service.ts"
+import { Charging } from "./scheduler/charging.ts"
 import { SchedulerCycle } from "./scheduler/cycle.ts"
 import { BillingScheduler } from "./scheduler/fiber.ts"
+import { Invoicing } from "./scheduler/invoicing.ts"
+import { Parking } from "./scheduler/parking.ts"
 import { SchedulerRuns } from "./scheduler/runs.ts"
 import { StatementHttpLive } from "./statements/http.ts"
 import { Statements } from "./statements/statement.ts"
@@ -55,8 +59,15 @@ const AuthServicesLive = Layer.mergeAll(AccountsLive, AuthMiddlewareLive).pipe(
  * The use cases over billing's ledger (subscriptions, invoices and payments, refunds, the scheduler cycle) and the
  * ledger itself; needs a PaymentsRpcClient. Kept in the app's output for tests and ops.
  */
-export const BillingServices = Layer.mergeAll(Subscriptions.layer, Invoices.layer, SchedulerRuns.layer, Statements.layer).pipe(
+export const BillingServices = Layer.mergeAll(
+  Subscriptions.layer,
+  Invoices.layer,
+  SchedulerRuns.layer,
+  Parking.layer,
+  Statements.layer
+).pipe(
   Layer.provideMerge(SchedulerCycle.layer),
+  Layer.provideMerge(Layer.mergeAll(Invoicing.layer, Charging.layer)),
   Layer.provideMerge(Refunds.layer),
   Layer.provideMerge(Layer.mergeAll(Outcomes.layer, AdminRepo.layer)),
   Layer.provideMerge(Lifecycle.layer),
@@ -92,7 +103,8 @@ export const BillingApp = Layer.mergeAll(
       PaymentsHttpLive,
       StatementHttpLive,
       EntitlementsHttpLive,
-      AdminBillingHttpLive
+      AdminBillingHttpLive,
+      TestClockHttpLive
     ).pipe(Layer.provide(RequestValidationLive)),
     http: BillingHttpConfig,
     hotRoutes: Effect.map(

@@ -2,7 +2,6 @@
 // alert thresholds; docker/prometheus/alerts.yml encodes those), and the login-lockout counter the throttle bumps.
 // The scheduler's due conditions are restated here in SQL: work the scheduler should have done by now and has
 // not is the backlog (a step that keeps failing stays due, so its age grows).
-import { BillingConfig } from "@kassa/platform/config"
 import { ageSeconds, clockNow, type Collector, outboxCollector, setGauge } from "@kassa/platform/metrics"
 import { Duration, Effect, Metric } from "effect"
 import { SqlClient } from "effect/sql"
@@ -17,11 +16,15 @@ export const incompleteLifetime = Duration.hours(23)
 export const loginLockouts = (scope: "pair" | "email" | "address") =>
   Metric.counter("kassa_login_lockouts_total", { description: "failed-login lockouts started", attributes: { scope } })
 
+/** What the renewal engine did, per process: invoices made (`kind`: renewal, trial_end) and charges by outcome. */
+export const invoicesCreated = (kind: "renewal" | "trial_end") =>
+  Metric.counter("kassa_invoices_created_total", { description: "invoices the scheduler made", attributes: { kind } })
+export const chargesMade = (outcome: "paid" | "failed" | "pending") =>
+  Metric.counter("kassa_scheduler_charges_total", { description: "charges the scheduler made, by outcome", attributes: { outcome } })
+
 export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, SqlClient.SqlClient> = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
-    const { dunningRetries } = yield* BillingConfig.pipe(Effect.orDie)
-    const delays = `{${dunningRetries.map(Duration.toMillis).join(",")}}`
     const incompleteMillis = Duration.toMillis(incompleteLifetime)
 
     const scheduler = Effect.gen(function*() {
@@ -30,29 +33,27 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
       const rows = yield* sql<{ readonly kind: string; readonly count: number; readonly oldest: number }>`
         WITH due AS (
           SELECT CASE
-              WHEN status = 'incomplete' THEN 'incomplete_expiry'
-              WHEN cancel_at_period_end AND status IN ('active', 'past_due') THEN 'expiry'
-              WHEN status = 'trialing' THEN 'trial_end'
+              WHEN s.status = 'incomplete' THEN 'incomplete_expiry'
+              WHEN s.cancel_at_period_end THEN 'expiry'
+              WHEN s.status = 'trialing' THEN 'trial_end'
               ELSE 'renewal'
             END AS kind,
-            CASE WHEN status = 'incomplete' THEN created_at + ${incompleteMillis} * interval '1 millisecond'
-              ELSE current_period_end END AS due_at
-          FROM billing.subscriptions
-          WHERE (status = 'incomplete' AND created_at + ${incompleteMillis} * interval '1 millisecond' <= ${now})
-            OR (status IN ('active', 'past_due') AND cancel_at_period_end AND current_period_end <= ${now})
-            OR ((status = 'trialing' OR (status = 'active' AND NOT cancel_at_period_end)) AND current_period_end <= ${now})
+            CASE WHEN s.status = 'incomplete' THEN s.created_at + ${incompleteMillis} * interval '1 millisecond'
+              ELSE s.current_period_end END AS due_at
+          FROM billing.subscriptions s
+          WHERE (s.status = 'incomplete' AND s.created_at + ${incompleteMillis} * interval '1 millisecond' <= ${now})
+            OR (s.status IN ('trialing', 'active', 'past_due') AND s.cancel_at_period_end AND s.current_period_end <= ${now})
+            OR (s.status IN ('trialing', 'active') AND NOT s.cancel_at_period_end AND s.parked_at IS NULL
+              AND s.current_period_end <= ${now}
+              AND NOT EXISTS (SELECT 1 FROM billing.invoices x WHERE x.subscription_id = s.id
+                AND x.period_start >= s.current_period_end))
           UNION ALL
-          SELECT 'dunning_retry', d.due_at FROM (
-            SELECT i.period_start + COALESCE((${delays}::float8[])[LEAST(c.n, ${dunningRetries.length})], 0)
-              * interval '1 millisecond' AS due_at
-            FROM billing.subscriptions s
-            JOIN billing.invoices i ON i.subscription_id = s.id AND i.status = 'open' AND i.period_start = s.current_period_end
-            CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM billing.payments p WHERE p.invoice_id = i.id) c
-            WHERE s.status = 'past_due' AND NOT s.cancel_at_period_end
-          ) d WHERE d.due_at <= ${now}
+          SELECT CASE WHEN i.charge_attempts = 0 THEN 'charge' ELSE 'dunning_retry' END, i.next_charge_at
+          FROM billing.invoices i JOIN billing.subscriptions s ON s.id = i.subscription_id
+          WHERE i.status = 'open' AND i.next_charge_at <= ${now} AND s.parked_at IS NULL
         )
         SELECT kind, count(*)::int AS "count", ${ageSeconds(sql, now, "due_at")} AS "oldest" FROM due GROUP BY kind`
-      for (const kind of ["renewal", "trial_end", "expiry", "incomplete_expiry", "dunning_retry"]) {
+      for (const kind of ["renewal", "trial_end", "charge", "dunning_retry", "expiry", "incomplete_expiry"]) {
         const row = rows.find((r) => r.kind === kind)
         yield* setGauge("kassa_scheduler_due", "work the billing scheduler should have done by now", row?.count ?? 0, { kind })
         yield* setGauge(
@@ -62,6 +63,9 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
           { kind }
         )
       }
+      const [parked] = yield* sql<{ readonly n: number }>`
+        SELECT count(*)::int AS n FROM billing.subscriptions WHERE parked_at IS NOT NULL`
+      yield* setGauge("kassa_subscriptions_parked", "subscriptions a safety bound parked, waiting for an admin", parked?.n ?? 0)
     })
 
     // catalog changes (products with their plans and films, and films) not yet copied into billing's copy
@@ -80,6 +84,11 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
     })
 
     // the counter's series exist from the first scrape, before any lockout
+    // counters' series exist from the first scrape
+    const engine = Effect.all([
+      Effect.forEach(["renewal", "trial_end"] as const, (kind) => Metric.update(invoicesCreated(kind), 0)),
+      Effect.forEach(["paid", "failed", "pending"] as const, (outcome) => Metric.update(chargesMade(outcome), 0))
+    ], { discard: true })
     const lockouts = Effect.forEach(["pair", "email", "address"] as const, (scope) => Metric.update(loginLockouts(scope), 0), {
       discard: true
     })
@@ -88,7 +97,8 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
       yield* outboxCollector("billing"),
       ["scheduler", scheduler],
       ["catalog_sync", catalogSync],
-      ["login_lockouts", lockouts]
+      ["login_lockouts", lockouts],
+      ["renewal_engine", engine]
     ]
   }
 )

@@ -191,5 +191,24 @@ export const BillingMigrations = migrations("billing", {
       error text
     )`
   ),
-  "0008_outbox_lease": outboxLeaseMigration("billing")
+  "0008_outbox_lease": outboxLeaseMigration("billing"),
+  // the renewal engine: a subscription's billing anchor (periods are counted from it) and its parking by a safety
+  // bound; an invoice's automatic charging (attempts so far, when the next is due, the lease of the charger on it)
+  "0009_renewal_engine": ddl(
+    `ALTER TABLE billing.subscriptions ADD COLUMN billing_anchor timestamptz, ADD COLUMN parked_at timestamptz,
+      ADD COLUMN parked_reason text`,
+    `UPDATE billing.subscriptions SET billing_anchor = current_period_start
+      WHERE status IN ('active', 'past_due', 'canceled', 'expired') AND current_period_start IS NOT NULL`,
+    `CREATE INDEX subscriptions_period_due ON billing.subscriptions (current_period_end)
+      WHERE status IN ('trialing', 'active') AND parked_at IS NULL`,
+    `ALTER TABLE billing.invoices ADD COLUMN charge_attempts integer NOT NULL DEFAULT 0,
+      ADD COLUMN next_charge_at timestamptz, ADD COLUMN charge_lease_until timestamptz`,
+    // open renewal invoices of the old scheduler are charged by the new one, their charges so far counted
+    `UPDATE billing.invoices i SET next_charge_at = i.period_start,
+        charge_attempts = (SELECT count(*) FROM billing.payments p WHERE p.invoice_id = i.id)
+      FROM billing.subscriptions s
+      WHERE s.id = i.subscription_id AND i.status = 'open' AND s.status IN ('trialing', 'active', 'past_due')
+        AND i.period_start >= s.current_period_end`,
+    `CREATE INDEX invoices_charge_due ON billing.invoices (next_charge_at) WHERE status = 'open' AND next_charge_at IS NOT NULL`
+  )
 })

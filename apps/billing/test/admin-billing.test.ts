@@ -151,7 +151,8 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         assert.strictEqual((yield* client.invoices.get({ params: { id: incomplete.invoice.id } })).status, "void")
 
         const trialEnd = yield* runSchedulerAfter(3 * 24 + 1)
-        assert.strictEqual(trialEnd.trialsEnded, 2)
+        assert.strictEqual(trialEnd.trialsEnded, 1)
+        assert.isAtLeast(trialEnd.expiredAtPeriodEnd, 1)
         // a trial canceled at period end ends with the trial, uncharged
         assert.strictEqual((yield* client.subscriptions.get({ params: { id: canceledTrial.subscription.id } })).status, "expired")
         const renewed = yield* client.subscriptions.get({ params: { id: trialing.subscription.id } })
@@ -164,9 +165,14 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         // the same cycle again changes nothing
         assert.deepStrictEqual(yield* runSchedulerAfter(3 * 24 + 1), {
           expiredIncomplete: 0,
-          trialsEnded: 0,
           expiredAtPeriodEnd: 0,
+          trialsEnded: 0,
           renewals: 0,
+          parked: 0,
+          charged: 0,
+          paid: 0,
+          failed: 0,
+          pending: 0,
           dunningRetries: 0,
           canceledUnpaid: 0,
           strayRefunds: 0
@@ -261,13 +267,15 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         assert.deepStrictEqual(pastDue.currentPeriodEnd, first.subscription.currentPeriodEnd)
         assert.deepStrictEqual(yield* charges(), ["failed", "succeeded"])
 
-        for (const [at, expected] of [[end + 1 * day - hour, 2], [end + 1 * day + hour, 3], [end + 2 * day, 3], [end + 3 * day + hour, 4], [end + 5 * day + hour, 5]] as const) {
+        // the retries count from when the period was invoiced (an hour after its end here)
+        for (const [at, expected] of [[end + 1 * day, 2], [end + 1 * day + 2 * hour, 3], [end + 2 * day, 3], [end + 3 * day + 2 * hour, 4]] as const) {
           yield* runSchedulerAt(at)
           assert.strictEqual((yield* charges()).length, expected, `charges by ${(at - end) / hour} h after the period end`)
           assert.strictEqual((yield* subscription()).status, "past_due")
         }
-        // every retry failed: the next cycle gives up
-        const last = yield* runSchedulerAt(end + 5 * day + hour)
+        // the last retry fails too: given up at once
+        const last = yield* runSchedulerAt(end + 5 * day + 2 * hour)
+        assert.strictEqual((yield* charges()).length, 5)
         assert.isAtLeast(last.canceledUnpaid, 1)
         assert.strictEqual((yield* subscription()).status, "canceled")
         const unpaid = (yield* client.invoices.list({ query: {} })).items[0]!
@@ -336,8 +344,8 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         // a period ending at noon in New York on 20 Feb 2027: the next ends at noon there on 20 Mar, after the
         // switch to daylight time on 14 Mar, so an hour earlier in UTC than a month of UTC would give
         yield* SqlClient.SqlClient.use((sql) =>
-          sql`UPDATE billing.subscriptions SET current_period_start = '2027-01-20T17:00:00Z', current_period_end = '2027-02-20T17:00:00Z'
-            WHERE id = ${first.subscription.id}`).pipe(Effect.orDie)
+          sql`UPDATE billing.subscriptions SET current_period_start = '2027-01-20T17:00:00Z', current_period_end = '2027-02-20T17:00:00Z',
+            billing_anchor = '2027-01-20T17:00:00Z' WHERE id = ${first.subscription.id}`).pipe(Effect.orDie)
         yield* runSchedulerAt(Date.parse("2027-02-20T18:00:00Z"))
         const renewed = yield* client.subscriptions.get({ params: { id: first.subscription.id } })
         assert.deepStrictEqual(

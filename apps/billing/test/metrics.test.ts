@@ -20,9 +20,15 @@ const subscribe = (options: { readonly trialDays?: number } = {}) =>
   })
 
 /** Moves a subscription's period end `minutes` into the past. */
+/** Moves the subscription's current period (and its invoices) back, so that it ended `minutes` ago. */
 const periodEndedAgo = (id: string, minutes: number) =>
   SqlClient.SqlClient.use((sql) =>
-    sql`UPDATE billing.subscriptions SET current_period_end = now() - make_interval(mins => ${minutes}) WHERE id = ${id}`
+    Effect.andThen(
+      sql`UPDATE billing.subscriptions SET current_period_end = now() - make_interval(mins => ${minutes}),
+          current_period_start = now() - make_interval(mins => ${minutes}) - interval '1 month' WHERE id = ${id}`,
+      sql`UPDATE billing.invoices SET period_start = now() - make_interval(mins => ${minutes}) - interval '1 month',
+          period_end = now() - make_interval(mins => ${minutes}) WHERE subscription_id = ${id}`
+    )
   ).pipe(Effect.orDie)
 
 const between = (value: number | undefined, low: number, high: number, what: string) =>
@@ -64,9 +70,9 @@ layer(BillingWithPayments({ LOGIN_MAX_FAILURES: "3" }), { excludeTestServices: t
       yield* periodEndedAgo(pastDue.id, 90)
       yield* sql`UPDATE billing.subscriptions SET status = 'past_due' WHERE id = ${pastDue.id}`
       yield* sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start,
-          period_end, created_at, updated_at)
+          period_end, created_at, updated_at, charge_attempts, next_charge_at)
         SELECT 'inv_metrics_dunning', user_id, id, 'open', 990, 'EUR', current_period_end,
-          current_period_end + interval '1 month', now(), now()
+          current_period_end + interval '1 month', now(), now(), 1, current_period_end
         FROM billing.subscriptions WHERE id = ${pastDue.id}`
       const text = yield* scrapeMetrics
       assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "expiry" }), 1)

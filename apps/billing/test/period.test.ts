@@ -3,7 +3,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime } from "effect"
 import fc from "fast-check"
-import { daysInMonth, firstPeriod, periodBoundary, trialEnd } from "../src/ledger/period.ts"
+import { daysInMonth, firstPeriod, periodBoundary, renewalPeriod, trialEnd } from "../src/ledger/period.ts"
 
 const zones = ["UTC", "Europe/Moscow", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"]
 const iso = (s: string) => DateTime.makeUnsafe(s)
@@ -80,6 +80,37 @@ describe("billing periods", () => {
         DateTime.toEpochMillis(periodBoundary(anchor, interval, index, "Etc/UTC"))
       )
     }))
+  })
+
+  it("property: a renewal bills the one period, counted from the anchor, that starts where the last ended or later and contains now", () => {
+    const intervalArb = fc.constantFrom("month", "year") as fc.Arbitrary<"month" | "year">
+    fc.assert(fc.property(anchorArb, intervalArb, fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 4_000 * 24 }), ({ anchor, zone }, interval, paid, lateHours) => {
+      // `paid` periods were paid; the renewal comes `lateHours` after the last one ended (0: on time; months: missed)
+      const from = periodBoundary(anchor, interval, paid, zone)
+      const now = DateTime.makeUnsafe(DateTime.toEpochMillis(from) + lateHours * 3_600_000)
+      const period = renewalPeriod(anchor, interval, zone, from, now)
+      const start = DateTime.toEpochMillis(period.start)
+      const end = DateTime.toEpochMillis(period.end)
+      const at = DateTime.toEpochMillis(now)
+      assert.isTrue(start >= DateTime.toEpochMillis(from), "never a period before the last paid one ended")
+      assert.isTrue(start <= at && at < end, "the period contains now: never a charge for a period that is over")
+      // it is one of the anchor's periods (the anchor's day kept), and the very next one when on time
+      const index = Array.from({ length: paid + 60 * 12 }, (_, i) => i).find((i) =>
+        DateTime.toEpochMillis(periodBoundary(anchor, interval, i, zone)) === start)
+      assert.isDefined(index)
+      assert.strictEqual(DateTime.toEpochMillis(periodBoundary(anchor, interval, index! + 1, zone)), end)
+      if (lateHours === 0) assert.strictEqual(index, paid)
+    }), { numRuns: 300 })
+  })
+
+  it("a renewal after missed periods: Jan 31 anchor, back on 17 Apr → the period from 31 Mar to 30 Apr, in New York", () => {
+    const anchor = iso("2027-01-31T17:00:00Z") // noon in New York
+    const from = periodBoundary(anchor, "month", 1, "America/New_York") // Feb 28, noon (EST)
+    const period = renewalPeriod(anchor, "month", "America/New_York", from, iso("2027-04-17T00:00:00Z"))
+    assert.deepStrictEqual([DateTime.formatIso(period.start), DateTime.formatIso(period.end)], [
+      "2027-03-31T16:00:00.000Z", // noon EDT
+      "2027-04-30T16:00:00.000Z"
+    ])
   })
 
   it("a trial counts calendar days in the zone", () => {

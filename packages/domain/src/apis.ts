@@ -16,6 +16,7 @@ import { EntitlementsGroup } from "./entitlements.ts"
 import { PaymentsGroup, StripeWebhooksGroup } from "./payments.ts"
 import { ProductsGroup } from "./products.ts"
 import { SystemGroup } from "./system.ts"
+import { TestClockGroup } from "./test-clock.ts"
 
 export class BillingApi extends HttpApi.make("billing")
   .add(SystemGroup)
@@ -29,6 +30,7 @@ export class BillingApi extends HttpApi.make("billing")
   .add(StatementGroup)
   .add(EntitlementsGroup)
   .add(AdminBillingGroup)
+  .add(TestClockGroup)
   .annotateMerge(apiAnnotations(
     "Kassa Billing API",
     "Accounts and tokens, products on sale, subscriptions, invoices, payments, statements and entitlements for " +

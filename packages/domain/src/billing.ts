@@ -44,6 +44,10 @@ export const Subscription = Schema.Struct({
   failureCode: Schema.NullOr(Schema.String).annotate({
     description: "why the last charge failed (Stripe's decline code), while the subscription is incomplete or past due"
   }),
+  parkedAt: Schema.NullOr(UtcDateTime).annotate({
+    description: "set when a safety bound stopped its billing (too many invoices in a day); an admin unparks it"
+  }),
+  parkedReason: Schema.NullOr(Schema.String),
   createdAt: UtcDateTime
 }).annotate({ identifier: "Subscription" })
 export type Subscription = typeof Subscription.Type
@@ -403,6 +407,15 @@ export const AdminRefundRequest = Schema.Struct({
   reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
 }).annotate({ identifier: "AdminRefundRequest" })
 
+export const UnparkRequest = Schema.Struct({
+  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
+}).annotate({ identifier: "UnparkRequest" })
+
+/** 409: the subscription is not parked. */
+export class SubscriptionNotParked extends Schema.TaggedError<SubscriptionNotParked>()("SubscriptionNotParked", {
+  message: Schema.String
+}, { httpApiStatus: 409 }) {}
+
 export const AdminRefundResult = Schema.Struct({ payment: Payment, audit: AuditEntry }).annotate({
   identifier: "AdminRefundResult"
 })
@@ -411,13 +424,21 @@ export type AdminRefundResult = typeof AdminRefundResult.Type
 export const SchedulerRun = Schema.Struct({
   /** incomplete subscriptions not paid within 23 h, now incomplete_expired */
   expiredIncomplete: Schema.Int,
-  /** trials that ended: charged and active, past_due when the charge failed, expired when canceled meanwhile */
-  trialsEnded: Schema.Int,
-  /** subscriptions canceled at period end whose period is over, now expired */
+  /** subscriptions (and trials) canceled at period end whose period is over, now expired */
   expiredAtPeriodEnd: Schema.Int,
-  /** active subscriptions whose period ended: the next period invoiced and charged (renewed, or past_due) */
+  /** trials that ended: their first paid period invoiced */
+  trialsEnded: Schema.Int,
+  /** active subscriptions whose period ended: the period that contains now invoiced (one, however many were missed) */
   renewals: Schema.Int,
-  /** past-due invoices charged again on the dunning schedule */
+  /** subscriptions a safety bound stopped (too many invoices in a day): parked for an admin, not invoiced */
+  parked: Schema.Int,
+  /** charges of open invoices made (renewals, ended trials, dunning retries) */
+  charged: Schema.Int,
+  /** of those: paid, declined (or no card to charge), and not known yet (the provider has not answered) */
+  paid: Schema.Int,
+  failed: Schema.Int,
+  pending: Schema.Int,
+  /** charges of past-due invoices on the dunning schedule (counted in `charged` too) */
   dunningRetries: Schema.Int,
   /** past-due subscriptions whose last retry failed: canceled, invoice uncollectible, access revoked */
   canceledUnpaid: Schema.Int,
@@ -457,10 +478,21 @@ export class AdminBillingGroup extends adminGroup(
     error: [BadRequest, ServiceUnavailable]
   }).annotate(OpenApi.Summary, "All payments, filtered"),
   HttpApiEndpoint.get("subscriptions", "/subscriptions", {
-    query: { ...adminFilters, status: Schema.optionalKey(SubscriptionStatus) },
+    query: {
+      ...adminFilters,
+      status: Schema.optionalKey(SubscriptionStatus),
+      parked: Schema.optionalKey(Schema.Literals(["true", "false"]).annotate({ description: "only parked (or unparked) ones" }))
+    },
     success: Page(Subscription),
     error: [BadRequest, ServiceUnavailable]
   }).annotate(OpenApi.Summary, "All subscriptions, filtered"),
+  /** Lets the scheduler bill a parked subscription again (the reason goes to the audit log). */
+  HttpApiEndpoint.post("unpark", "/subscriptions/:id/unpark", {
+    params: { id: SubscriptionId },
+    payload: UnparkRequest,
+    success: Subscription,
+    error: [NotFound, SubscriptionNotParked, ServiceUnavailable]
+  }).annotate(OpenApi.Summary, "Unpark a subscription a safety bound stopped"),
   HttpApiEndpoint.get("statement", "/users/:id/statement", {
     params: { id: UserId },
     query: { from: CalendarDate, to: CalendarDate },

@@ -12,6 +12,7 @@ export const eventDataSchemas = {
   "user.registered": UserRegistered,
   "subscription.created": Subscription,
   "subscription.activated": Subscription,
+  "subscription.parked": Subscription,
   "subscription.renewed": Subscription,
   "subscription.past_due": Subscription,
   "subscription.canceled": Subscription,

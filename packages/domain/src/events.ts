@@ -7,6 +7,7 @@ export const eventTypes = [
   "user.registered",
   "subscription.created",
   "subscription.activated",
+  "subscription.parked",
   "subscription.renewed",
   "subscription.past_due",
   "subscription.canceled",

@@ -236,7 +236,13 @@ export const BillingConfig = Config.all({
       delays.every((delay, i) => i === 0 || Duration.isGreaterThan(delay, delays[i - 1]!))
         ? Effect.succeed(delays)
         : Effect.fail(configError("BILLING_DUNNING_RETRIES must be increasing delays from the period's start")))
-  )
+  ),
+  /** how many charges the scheduler has in flight at once (a slow provider is hidden by having more) */
+  chargeConcurrency: positiveInt("BILLING_CHARGE_CONCURRENCY", 32),
+  /** subscriptions the invoicing stage handles per statement */
+  invoiceBatch: positiveInt("BILLING_INVOICE_BATCH", 1000),
+  /** a safety bound: a subscription about to get more invoices than this in a day is parked instead */
+  maxInvoicesPerDay: positiveInt("BILLING_MAX_INVOICES_PER_DAY", 3)
 })
 
 /** Entitlements (billing): how long a past-due subscription keeps access, and the answer caches' backstop TTLs. */

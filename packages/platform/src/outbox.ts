@@ -226,6 +226,14 @@ export class Outbox extends Context.Service<Outbox, {
     when: Statement.Fragment,
     statement: (events: Statement.Fragment) => Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
   ): Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+  /**
+   * As `withEvents`, for events the statement itself makes, e.g. one per row a bulk insert inserted: `source` is a
+   * SELECT over the statement's CTEs returning `(index int, id uuid, aggregate_id text, type text, data jsonb)`.
+   */
+  withEventsFrom<A>(
+    source: Statement.Fragment,
+    statement: (events: Statement.Fragment) => Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+  ): Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
   /** Events not yet confirmed by the broker; 0 means the outbox is drained. */
   readonly pending: Effect.Effect<number, SqlError.SqlError>
   /**
@@ -287,11 +295,15 @@ export class Outbox extends Context.Service<Outbox, {
               type: event.type,
               data: event.data ?? null
             }))
-            const ctes = sql`outbox_events AS (
-                SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-                  AS e(index int, id uuid, aggregate_id text, type text, data jsonb)
-                WHERE ${when}
-              ),
+            const ctes = ctesOf(sql`SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+              AS e(index int, id uuid, aggregate_id text, type text, data jsonb)
+              WHERE ${when}`, occurredAt)
+            return { ctes, occurredAt, rows }
+          })
+
+        /** The CTEs that append `source`'s rows (index int, id uuid, aggregate_id text, type text, data jsonb). */
+        const ctesOf = (source: Statement.Fragment, occurredAt: string) =>
+          sql`outbox_events AS (${source}),
               outbox_counts AS (
                 SELECT aggregate_id, count(*) AS n FROM outbox_events GROUP BY aggregate_id ORDER BY aggregate_id
               ),
@@ -309,8 +321,6 @@ export class Outbox extends Context.Service<Outbox, {
                 ORDER BY e.index
                 RETURNING id, sequence
               )`
-            return { ctes, occurredAt, rows }
-          })
 
         const withEvents: Outbox["Service"]["withEvents"] = (events, when, statement) =>
           Effect.gen(function*() {
@@ -319,6 +329,13 @@ export class Outbox extends Context.Service<Outbox, {
             yield* sql.afterCommit(wakeRelays(schema))
             return rows
           }).pipe(Effect.withSpan("Outbox.withEvents", { attributes: { count: events.length } }, { captureStackTrace: false }))
+
+        const withEventsFrom: Outbox["Service"]["withEventsFrom"] = (source, statement) =>
+          Effect.gen(function*() {
+            const rows = yield* statement(ctesOf(source, DateTime.formatIso(yield* DateTime.now)))
+            yield* sql.afterCommit(wakeRelays(schema))
+            return rows
+          })
 
         const appendEvents = (events: ReadonlyArray<NewEvent<unknown>>) =>
           Effect.gen(function*() {
@@ -343,7 +360,15 @@ export class Outbox extends Context.Service<Outbox, {
           SELECT count(*)::int AS "count" FROM ${outbox} WHERE published_at IS NULL`.pipe(
           Effect.map((rows) => rows[0]?.count ?? 0)
         )
-        return Outbox.of({ schema, appendEvent, appendEvents, withEvents, pending, prune: (before) => prunePublished(sql, schema, before) })
+        return Outbox.of({
+          schema,
+          appendEvent,
+          appendEvents,
+          withEvents,
+          withEventsFrom,
+          pending,
+          prune: (before) => prunePublished(sql, schema, before)
+        })
       })
     )
 

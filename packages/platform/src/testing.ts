@@ -10,6 +10,7 @@ import { layerAmqp } from "./bus.ts"
 import { layerFromUrl } from "./db.ts"
 import { serverUrl } from "./http.ts"
 import { layerRedis } from "./kv.ts"
+import { DeploymentClock } from "./test-clock.ts"
 
 export const defaultPostgresAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -64,9 +65,11 @@ export const testPlatform = <A, E>(
 ) =>
   Layer.mergeAll(
     database,
-    testRedis(),
     layerAmqp("amqp://guest:guest@127.0.0.1:5672", "kassa.events")
   ).pipe(
+    // the deployment's clock: the real one unless the config turns the test clock on
+    Layer.provideMerge(DeploymentClock.layer),
+    Layer.provideMerge(testRedis()),
     Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, options?.logLevel ?? "Warn")),
     // as in production (TelemetryLive): no spans recorded
     Layer.provideMerge(Layer.succeed(References.TracerEnabled, false)),

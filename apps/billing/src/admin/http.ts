@@ -13,6 +13,7 @@ import { InvoicesRepo } from "../ledger/invoices.ts"
 import { PaymentsRepo } from "../ledger/payments.ts"
 import { toInvoice, toPayment, toSubscription } from "../ledger/rows.ts"
 import { Refunds } from "../refunds/service.ts"
+import { Parking } from "../scheduler/parking.ts"
 import { SchedulerRuns } from "../scheduler/runs.ts"
 import { type AdminFilters, AdminRepo } from "./repo.ts"
 
@@ -25,6 +26,7 @@ export const AdminBillingHttpLive = HttpApiBuilder.group(BillingApi, "adminBilli
     const paymentsRepo = yield* PaymentsRepo
     const refunds = yield* Refunds
     const runs = yield* SchedulerRuns
+    const scheduler = yield* Parking
     const statements = yield* Statements
     return handlers
       .handle("invoices", ({ query }) =>
@@ -53,6 +55,8 @@ export const AdminBillingHttpLive = HttpApiBuilder.group(BillingApi, "adminBilli
       .handle("statement", ({ params, query }) => orUnavailable(statements.of(params.id, query.from, query.to)))
       .handle("refund", ({ headers, params, payload }) =>
         Effect.flatMap(CurrentUser, (user) => refunds.refund(user, params.id, headers["idempotency-key"], payload)))
+      .handle("unpark", ({ params, payload }) =>
+        Effect.flatMap(CurrentUser, (user) => Effect.map(scheduler.unpark(user, params.id, payload.reason), toSubscription)))
       .handle("run", () => runs.start)
       .handle("runStatus", ({ params }) => runs.status(params.id))
   }))

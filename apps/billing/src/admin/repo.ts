@@ -14,6 +14,8 @@ export interface AdminFilters {
   readonly userId?: UserId
   readonly productId?: ProductId
   readonly status?: string
+  /** subscriptions only: "true" parked ones, "false" the others */
+  readonly parked?: "true" | "false"
   readonly from?: DateTime.Utc
   readonly to?: DateTime.Utc
 }
@@ -88,6 +90,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
       subscriptions: (filters, page) =>
         sql<{ readonly id: string }>`SELECT s.id FROM billing.subscriptions s
           WHERE ${where("s", filters, page, sql.and([sql`s.product_id = ${filters.productId ?? ""}`]))}
+            ${filters.parked === undefined ? sql`` : filters.parked === "true" ? sql`AND s.parked_at IS NOT NULL` : sql`AND s.parked_at IS NULL`}
           ORDER BY s.created_at DESC, s.id DESC LIMIT ${page.limit + 1}`.pipe(
           Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => subscriptionsRepo.findSubscription(id as never))),
           Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),

@@ -83,7 +83,13 @@ export class Outcomes extends Context.Service<Outcomes, {
           lines: first ? invoice.lines.map((l) => l.kind === "plan" ? { ...l, periodStart: start, periodEnd: end } : l) : invoice.lines
         }
         const event = { type: "invoice.paid" as const, aggregateId: invoice.row.id, data: invoiceEvent(invoice, { paymentId: payment.id }) }
-        const periodPatch = { currentPeriodStart: start, currentPeriodEnd: end, failureCode: null }
+        const periodPatch = {
+          currentPeriodStart: start,
+          currentPeriodEnd: end,
+          failureCode: null,
+          // later periods are counted from the first paid one's start (a trial's end)
+          ...(subscription.billingAnchor === null ? { billingAnchor: start } : {})
+        }
         if (first || subscription.status === "past_due" || subscription.status === "trialing") {
           const activated = yield* lifecycle.change(subscription, { status: "active", ...periodPatch }, "subscription.activated", [event])
           return { invoice: paidInvoice, subscription: activated }
@@ -106,8 +112,9 @@ export class Outcomes extends Context.Service<Outcomes, {
         yield* payments.savePayment(payment)
         if (invoice.row.status !== "open") return subscription
         const failureCode = payment.failureCode ?? "failed"
+        // a renewal's invoice starts where the period ended, or later when whole periods were missed
         const renewal = (subscription.status === "active" || subscription.status === "trialing") &&
-          subscription.currentPeriodEnd !== null && invoice.row.periodStart.getTime() === subscription.currentPeriodEnd.getTime()
+          subscription.currentPeriodEnd !== null && invoice.row.periodStart >= subscription.currentPeriodEnd
         // access goes on through BILLING_PAST_DUE_GRACE while dunning retries
         return yield* lifecycle.change(
           subscription,

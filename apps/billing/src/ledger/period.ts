@@ -54,3 +54,37 @@ export const firstPeriod = (anchor: DateTime.Utc, interval: PlanInterval, timeZo
 /** A trial of `days` calendar days in the account's time zone. */
 export const trialEnd = (start: DateTime.Utc, days: number, timeZone: string): DateTime.Utc =>
   DateTime.toUtc(DateTime.add(DateTime.makeZonedUnsafe(start, { timeZone: zoneOf(timeZone) }), { days }))
+
+/**
+ * The period a renewal bills: of the periods counted from `anchor`, the one that starts at or after `from` (where
+ * the last paid period ended) and contains `now`. Periods missed whole (the service was down, the renewal parked)
+ * are skipped, never billed: a subscription that comes back after 45 days pays for the period it can use. When
+ * `now` is before `from` (not due yet) it is the period starting at `from`.
+ */
+export const renewalPeriod = (
+  anchor: DateTime.Utc,
+  interval: PlanInterval,
+  timeZone: string,
+  from: DateTime.Utc,
+  now: DateTime.Utc
+): { readonly start: DateTime.Utc; readonly end: DateTime.Utc } => {
+  const fromMillis = DateTime.toEpochMillis(from)
+  const nowMillis = DateTime.toEpochMillis(now)
+  const aligned = (a: DateTime.Utc) => (index: number) => periodBoundary(a, interval, index, timeZone)
+  let boundary = aligned(anchor)
+  const at = (index: number) => DateTime.toEpochMillis(boundary(index))
+  // a first guess from the calendar, then walk: the first boundary at or after `from`...
+  const a = DateTime.toParts(anchor)
+  const f = DateTime.toParts(from)
+  let index = Math.max(0, Math.floor(((f.year - a.year) * 12 + (f.month - a.month)) / (interval === "year" ? 12 : 1)) - 1)
+  while (at(index) < fromMillis) index++
+  while (index > 0 && at(index - 1) >= fromMillis) index--
+  // a period that did not end on one of the anchor's boundaries (a row edited by hand): counted from its end instead
+  if (at(index) !== fromMillis) {
+    boundary = aligned(from)
+    index = 0
+  }
+  // ...then on to the one whose period contains now
+  while (at(index + 1) <= nowMillis) index++
+  return { start: boundary(index), end: boundary(index + 1) }
+}

@@ -25,6 +25,10 @@ export const SubscriptionRow = Schema.Struct({
   currentPeriodEnd: Schema.NullOr(Schema.Date),
   cancelAtPeriodEnd: Schema.Boolean,
   failureCode: Schema.NullOr(Schema.String),
+  /** where its periods are counted from: the start of its first paid period */
+  billingAnchor: Schema.NullOr(Schema.Date),
+  parkedAt: Schema.NullOr(Schema.Date),
+  parkedReason: Schema.NullOr(Schema.String),
   createdAt: Schema.Date,
   /** the plan's interval, joined in: periods need it */
   interval: PlanInterval,
@@ -43,6 +47,8 @@ export const toSubscription = (row: SubscriptionRow): Subscription => ({
   currentPeriodEnd: utcOrNull(row.currentPeriodEnd),
   cancelAtPeriodEnd: row.cancelAtPeriodEnd,
   failureCode: row.failureCode,
+  parkedAt: utcOrNull(row.parkedAt),
+  parkedReason: row.parkedReason,
   createdAt: utc(row.createdAt)
 })
 

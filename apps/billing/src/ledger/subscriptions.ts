@@ -20,6 +20,9 @@ import {
 
 export interface SubscriptionPatch {
   readonly status?: SubscriptionStatus
+  readonly billingAnchor?: Date
+  readonly parkedAt?: Date | null
+  readonly parkedReason?: string | null
   readonly currentPeriodStart?: Date | null
   readonly currentPeriodEnd?: Date | null
   readonly cancelAtPeriodEnd?: boolean
@@ -63,7 +66,8 @@ export class SubscriptionsRepo extends Context.Service<SubscriptionsRepo, {
     ) =>
       sql`${changed === undefined ? sql`` : sql`WITH changed AS (${changed})`}
         SELECT s.id, s.user_id, s.product_id, s.plan_id, s.status, s.current_period_start, s.current_period_end,
-          s.cancel_at_period_end, s.failure_code, s.created_at, pl.interval, u.time_zone ${extra}
+          s.cancel_at_period_end, s.failure_code, s.billing_anchor, s.parked_at, s.parked_reason, s.created_at,
+          pl.interval, u.time_zone ${extra}
         FROM ${changed === undefined ? sql`billing.subscriptions` : sql`changed`} s
           JOIN billing.plans pl ON pl.id = s.plan_id JOIN billing.users u ON u.id = s.user_id
         WHERE ${where} ${tail}`.pipe(Effect.flatMap(decodeSubscriptions))
@@ -122,7 +126,17 @@ export class SubscriptionsRepo extends Context.Service<SubscriptionsRepo, {
         Effect.gen(function*() {
           const { invoice, lines, stored } = invoiceRows(newInvoice, now)
           const opened: Opened = {
-            subscription: { ...subscription, cancelAtPeriodEnd: false, failureCode: null, createdAt: now, interval, timeZone },
+            subscription: {
+              ...subscription,
+              cancelAtPeriodEnd: false,
+              failureCode: null,
+              billingAnchor: null,
+              parkedAt: null,
+              parkedReason: null,
+              createdAt: now,
+              interval,
+              timeZone
+            },
             invoice: stored
           }
           const inserted = sql`EXISTS (SELECT 1 FROM opened)`

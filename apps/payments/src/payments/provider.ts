@@ -4,10 +4,10 @@
 // "no answer" is `Unknown`, never a failure, because the provider may have acted on the request.
 import { BadRequest, ProviderUnavailable, type UserId } from "@kassa/domain"
 import { PaymentsConfig } from "@kassa/platform/config"
+import { RateBudget } from "@kassa/platform/rate-budget"
 import { type StripeCallError, StripeClient } from "@kassa/platform/stripe"
 import { createHash, randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
-import { RateLimiter } from "effect/persistence"
 import type Stripe from "stripe"
 import type { PaymentRow, RefundRow } from "./repo.ts"
 
@@ -120,18 +120,10 @@ export class Provider extends Context.Service<Provider, {
     Effect.gen(function*() {
       const stripe = yield* StripeClient
       const config = yield* PaymentsConfig
-      const withLimiter = yield* RateLimiter.makeWithRateLimiter
-      // one bucket per process: a burst of `rate` at once, then `rate` per second
+      const budget = yield* RateBudget
+      // one budget for every payments replica (through Redis): `rate` calls a second in all
       const limited = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-        config.providerRateLimit === 0
-          ? effect
-          : withLimiter({
-            key: "stripe",
-            limit: config.providerRateLimit,
-            window: "1 second",
-            algorithm: "token-bucket",
-            onExceeded: "delay"
-          })(effect).pipe(Effect.catchTag("RateLimiterError", (error) => Effect.die(error)))
+        Effect.andThen(budget.take("stripe", config.providerRateLimit), effect)
 
       // each attempt passes the limiter again and resends the caller's key, so a retry applies at most once
       const retried = <A>(effect: Effect.Effect<A, StripeCallError>) =>
@@ -272,5 +264,5 @@ export class Provider extends Context.Service<Provider, {
             )
       })
     })
-  ).pipe(Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))))
+  ).pipe(Layer.provide(RateBudget.layer))
 }
