@@ -227,6 +227,7 @@ describe("docker/compose.yaml, run", () => {
         return `127.0.0.1:${found}`
       }
 
+      const redisPrefix = `compose:${randomUUID()}:`
       const processes: Array<readonly [AppProcess, string]> = []
       for (const { name, build, s } of built) {
         const file = dockerfile(build)
@@ -235,6 +236,9 @@ describe("docker/compose.yaml, run", () => {
         for (const [i, port] of replicas[name]!.entries()) {
           const env = Object.fromEntries(Object.entries(given).map(([k, v]) => [k, rewrite(withDefaults(v), address, database)]))
           env[listeners[name]!.variable] = String(port)
+          // this machine's Redis outlives the run: the deployment's keys (login and registration counts among them)
+          // get a prefix of their own, as a deployment sharing a Redis would set
+          env["REDIS_KEY_PREFIX"] = redisPrefix
           const app = yield* spawnApp(`${name}#${i + 1}`, entry, env, workdir)
           processes.push([app, `http://127.0.0.1:${port}/health`])
         }

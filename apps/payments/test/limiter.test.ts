@@ -12,7 +12,7 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("provid
     Effect.gen(function*() {
       yield* Effect.gen(function*() {
         // a second of its own: the budget is shared through Redis with the harness's own payments app
-        yield* TestClock.setTime(Date.UTC(2031, 0, 1, 0, 0, Math.floor(Math.random() * 60)))
+        yield* TestClock.setTime(Date.UTC(2031, 0, 1, 0, 0, Math.floor(Math.random() * 60), 500))
         const context = yield* Layer.build(
           Layer.fresh(Provider.layer).pipe(Layer.provide(testConfig({ PAYMENTS_PROVIDER_RATE_LIMIT: "2" })))
         )
@@ -26,7 +26,8 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("provid
         yield* TestClock.withLive(eventually(Ref.get(done), (n) => n === 2))
         yield* TestClock.withLive(Effect.sleep("200 millis"))
         assert.strictEqual(yield* Ref.get(done), 2, "the rest wait for tokens")
-        yield* TestClock.adjust("2 seconds")
+        // the waiting three: two in the next second, the last in the one after
+        yield* TestClock.adjust("3 seconds")
         yield* TestClock.withLive(eventually(Ref.get(done), (n) => n === 5))
       }).pipe(Effect.provide(TestClock.layer()))
     }))

@@ -68,7 +68,7 @@ describe("EventEnvelope", () => {
     }))
 
   it("lists every event type of docs/events.md", () => {
-    assert.strictEqual(eventTypes.length, 21)
+    assert.strictEqual(eventTypes.length, 22)
     for (const t of eventTypes) assert.strictEqual(Schema.decodeUnknownSync(EventType)(t), t)
     assert.include(eventTypes, "catalog.product.archived")
     assert.include(eventTypes, "invoice.payment_failed")

@@ -267,3 +267,9 @@ export const StripeSandboxConfig = Config.all({
     pglite: pgliteDataDir
   }).pipe(Config.map(({ pglite, set }) => Option.getOrElse(set, () => besideEmbeddedData(pglite, "stripe-sandbox"))))
 })
+
+/** KASSA_TEST_CLOCK=on: the deployment's time can be moved forward through billing's admin route (test deployments). */
+export const TestClockConfig = Config.Literals(["on", "off"], "KASSA_TEST_CLOCK").pipe(
+  Config.withDefault("off" as const),
+  Config.map((value) => value === "on")
+)

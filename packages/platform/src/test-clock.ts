@@ -3,18 +3,14 @@
 // scheduler cycle and see the renewal. The offset lives in the shared cache (Redis, or the in-process cache under
 // npm start) and every app reads it: every `Clock` read is the real time plus the offset (sleeps stay real). Never
 // on in production: it is off unless asked for, and loud when on.
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import { TestClockConfig } from "./config.ts"
 import { Cache, type CacheError } from "./kv.ts"
 
 const offsetKey = "kassa:test-clock:offset"
 const changedChannel = "kassa:test-clock:changed"
 // the cache keeps nothing forever: a test deployment's clock lasts a year unless moved again
 const offsetTtl = Duration.days(365)
-
-export const TestClockConfig = Config.Literals(["on", "off"], "KASSA_TEST_CLOCK").pipe(
-  Config.withDefault("off" as const),
-  Config.map((value) => value === "on")
-)
 
 /** A clock that reads `base` plus an offset the deployment shares; sleeps are `base`'s. */
 class OffsetClock implements Clock.Clock {

@@ -210,6 +210,16 @@ const outageIn = (cause: Cause.Cause<unknown>): boolean =>
     return SqlError.isSqlError(error) && isOutage(error)
   })
 
+/**
+ * For an RPC handler (or any effect answering a caller): the database gone mid-call, however it surfaced (a failed
+ * rollback is a defect), is a ServiceUnavailable the caller can retry, never a defect sent over the wire.
+ */
+export const outagesAsUnavailable = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ServiceUnavailable, R> =>
+  Effect.catchCause(effect, (cause): Effect.Effect<never, E | ServiceUnavailable> =>
+    outageIn(cause)
+      ? Effect.andThen(Effect.logWarning("database unavailable", cause), Effect.fail(databaseDown()))
+      : Effect.failCause(cause))
+
 /** For handlers: an outage is a 503 (logged with its cause), anything else a defect; see `isOutage`. */
 export const orUnavailable = <A, E, R>(
   effect: Effect.Effect<A, E | Infrastructure, R>

@@ -15,13 +15,20 @@ export const derivedId = (prefix: string, ...parts: ReadonlyArray<string>) =>
 
 const unreachable = () => new ServiceUnavailable({ message: "the payments service is unavailable; try again" })
 
-/** The RPC client's transport and auth failures become ServiceUnavailable; the contract's own errors pass through. */
+/**
+ * The RPC client's transport and auth failures become ServiceUnavailable, and so does a defect payments sent back (its
+ * bug or its outage is, to billing, payments being unavailable: logged, never billing's 500); the contract's own
+ * errors pass through.
+ */
 const reachable = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchIf(
     effect,
     (error): error is Extract<E, { readonly _tag: "RpcClientError" | "Unauthorized" }> =>
       error._tag === "RpcClientError" || error._tag === "Unauthorized",
     () => Effect.fail(unreachable())
+  ).pipe(
+    Effect.catchDefect((defect) =>
+      Effect.andThen(Effect.logError("the payments service failed a call", defect), Effect.fail(unreachable())))
   )
 
 const make = Effect.gen(function*() {

@@ -12,7 +12,7 @@ import type { InvoiceId, SubscriptionId, UserId } from "@kassa/domain/ids"
 import type { Payment } from "@kassa/domain/payments"
 import type { Currency } from "@kassa/domain/money"
 import { BillingConfig } from "@kassa/platform/config"
-import { Context, DateTime, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { PaymentsGateway } from "../ledger/gateway.ts"
 import { InvoicesRepo } from "../ledger/invoices.ts"
@@ -148,15 +148,16 @@ export class Charging extends Context.Service<Charging, {
           sql`UPDATE billing.invoices SET charge_lease_until = NULL, next_charge_at = ${patch.next},
               charge_attempts = ${patch.attempts ?? invoice.chargeAttempts}, updated_at = ${at}
             WHERE id = ${invoice.id}`
+        // paid: the invoice is no longer open, so nothing claims it again; no statement needed
+        if (charged._tag === "Paid") return { ...count, paid: 1 }
         // every writer locks the subscription, then the invoice
         const subscription = yield* subscriptions.findSubscriptionOfInvoice(invoice.id as InvoiceId, { lock: true })
         const current = yield* invoices.findInvoice(invoice.id as InvoiceId, { lock: true })
         if (Option.isNone(subscription) || Option.isNone(current) || current.value.row.status !== "open") {
           yield* schedule({ next: null })
-          return { ...count, paid: charged._tag === "Paid" ? 1 : 0 }
+          return count
         }
         switch (charged._tag) {
-          case "Paid":
           case "NotKnownYet":
             yield* schedule({ next: new Date(at.getTime() + Duration.toMillis(recheck)) })
             return { ...count, pending: 1 }
@@ -204,16 +205,14 @@ export class Charging extends Context.Service<Charging, {
           ))
       )
 
-    const run = Effect.gen(function*() {
-      let total = none
-      while (true) {
-        // a few batches' worth claimed at a time: enough to keep every slot busy, few enough to hold no claim long
-        const due = yield* claim(chargeConcurrency * 4)
-        if (due.length === 0) return total
-        const done = yield* Effect.forEach(due, chargeOne, { concurrency: chargeConcurrency })
-        total = done.reduce(add, total)
-      }
-    })
+    // a steady pipeline: `chargeConcurrency` charges in flight all the time, claims made as the slots free up (a
+    // claim is of as many as there are slots, so no claim waits long behind the others), until nothing is due
+    const run = Stream.paginate(undefined, () =>
+      Effect.map(claim(chargeConcurrency), (due) => [due, due.length === 0 ? Option.none() : Option.some(undefined)] as const)
+    ).pipe(
+      Stream.mapEffect(chargeOne, { concurrency: chargeConcurrency, unordered: true }),
+      Stream.runFold(() => none, add)
+    )
 
     return Charging.of({ run })
   }))

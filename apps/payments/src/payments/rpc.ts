@@ -3,6 +3,7 @@ import { PaymentsRpcs } from "@kassa/domain/payments"
 import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
 import { ServiceAuthLive } from "@kassa/platform/service-token"
+import { outagesAsUnavailable } from "@kassa/platform/validation"
 import { rpcSerialization } from "../client.ts"
 import { PaymentMethods } from "./methods.ts"
 import { Payments } from "./service.ts"
@@ -10,14 +11,15 @@ import { Payments } from "./service.ts"
 export const PaymentsRpcHandlers = PaymentsRpcs.toLayer(Effect.gen(function*() {
   const payments = yield* Payments
   const methods = yield* PaymentMethods
+  // the database gone mid-call is a ServiceUnavailable billing retries, never a defect sent over the wire
   return PaymentsRpcs.of({
-    CreatePayment: (input) => payments.create(input),
-    CancelPayment: (input) => payments.cancel(input),
-    GetPayment: ({ paymentId }) => payments.get(paymentId),
-    EnsureCustomer: (input) => payments.ensureCustomer(input),
-    AttachPaymentMethod: (input) => payments.attachPaymentMethod(input),
-    ListPaymentMethods: ({ userId }) => methods.list(userId),
-    DetachPaymentMethod: ({ paymentMethod, userId }) => methods.detach(userId, paymentMethod)
+    CreatePayment: (input) => outagesAsUnavailable(payments.create(input)),
+    CancelPayment: (input) => outagesAsUnavailable(payments.cancel(input)),
+    GetPayment: ({ paymentId }) => outagesAsUnavailable(payments.get(paymentId)),
+    EnsureCustomer: (input) => outagesAsUnavailable(payments.ensureCustomer(input)),
+    AttachPaymentMethod: (input) => outagesAsUnavailable(payments.attachPaymentMethod(input)),
+    ListPaymentMethods: ({ userId }) => outagesAsUnavailable(methods.list(userId)),
+    DetachPaymentMethod: ({ paymentMethod, userId }) => outagesAsUnavailable(methods.detach(userId, paymentMethod))
   })
 }))
 
