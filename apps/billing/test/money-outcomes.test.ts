@@ -53,7 +53,7 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       // the viewer's own cancel afterwards: nothing left to refund
       assert.strictEqual(
         yield* errorTag(client.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": newKey() } })),
-        "Conflict"
+        "AlreadyRefunded"
       )
     }).pipe(Effect.provide(CallbackToBilling)))
 

@@ -72,7 +72,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("pa
 
       yield* client.paymentMethods.remove({ params: { id: first.id } })
       assert.deepStrictEqual(yield* client.paymentMethods.list(), { items: [] })
-      assert.strictEqual(yield* errorTag(chargeDefault(account.id)), "Unprocessable")
+      assert.strictEqual(yield* errorTag(chargeDefault(account.id)), "NoPaymentMethod")
 
       const second = yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_mastercard" } })
       assert.isTrue(second.isDefault)

@@ -10,7 +10,7 @@ import {
   HttpApiSecurity,
   OpenApi
 } from "effect/http-api"
-import { Conflict, Forbidden, RateLimited, ServiceUnavailable, Unauthorized } from "./errors.ts"
+import { Forbidden, RateLimited, ServiceUnavailable, Unauthorized } from "./errors.ts"
 import { UserId } from "./ids.ts"
 import { RequestValidation } from "./validation.ts"
 
@@ -150,12 +150,18 @@ export const adminGroup = <
     AdminAuthentication
   )
 
+/** 409: an account with this email exists already. */
+export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
+  message: Schema.String,
+  email: Schema.String
+}, { httpApiStatus: 409 }) {}
+
 export class AuthGroup extends HttpApiGroup.make("auth")
   .add(
     HttpApiEndpoint.post("register", "/v1/auth/register", {
       payload: Credentials,
       success: Account.pipe(HttpApiSchema.status(201)),
-      error: [Conflict, RateLimited, ServiceUnavailable]
+      error: [EmailTaken, RateLimited, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Create an account"),
     HttpApiEndpoint.post("token", "/v1/auth/token", {
       payload: Credentials,

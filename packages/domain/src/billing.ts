@@ -4,11 +4,21 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { adminGroup, Authentication } from "./auth.ts"
-import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable, Unprocessable } from "./errors.ts"
+import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
+import { IdempotencyInFlight, IdempotencyKey } from "./idempotency.ts"
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
-import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentMethods, PaymentStatus, PositiveAmount } from "./payments.ts"
+import {
+  CancelPaymentError,
+  CreatePaymentError,
+  Payment,
+  PaymentMethod,
+  PaymentMethodId,
+  PaymentMethods,
+  PaymentStatus,
+  PositiveAmount
+} from "./payments.ts"
 import { CalendarDate, Instant, UtcDateTime } from "./time.ts"
 import { RequestValidation } from "./validation.ts"
 
@@ -148,14 +158,31 @@ export class AlreadySubscribed extends Schema.TaggedError<AlreadySubscribed>()("
   subscriptionId: SubscriptionId
 }, { httpApiStatus: 409 }) {}
 
-/**
- * 409: an earlier request with this Idempotency-Key is still running; retry after `Retry-After` seconds (the
- * server also sends the header) and get its answer. A request whose process died is re-run by the next retry.
- */
-export class IdempotencyInFlight extends Schema.TaggedError<IdempotencyInFlight>()("IdempotencyInFlight", {
+/** 409: the subscription has ended (canceled or expired); there is nothing left to cancel. */
+export class SubscriptionEnded extends Schema.TaggedError<SubscriptionEnded>()("SubscriptionEnded", {
   message: Schema.String,
-  retryAfterSeconds: Schema.Int
+  subscriptionId: SubscriptionId,
+  status: SubscriptionStatus
 }, { httpApiStatus: 409 }) {}
+
+/** 409: a resume of a subscription that is not set to cancel at its period's end. */
+export class NoCancellationPending extends Schema.TaggedError<NoCancellationPending>()("NoCancellationPending", {
+  message: Schema.String,
+  subscriptionId: SubscriptionId
+}, { httpApiStatus: 409 }) {}
+
+/** 409: only an open invoice can be paid; this one is paid, void or uncollectible. */
+export class InvoiceNotOpen extends Schema.TaggedError<InvoiceNotOpen>()("InvoiceNotOpen", {
+  message: Schema.String,
+  invoiceId: InvoiceId,
+  status: InvoiceStatus
+}, { httpApiStatus: 409 }) {}
+
+/** 422: the plan is retired or its product archived; subscribe to a plan the product offers now. */
+export class PlanNotOnSale extends Schema.TaggedError<PlanNotOnSale>()("PlanNotOnSale", {
+  message: Schema.String,
+  planId: PlanId
+}, { httpApiStatus: 422 }) {}
 
 /**
  * 202 Accepted: the request is recorded and its money movement started, but the payment provider has not said how
@@ -171,18 +198,22 @@ export class OutcomePending extends Schema.TaggedError<OutcomePending>()("Outcom
   payment: Schema.optionalKey(Schema.NullOr(Payment))
 }, { httpApiStatus: 202 }) {}
 
-const moneyErrors = [
-  BadRequest,
+// Every request that moves money is keyed: a replay of another request is refused, a duplicate of one still
+// running waits, and one whose outcome the provider has not given yet is a 202. Payments' refusals pass through.
+export const SubscribeError = [
   NotFound,
-  Conflict,
   AlreadySubscribed,
+  PlanNotOnSale,
   IdempotencyInFlight,
   OutcomePending,
-  PaymentInProgress,
-  Unprocessable,
-  ProviderUnavailable,
-  ServiceUnavailable
+  ...CreatePaymentError
 ] as const
+export type SubscribeError = (typeof SubscribeError)[number]["Type"]
+export const PayInvoiceError = [NotFound, InvoiceNotOpen, IdempotencyInFlight, OutcomePending, ...CreatePaymentError] as const
+export type PayInvoiceError = (typeof PayInvoiceError)[number]["Type"]
+/** A viewer's cancel of a payment and an admin's refund. */
+export const RefundPaymentError = [IdempotencyInFlight, OutcomePending, ...CancelPaymentError] as const
+export type RefundPaymentError = (typeof RefundPaymentError)[number]["Type"]
 
 // ---- viewer groups -----------------------------------------------------------------------------------------
 
@@ -220,7 +251,7 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
       headers: idempotencyHeader,
       payload: SubscribeRequest,
       success: SubscribeResult.pipe(HttpApiSchema.status(201)),
-      error: moneyErrors
+      error: SubscribeError
     }).annotate(OpenApi.Summary, "Subscribe to a plan (charges the first period)"),
     HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Subscription), error: [BadRequest, ServiceUnavailable] })
       .annotate(OpenApi.Summary, "Your subscriptions"),
@@ -233,12 +264,12 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
       params: { id: SubscriptionId },
       payload: CancelSubscriptionRequest,
       success: Subscription,
-      error: [NotFound, Conflict, ServiceUnavailable]
+      error: [NotFound, SubscriptionEnded, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Cancel a subscription, now or at period end"),
     HttpApiEndpoint.post("resume", "/:id/resume", {
       params: { id: SubscriptionId },
       success: Subscription,
-      error: [NotFound, Conflict, ServiceUnavailable]
+      error: [NotFound, NoCancellationPending, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Undo a cancel at period end")
   )
   .middleware(RequestValidation)
@@ -262,7 +293,7 @@ export class InvoicesGroup extends HttpApiGroup.make("invoices")
       headers: idempotencyHeader,
       payload: PayInvoiceRequest,
       success: PayResult,
-      error: moneyErrors
+      error: PayInvoiceError
     }).annotate(OpenApi.Summary, "Pay an open invoice")
   )
   .middleware(RequestValidation)
@@ -285,7 +316,7 @@ export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
       params: { id: PaymentId },
       headers: idempotencyHeader,
       success: Payment,
-      error: moneyErrors
+      error: RefundPaymentError
     }).annotate(OpenApi.Summary, "Cancel a payment: refund it in full")
   )
   .middleware(RequestValidation)
@@ -472,7 +503,7 @@ export class AdminBillingGroup extends adminGroup(
     headers: idempotencyHeader,
     payload: AdminRefundRequest,
     success: AdminRefundResult,
-    error: moneyErrors
+    error: RefundPaymentError
   }).annotate(OpenApi.Summary, "Refund a payment (partial allowed)"),
   /** Starts one scheduler cycle and answers at once (202); the cycle runs apart from the request, to its end. */
   HttpApiEndpoint.post("run", "/billing/run", {

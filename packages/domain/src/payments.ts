@@ -5,7 +5,8 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
-import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable, Unauthorized, Unprocessable } from "./errors.ts"
+import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable, Unauthorized } from "./errors.ts"
+import { IdempotencyKey, IdempotencyKeyReused } from "./idempotency.ts"
 import { InvoiceId, PaymentId, RefundId, UserId } from "./ids.ts"
 import { Currency, isAmountWithinCurrencyMax, MAX_AMOUNT_ANY_CURRENCY } from "./money.ts"
 import { RequestValidation } from "./validation.ts"
@@ -47,12 +48,6 @@ export const PositiveAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, ma
 
 /** Minor units already refunded, 0 up to the amount. */
 const RefundedAmount = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
-
-/** The caller's key for one logical request; a retry resends the same key. */
-export const IdempotencyKey = Schema.String.check(
-  Schema.isMinLength(1, { message: "idempotency key must not be empty" }),
-  Schema.isMaxLength(255, { message: "idempotency key must be at most 255 characters" })
-).annotate({ identifier: "IdempotencyKey" })
 
 /** A Stripe payment method id (`pm_…`) or one of Stripe's test ids such as `pm_card_visa`. */
 export const PaymentMethodId = Schema.String.check(
@@ -182,16 +177,87 @@ export class PaymentInProgress extends Schema.TaggedError<PaymentInProgress>()("
   paymentId: PaymentId
 }, { httpApiStatus: 409 }) {}
 
+/** 409: a payment of this invoice already took the money. */
+export class InvoiceAlreadyPaid extends Schema.TaggedError<InvoiceAlreadyPaid>()("InvoiceAlreadyPaid", {
+  message: Schema.String,
+  invoiceId: InvoiceId,
+  paymentId: PaymentId
+}, { httpApiStatus: 409 }) {}
+
+/** 422: the charge names no payment method and the user has no default one. */
+export class NoPaymentMethod extends Schema.TaggedError<NoPaymentMethod>()("NoPaymentMethod", {
+  message: Schema.String,
+  userId: UserId
+}, { httpApiStatus: 422 }) {}
+
+/** 409: the payment is refunded in full already. */
+export class AlreadyRefunded extends Schema.TaggedError<AlreadyRefunded>()("AlreadyRefunded", {
+  message: Schema.String,
+  paymentId: PaymentId
+}, { httpApiStatus: 409 }) {}
+
+/** 409: what is left of the payment is being refunded by an earlier request; its outcome decides. */
+export class RefundInProgress extends Schema.TaggedError<RefundInProgress>()("RefundInProgress", {
+  message: Schema.String,
+  paymentId: PaymentId
+}, { httpApiStatus: 409 }) {}
+
+/**
+ * 409: the payment's status leaves nothing to cancel or refund: `canceled` or `failed` for good, `unknown` until the
+ * provider has said how it ended (retry then).
+ */
+export class PaymentNotRefundable extends Schema.TaggedError<PaymentNotRefundable>()("PaymentNotRefundable", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  status: PaymentStatus
+}, { httpApiStatus: 409 }) {}
+
+/** 422: the payment is older than the refund window (`PAYMENTS_REFUND_WINDOW`); only an operator may refund it. */
+export class RefundWindowClosed extends Schema.TaggedError<RefundWindowClosed>()("RefundWindowClosed", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  closedAt: UtcDateTime
+}, { httpApiStatus: 422 }) {}
+
+/** 422: the amount asked is more than the payment's part not refunded yet. */
+export class RefundExceedsPayment extends Schema.TaggedError<RefundExceedsPayment>()("RefundExceedsPayment", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  requested: Schema.Int,
+  refundable: Schema.Int
+}, { httpApiStatus: 422 }) {}
+
+/** 422: the provider refused the refund; `code` is its reason. */
+export class RefundRefused extends Schema.TaggedError<RefundRefused>()("RefundRefused", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  code: Schema.String
+}, { httpApiStatus: 422 }) {}
+
 // ServiceUnavailable: payments' own database is down (retry later); ProviderUnavailable: Stripe did not answer.
 export const CreatePaymentError = [
   BadRequest,
-  Conflict,
   PaymentInProgress,
-  Unprocessable,
+  InvoiceAlreadyPaid,
+  NoPaymentMethod,
+  IdempotencyKeyReused,
   ProviderUnavailable,
   ServiceUnavailable
 ] as const
-export const CancelPaymentError = [NotFound, Conflict, Unprocessable, ProviderUnavailable, ServiceUnavailable] as const
+export type CreatePaymentError = (typeof CreatePaymentError)[number]["Type"]
+export const CancelPaymentError = [
+  NotFound,
+  AlreadyRefunded,
+  RefundInProgress,
+  PaymentNotRefundable,
+  RefundWindowClosed,
+  RefundExceedsPayment,
+  RefundRefused,
+  IdempotencyKeyReused,
+  ProviderUnavailable,
+  ServiceUnavailable
+] as const
+export type CancelPaymentError = (typeof CancelPaymentError)[number]["Type"]
 export const GetPaymentError = [NotFound, ServiceUnavailable] as const
 export const CustomerError = [BadRequest, ProviderUnavailable, ServiceUnavailable] as const
 export const ListPaymentMethodsError = [ProviderUnavailable, ServiceUnavailable] as const

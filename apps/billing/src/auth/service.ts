@@ -2,8 +2,8 @@
 // bootstrap admin. A session is one refresh-token family; its id is the `sid` of every access token it issues,
 // so revoking the family also revokes those access tokens (through the TokenVerifier).
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { type Account, Email, Password, type TimeZoneSetting, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
-import { Conflict, RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
+import { type Account, Email, type EmailTaken, Password, type TimeZoneSetting, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
+import { RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { AccessTokenIssuer, TokenVerifier } from "@kassa/platform/auth"
 import { AdminBootstrapConfig, AuthConfig } from "@kassa/platform/config"
@@ -51,7 +51,7 @@ export class Accounts extends Context.Service<Accounts, {
   register(
     input: { readonly email: string; readonly password: string },
     clientAddress: string
-  ): Effect.Effect<Account, Conflict | RateLimited | ServiceUnavailable>
+  ): Effect.Effect<Account, EmailTaken | RateLimited | ServiceUnavailable>
   login(
     input: { readonly email: string; readonly password: string },
     clientAddress: string
@@ -104,7 +104,6 @@ export class Accounts extends Context.Service<Accounts, {
           yield* createUser(user)
           return { id: user.id, email: user.email }
         }).pipe(
-          Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "this email is already registered" }))),
           storage,
           Effect.withSpan("Accounts.register")
         )

@@ -133,7 +133,7 @@ export class SchedulerCycle extends Context.Service<SchedulerCycle, {
         Effect.as("charged" as const),
         Effect.catchTag("PaymentInProgress", () => Effect.succeed("charged" as const)),
         // no card to charge: nothing reached the provider
-        Effect.catchTag("Unprocessable", () => Effect.succeed("no_payment_method" as const))
+        Effect.catchTag("NoPaymentMethod", () => Effect.succeed("no_payment_method" as const))
       )
 
     /** A renewal that could not even be attempted (no saved card) fails like a declined one: past due. */

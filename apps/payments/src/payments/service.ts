@@ -2,29 +2,30 @@
 // payment, read one, and the customer setup. Every path that moves money is idempotent twice over: the
 // caller's key (a retry replays, a concurrent duplicate waits its turn at the database) and the provider key
 // derived from our ids (a resend never charges or refunds twice).
+import { BadRequest, NotFound, PaymentId, ProviderUnavailable, RefundId, ServiceUnavailable, type UserId } from "@kassa/domain"
+import { IdempotencyKeyReused } from "@kassa/domain/idempotency"
 import {
-  BadRequest,
-  Conflict,
-  NotFound,
-  PaymentId,
-  ProviderUnavailable,
-  RefundId,
-  ServiceUnavailable,
-  Unprocessable,
-  type UserId
-} from "@kassa/domain"
-import {
+  AlreadyRefunded,
+  type AttachPaymentMethodInput,
+  type CancelPaymentError,
   type CancelPaymentInput,
   type CancelPaymentResult,
+  type CreatePaymentError,
   type CreatePaymentInput,
   type Customer,
   type EnsureCustomerInput,
+  InvoiceAlreadyPaid,
+  NoPaymentMethod,
   type Payment,
   PaymentInProgress,
   type PaymentMethod,
+  PaymentNotRefundable,
   type PaymentOutcomeType,
-  type AttachPaymentMethodInput,
-  type PaymentStatus
+  type PaymentStatus,
+  RefundExceedsPayment,
+  RefundInProgress,
+  RefundRefused,
+  RefundWindowClosed
 } from "@kassa/domain/payments"
 import { PaymentsConfig } from "@kassa/platform/config"
 import { createHash, randomUUID } from "node:crypto"
@@ -39,6 +40,7 @@ import {
   type PaymentRow,
   PaymentsRepo,
   type RefundRow,
+  type StartAttempt,
   toPayment,
   toRefund
 } from "./repo.ts"
@@ -108,15 +110,11 @@ const requestHash = (input: Record<string, unknown>, without: string) =>
 
 const dbDown = () => new ServiceUnavailable({ message: "the payments database is unavailable; try again shortly" })
 
-const keyReused = () =>
-  new Unprocessable({ message: "this idempotency key was already used with different parameters" })
-
-type CreateError = BadRequest | Conflict | PaymentInProgress | Unprocessable | ProviderUnavailable | ServiceUnavailable
-type CancelError = NotFound | Conflict | Unprocessable | ProviderUnavailable | ServiceUnavailable
+const keyReused = () => new IdempotencyKeyReused({ message: "this idempotency key was already used with different parameters" })
 
 export class Payments extends Context.Service<Payments, {
-  create(input: CreatePaymentInput): Effect.Effect<Payment, CreateError>
-  cancel(input: CancelPaymentInput): Effect.Effect<CancelPaymentResult, CancelError>
+  create(input: CreatePaymentInput): Effect.Effect<Payment, CreatePaymentError>
+  cancel(input: CancelPaymentInput): Effect.Effect<CancelPaymentResult, CancelPaymentError>
   get(id: PaymentId): Effect.Effect<Payment, NotFound | ServiceUnavailable>
   ensureCustomer(input: EnsureCustomerInput): Effect.Effect<Customer, BadRequest | ProviderUnavailable | ServiceUnavailable>
   attachPaymentMethod(input: AttachPaymentMethodInput): Effect.Effect<PaymentMethod, BadRequest | ProviderUnavailable | ServiceUnavailable>
@@ -343,28 +341,22 @@ export class Payments extends Context.Service<Payments, {
           return toPayment(yield* refresh(yield* mustFind(existing.paymentId)))
         })
 
-      const inProgress = (invoiceId: CreatePaymentInput["invoiceId"]) =>
-        Effect.flatMap(repo.findOpenForInvoice(invoiceId), (found) =>
-          Effect.fail(
-            Option.match(found, {
-              onNone: () => new Conflict({ message: "the invoice's open payment just settled; retry" }),
-              onSome: (p) =>
-                new PaymentInProgress({
-                  message: `payment ${p.id} for this invoice is ${p.status}; no new charge until it settles`,
-                  invoiceId,
-                  paymentId: p.id
-                })
-            })
-          ))
+      const inProgress = (invoiceId: CreatePaymentInput["invoiceId"], payment: { readonly id: PaymentId; readonly status: PaymentStatus }) =>
+        new PaymentInProgress({
+          message: `payment ${payment.id} for this invoice is ${payment.status}; no new charge until it settles`,
+          invoiceId,
+          paymentId: payment.id
+        })
 
-      const noMethod = () => new Unprocessable({ message: "the customer has no default payment method; pass paymentMethod" })
+      const noMethod = (userId: UserId) =>
+        new NoPaymentMethod({ message: "the customer has no default payment method; pass paymentMethod", userId })
 
       const create = (input: CreatePaymentInput) =>
         Effect.gen(function*() {
           const hash = requestHash(input, "idempotencyKey")
           const id = PaymentId.make(`pay_${randomUUID().replaceAll("-", "")}`)
           const now = yield* DateTime.now
-          const attempt = (charge: NewPayment["charge"]) =>
+          const attempt = (charge: NewPayment["charge"]): Effect.Effect<StartAttempt, PaymentInProgress | SqlError.SqlError> =>
             repo.startAttempt({
               id,
               userId: input.userId,
@@ -376,7 +368,13 @@ export class Payments extends Context.Service<Payments, {
               description: input.description ?? null,
               nextReconcileAt: DateTime.addDuration(now, firstDelay)
             }, { operation: createOperation, key: input.idempotencyKey, requestHash: hash }, now).pipe(
-              Effect.catchTag("OpenPaymentExists", () => inProgress(input.invoiceId))
+              // another key's attempt on this invoice holds the one open slot; if it settled meanwhile, try again
+              // (now it blocks as paid, or a failed one leaves the invoice open)
+              Effect.catchTag("OpenPaymentExists", () =>
+                Effect.flatMap(repo.findOpenForInvoice(input.invoiceId), Option.match({
+                  onSome: (open) => Effect.fail(inProgress(input.invoiceId, open)),
+                  onNone: () => attempt(charge)
+                })))
             )
           // the default method can change, so a charge of it reads it in the attempt's statement; a named method
           // needs only the customer, which never changes once recorded (cached)
@@ -388,7 +386,7 @@ export class Payments extends Context.Service<Payments, {
           if (started._tag === "NoSavedMethod") {
             // no customer yet (made now, as for any first charge) or no default method
             const customer = yield* ensureCustomerRow(input.userId, undefined)
-            if (customer.defaultPaymentMethod === null) return yield* noMethod()
+            if (customer.defaultPaymentMethod === null) return yield* noMethod(input.userId)
             started = yield* attempt({ providerCustomerId: customer.providerCustomerId, paymentMethod: customer.defaultPaymentMethod })
           }
           switch (started._tag) {
@@ -397,15 +395,15 @@ export class Payments extends Context.Service<Payments, {
             case "KeyUsed":
               return yield* replayCreate(started, hash)
             case "Blocked":
-              return yield* (started.status === "pending" || started.status === "unknown"
-                ? new PaymentInProgress({
-                  message: `payment ${started.paymentId} for this invoice is ${started.status}; no new charge until it settles`,
+              return yield* (isOpen(started.status)
+                ? inProgress(input.invoiceId, { id: started.paymentId, status: started.status })
+                : new InvoiceAlreadyPaid({
+                  message: `the invoice is already paid by payment ${started.paymentId}`,
                   invoiceId: input.invoiceId,
                   paymentId: started.paymentId
-                })
-                : new Conflict({ message: `the invoice is already paid by payment ${started.paymentId}` }))
+                }))
             case "NoSavedMethod":
-              return yield* noMethod()
+              return yield* noMethod(input.userId)
             case "Raced": {
               const winner = yield* repo.findKey(createOperation, input.idempotencyKey)
               if (Option.isNone(winner)) return yield* Effect.die(new Error("idempotency key vanished"))
@@ -419,10 +417,10 @@ export class Payments extends Context.Service<Payments, {
 
       // ---- cancel ---------------------------------------------------------------------------------------
 
-      const refundRefused = (code: string, message: string) =>
+      const refundRefused = (paymentId: PaymentId, code: string, message: string) =>
         code === "charge_already_refunded"
-          ? new Conflict({ message: "the payment is already refunded at the provider" })
-          : new Unprocessable({ message: `the provider refused the refund: ${message}` })
+          ? new AlreadyRefunded({ message: "the payment is already refunded at the provider", paymentId })
+          : new RefundRefused({ message: `the provider refused the refund: ${message}`, paymentId, code })
 
       const cancelResult = (paymentId: PaymentId, refund: RefundRow | null) =>
         Effect.map(mustFind(paymentId), (row): CancelPaymentResult => ({
@@ -437,7 +435,7 @@ export class Payments extends Context.Service<Payments, {
             : refund.status === "succeeded"
             ? { _tag: "Succeeded" as const, providerRefundId: refund.providerRefundId ?? "" }
             : { _tag: "Failed" as const, code: refund.failureCode ?? "failed", message: refund.failureMessage ?? "failed" }
-          if (outcome._tag === "Failed") return yield* refundRefused(outcome.code, outcome.message)
+          if (outcome._tag === "Failed") return yield* refundRefused(refund.paymentId, outcome.code, outcome.message)
           // Unknown: the refund stays pending (resent by the reconciler with the same key); the caller sees that
           const after = yield* repo.findRefund(refund.id)
           return yield* cancelResult(refund.paymentId, Option.getOrElse(after, () => refund))
@@ -453,18 +451,19 @@ export class Payments extends Context.Service<Payments, {
           return yield* finishRefund(refund.value, payment.providerPaymentId ?? "")
         })
 
-      const statusConflict = (row: PaymentRow) => {
+      const notRefundable = (row: PaymentRow) => {
+        const refused = (message: string) => new PaymentNotRefundable({ message, paymentId: row.id, status: row.status })
         switch (row.status) {
           case "refunded":
-            return new Conflict({ message: "the payment is already refunded" })
+            return new AlreadyRefunded({ message: "the payment is already refunded", paymentId: row.id })
           case "canceled":
-            return new Conflict({ message: "the payment is already canceled" })
+            return refused("the payment is already canceled")
           case "failed":
-            return new Conflict({ message: "the payment failed; there is nothing to cancel" })
+            return refused("the payment failed; there is nothing to cancel")
           case "unknown":
-            return new Conflict({ message: "the payment's outcome is not known yet; retry once the provider has answered" })
+            return refused("the payment's outcome is not known yet; retry once the provider has answered")
           default:
-            return new Conflict({ message: `the payment is ${row.status}` })
+            return refused(`the payment is ${row.status}`)
         }
       }
 
@@ -473,8 +472,10 @@ export class Payments extends Context.Service<Payments, {
           const now = yield* DateTime.now
           const windowEnd = DateTime.addDuration(row.createdAt, config.refundWindow)
           if (input.ignoreRefundWindow !== true && DateTime.isLessThan(windowEnd, now)) {
-            return yield* new Unprocessable({
-              message: `the refund window of ${Duration.format(config.refundWindow)} has passed for this payment`
+            return yield* new RefundWindowClosed({
+              message: `the refund window of ${Duration.format(config.refundWindow)} has passed for this payment`,
+              paymentId: row.id,
+              closedAt: windowEnd
             })
           }
           const refundId = RefundId.make(`ref_${randomUUID().replaceAll("-", "")}`)
@@ -492,18 +493,23 @@ export class Payments extends Context.Service<Payments, {
             if (Option.isNone(locked)) return yield* Effect.die(new Error(`payment ${row.id} vanished`))
             const payment = locked.value
             if (payment.status !== "succeeded" && payment.status !== "partially_refunded") {
-              return yield* statusConflict(payment)
+              return yield* notRefundable(payment)
             }
             const pending = yield* repo.pendingRefundTotal(payment.id)
             const refundable = payment.amount - payment.refundedAmount - pending
             if (refundable <= 0) {
-              return yield* new Conflict({
-                message: pending > 0 ? "the rest of the payment is being refunded already" : "the payment is already refunded"
-              })
+              return yield* pending > 0
+                ? new RefundInProgress({ message: "the rest of the payment is being refunded already", paymentId: payment.id })
+                : new AlreadyRefunded({ message: "the payment is already refunded", paymentId: payment.id })
             }
             const amount = input.amount ?? refundable
             if (amount > refundable) {
-              return yield* new Unprocessable({ message: `refund of ${amount} exceeds the refundable ${refundable}` })
+              return yield* new RefundExceedsPayment({
+                message: `refund of ${amount} exceeds the refundable ${refundable}`,
+                paymentId: payment.id,
+                requested: amount,
+                refundable
+              })
             }
             const inserted = yield* repo.insertRefund({
               id: refundId,
@@ -557,7 +563,7 @@ export class Payments extends Context.Service<Payments, {
             }
           }
           if (row.status === "succeeded" || row.status === "partially_refunded") return yield* refund(row, input, hash)
-          return yield* statusConflict(row)
+          return yield* notRefundable(row)
         }).pipe(
           Effect.catchTag("SqlError", () => Effect.fail(dbDown())),
           Effect.withSpan("Payments.cancel", { attributes: { paymentId: input.paymentId } }, { captureStackTrace: false })
