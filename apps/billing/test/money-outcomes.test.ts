@@ -5,7 +5,7 @@
 import { assert, layer } from "@effect/vitest"
 import { requestDigest } from "@kassa/billing/idempotency/store"
 import { SchedulerCycle } from "@kassa/billing/scheduler/cycle"
-import { PaymentsRpcClient, BillingCallbackClient } from "@kassa/payments/client"
+import { PaymentsRpcClient, BillingCallbackClient } from "@kassa/clients"
 import { serverUrl } from "@kassa/platform/http"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"

@@ -2,7 +2,7 @@
 // in-process on the real Postgres, Redis and RabbitMQ, cards held by the Stripe sandbox.
 import { assert, layer } from "@effect/vitest"
 import { InvoiceId, type UserId } from "@kassa/domain/ids"
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import { BillingWithPayments, errorTag, raw, viewer } from "./billing-harness.ts"

@@ -2,10 +2,10 @@
 // runs it beside the other apps on one shared platform (and points it at the bundled Stripe sandbox).
 import { PaymentsApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
-import { PaymentsHttpConfig } from "@kassa/platform/config"
+import { PaymentsHttpConfig } from "./config.ts"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
 import { Outbox } from "@kassa/platform/outbox"
-import { StripeClient } from "@kassa/platform/stripe"
+import { StripeClient } from "./stripe.ts"
 import { Layer } from "effect"
 import { ServiceToken, ServiceTokenGuard } from "@kassa/platform/service-token"
 import { PaymentsMigrations } from "./migrations.ts"

@@ -3,9 +3,10 @@
 // route, and the callback group billing serves so payments can report outcomes. Service-to-service calls carry
 // the shared service token as a bearer token.
 import { Schema } from "effect"
-import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
-import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
-import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable, Unauthorized } from "./errors.ts"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { Rpc, RpcGroup } from "effect/rpc"
+import { ServiceAuth, ServiceTokenAuth } from "./auth.ts"
+import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
 import { IdempotencyKey, IdempotencyKeyReused } from "./idempotency.ts"
 import { InvoiceId, PaymentId, RefundId, UserId } from "./ids.ts"
 import { Currency, isAmountWithinCurrencyMax, MAX_AMOUNT_ANY_CURRENCY } from "./money.ts"
@@ -263,27 +264,6 @@ export const CustomerError = [BadRequest, ProviderUnavailable, ServiceUnavailabl
 export const ListPaymentMethodsError = [ProviderUnavailable, ServiceUnavailable] as const
 /** NotFound: the method is not attached to this user's customer (never was, someone else's, or already removed). */
 export const DetachPaymentMethodError = [NotFound, ProviderUnavailable, ServiceUnavailable] as const
-
-// ---- service token -----------------------------------------------------------------------------------------
-
-/** RPC middleware: `Authorization: Bearer <SERVICE_TOKEN>`; clients must provide the side that adds it. */
-export class ServiceAuth extends RpcMiddleware.Service<ServiceAuth>()("kassa/ServiceAuth", {
-  error: Unauthorized,
-  requiredForClient: true
-}) {}
-
-/**
- * The same token on HTTP routes meant for other services and operators. Derived clients add it with
- * `HttpApiMiddleware.layerClient(ServiceTokenAuth, …)` (not forced, so clients of the API's other groups need none).
- */
-export class ServiceTokenAuth extends HttpApiMiddleware.Service<ServiceTokenAuth>()("kassa/ServiceTokenAuth", {
-  security: {
-    bearer: HttpApiSecurity.http({ scheme: "bearer" }).pipe(
-      HttpApiSecurity.annotate(OpenApi.Description, "the deployment's SERVICE_TOKEN")
-    )
-  },
-  error: Unauthorized
-}) {}
 
 // ---- RPC: billing → payments -------------------------------------------------------------------------------
 

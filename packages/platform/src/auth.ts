@@ -89,9 +89,9 @@ export const bearerCredential = (authorization: string | undefined): string => {
 }
 
 /**
- * Whether a token's subject is an account. Billing, which owns the accounts, provides one backed by its users
- * table, so a token signed with the real key for an account that does not exist is a 401 on every billing route
- * (HttpApi, hot routes and the VerifyToken RPC alike). Apps without accounts accept every subject (the default).
+ * Whether a token's subject is an account. The app that owns the accounts provides one backed by its users
+ * table, so a token signed with the real key for an account that does not exist is a 401 on every one of its routes
+ * (HttpApi, hot routes and RPCs alike). Apps without accounts accept every subject (the default).
  * Asked once per token, when it is first verified; a failure is a 503.
  */
 export const TokenSubjects = Context.Reference<{
@@ -287,7 +287,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
   )
 }
 
-/** Signs access tokens; only the app that issues tokens (billing) needs it. */
+/** Signs access tokens; only the app that issues tokens needs it. */
 export class AccessTokenIssuer extends Context.Service<AccessTokenIssuer, {
   issue(
     user: { readonly id: UserId; readonly email: string; readonly role: Role },

@@ -104,7 +104,7 @@ export type Migrations = Record<`${number}_${string}`, Migration>
 
 /**
  * Raw SQL statements as a migration, run in order. One statement per argument: the driver speaks only the
- * extended protocol, which rejects several commands in one string. Use schema-qualified names (`billing.outbox`).
+ * extended protocol, which rejects several commands in one string. Use schema-qualified names (`<schema>.outbox`).
  */
 export const ddl = (...statements: ReadonlyArray<string>): Migration =>
   SqlClient.SqlClient.use((sql) => Effect.forEach(statements, (statement) => sql.unsafe(statement), { discard: true }))
@@ -144,7 +144,7 @@ export const migrate = (
 
 /** Runs `migrate` when the layer is built; put it before anything that touches the schema's tables. */
 export const migrations = (
-  schema: "catalog" | "billing" | "payments" | (string & {}),
+  schema: string,
   record: Migrations
 ): Layer.Layer<never, PgMigrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient | PgClient.PgClient> =>
   Layer.effectDiscard(migrate(schema, record))

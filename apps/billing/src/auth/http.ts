@@ -3,7 +3,7 @@ import { BillingApi } from "@kassa/domain/apis"
 import { CurrentUser, Me } from "@kassa/domain/auth"
 import { RateLimited } from "@kassa/domain/errors"
 import { bearerCredential, TokenVerifier, type VerifiedToken } from "@kassa/platform/auth"
-import { AuthConfig } from "@kassa/platform/config"
+import { AccountsConfig } from "../config.ts"
 import { type HotResponse, type HotRoute, type HotRoutes, rawHeader } from "@kassa/platform/http"
 import { Effect, Layer, Option, Schema } from "effect"
 import { HttpEffect, type HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -35,7 +35,7 @@ const retryAfter = (error: { readonly _tag: string }) =>
 export const AuthHttpLive = HttpApiBuilder.group(BillingApi, "auth", (handlers) =>
   Effect.gen(function*() {
     const accounts = yield* Accounts
-    const { trustProxy } = yield* AuthConfig
+    const { trustProxy } = yield* AccountsConfig
     return handlers
       .handle("register", ({ payload, request }) =>
         accounts.register(payload, clientAddress(request, trustProxy)).pipe(Effect.tapError(retryAfter)))

@@ -6,7 +6,7 @@ import { type Account, Email, type EmailTaken, Password, type TimeZoneSetting, t
 import { RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { AccessTokenIssuer, TokenVerifier } from "@kassa/platform/auth"
-import { AdminBootstrapConfig, AuthConfig } from "@kassa/platform/config"
+import { AccountsConfig, AdminBootstrapConfig } from "../config.ts"
 import { Outbox } from "@kassa/platform/outbox"
 import { Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
@@ -78,7 +78,7 @@ export class Accounts extends Context.Service<Accounts, {
       const throttle = yield* LoginThrottle
       const registrations = yield* RegistrationThrottle
       const hasher = yield* PasswordHasher
-      const { refreshTokenTtl } = yield* AuthConfig
+      const { refreshTokenTtl } = yield* AccountsConfig
       // compared against when the email is unknown, so a login for a missing account takes as long as one with
       // a wrong password and does not tell which accounts exist
       const dummyHash = yield* Effect.cached(Effect.orDie(hasher.hash(randomBytes(16).toString("hex"))))

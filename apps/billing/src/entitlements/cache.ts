@@ -10,7 +10,7 @@
 // verifier, a replica whose own heartbeat has not come back for a while trusts no in-process entry (announcements
 // may have been lost) except as the last resort when Redis and Postgres both fail.
 import type { FilmId, UserId } from "@kassa/domain/ids"
-import { EntitlementConfig } from "@kassa/platform/config"
+import { EntitlementConfig } from "../config.ts"
 import { Cache } from "@kassa/platform/kv"
 import { randomUUID } from "node:crypto"
 import { type Cause, Clock, Context, Deferred, Duration, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"

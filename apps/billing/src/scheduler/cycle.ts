@@ -6,7 +6,7 @@
 import type { SchedulerRun } from "@kassa/domain/billing"
 import type { ServiceUnavailable } from "@kassa/domain/errors"
 import { InvoiceId, type SubscriptionId } from "@kassa/domain/ids"
-import { BillingConfig } from "@kassa/platform/config"
+import { BillingConfig } from "../config.ts"
 import { Outbox } from "@kassa/platform/outbox"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Context, DateTime, Duration, Effect, Layer, Option } from "effect"

@@ -1,7 +1,7 @@
 // The scheduler fiber: a cycle every BILLING_SCHEDULER_INTERVAL (jittered, so replicas started together spread
 // out), and again at once while a cycle comes back full. Each cycle claims its rows with FOR UPDATE SKIP LOCKED, so
 // N replicas running this never handle a row at once. `POST /admin/v1/billing/run` starts the same cycle by hand.
-import { BillingConfig } from "@kassa/platform/config"
+import { BillingConfig } from "../config.ts"
 import { Effect, Layer, Schedule } from "effect"
 import { SchedulerCycle, schedulerBatch } from "./cycle.ts"
 

@@ -3,12 +3,12 @@
 // A delivery fiber calls billing's PaymentOutcome RPC for each callback until billing acknowledges it.
 import { randomUUID } from "node:crypto"
 import { Payment, PaymentOutcome, type PaymentOutcomeType } from "@kassa/domain/payments"
-import { PaymentsConfig } from "@kassa/platform/config"
+import { PaymentsConfig } from "../config.ts"
 import { Outbox } from "@kassa/platform/outbox"
 import { Cause, Context, DateTime, Duration, Effect, Exit, Layer, Option, Queue, Random, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { ServiceToken } from "@kassa/platform/service-token"
-import { BillingCallbackClient } from "../client.ts"
+import { BillingCallbackClient } from "@kassa/clients"
 import { type PaymentRow, toPayment } from "../payments/repo.ts"
 
 const encodePayment = Schema.encodeSync(Payment)

@@ -2,7 +2,7 @@
 // `pending` or `unknown` and resends refunds it has not confirmed. Each one is asked on its own bounded
 // schedule (PAYMENTS_RECONCILE_SCHEDULE: 1 min, 5 min, 1 h, then daily) and leased while being asked, so
 // replicas never ask about the same payment at once.
-import { PaymentsConfig } from "@kassa/platform/config"
+import { PaymentsConfig } from "../config.ts"
 import { DateTime, Duration, Effect, Layer, Schedule } from "effect"
 import { PaymentsRepo } from "./repo.ts"
 import { Payments } from "./service.ts"

@@ -3,7 +3,7 @@ import { PaymentsRpcs } from "@kassa/domain/payments"
 import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
 import { ServiceAuthLive } from "@kassa/platform/service-token"
-import { rpcSerialization } from "../client.ts"
+import { rpcSerialization } from "@kassa/clients/protocol"
 import { PaymentMethods } from "./methods.ts"
 import { Payments } from "./service.ts"
 

@@ -27,7 +27,7 @@ import {
   RefundRefused,
   RefundWindowClosed
 } from "@kassa/domain/payments"
-import { PaymentsConfig } from "@kassa/platform/config"
+import { PaymentsConfig } from "../config.ts"
 import { createHash, randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"

@@ -5,8 +5,8 @@
 import { BadRequest, PaymentId, ServiceUnavailable } from "@kassa/domain"
 import { storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { InvalidWebhookSignature } from "@kassa/domain/payments"
-import { PaymentsConfig, sandboxWebhookSecret, StripeConfig } from "@kassa/platform/config"
-import { StripeClient } from "@kassa/platform/stripe"
+import { developmentWebhookSecret, PaymentsConfig, StripeConfig } from "../config.ts"
+import { StripeClient } from "../stripe.ts"
 import { Context, DateTime, Duration, Effect, Layer, Option, Queue, Redacted, Schema, SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type IntentOutcome, intentOutcome, metadataKey } from "../payments/provider.ts"
@@ -93,11 +93,11 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       const stripeConfig = yield* StripeConfig
       const config = yield* PaymentsConfig
       if (Option.isNone(stripeConfig.webhookSecret)) {
-        yield* Effect.logWarning("STRIPE_WEBHOOK_SECRET not set: accepting webhooks signed with the sandbox's development secret")
+        yield* Effect.logWarning("STRIPE_WEBHOOK_SECRET not set: accepting webhooks signed with the development secret the bundled sandbox uses")
       }
       // current first, then the previous one while a rotation is under way
       const secrets = [
-        Option.getOrElse(stripeConfig.webhookSecret, () => Redacted.make(sandboxWebhookSecret)),
+        Option.getOrElse(stripeConfig.webhookSecret, () => Redacted.make(developmentWebhookSecret)),
         ...Option.toArray(config.webhookSecretPrevious)
       ]
       const stored = yield* Queue.dropping<void>(1)
