@@ -3,7 +3,7 @@
 // renewal whose outcome is not known yet, and a scheduler cycle started by hand. Billing and payments in-process on
 // the real Postgres, Redis and RabbitMQ, charging the Stripe sandbox.
 import { assert, layer } from "@effect/vitest"
-import { requestDigest } from "@kassa/billing/idempotency/store"
+import { requestDigest } from "@kassa/platform/digest"
 import { SchedulerCycle } from "@kassa/billing/scheduler/cycle"
 import { PaymentsRpcClient, BillingCallbackClient } from "@kassa/clients"
 import { serverUrl } from "@kassa/platform/http"

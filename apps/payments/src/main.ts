@@ -20,11 +20,12 @@ import { Payments } from "./payments/service.ts"
 import { SystemLive } from "./system.ts"
 import { WebhooksHttpLive } from "./webhooks/http.ts"
 import { WebhookInbox, WebhookWorkerLive } from "./webhooks/inbox.ts"
+import { WebhookEventsRepo } from "./webhooks/repo.ts"
 
 /** The use cases and their stores; needs the platform and a StripeClient. */
 export const PaymentsServices = WebhookInbox.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(Payments.layer, PaymentMethods.layer)),
-  Layer.provideMerge(Layer.mergeAll(PaymentsRepo.layer, Provider.layer, Outcomes.layer)),
+  Layer.provideMerge(Layer.mergeAll(PaymentsRepo.layer, WebhookEventsRepo.layer, Provider.layer, Outcomes.layer)),
   Layer.provideMerge(Layer.mergeAll(Outbox.layer("payments"), CallbackWake.layer, ServiceToken.layer))
 )
 

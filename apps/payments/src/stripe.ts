@@ -3,6 +3,7 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import Stripe from "stripe"
 import { developmentApiKey, StripeConfig } from "./config.ts"
+import { backoff } from "@kassa/platform/backoff"
 
 /**
  * Stripe answered with an error. A 4xx applied nothing; a 5xx is Stripe's own failure, which Stripe calls
@@ -217,7 +218,7 @@ export const layerWith = StripeClient.layerWith
  */
 export const retryTransient = <A, R>(self: Effect.Effect<A, StripeCallError, R>): Effect.Effect<A, StripeCallError, R> =>
   Effect.retry(self, {
-    schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
+    schedule: backoff({ base: "200 millis", cap: "5 seconds" }),
     times: 3,
     while: (error) => error.retryable
   })

@@ -7,6 +7,7 @@ import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Config, Effect, Layer, Option, Redacted, Schema, String as Str } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
+import { LRUCache } from "lru-cache"
 import { DatabaseConfig } from "./config.ts"
 
 export class EmbeddedDatabaseError extends Schema.TaggedError<EmbeddedDatabaseError>()("EmbeddedDatabaseError", {
@@ -16,19 +17,22 @@ export class EmbeddedDatabaseError extends Schema.TaggedError<EmbeddedDatabaseEr
 
 // every column of every row is renamed: the names are few, so each is converted once
 const memoized = (convert: (name: string) => string) => {
-  const known = new Map<string, string>()
+  const known = new LRUCache<string, string>({ max: 10_000 })
   return (name: string): string => {
     let converted = known.get(name)
     if (converted === undefined) {
       converted = convert(name)
-      if (known.size < 10_000) known.set(name, converted)
+      known.set(name, converted)
     }
     return converted
   }
 }
+// column names only: a json/jsonb value arrives as stored (a Stripe payload, an event's data, audit details keep
+// their keys), so SQL that builds JSON for the code names its keys as the code does
 const clientOptions = {
   transformQueryNames: memoized(Str.camelToSnake),
-  transformResultNames: memoized(Str.snakeToCamel)
+  transformResultNames: memoized(Str.snakeToCamel),
+  transformJson: false
 } as const
 
 export type DatabaseLayer<E> = Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, E>

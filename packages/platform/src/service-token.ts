@@ -3,6 +3,7 @@
 // beside it, never presented, so the token can be rotated without downtime (docs/operations.md).
 import { Unauthorized } from "@kassa/domain"
 import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/auth"
+import { bearerCredential } from "./auth.ts"
 import { developmentServiceToken, ServiceTokenConfig, ServiceTokenPreviousConfig } from "./config.ts"
 import { timingSafeEqual } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
@@ -44,8 +45,6 @@ export class ServiceToken extends Context.Service<ServiceToken, {
   )
 }
 
-const bearer = (value: string | undefined) => /^Bearer\s+(.+)$/i.exec(value ?? "")?.[1] ?? ""
-
 const refused = new Unauthorized({ message: "missing or invalid service token" })
 
 /** Server side of the RPC middleware: checks `Authorization: Bearer <token>`. */
@@ -53,7 +52,7 @@ export const ServiceAuthLive: Layer.Layer<ServiceAuth, never, ServiceToken> = La
   ServiceAuth,
   Effect.map(ServiceToken, (token) =>
     ServiceAuth.of((effect, { headers }) =>
-      token.matches(bearer(headers["authorization"])) ? effect : Effect.fail(refused)))
+      token.matches(bearerCredential(headers["authorization"])) ? effect : Effect.fail(refused)))
 )
 
 /** Server side of the HTTP middleware on the operator routes. */
@@ -78,5 +77,5 @@ export const ServiceTokenGuard = HttpRouter.middleware(Effect.map(Effect.service
   })
   return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
     Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
-      token.matches(bearer(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer))
+      token.matches(bearerCredential(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer))
 })).layer

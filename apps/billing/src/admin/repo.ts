@@ -25,7 +25,7 @@ const AuditRow = Schema.Struct({
   objectType: Schema.String,
   objectId: Schema.String,
   reason: Schema.String,
-  details: Schema.String,
+  details: Schema.Record(Schema.String, Schema.Unknown),
   createdAt: Schema.Date
 })
 
@@ -61,7 +61,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
       objectType: row.objectType,
       objectId: row.objectId,
       reason: row.reason,
-      details: JSON.parse(row.details) as Record<string, unknown>,
+      details: row.details,
       at: DateTime.fromDateUnsafe(row.createdAt)
     })
 
@@ -113,7 +113,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
       auditOf: (objectIds) =>
         objectIds.length === 0
           ? Effect.succeed([])
-          : sql`SELECT id, actor_id, action, object_type, object_id, reason, details::text AS details, created_at
+          : sql`SELECT id, actor_id, action, object_type, object_id, reason, details, created_at
               FROM billing.audit_log WHERE object_id IN ${sql.in(objectIds)} ORDER BY created_at, id`.pipe(
               Effect.flatMap(decodeAudit),
               Effect.map((rows) => rows.map(toEntry))
@@ -125,7 +125,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
           ON CONFLICT (id) DO NOTHING`.pipe(Effect.asVoid),
       updateAuditDetails: (id, details) =>
         sql`UPDATE billing.audit_log SET details = ${JSON.stringify(details)}::jsonb WHERE id = ${id}
-          RETURNING id, actor_id, action, object_type, object_id, reason, details::text AS details, created_at`.pipe(
+          RETURNING id, actor_id, action, object_type, object_id, reason, details, created_at`.pipe(
           Effect.flatMap(decodeAudit),
           Effect.flatMap((rows) => rows[0] === undefined ? Effect.die(new Error(`audit entry ${id} vanished`)) : Effect.succeed(toEntry(rows[0])))
         )

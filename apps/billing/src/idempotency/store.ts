@@ -9,19 +9,10 @@
 // an outcome not known yet) releases the key, so a retry runs again.
 import { IdempotencyInFlight, IdempotencyKeyReused } from "@kassa/domain/idempotency"
 import type { UserId } from "@kassa/domain/ids"
-import { createHash, randomUUID } from "node:crypto"
+import { requestDigest } from "@kassa/platform/digest"
+import { randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-
-/** JSON with object keys sorted, so equal requests digest alike whatever their key order. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
-      : v)
-
-export const requestDigest = (operation: string, request: unknown): string =>
-  createHash("sha256").update(operation).update("\n").update(canonical(request)).digest("hex")
 
 /** How long a claim holds without renewal: a dead owner's key is taken over this long after its last renewal. */
 export const leaseDuration = Duration.seconds(10)

@@ -28,7 +28,9 @@ import {
   RefundWindowClosed
 } from "@kassa/domain/payments"
 import { PaymentsConfig } from "../config.ts"
-import { createHash, randomUUID } from "node:crypto"
+import { requestDigest } from "@kassa/platform/digest"
+import { LRUCache } from "lru-cache"
+import { randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { Outcomes } from "../outcomes/outcomes.ts"
@@ -44,6 +46,7 @@ import {
   toPayment,
   toRefund
 } from "./repo.ts"
+import { orUnavailable } from "@kassa/platform/validation"
 
 const open: ReadonlyArray<PaymentStatus> = ["pending", "unknown"]
 const isOpen = (status: PaymentStatus) => open.includes(status)
@@ -102,13 +105,10 @@ export const changes = (status: PaymentStatus, outcome: IntentOutcome): boolean 
 const createOperation = "create_payment"
 const cancelOperation = "cancel_payment"
 
-/** Same parameters ⇔ same hash; key order does not matter. */
-const requestHash = (input: Record<string, unknown>, without: string) =>
-  createHash("sha256")
-    .update(JSON.stringify(Object.keys(input).filter((k) => k !== without).sort().map((k) => [k, input[k]])))
-    .digest("hex")
+/** The caller's parameters without the key itself: the same parameters under one key are a retry. */
+const requestHash = (operation: string, { idempotencyKey: _, ...parameters }: { readonly idempotencyKey: string }) =>
+  requestDigest(operation, parameters)
 
-const dbDown = () => new ServiceUnavailable({ message: "the payments database is unavailable; try again shortly" })
 
 const keyReused = () => new IdempotencyKeyReused({ message: "this idempotency key was already used with different parameters" })
 
@@ -311,15 +311,13 @@ export class Payments extends Context.Service<Payments, {
         })
 
       // A user's provider customer never changes once recorded, so charges that name their payment method need
-      // no lookup; bounded, oldest entries go first.
-      const customerIds = new Map<UserId, string>()
+      // no lookup; least recently used dropped first.
+      const customerIds = new LRUCache<UserId, string>({ max: 10_000 })
       const providerCustomerFor = (userId: UserId) =>
         Effect.suspend(() => {
           const cached = customerIds.get(userId)
           if (cached !== undefined) return Effect.succeed(cached)
           return Effect.map(ensureCustomerRow(userId, undefined), (row) => {
-            const oldest = customerIds.keys().next()
-            if (customerIds.size >= 10_000 && oldest.done !== true) customerIds.delete(oldest.value)
             customerIds.set(userId, row.providerCustomerId)
             return row.providerCustomerId
           })
@@ -353,7 +351,7 @@ export class Payments extends Context.Service<Payments, {
 
       const create = (input: CreatePaymentInput) =>
         Effect.gen(function*() {
-          const hash = requestHash(input, "idempotencyKey")
+          const hash = requestHash(createOperation, input)
           const id = PaymentId.make(`pay_${randomUUID().replaceAll("-", "")}`)
           const now = yield* DateTime.now
           const attempt = (charge: NewPayment["charge"]): Effect.Effect<StartAttempt, PaymentInProgress | SqlError.SqlError> =>
@@ -411,7 +409,7 @@ export class Payments extends Context.Service<Payments, {
             }
           }
         }).pipe(
-          Effect.catchTag("SqlError", () => Effect.fail(dbDown())),
+          orUnavailable,
           Effect.withSpan("Payments.create", { attributes: { invoiceId: input.invoiceId } }, { captureStackTrace: false })
         )
 
@@ -531,7 +529,7 @@ export class Payments extends Context.Service<Payments, {
 
       const cancel = (input: CancelPaymentInput) =>
         Effect.gen(function*() {
-          const hash = requestHash(input, "idempotencyKey")
+          const hash = requestHash(cancelOperation, input)
           const previous = yield* repo.findKey(cancelOperation, input.idempotencyKey)
           if (Option.isSome(previous)) {
             if (previous.value.paymentId !== input.paymentId) return yield* keyReused()
@@ -565,7 +563,7 @@ export class Payments extends Context.Service<Payments, {
           if (row.status === "succeeded" || row.status === "partially_refunded") return yield* refund(row, input, hash)
           return yield* notRefundable(row)
         }).pipe(
-          Effect.catchTag("SqlError", () => Effect.fail(dbDown())),
+          orUnavailable,
           Effect.withSpan("Payments.cancel", { attributes: { paymentId: input.paymentId } }, { captureStackTrace: false })
         )
 
@@ -576,12 +574,12 @@ export class Payments extends Context.Service<Payments, {
           const found = yield* repo.findPayment(id)
           if (Option.isNone(found)) return yield* new NotFound({ message: "payment not found", resource: "payment" })
           return toPayment(yield* refresh(found.value))
-        }).pipe(Effect.catchTag("SqlError", () => Effect.fail(dbDown())))
+        }).pipe(orUnavailable)
 
       const ensureCustomer = (input: EnsureCustomerInput) =>
         ensureCustomerRow(input.userId, input.email).pipe(
           Effect.map(toCustomer),
-          Effect.catchTag("SqlError", () => Effect.fail(dbDown()))
+          orUnavailable
         )
 
       const attachPaymentMethod = (input: AttachPaymentMethodInput) =>
@@ -594,7 +592,7 @@ export class Payments extends Context.Service<Payments, {
             yield* repo.setDefaultPaymentMethod(input.userId, attached.id, yield* DateTime.now)
           }
           return { ...attached, isDefault: makeDefault || customer.defaultPaymentMethod === attached.id }
-        }).pipe(Effect.catchTag("SqlError", () => Effect.fail(dbDown())))
+        }).pipe(orUnavailable)
 
       return Payments.of({
         create,
