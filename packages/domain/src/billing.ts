@@ -309,7 +309,7 @@ export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
     HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: [NotFound, ServiceUnavailable] })
       .annotate(OpenApi.Summary, "One of your payments"),
     /**
-     * "Отменить платеж": a pending payment is canceled; a succeeded one inside the refund window is refunded in
+     * Cancel a payment («Отменить платеж»): a pending payment is canceled; a succeeded one inside the refund window is refunded in
      * full, its period's access revoked and its subscription canceled. Outside the window 422, twice 409.
      */
     HttpApiEndpoint.post("cancel", "/:id/cancel", {
@@ -328,117 +328,9 @@ export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
   }))
 {}
 
-// ---- statement ---------------------------------------------------------------------------------------------
+// ---- scheduler runs ----------------------------------------------------------------------------------------
 
-/**
- * One line of a statement. Signs are from the viewer's side: an invoice is a charge (negative), a payment pays it
- * (positive), a refund's credit note reduces the charge (`credit`, positive) and its payout is money returned
- * (`refund`, negative); a fully refunded invoice nets to zero.
- */
-export const StatementEntry = Schema.Struct({
-  at: UtcDateTime,
-  kind: Schema.Literals(["invoice", "credit", "payment", "refund"]),
-  /** the invoice, payment or credit line the entry comes from */
-  reference: Schema.String,
-  invoiceId: InvoiceId,
-  amount: Schema.Int,
-  currency: Currency,
-  /** running balance in the entry's currency, after it */
-  balance: Schema.Int
-}).annotate({ identifier: "StatementEntry" })
-export type StatementEntry = typeof StatementEntry.Type
-
-export const StatementBalance = Schema.Struct({
-  currency: Currency,
-  opening: Schema.Int,
-  closing: Schema.Int
-}).annotate({ identifier: "StatementBalance" })
-export type StatementBalance = typeof StatementBalance.Type
-
-export const Statement = Schema.Struct({
-  userId: UserId,
-  /** the range as asked, in the account's time zone, both days included */
-  from: Schema.String,
-  to: Schema.String,
-  timeZone: Schema.String,
-  balances: Schema.Array(StatementBalance),
-  entries: Schema.Array(StatementEntry)
-}).annotate({ identifier: "Statement" })
-export type Statement = typeof Statement.Type
-
-export const StatementQuery = {
-  from: CalendarDate,
-  to: CalendarDate,
-  /** default json */
-  format: Schema.optionalKey(Schema.Literals(["json", "csv"]))
-}
-
-/** The CSV rendering: text/csv with `Content-Disposition: attachment`. */
-export const StatementCsv = HttpApiSchema.WithHeaders(
-  Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/csv; charset=utf-8" })),
-  { "content-disposition": Schema.String }
-)
-
-export class StatementGroup extends HttpApiGroup.make("statement")
-  .add(
-    HttpApiEndpoint.get("get", "/v1/statement", {
-      query: StatementQuery,
-      success: [Statement, StatementCsv],
-      error: [BadRequest, ServiceUnavailable]
-    }).annotate(OpenApi.Summary, "Your statement for a date range (JSON or CSV)")
-  )
-  .middleware(RequestValidation)
-  .middleware(Authentication)
-  .annotateMerge(OpenApi.annotations({
-    title: "Statement",
-    description: "«Запросить выписку»: invoices, payments and refunds in a range of at most one year, with opening, " +
-      "closing and running balances per currency; format=csv downloads the same as CSV"
-  }))
-{}
-
-// ---- admin ("Просмотр счетов и оплат") ---------------------------------------------------------------------
-
-/** Filters shared by the admin lists; `from`/`to` bound the creation time (ISO 8601, `to` exclusive). */
-const adminFilters = {
-  userId: Schema.optionalKey(UserId),
-  productId: Schema.optionalKey(ProductId),
-  from: Schema.optionalKey(Instant),
-  to: Schema.optionalKey(Instant),
-  ...PageQuery
-}
-
-/** One admin write: who, when, what, why. */
-export const AuditEntry = Schema.Struct({
-  id: Schema.String,
-  actorId: UserId,
-  action: Schema.String,
-  objectType: Schema.String,
-  objectId: Schema.String,
-  reason: Schema.String,
-  details: Schema.Record(Schema.String, Schema.Unknown),
-  at: UtcDateTime
-}).annotate({ identifier: "AuditEntry" })
-export type AuditEntry = typeof AuditEntry.Type
-
-export const AdminInvoiceDetail = Schema.Struct({
-  invoice: Invoice,
-  payments: Schema.Array(Payment),
-  /** admin writes on the invoice and its payments, oldest first */
-  audit: Schema.Array(AuditEntry)
-}).annotate({ identifier: "AdminInvoiceDetail" })
-export type AdminInvoiceDetail = typeof AdminInvoiceDetail.Type
-
-export const AdminRefundRequest = Schema.Struct({
-  /** minor units; omitted → everything not yet refunded */
-  amount: Schema.optionalKey(PositiveAmount),
-  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
-}).annotate({ identifier: "AdminRefundRequest" })
-
-export const AdminRefundResult = Schema.Struct({ payment: Payment, audit: AuditEntry }).annotate({
-  identifier: "AdminRefundResult"
-})
-export type AdminRefundResult = typeof AdminRefundResult.Type
-
+/** What one scheduler cycle did. */
 export const SchedulerRun = Schema.Struct({
   /** incomplete subscriptions not paid within 23 h, now incomplete_expired */
   expiredIncomplete: Schema.Int,
@@ -469,54 +361,3 @@ export const SchedulerRunRecord = Schema.Struct({
   error: Schema.NullOr(Schema.String)
 }).annotate({ identifier: "SchedulerRunRecord" })
 export type SchedulerRunRecord = typeof SchedulerRunRecord.Type
-
-export class AdminBillingGroup extends adminGroup(
-  "adminBilling",
-  HttpApiEndpoint.get("invoices", "/invoices", {
-    query: { ...adminFilters, status: Schema.optionalKey(InvoiceStatus) },
-    success: Page(Invoice),
-    error: [BadRequest, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "All invoices, filtered"),
-  HttpApiEndpoint.get("invoice", "/invoices/:id", {
-    params: { id: InvoiceId },
-    success: AdminInvoiceDetail,
-    error: [NotFound, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "An invoice with its payments and audit trail"),
-  HttpApiEndpoint.get("payments", "/payments", {
-    query: { ...adminFilters, status: Schema.optionalKey(PaymentStatus) },
-    success: Page(Payment),
-    error: [BadRequest, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "All payments, filtered"),
-  HttpApiEndpoint.get("subscriptions", "/subscriptions", {
-    query: { ...adminFilters, status: Schema.optionalKey(SubscriptionStatus) },
-    success: Page(Subscription),
-    error: [BadRequest, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "All subscriptions, filtered"),
-  HttpApiEndpoint.get("statement", "/users/:id/statement", {
-    params: { id: UserId },
-    query: { from: CalendarDate, to: CalendarDate },
-    success: Statement,
-    error: [BadRequest, NotFound, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "A user's statement"),
-  HttpApiEndpoint.post("refund", "/payments/:id/refund", {
-    params: { id: PaymentId },
-    headers: idempotencyHeader,
-    payload: AdminRefundRequest,
-    success: AdminRefundResult,
-    error: RefundPaymentError
-  }).annotate(OpenApi.Summary, "Refund a payment (partial allowed)"),
-  /** Starts one scheduler cycle and answers at once (202); the cycle runs apart from the request, to its end. */
-  HttpApiEndpoint.post("run", "/billing/run", {
-    success: SchedulerRunRecord.pipe(HttpApiSchema.status(202)),
-    error: ServiceUnavailable
-  }).annotate(OpenApi.Summary, "Start a scheduler cycle now"),
-  HttpApiEndpoint.get("runStatus", "/billing/runs/:id", {
-    params: { id: Schema.String.check(Schema.isMaxLength(64)) },
-    success: SchedulerRunRecord,
-    error: [NotFound, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "Read a scheduler run started by hand")
-).annotateMerge(OpenApi.annotations({
-  title: "Admin: billing",
-  description: "«Просмотр счетов и оплат»: every invoice, payment and subscription with filters; statements of any " +
-    "user; refunds (partial allowed, recorded in the audit log); a scheduler cycle on demand and its outcome"
-})) {}

@@ -1,7 +1,7 @@
-// Payments: the payment and refund resources, their statuses, the typed errors, the RPC group
-// billing calls (effect/rpc over HTTP), its HTTP twin for operators under /v1/payments, the Stripe webhook
-// route, and the callback group billing serves so payments can report outcomes. Service-to-service calls carry
-// the shared service token as a bearer token.
+// Payments: the payment and refund resources, their statuses, the typed errors, the RPC group billing calls
+// (effect/rpc over HTTP), its HTTP twin for operators under /v1/payments, and the callback group billing serves so
+// payments can report outcomes (Stripe's webhook route is in webhooks.ts). Service-to-service calls carry the shared
+// service token as a bearer token.
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Rpc, RpcGroup } from "effect/rpc"
@@ -370,32 +370,5 @@ export class PaymentsGroup extends HttpApiGroup.make("payments")
   .annotateMerge(OpenApi.annotations({
     title: "Payments",
     description: "Operator twin of the payments RPC group; `Authorization: Bearer <SERVICE_TOKEN>`"
-  }))
-{}
-
-export const WebhookAck = Schema.Struct({ received: Schema.Boolean }).annotate({ identifier: "WebhookAck" })
-
-/** 400: the Stripe-Signature header does not verify (tampered, stale, or signed with another secret). */
-export class InvalidWebhookSignature extends Schema.TaggedError<InvalidWebhookSignature>()("InvalidWebhookSignature", {
-  message: Schema.String
-}, { httpApiStatus: 400 }) {}
-
-/**
- * Stripe's calls: the raw body is signature-checked, stored, and answered before it is processed. The route is
- * public, so RequestValidation bounds the body (413 past 1 MiB, before it is read); a signed event that can never
- * be stored (no id, not an object, NUL) is a 400 (`BadRequest`), never a 503 that Stripe would retry forever.
- */
-export class StripeWebhooksGroup extends HttpApiGroup.make("webhooks")
-  .add(
-    HttpApiEndpoint.post("stripe", "/webhooks/stripe", {
-      headers: { "stripe-signature": Schema.optionalKey(Schema.String) },
-      success: WebhookAck,
-      error: [InvalidWebhookSignature, BadRequest, ServiceUnavailable]
-    }).annotate(OpenApi.Summary, "Receive a signed Stripe event")
-  )
-  .middleware(RequestValidation)
-  .annotateMerge(OpenApi.annotations({
-    title: "Webhooks",
-    description: "Signed Stripe events (`Stripe-Signature: t=…,v1=…`, 300 s tolerance)"
   }))
 {}

@@ -1,6 +1,6 @@
 // Admin reads over every user's subscriptions, invoices and payments (filters: user, status, product, creation
 // range; newest first, keyset-paginated), and the audit log of admin writes.
-import type { AuditEntry } from "@kassa/domain/billing"
+import type { AuditEntry } from "@kassa/domain/billing-admin"
 import { type InvoiceId, type PaymentId, type ProductId, UserId } from "@kassa/domain/ids"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { Context, DateTime, Effect, Layer, Schema } from "effect"

@@ -4,7 +4,8 @@
 // under a key derived from billing's ids, and its outcome takes the one outcome path — which is what ends the access
 // a refunded payment paid for, whether the outcome comes back here or later through payments' callback.
 import type { CurrentUser } from "@kassa/domain/auth"
-import { AdminRefundResult, type RefundPaymentError } from "@kassa/domain/billing"
+import type { RefundPaymentError } from "@kassa/domain/billing"
+import { AdminRefundResult } from "@kassa/domain/billing-admin"
 import { NotFound, type ServiceUnavailable } from "@kassa/domain/errors"
 import type { PaymentId } from "@kassa/domain/ids"
 import { type CancelPaymentInput, Payment } from "@kassa/domain/payments"

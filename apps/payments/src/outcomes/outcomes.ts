@@ -9,7 +9,7 @@ import { Cause, Context, DateTime, Duration, Effect, Exit, Layer, Option, Queue,
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { ServiceToken } from "@kassa/platform/service-token"
 import { BillingCallbackClient } from "@kassa/clients"
-import { type PaymentRow, toPayment } from "../payments/repo.ts"
+import { type PaymentRow, toPayment } from "../payments/rows.ts"
 import { backoffDelay } from "@kassa/platform/backoff"
 
 const encodePayment = Schema.encodeSync(Payment)

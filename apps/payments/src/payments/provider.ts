@@ -9,7 +9,7 @@ import { createHash, randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { RateLimiter } from "effect/persistence"
 import type Stripe from "stripe"
-import type { PaymentRow, RefundRow } from "./repo.ts"
+import type { PaymentRow, RefundRow } from "./rows.ts"
 
 /** What the provider says about a payment intent. */
 export type IntentOutcome =

@@ -4,18 +4,20 @@ import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
 import { ServiceAuthLive } from "@kassa/platform/service-token"
 import { rpcSerialization } from "@kassa/clients/protocol"
+import { Customers } from "./customers.ts"
 import { PaymentMethods } from "./methods.ts"
 import { Payments } from "./service.ts"
 
 export const PaymentsRpcHandlers = PaymentsRpcs.toLayer(Effect.gen(function*() {
   const payments = yield* Payments
+  const customers = yield* Customers
   const methods = yield* PaymentMethods
   return PaymentsRpcs.of({
     CreatePayment: (input) => payments.create(input),
     CancelPayment: (input) => payments.cancel(input),
     GetPayment: ({ paymentId }) => payments.get(paymentId),
-    EnsureCustomer: (input) => payments.ensureCustomer(input),
-    AttachPaymentMethod: (input) => payments.attachPaymentMethod(input),
+    EnsureCustomer: (input) => customers.ensureCustomer(input),
+    AttachPaymentMethod: (input) => customers.attachPaymentMethod(input),
     ListPaymentMethods: ({ userId }) => methods.list(userId),
     DetachPaymentMethod: ({ paymentMethod, userId }) => methods.detach(userId, paymentMethod)
   })

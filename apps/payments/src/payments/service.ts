@@ -1,106 +1,40 @@
-// The payments use cases behind the RPC group and its HTTP twin: charge an invoice, cancel or refund a
-// payment, read one, and the customer setup. Every path that moves money is idempotent twice over: the
-// caller's key (a retry replays, a concurrent duplicate waits its turn at the database) and the provider key
-// derived from our ids (a resend never charges or refunds twice).
-import { BadRequest, NotFound, PaymentId, ProviderUnavailable, RefundId, ServiceUnavailable, type UserId } from "@kassa/domain"
+// The payments use cases behind the RPC group and its HTTP twin: charge an invoice, cancel or refund a payment,
+// read one. Every path that moves money is idempotent twice over: the caller's key (a retry replays, a concurrent
+// duplicate waits its turn at the database) and the provider key derived from our ids (a resend never charges or
+// refunds twice). What the provider answers is applied by the settlement (settlement.ts).
+import { NotFound, PaymentId, ProviderUnavailable, RefundId, type ServiceUnavailable, type UserId } from "@kassa/domain"
 import { IdempotencyKeyReused } from "@kassa/domain/idempotency"
 import {
   AlreadyRefunded,
-  type AttachPaymentMethodInput,
   type CancelPaymentError,
   type CancelPaymentInput,
   type CancelPaymentResult,
   type CreatePaymentError,
   type CreatePaymentInput,
-  type Customer,
-  type EnsureCustomerInput,
   InvoiceAlreadyPaid,
   NoPaymentMethod,
   type Payment,
   PaymentInProgress,
-  type PaymentMethod,
   PaymentNotRefundable,
-  type PaymentOutcomeType,
   type PaymentStatus,
   RefundExceedsPayment,
   RefundInProgress,
   RefundRefused,
   RefundWindowClosed
 } from "@kassa/domain/payments"
-import { PaymentsConfig } from "../config.ts"
 import { requestDigest } from "@kassa/platform/digest"
-import { LRUCache } from "lru-cache"
+import { orUnavailable } from "@kassa/platform/validation"
 import { randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { Outcomes } from "../outcomes/outcomes.ts"
-import { idempotencyWindow, type IntentOutcome, Provider, type RefundOutcome } from "./provider.ts"
-import {
-  type CustomerRow,
-  type IdempotencyRow,
-  type NewPayment,
-  type PaymentRow,
-  PaymentsRepo,
-  type RefundRow,
-  type StartAttempt,
-  toPayment,
-  toRefund
-} from "./repo.ts"
-import { orUnavailable } from "@kassa/platform/validation"
-
-const open: ReadonlyArray<PaymentStatus> = ["pending", "unknown"]
-const isOpen = (status: PaymentStatus) => open.includes(status)
-
-const outcomeEvent: Partial<Record<PaymentStatus, PaymentOutcomeType>> = {
-  succeeded: "payment.succeeded",
-  failed: "payment.failed",
-  canceled: "payment.canceled"
-}
-
-/**
- * Which statuses each provider outcome may move a payment from. Money taken outranks a failure seen earlier
- * (events arrive in any order), so `succeeded` also replaces `failed`; nothing replaces `succeeded` but refunds.
- */
-const movesFrom: Record<IntentOutcome["_tag"], ReadonlyArray<PaymentStatus>> = {
-  Succeeded: [...open, "failed"],
-  Failed: open,
-  Canceled: open,
-  Pending: ["unknown"],
-  Unknown: ["pending"]
-}
-const targetStatus = { Succeeded: "succeeded", Canceled: "canceled" } as const
-
-/**
- * The payment after `outcome`, or undefined when it changes nothing; `moved`: its status moved (the outcome
- * counts and goes out). The provider's id is kept once known, whatever the status.
- */
-const afterOutcome = (row: PaymentRow, outcome: IntentOutcome, now: DateTime.Utc): { readonly next: PaymentRow; readonly moved: boolean } | undefined => {
-  const moves = changes(row.status, outcome)
-  const providerPaymentId = row.providerPaymentId ?? (outcome._tag === "Unknown" ? null : outcome.providerPaymentId ?? null)
-  switch (outcome._tag) {
-    case "Succeeded":
-    case "Canceled": {
-      if (!moves) return undefined
-      const status = targetStatus[outcome._tag]
-      const failure = status === "succeeded" ? { failureCode: null, failureMessage: null } : {}
-      return { moved: true, next: { ...row, status, providerPaymentId, ...failure, updatedAt: now } }
-    }
-    case "Failed":
-      if (!moves) return undefined
-      return {
-        moved: true,
-        next: { ...row, status: "failed", providerPaymentId, failureCode: outcome.code, failureMessage: outcome.message, updatedAt: now }
-      }
-    case "Pending":
-      if (moves) return { moved: true, next: { ...row, status: "pending", providerPaymentId, updatedAt: now } }
-      return row.providerPaymentId === null ? { moved: false, next: { ...row, providerPaymentId, updatedAt: now } } : undefined
-    case "Unknown":
-      return moves ? { moved: true, next: { ...row, status: "unknown", updatedAt: now } } : undefined
-  }
-}
-
-/** Whether `outcome` would change a payment in `status` (a cheap check before taking locks). */
-export const changes = (status: PaymentStatus, outcome: IntentOutcome): boolean => movesFrom[outcome._tag].includes(status)
+import { PaymentsConfig } from "../config.ts"
+import { Customers } from "./customers.ts"
+import { isOpen } from "./outcome.ts"
+import { Provider } from "./provider.ts"
+import { RefundsRepo } from "./refunds-repo.ts"
+import { type NewPayment, PaymentsRepo, type StartAttempt } from "./repo.ts"
+import { type IdempotencyRow, type PaymentRow, type RefundRow, toPayment, toRefund } from "./rows.ts"
+import { reconcileDelay, Settlement } from "./settlement.ts"
 
 const createOperation = "create_payment"
 const cancelOperation = "cancel_payment"
@@ -109,225 +43,28 @@ const cancelOperation = "cancel_payment"
 const requestHash = (operation: string, { idempotencyKey: _, ...parameters }: { readonly idempotencyKey: string }) =>
   requestDigest(operation, parameters)
 
-
 const keyReused = () => new IdempotencyKeyReused({ message: "this idempotency key was already used with different parameters" })
 
 export class Payments extends Context.Service<Payments, {
   create(input: CreatePaymentInput): Effect.Effect<Payment, CreatePaymentError>
   cancel(input: CancelPaymentInput): Effect.Effect<CancelPaymentResult, CancelPaymentError>
   get(id: PaymentId): Effect.Effect<Payment, NotFound | ServiceUnavailable>
-  ensureCustomer(input: EnsureCustomerInput): Effect.Effect<Customer, BadRequest | ProviderUnavailable | ServiceUnavailable>
-  attachPaymentMethod(input: AttachPaymentMethodInput): Effect.Effect<PaymentMethod, BadRequest | ProviderUnavailable | ServiceUnavailable>
-  /** Moves the payment to what the provider reported (charge answer, webhook, reconciler); emits on a change. */
-  applyOutcome(id: PaymentId, outcome: IntentOutcome): Effect.Effect<Option.Option<PaymentRow>, SqlError.SqlError>
-  /** The provider says this much of the payment's charge is refunded in total. */
-  applyRefunded(id: PaymentId, providerPaymentId: string, amountRefunded: number): Effect.Effect<void, SqlError.SqlError>
-  /** Asks the provider about an open payment and applies the answer; schedules the next ask if still open. */
-  reconcile(row: PaymentRow): Effect.Effect<PaymentRow, SqlError.SqlError>
-  /** Resends a refund the provider has not confirmed (same key); schedules the next try if still pending. */
-  reconcileRefund(row: RefundRow): Effect.Effect<void, SqlError.SqlError>
 }>()("payments/Payments") {
   static readonly layer = Layer.effect(
     Payments,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const repo = yield* PaymentsRepo
+      const refunds = yield* RefundsRepo
+      const settlement = yield* Settlement
       const provider = yield* Provider
-      const outcomes = yield* Outcomes
+      const customers = yield* Customers
       const config = yield* PaymentsConfig
-      const schedule = config.reconcileSchedule
-      const delayAfter = (attempts: number) => schedule[Math.min(attempts, schedule.length - 1)] ?? Duration.minutes(1)
-      // a pending attempt older than the first reconcile delay has lost its caller (the call is bounded well below it)
-      const firstDelay = delayAfter(0)
-
-      const mustFind = (id: PaymentId) =>
-        Effect.flatMap(repo.findPayment(id), Option.match({
-          onNone: () => Effect.die(new Error(`payment ${id} vanished`)),
-          onSome: Effect.succeed
-        }))
-
-      // ---- applying provider outcomes ----------------------------------------------------------------
-
-      // Optimistic: the outcome is worked out on the row as last read and written only if the row is still so (one
-      // statement with the outcome's event, no lock held across anything); if another writer got there first, on
-      // what it left. Each write moves the payment along, so this settles in a few rounds at most.
-      const applyOutcome = (id: PaymentId, outcome: IntentOutcome, seen?: PaymentRow) =>
-        Effect.gen(function*(): Effect.fn.Return<Option.Option<PaymentRow>, SqlError.SqlError> {
-          let row = seen
-          for (let round = 0; round < 20; round++) {
-            if (row === undefined) {
-              const found = yield* repo.findPayment(id)
-              if (Option.isNone(found)) return Option.none()
-              row = found.value
-            }
-            const after = afterOutcome(row, outcome, yield* DateTime.now)
-            if (after === undefined) return Option.none()
-            const type = after.moved ? outcomeEvent[after.next.status] : undefined
-            const changed = yield* outcomes.change(
-              repo.replacing(row, after.next),
-              type === undefined ? undefined : { type, payment: after.next }
-            )
-            if (changed) return after.moved ? Option.some(after.next) : Option.none()
-            row = undefined
-          }
-          return yield* Effect.die(new Error(`payment ${id} kept changing while an outcome was applied`))
-        })
-
-      const applyRefunded = (id: PaymentId, providerPaymentId: string, amountRefunded: number) =>
-        sql.withTransaction(Effect.gen(function*() {
-          // a refund proves the charge succeeded, whichever event arrived first
-          yield* applyOutcome(id, { _tag: "Succeeded", providerPaymentId })
-          const raised = yield* repo.raiseRefunded(id, amountRefunded, yield* DateTime.now)
-          if (Option.isSome(raised)) yield* outcomes.record("payment.refunded", raised.value)
-        }))
-
-      /**
-       * An intent in a state we never complete is canceled. Waiting for 3-D Secure means the card needs an
-       * authentication nobody can give here: to billing that is a failed charge it can show.
-       */
-      const settleIntent = (row: PaymentRow, outcome: IntentOutcome): Effect.Effect<IntentOutcome> => {
-        if (outcome._tag !== "Pending" || !outcome.needsCancel) return Effect.succeed(outcome)
-        return Effect.map(provider.cancel({ ...row, providerPaymentId: outcome.providerPaymentId }), (after) =>
-          after._tag === "Canceled" && outcome.status === "requires_action"
-            ? {
-              _tag: "Failed",
-              providerPaymentId: after.providerPaymentId,
-              code: "authentication_required",
-              message: "The card requires authentication (3-D Secure), which this payment cannot ask for."
-            }
-            : after)
-      }
-
-      const charge = (row: PaymentRow) =>
-        Effect.gen(function*() {
-          const outcome = yield* settleIntent(row, yield* provider.charge(row))
-          // the row as inserted: unless a webhook came first, the outcome is one statement
-          const moved = yield* applyOutcome(row.id, outcome, row)
-          // not moved: a webhook or a duplicate got there first, so read what it left
-          return Option.isSome(moved) ? moved.value : yield* mustFind(row.id)
-        })
-
-      // ---- reconciliation ----------------------------------------------------------------------------
-
-      const ask = (row: PaymentRow): Effect.Effect<IntentOutcome> => {
-        if (row.providerPaymentId !== null) return provider.retrieve(row.providerPaymentId)
-        return provider.find(row).pipe(
-          Effect.flatMap(Option.match({
-            onSome: Effect.succeed,
-            onNone: () =>
-              Effect.gen(function*(): Effect.fn.Return<IntentOutcome> {
-                // The provider has no intent for it: the request never arrived, or is still being handled. Inside
-                // the provider's idempotency window resending the same request is safe: it applies once.
-                const now = yield* DateTime.now
-                if (DateTime.isLessThan(DateTime.addDuration(row.createdAt, idempotencyWindow), now)) {
-                  yield* Effect.logError("open payment unknown to the provider and past the idempotency window").pipe(
-                    Effect.annotateLogs({ paymentId: row.id })
-                  )
-                  return { _tag: "Unknown", reason: "no intent at the provider; needs an operator" }
-                }
-                return yield* provider.charge(row)
-              })
-          })),
-          Effect.catch((error) =>
-            Effect.succeed<IntentOutcome>({ _tag: "Unknown", reason: `listing intents failed: ${error.message}` })
-          )
-        )
-      }
-
-      const reconcile = (row: PaymentRow) =>
-        Effect.gen(function*() {
-          const outcome = yield* settleIntent(row, yield* ask(row))
-          yield* applyOutcome(row.id, outcome)
-          const after = yield* mustFind(row.id)
-          if (isOpen(after.status)) {
-            const next = DateTime.addDuration(yield* DateTime.now, delayAfter(row.reconcileAttempts))
-            yield* repo.scheduleReconcile(row.id, row.reconcileAttempts + 1, next)
-          }
-          return after
-        }).pipe(Effect.withSpan("Payments.reconcile", { attributes: { paymentId: row.id } }, { captureStackTrace: false }))
-
-      /** Before acting on an open payment: `unknown` always asks; `pending` asks once its caller must be gone. */
-      const refresh = (row: PaymentRow) =>
-        Effect.gen(function*() {
-          if (row.status === "unknown") return yield* reconcile(row)
-          if (row.status !== "pending") return row
-          const stuck = DateTime.isLessThan(DateTime.addDuration(row.createdAt, firstDelay), yield* DateTime.now)
-          return stuck ? yield* reconcile(row) : row
-        })
-
-      // ---- refunds -------------------------------------------------------------------------------------
-
-      const settleRefund = (refund: RefundRow, providerPaymentId: string) =>
-        Effect.gen(function*() {
-          const outcome = yield* provider.refund(refund, providerPaymentId)
-          yield* recordRefundOutcome(refund, providerPaymentId, outcome)
-          return outcome
-        })
-
-      const recordRefundOutcome = (refund: RefundRow, providerPaymentId: string, outcome: RefundOutcome) =>
-        sql.withTransaction(Effect.gen(function*() {
-          const now = yield* DateTime.now
-          if (outcome._tag === "Unknown") return
-          // concurrent refunds of one payment settle one after another, so each total sees the others
-          yield* repo.lockPayment(refund.paymentId)
-          if (outcome._tag === "Failed") {
-            yield* repo.settleRefund(refund.id, { status: "failed", failureCode: outcome.code, failureMessage: outcome.message }, now)
-            return
-          }
-          const settled = yield* repo.settleRefund(refund.id, { status: "succeeded", providerRefundId: outcome.providerRefundId }, now)
-          if (Option.isNone(settled)) return
-          yield* applyRefunded(refund.paymentId, providerPaymentId, yield* repo.succeededRefundTotal(refund.paymentId))
-        }))
-
-      const reconcileRefund = (refund: RefundRow) =>
-        Effect.gen(function*() {
-          const payment = yield* mustFind(refund.paymentId)
-          const now = yield* DateTime.now
-          if (payment.providerPaymentId !== null && DateTime.isLessThan(now, DateTime.addDuration(refund.createdAt, idempotencyWindow))) {
-            yield* settleRefund(refund, payment.providerPaymentId)
-          } else {
-            yield* Effect.logError("pending refund past the idempotency window; needs an operator").pipe(
-              Effect.annotateLogs({ refundId: refund.id, paymentId: refund.paymentId })
-            )
-          }
-          const after = yield* repo.findRefund(refund.id)
-          if (Option.isSome(after) && after.value.status === "pending") {
-            yield* repo.scheduleRefundReconcile(
-              refund.id,
-              refund.reconcileAttempts + 1,
-              DateTime.addDuration(now, delayAfter(refund.reconcileAttempts))
-            )
-          }
-        }).pipe(Effect.withSpan("Payments.reconcileRefund", { attributes: { refundId: refund.id } }, { captureStackTrace: false }))
-
-      // ---- customers ------------------------------------------------------------------------------------
-
-      const ensureCustomerRow = (userId: UserId, email: string | undefined) =>
-        Effect.gen(function*(): Effect.fn.Return<CustomerRow, ProviderUnavailable | SqlError.SqlError> {
-          const existing = yield* repo.findCustomer(userId)
-          if (Option.isSome(existing)) return existing.value
-          const providerCustomerId = yield* provider.createCustomer(userId, email)
-          return yield* repo.insertCustomer(userId, providerCustomerId, yield* DateTime.now)
-        })
-
-      // A user's provider customer never changes once recorded, so charges that name their payment method need
-      // no lookup; least recently used dropped first.
-      const customerIds = new LRUCache<UserId, string>({ max: 10_000 })
-      const providerCustomerFor = (userId: UserId) =>
-        Effect.suspend(() => {
-          const cached = customerIds.get(userId)
-          if (cached !== undefined) return Effect.succeed(cached)
-          return Effect.map(ensureCustomerRow(userId, undefined), (row) => {
-            customerIds.set(userId, row.providerCustomerId)
-            return row.providerCustomerId
-          })
-        })
-
-      const toCustomer = (row: CustomerRow): Customer => ({
-        userId: row.userId,
-        providerCustomerId: row.providerCustomerId,
-        defaultPaymentMethod: row.defaultPaymentMethod
-      })
+      // a new attempt or refund is first asked about after this (it settles well before, or its caller is gone)
+      const firstDelay = reconcileDelay(config.reconcileSchedule, 0)
+      const { charge, refresh, reconcile, applyOutcome, settleRefund } = settlement
+      const mustFind = repo.getPayment
+      const { ensureRow, providerCustomerFor } = customers
 
       // ---- create ---------------------------------------------------------------------------------------
 
@@ -383,7 +120,7 @@ export class Payments extends Context.Service<Payments, {
           )
           if (started._tag === "NoSavedMethod") {
             // no customer yet (made now, as for any first charge) or no default method
-            const customer = yield* ensureCustomerRow(input.userId, undefined)
+            const customer = yield* ensureRow(input.userId, undefined)
             if (customer.defaultPaymentMethod === null) return yield* noMethod(input.userId)
             started = yield* attempt({ providerCustomerId: customer.providerCustomerId, paymentMethod: customer.defaultPaymentMethod })
           }
@@ -435,7 +172,7 @@ export class Payments extends Context.Service<Payments, {
             : { _tag: "Failed" as const, code: refund.failureCode ?? "failed", message: refund.failureMessage ?? "failed" }
           if (outcome._tag === "Failed") return yield* refundRefused(refund.paymentId, outcome.code, outcome.message)
           // Unknown: the refund stays pending (resent by the reconciler with the same key); the caller sees that
-          const after = yield* repo.findRefund(refund.id)
+          const after = yield* refunds.findRefund(refund.id)
           return yield* cancelResult(refund.paymentId, Option.getOrElse(after, () => refund))
         })
 
@@ -443,7 +180,7 @@ export class Payments extends Context.Service<Payments, {
         Effect.gen(function*() {
           if (existing.requestHash !== hash) return yield* keyReused()
           if (existing.refundId === null) return yield* cancelResult(existing.paymentId, null)
-          const refund = yield* repo.findRefund(existing.refundId)
+          const refund = yield* refunds.findRefund(existing.refundId)
           if (Option.isNone(refund)) return yield* Effect.die(new Error(`refund ${existing.refundId} vanished`))
           const payment = yield* mustFind(existing.paymentId)
           return yield* finishRefund(refund.value, payment.providerPaymentId ?? "")
@@ -493,7 +230,7 @@ export class Payments extends Context.Service<Payments, {
             if (payment.status !== "succeeded" && payment.status !== "partially_refunded") {
               return yield* notRefundable(payment)
             }
-            const pending = yield* repo.pendingRefundTotal(payment.id)
+            const pending = yield* refunds.pendingRefundTotal(payment.id)
             const refundable = payment.amount - payment.refundedAmount - pending
             if (refundable <= 0) {
               return yield* pending > 0
@@ -509,7 +246,7 @@ export class Payments extends Context.Service<Payments, {
                 refundable
               })
             }
-            const inserted = yield* repo.insertRefund({
+            const inserted = yield* refunds.insertRefund({
               id: refundId,
               paymentId: payment.id,
               amount,
@@ -567,7 +304,7 @@ export class Payments extends Context.Service<Payments, {
           Effect.withSpan("Payments.cancel", { attributes: { paymentId: input.paymentId } }, { captureStackTrace: false })
         )
 
-      // ---- reads and customers --------------------------------------------------------------------------
+      // ---- reads ----------------------------------------------------------------------------------------
 
       const get = (id: PaymentId) =>
         Effect.gen(function*() {
@@ -576,35 +313,7 @@ export class Payments extends Context.Service<Payments, {
           return toPayment(yield* refresh(found.value))
         }).pipe(orUnavailable)
 
-      const ensureCustomer = (input: EnsureCustomerInput) =>
-        ensureCustomerRow(input.userId, input.email).pipe(
-          Effect.map(toCustomer),
-          orUnavailable
-        )
-
-      const attachPaymentMethod = (input: AttachPaymentMethodInput) =>
-        Effect.gen(function*() {
-          const customer = yield* ensureCustomerRow(input.userId, undefined)
-          const attached = yield* provider.attach(input.userId, customer.providerCustomerId, input.paymentMethod)
-          const makeDefault = input.makeDefault ?? true
-          if (makeDefault) {
-            yield* provider.setDefault(input.userId, customer.providerCustomerId, attached.id)
-            yield* repo.setDefaultPaymentMethod(input.userId, attached.id, yield* DateTime.now)
-          }
-          return { ...attached, isDefault: makeDefault || customer.defaultPaymentMethod === attached.id }
-        }).pipe(orUnavailable)
-
-      return Payments.of({
-        create,
-        cancel,
-        get,
-        ensureCustomer,
-        attachPaymentMethod,
-        applyOutcome,
-        applyRefunded,
-        reconcile,
-        reconcileRefund
-      })
+      return Payments.of({ create, cancel, get })
     })
   )
 }

@@ -4,14 +4,16 @@
 // `payment_intent.payment_failed` finds the payment succeeded and changes nothing.
 import { BadRequest, PaymentId, ServiceUnavailable } from "@kassa/domain"
 import { storableTextMessage, unstorableAt } from "@kassa/domain/text"
-import { InvalidWebhookSignature } from "@kassa/domain/payments"
+import { InvalidWebhookSignature } from "@kassa/domain/webhooks"
 import { developmentWebhookSecret, PaymentsConfig, StripeConfig } from "../config.ts"
 import { StripeClient } from "../stripe.ts"
 import { Context, DateTime, Duration, Effect, Layer, Option, Queue, Redacted, Schema, SchemaIssue } from "effect"
 import type { SqlError } from "effect/sql"
 import { type IntentOutcome, intentOutcome, metadataKey } from "../payments/provider.ts"
-import { type PaymentRow, PaymentsRepo } from "../payments/repo.ts"
-import { changes, Payments } from "../payments/service.ts"
+import { PaymentsRepo } from "../payments/repo.ts"
+import type { PaymentRow } from "../payments/rows.ts"
+import { changes } from "../payments/outcome.ts"
+import { Settlement } from "../payments/settlement.ts"
 import { type StoredEvent, WebhookEventsRepo } from "./repo.ts"
 import { backoffDelay } from "@kassa/platform/backoff"
 import { orUnavailable } from "@kassa/platform/validation"
@@ -82,7 +84,7 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       const events = yield* WebhookEventsRepo
       const stripe = yield* StripeClient
       const repo = yield* PaymentsRepo
-      const payments = yield* Payments
+      const settlement = yield* Settlement
       const stripeConfig = yield* StripeConfig
       const config = yield* PaymentsConfig
       if (Option.isNone(stripeConfig.webhookSecret)) {
@@ -146,11 +148,11 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       const apply = (step: Plan, payment: PaymentRow | undefined) => {
         if (step.kind === "ignore" || payment === undefined) return Effect.void
         if (step.kind === "intent") {
-          return changes(payment.status, step.outcome) ? Effect.asVoid(payments.applyOutcome(payment.id, step.outcome)) : Effect.void
+          return changes(payment.status, step.outcome) ? Effect.asVoid(settlement.applyOutcome(payment.id, step.outcome)) : Effect.void
         }
         const open = payment.status === "pending" || payment.status === "unknown"
         return open || payment.refundedAmount < step.amountRefunded
-          ? payments.applyRefunded(payment.id, step.intentId, step.amountRefunded)
+          ? settlement.applyRefunded(payment.id, step.intentId, step.amountRefunded)
           : Effect.void
       }
 
