@@ -1,7 +1,7 @@
 // Admin reads over every user's subscriptions, invoices and payments (filters: user, status, product, creation
 // range; newest first, keyset-paginated), and the audit log of admin writes.
-import type { AuditEntry } from "@kassa/domain/billing-admin"
-import { type InvoiceId, type PaymentId, type ProductId, UserId } from "@kassa/domain/ids"
+import { AuditEntry } from "@kassa/domain/billing-admin"
+import type { InvoiceId, PaymentId, ProductId, UserId } from "@kassa/domain/ids"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { Context, DateTime, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -18,16 +18,9 @@ export interface AdminFilters {
   readonly to?: DateTime.Utc
 }
 
-const AuditRow = Schema.Struct({
-  id: Schema.String,
-  actorId: UserId,
-  action: Schema.String,
-  objectType: Schema.String,
-  objectId: Schema.String,
-  reason: Schema.String,
-  details: Schema.Record(Schema.String, Schema.Unknown),
-  createdAt: Schema.Date
-})
+// the entry as stored: its time is the row's created_at
+const { at: _, ...auditFields } = AuditEntry.fields
+const AuditRow = Schema.Struct({ ...auditFields, createdAt: Schema.Date })
 
 export class AdminRepo extends Context.Service<AdminRepo, {
   subscriptions(filters: AdminFilters, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
