@@ -5,9 +5,13 @@ import { CatalogLive } from "@kassa/catalog/main"
 import { DemoCatalogLive } from "@kassa/catalog/seed"
 import { PaymentsApp, PaymentsLive } from "@kassa/payments/main"
 import { PlatformLive } from "@kassa/platform"
-import { AdminBootstrapConfig, AmqpConfig, besideEmbeddedData, BillingHttpConfig, CatalogHttpConfig, DatabaseConfig, PaymentsHttpConfig, RedisConfig, StripeConfig, StripeSandboxConfig } from "@kassa/platform/config"
+import { AdminBootstrapConfig, BillingHttpConfig } from "@kassa/billing/config"
+import { AmqpConfig, besideEmbeddedData, DatabaseConfig, RedisConfig } from "@kassa/platform/config"
+import { CatalogHttpConfig } from "@kassa/catalog/config"
+import { developmentApiKey, PaymentsHttpConfig, StripeConfig } from "@kassa/payments/config"
+import { StripeSandboxConfig } from "@kassa/stripe-sandbox/config"
 import { runApp, serverUrl } from "@kassa/platform/http"
-import { sandboxApiKey, StripeClient } from "@kassa/platform/stripe"
+import { StripeClient } from "@kassa/payments/stripe"
 import { SandboxLive, StripeSandbox } from "@kassa/stripe-sandbox"
 import { HttpServer } from "effect/http"
 import { Config, Console, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
@@ -61,7 +65,7 @@ const PaymentsOnSandbox = Layer.effectDiscard(Effect.gen(function*() {
   Layer.provideMerge(SandboxLive)
 )
 const PaymentsWithStripe = Layer.unwrap(Effect.map(StripeConfig, (stripe) => {
-  const realKey = Option.exists(stripe.apiKey, (key) => Redacted.value(key) !== sandboxApiKey)
+  const realKey = Option.exists(stripe.apiKey, (key) => Redacted.value(key) !== developmentApiKey)
   return Option.isSome(stripe.apiBase) || realKey ? PaymentsLive : PaymentsOnSandbox
 }))
 

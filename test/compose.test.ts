@@ -6,7 +6,11 @@
 // bound to the exchange watches the events.
 import { assert, describe, it } from "@effect/vitest"
 import { BillingApi, CatalogApi } from "@kassa/domain/apis"
-import { AmqpConfig, BillingHttpConfig, CatalogHttpConfig, PaymentsHttpConfig, StripeSandboxHttpConfig } from "@kassa/platform/config"
+import { AmqpConfig } from "@kassa/platform/config"
+import { BillingHttpConfig } from "@kassa/billing/config"
+import { CatalogHttpConfig } from "@kassa/catalog/config"
+import { PaymentsHttpConfig } from "@kassa/payments/config"
+import { StripeSandboxHttpConfig } from "@kassa/stripe-sandbox/config"
 import { makeTestDatabase } from "@kassa/platform/testing"
 import { Config, ConfigProvider, Effect, Option, Queue, Redacted, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
@@ -227,8 +231,10 @@ describe("docker/compose.yaml, run", () => {
         return `127.0.0.1:${found}`
       }
 
-      const redisPrefix = `compose:${randomUUID()}:`
       const processes: Array<readonly [AppProcess, string]> = []
+      // this run's own Redis keys, as every test file has: the machine's Redis outlives runs (and is shared), and
+      // its per-address registration counter would otherwise carry over from earlier ones
+      const redisKeyPrefix = `compose:${randomUUID()}:`
       for (const { name, build, s } of built) {
         const file = dockerfile(build)
         const [, entry] = file.cmd[0] as [string, string]
@@ -236,9 +242,7 @@ describe("docker/compose.yaml, run", () => {
         for (const [i, port] of replicas[name]!.entries()) {
           const env = Object.fromEntries(Object.entries(given).map(([k, v]) => [k, rewrite(withDefaults(v), address, database)]))
           env[listeners[name]!.variable] = String(port)
-          // this machine's Redis outlives the run: the deployment's keys (login and registration counts among them)
-          // get a prefix of their own, as a deployment sharing a Redis would set
-          env["REDIS_KEY_PREFIX"] = redisPrefix
+          env["REDIS_KEY_PREFIX"] = redisKeyPrefix
           const app = yield* spawnApp(`${name}#${i + 1}`, entry, env, workdir)
           processes.push([app, `http://127.0.0.1:${port}/health`])
         }

@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { renderEventsDoc } from "../scripts/gen-events-doc.ts"
-import { configVariables, documentedVariables } from "./operations-doc.ts"
+import { configVariables, configVariablesBy, documentedVariables, documentedVariablesUnder } from "./operations-doc.ts"
 import { clientAt, consumeAll, freePort, repoRoot, spawnApp, waitHealthy } from "./processes.ts"
 
 const eventsDoc = readFileSync(new URL("../docs/events.md", import.meta.url), "utf8")
@@ -40,6 +40,22 @@ describe("docs", () => {
     assert.isTrue(configVariables.has("DATABASE_URL"), "the recording provider saw the configs")
     assert.deepStrictEqual([...configVariables].filter((name) => !documented.has(name)), [], "undocumented")
     assert.deepStrictEqual([...documented].filter((name) => !configVariables.has(name)), [], "documented, never read")
+  })
+
+  it("each app's own settings (apps/<app>/src/config.ts) are in its own table or the one every app shares", () => {
+    const everyApp = documentedVariablesUnder("Every app")
+    const tables = {
+      billing: "Billing, besides:",
+      payments: "Payments, besides:",
+      catalog: "Catalog, besides:",
+      "stripe-sandbox": "The Stripe sandbox"
+    } as const
+    for (const [app, heading] of Object.entries(tables)) {
+      const documented = new Set([...everyApp, ...documentedVariablesUnder(heading)])
+      const own = [...configVariablesBy[app as keyof typeof tables]]
+      assert.isNotEmpty(own, app)
+      assert.deepStrictEqual(own.filter((name) => !documented.has(name)), [], `${app}: not in its table`)
+    }
   })
 
   it("docs/events.md is what the event schemas generate (run `node scripts/gen-events-doc.ts`)", () => {

@@ -10,7 +10,7 @@ import { BillingMigrations } from "@kassa/billing/migrations"
 import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { PaymentsMigrations } from "@kassa/payments/migrations"
 import { layerFromUrl } from "@kassa/platform/db"
-import { sandboxApiKey } from "@kassa/platform/stripe"
+import { developmentApiKey } from "@kassa/payments/config"
 import { makeTestDatabase } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import amqp from "amqplib"
@@ -102,7 +102,7 @@ it.live("money survives every fault: no double charge, nothing unknown, every re
       DATABASE_URL: dbUrl(pgForPayments.port),
       PAYMENTS_PORT: String(paymentsPort),
       BILLING_RPC_URL: `http://127.0.0.1:${toBilling.port}/rpc`,
-      STRIPE_API_KEY: sandboxApiKey,
+      STRIPE_API_KEY: developmentApiKey,
       STRIPE_API_BASE: `http://127.0.0.1:${toStripe.port}`,
       STRIPE_WEBHOOK_SECRET: webhookSecret,
       STRIPE_TIMEOUT: "3 seconds",

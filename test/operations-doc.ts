@@ -1,5 +1,9 @@
 // What docs/operations.md promises, read back for the tests that hold the code and the alert rules to it.
+import * as BillingConfig from "@kassa/billing/config"
+import * as CatalogConfig from "@kassa/catalog/config"
+import * as PaymentsConfig from "@kassa/payments/config"
 import * as PlatformConfig from "@kassa/platform/config"
+import * as SandboxConfig from "@kassa/stripe-sandbox/config"
 import { Config, ConfigProvider, Effect } from "effect"
 import { readFileSync } from "node:fs"
 
@@ -27,22 +31,48 @@ export const documentedMetrics = (): ReadonlyArray<DocumentedMetric> => {
   })
 }
 
-/** Every variable name the config layer asks for: each exported Config resolved against a recording provider. */
-export const configVariables: ReadonlySet<string> = (() => {
+/** The variable names a config module asks for: each exported Config resolved against a recording provider. */
+const variablesOf = (module: object): ReadonlySet<string> => {
   const names = new Set<string>()
   const recording = ConfigProvider.make((path) => {
     names.add(path.join("_"))
     return Effect.succeed(undefined)
   })
-  for (const value of Object.values(PlatformConfig) as ReadonlyArray<unknown>) {
+  for (const value of Object.values(module) as ReadonlyArray<unknown>) {
     if (Config.isConfig(value)) Effect.runSync(Effect.exit(value.parse(recording)))
   }
   return names
-})()
+}
+
+/** Each config module's variables: the shared ones (platform) and each app's own (apps/<app>/src/config.ts). */
+export const configVariablesBy = {
+  platform: variablesOf(PlatformConfig),
+  billing: variablesOf(BillingConfig),
+  payments: variablesOf(PaymentsConfig),
+  catalog: variablesOf(CatalogConfig),
+  "stripe-sandbox": variablesOf(SandboxConfig)
+} as const
+
+/** Every variable name the config layer asks for. */
+export const configVariables: ReadonlySet<string> = new Set(Object.values(configVariablesBy).flatMap((names) => [...names]))
+
+const whatEachAppNeeds = () =>
+  operationsDoc.slice(operationsDoc.indexOf("### What each app needs"), operationsDoc.indexOf("## Running"))
+
+const variablesInTables = (text: string): ReadonlySet<string> => {
+  const firstCells = text.split("\n").filter((line) => line.startsWith("| `")).map((line) => line.split(" | ")[0]!)
+  return new Set(firstCells.flatMap((cell) => cell.match(/[A-Z][A-Z0-9_]+/g) ?? []))
+}
 
 /** The variables named in the first column of the tables under "What each app needs when run alone". */
-export const documentedVariables = (): ReadonlySet<string> => {
-  const section = operationsDoc.slice(operationsDoc.indexOf("### What each app needs"), operationsDoc.indexOf("## Running"))
-  const firstCells = section.split("\n").filter((line) => line.startsWith("| `")).map((line) => line.split(" | ")[0]!)
-  return new Set(firstCells.flatMap((cell) => cell.match(/[A-Z][A-Z0-9_]+/g) ?? []))
+export const documentedVariables = (): ReadonlySet<string> => variablesInTables(whatEachAppNeeds())
+
+/** The variables of the one table that follows `heading` (e.g. "Payments, besides:") in that section. */
+export const documentedVariablesUnder = (heading: string): ReadonlySet<string> => {
+  const section = whatEachAppNeeds()
+  const start = section.indexOf(heading)
+  if (start < 0) return new Set()
+  const table = section.indexOf("| variable |", start)
+  const end = section.indexOf("\n\n", table)
+  return variablesInTables(section.slice(table, end < 0 ? undefined : end))
 }

@@ -7,7 +7,7 @@ import { BillingMigrations } from "@kassa/billing/migrations"
 import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { PaymentsMigrations } from "@kassa/payments/migrations"
 import { layerFromUrl } from "@kassa/platform/db"
-import { sandboxApiKey } from "@kassa/platform/stripe"
+import { developmentApiKey } from "@kassa/payments/config"
 import { makeTestDatabase } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
@@ -61,7 +61,7 @@ it.live("three billing replicas, one killed mid-batch, renew 10,000 subscription
     yield* appProcess("payments", paymentsPort, {
       ...shared,
       PAYMENTS_PORT: String(paymentsPort),
-      STRIPE_API_KEY: sandboxApiKey,
+      STRIPE_API_KEY: developmentApiKey,
       STRIPE_API_BASE: sandbox.url.origin,
       PAYMENTS_PROVIDER_RATE_LIMIT: "0"
     })

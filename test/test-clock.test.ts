@@ -7,7 +7,7 @@ import { BillingMigrations } from "@kassa/billing/migrations"
 import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { PaymentsMigrations } from "@kassa/payments/migrations"
 import { layerFromUrl } from "@kassa/platform/db"
-import { sandboxApiKey } from "@kassa/platform/stripe"
+import { developmentApiKey } from "@kassa/payments/config"
 import { makeTestDatabase } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
@@ -54,7 +54,7 @@ it.live("an admin moves the whole deployment's clock a month on: payments' windo
       ...shared,
       PAYMENTS_PORT: String(paymentsPort),
       BILLING_RPC_URL: `http://127.0.0.1:${billingPort}/rpc`,
-      STRIPE_API_KEY: sandboxApiKey,
+      STRIPE_API_KEY: developmentApiKey,
       STRIPE_API_BASE: sandbox.url.origin,
       STRIPE_WEBHOOK_SECRET: webhookSecret
     })

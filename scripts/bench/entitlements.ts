@@ -5,7 +5,7 @@
 //  - the same with a cold cache (every request a film never asked before: in-process and Redis miss, one database
 //    read) at 200 req/s (target p99 <= 25 ms);
 //  - RPC CheckEntitlements through the typed client, batches of 100 (target >= 100,000 checks/s).
-import { EntitlementsRpcClient } from "@kassa/billing/client"
+import { EntitlementsRpcClient } from "@kassa/clients"
 import { FilmId, UserId } from "@kassa/domain/ids"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"

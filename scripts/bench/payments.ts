@@ -2,7 +2,7 @@
 // concurrency 32 with the provider rate limit lifted, and webhook ingress latency at a steady 100 req/s, each
 // beside bare node:http measured in the same run. The sandbox and payments run as separate processes on real
 // Postgres, Redis and RabbitMQ. Targets: >= 300 charges/s; webhook p99 <= 50 ms.
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { signatureHeader } from "@kassa/stripe-sandbox"
 import { InvoiceId, UserId } from "@kassa/domain"
 import { Clock, Effect, ManagedRuntime, Redacted, Ref } from "effect"

@@ -10,7 +10,7 @@
 // Usage: node scripts/bench/renewals.ts [N] [--million]
 import { BillingMigrations } from "@kassa/billing/migrations"
 import { CatalogMigrations } from "@kassa/catalog/migrations"
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { PaymentsMigrations } from "@kassa/payments/migrations"
 import { layerFromUrl } from "@kassa/platform/db"
 import { InvoiceId, UserId } from "@kassa/domain"

@@ -2,14 +2,14 @@
 // runs it beside the other apps on one shared platform.
 import { BillingApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
-import { BillingConfig, BillingHttpConfig, ServiceTokenConfig, developmentServiceToken } from "@kassa/platform/config"
+import { BillingConfig, BillingHttpConfig } from "./config.ts"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
 import { Outbox } from "@kassa/platform/outbox"
 import { AuthMiddlewareLive, TokenVerifier } from "@kassa/platform/auth"
 import { RequestValidationLive } from "@kassa/platform/validation"
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { ServiceToken, ServiceTokenGuard } from "@kassa/platform/service-token"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import { AuthGroupsLive, MeHotRoutes } from "./auth/http.ts"
 import { AccountSubjects } from "./auth/repo.ts"
 import { AccountsLive, AdminBootstrap } from "./auth/service.ts"
@@ -131,9 +131,8 @@ export const BillingApp = Layer.mergeAll(
 /** PAYMENTS_RPC_URL and SERVICE_TOKEN decide where payments is and how billing proves itself to it. */
 export const PaymentsRpcClientLive = Layer.unwrap(Effect.gen(function*() {
   const { paymentsRpcUrl } = yield* BillingConfig
-  const token = Option.getOrElse(yield* ServiceTokenConfig, () => Redacted.make(developmentServiceToken))
-  return PaymentsRpcClient.layer(paymentsRpcUrl.toString(), token)
-}))
+  return PaymentsRpcClient.layer(paymentsRpcUrl.toString(), (yield* ServiceToken).token)
+})).pipe(Layer.provide(ServiceToken.layer))
 
 export const BillingLive = BillingScheduler.pipe(Layer.provideMerge(BillingApp), Layer.provide(PaymentsRpcClientLive))
 

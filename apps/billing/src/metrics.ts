@@ -2,6 +2,7 @@
 // alert thresholds; docker/prometheus/alerts.yml encodes those), and the login-lockout counter the throttle bumps.
 // The scheduler's due conditions are restated here in SQL: work the scheduler should have done by now and has
 // not is the backlog (a step that keeps failing stays due, so its age grows).
+import { BillingConfig } from "./config.ts"
 import { ageSeconds, clockNow, type Collector, outboxCollector, setGauge } from "@kassa/platform/metrics"
 import { Duration, Effect, Metric } from "effect"
 import { SqlClient } from "effect/sql"

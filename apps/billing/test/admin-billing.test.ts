@@ -99,7 +99,7 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
             headers: { "idempotency-key": newKey() },
             payload: { amount: 700, reason: "too much" }
           })),
-          "Unprocessable"
+          "RefundExceedsPayment"
         )
         const rest = yield* admin.adminBilling.refund({
           params: { id: payment.id },

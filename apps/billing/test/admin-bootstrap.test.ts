@@ -3,7 +3,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { AdminBootstrap, AccountsLive } from "@kassa/billing/auth/service"
 import { TokenVerifier } from "@kassa/platform/auth"
-import { AdminBootstrapConfig } from "@kassa/platform/config"
+import { AdminBootstrapConfig } from "../src/config.ts"
 import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { authTestConfig, billingClient, BillingUnderTest } from "./support.ts"

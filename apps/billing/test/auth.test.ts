@@ -52,14 +52,14 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
       assert.strictEqual(spelled.status, 200)
     }))
 
-  it.effect("register with a taken email answers 409 Conflict, in any spelling", () =>
+  it.effect("register with a taken email answers 409 EmailTaken, in any spelling", () =>
     Effect.gen(function*() {
       const client = yield* billingClient()
       const email = uniqueEmail()
       yield* client.auth.register({ payload: { email, password } })
       const again = yield* client.auth.register({ payload: { email: email.toUpperCase(), password: "another password" } })
         .pipe(Effect.flip)
-      assert.strictEqual(again._tag, "Conflict")
+      assert.strictEqual(again._tag, "EmailTaken")
     }))
 
   it.effect("login answers 200 with a Bearer pair; a wrong password or unknown email answers 401", () =>

@@ -74,7 +74,7 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
 
         assert.strictEqual(
           yield* errorTag(client.payments.cancel({ params: { id: paymentId }, headers: { "idempotency-key": newKey() } })),
-          "Unprocessable"
+          "RefundWindowClosed"
         )
         assert.deepStrictEqual(yield* state, before)
         assert.deepStrictEqual(yield* billingEvents(old.subscription.id), ["subscription.created", "subscription.activated"])
@@ -104,7 +104,7 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         const { account, client } = yield* viewer()
         assert.strictEqual(
           yield* errorTag(client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })),
-          "Unprocessable"
+          "PlanNotOnSale"
         )
         const rows = yield* Effect.all([
           count((sql) => sql`SELECT count(*)::int AS n FROM billing.subscriptions WHERE user_id = ${account.id}`),

@@ -4,7 +4,7 @@
 // falls back to in-process entries when Redis and Postgres are both down (the randomized model test of
 // entitlements-model.test.ts holds batches to a direct SQL evaluation of the entitlement rules).
 import { assert, layer } from "@effect/vitest"
-import { EntitlementsRpcClient } from "@kassa/billing/client"
+import { EntitlementsRpcClient } from "@kassa/clients"
 import type { EntitlementAnswer } from "@kassa/domain/entitlements"
 import { FilmId, type ProductId, UserId } from "@kassa/domain/ids"
 import { layerFromUrl } from "@kassa/platform/db"

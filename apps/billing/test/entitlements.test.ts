@@ -1,7 +1,7 @@
 // Entitlements end to end: the answer across a subscription's lifecycle over HTTP (fast route and routed), the
 // read model and its events, and the RPC group through the exported typed client.
 import { assert, layer } from "@effect/vitest"
-import { EntitlementsRpcClient } from "@kassa/billing/client"
+import { EntitlementsRpcClient } from "@kassa/clients"
 import { UserId } from "@kassa/domain/ids"
 import { serverUrl } from "@kassa/platform/http"
 import { randomUUID } from "node:crypto"

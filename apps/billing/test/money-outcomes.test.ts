@@ -3,9 +3,9 @@
 // renewal whose outcome is not known yet, and a scheduler cycle started by hand. Billing and payments in-process on
 // the real Postgres, Redis and RabbitMQ, charging the Stripe sandbox.
 import { assert, layer } from "@effect/vitest"
-import { requestDigest } from "@kassa/billing/idempotency/store"
+import { requestDigest } from "@kassa/platform/digest"
 import { SchedulerCycle } from "@kassa/billing/scheduler/cycle"
-import { PaymentsRpcClient, BillingCallbackClient } from "@kassa/payments/client"
+import { PaymentsRpcClient, BillingCallbackClient } from "@kassa/clients"
 import { serverUrl } from "@kassa/platform/http"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
@@ -53,7 +53,7 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       // the viewer's own cancel afterwards: nothing left to refund
       assert.strictEqual(
         yield* errorTag(client.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": newKey() } })),
-        "Conflict"
+        "AlreadyRefunded"
       )
     }).pipe(Effect.provide(CallbackToBilling)))
 

@@ -2,7 +2,7 @@
 // in-process on the real Postgres, Redis and RabbitMQ, cards held by the Stripe sandbox.
 import { assert, layer } from "@effect/vitest"
 import { InvoiceId, type UserId } from "@kassa/domain/ids"
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import { BillingWithPayments, errorTag, raw, viewer } from "./billing-harness.ts"
@@ -72,7 +72,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("pa
 
       yield* client.paymentMethods.remove({ params: { id: first.id } })
       assert.deepStrictEqual(yield* client.paymentMethods.list(), { items: [] })
-      assert.strictEqual(yield* errorTag(chargeDefault(account.id)), "Unprocessable")
+      assert.strictEqual(yield* errorTag(chargeDefault(account.id)), "NoPaymentMethod")
 
       const second = yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_mastercard" } })
       assert.isTrue(second.isDefault)

@@ -62,7 +62,7 @@ layer(BillingWithPayments(testAdmin.config), { excludeTestServices: true, timeou
       assert.deepStrictEqual(credited.lines.map((l) => [l.kind, l.amount]), [["plan", 2500], ["credit", -2500]])
       assert.strictEqual(
         yield* errorTag(client.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": newKey() } })),
-        "Conflict"
+        "AlreadyRefunded"
       )
       assert.deepStrictEqual(yield* billingEvents(subscription.id), ["subscription.created", "subscription.activated", "subscription.canceled"])
 
@@ -105,7 +105,7 @@ layer(BillingWithPayments(testAdmin.config), { excludeTestServices: true, timeou
       })
       const id = PaymentId.make(payment?.id ?? "none")
       assert.strictEqual(yield* errorTag(other.client.payments.cancel({ params: { id }, headers: { "idempotency-key": newKey() } })), "NotFound")
-      assert.strictEqual(yield* errorTag(owner.client.payments.cancel({ params: { id }, headers: { "idempotency-key": newKey() } })), "Conflict")
+      assert.strictEqual(yield* errorTag(owner.client.payments.cancel({ params: { id }, headers: { "idempotency-key": newKey() } })), "PaymentNotRefundable")
     }))
 
   it.effect("statement range: from > to or over a year → 400 naming the field; someone else's data never shows", () =>

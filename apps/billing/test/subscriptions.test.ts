@@ -4,7 +4,7 @@ import { assert, layer } from "@effect/vitest"
 import { decodeEnvelope, type EventEnvelope } from "@kassa/domain"
 import { type Invoice, InvoiceEventData, Subscription } from "@kassa/domain/billing"
 import { InvoiceId, PaymentId, PlanId, UserId } from "@kassa/domain/ids"
-import { BillingCallbackClient } from "@kassa/payments/client"
+import { BillingCallbackClient } from "@kassa/clients"
 import { EventBus } from "@kassa/platform/bus"
 import { serverUrl } from "@kassa/platform/http"
 import { randomUUID } from "node:crypto"
@@ -116,7 +116,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
           headers: { "idempotency-key": newKey() },
           payload: { paymentMethod: "pm_card_visa" }
         })),
-        "Conflict"
+        "InvoiceNotOpen"
       )
       const payments = yield* client.payments.list({ query: {} })
       assert.deepStrictEqual(payments.items.map((p) => p.status).sort(), ["failed", "succeeded"])
@@ -172,7 +172,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.deepStrictEqual(again, first)
       assert.strictEqual(
         yield* errorTag(client.subscriptions.create({ headers: { "idempotency-key": key }, payload: { planId: other.planId } })),
-        "Unprocessable"
+        "IdempotencyKeyReused"
       )
       const missing = yield* raw("POST", "/v1/subscriptions", { token, body: { planId: other.planId } })
       assert.strictEqual(missing.status, 400)
@@ -209,7 +209,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const { client: late } = yield* viewer()
       assert.strictEqual(
         yield* errorTag(late.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })),
-        "Unprocessable"
+        "PlanNotOnSale"
       )
       assert.strictEqual(
         yield* errorTag(late.subscriptions.create({
@@ -239,12 +239,12 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.deepStrictEqual([pending.status, pending.cancelAtPeriodEnd], ["active", true])
       const resumed = yield* client.subscriptions.resume({ params: { id: subscription.id } })
       assert.deepStrictEqual([resumed.status, resumed.cancelAtPeriodEnd], ["active", false])
-      assert.strictEqual(yield* errorTag(client.subscriptions.resume({ params: { id: subscription.id } })), "Conflict")
+      assert.strictEqual(yield* errorTag(client.subscriptions.resume({ params: { id: subscription.id } })), "NoCancellationPending")
       const ended = yield* client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } })
       assert.strictEqual(ended.status, "canceled")
       assert.strictEqual(
         yield* errorTag(client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } })),
-        "Conflict"
+        "SubscriptionEnded"
       )
       assert.deepStrictEqual(yield* billingEvents(subscription.id), ["subscription.created", "subscription.activated", "subscription.canceled"])
     }))
@@ -261,7 +261,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.strictEqual((yield* client.invoices.get({ params: { id: invoice.id } })).status, "void")
       assert.strictEqual(
         yield* errorTag(client.invoices.pay({ params: { id: invoice.id }, headers: { "idempotency-key": newKey() }, payload: { paymentMethod: "pm_card_visa" } })),
-        "Conflict"
+        "InvoiceNotOpen"
       )
     }))
 

@@ -3,7 +3,7 @@
 import { CatalogApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
 import { AdminAuthenticationLive, TokenVerifier } from "@kassa/platform/auth"
-import { CatalogHttpConfig } from "@kassa/platform/config"
+import { CatalogHttpConfig } from "./config.ts"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
 import { Outbox } from "@kassa/platform/outbox"
 import { RequestValidationLive } from "@kassa/platform/validation"

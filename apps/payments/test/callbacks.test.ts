@@ -3,7 +3,7 @@
 import { assert, layer } from "@effect/vitest"
 import { BillingCallbackRpcs, type PaymentOutcome } from "@kassa/domain/payments"
 import { ServiceAuthLive, ServiceToken } from "@kassa/platform/service-token"
-import { rpcSerialization } from "@kassa/payments/client"
+import { rpcSerialization } from "@kassa/clients/protocol"
 import { NodeHttpServer } from "@effect/platform-node"
 import { serverUrl } from "@kassa/platform/http"
 import { Context, Effect, Layer, Redacted, Ref } from "effect"

@@ -3,8 +3,8 @@
 import { assert, layer } from "@effect/vitest"
 import { PaymentId } from "@kassa/domain"
 import { PaymentsApi } from "@kassa/domain/apis"
-import { ServiceTokenAuth } from "@kassa/domain/payments"
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { ServiceTokenAuth } from "@kassa/domain/auth"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { EventBus } from "@kassa/platform/bus"
 import { apiClient } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
@@ -69,10 +69,10 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       const userId = newUserId()
       const request = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 990, currency: "EUR" } as const
       const refused = yield* Effect.flip(client.CreatePayment(request))
-      assert.strictEqual(refused._tag, "Unprocessable")
+      assert.strictEqual(refused._tag, "NoPaymentMethod")
       // the first charge made the customer; a method saved without being the default does not count either
       yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_visa", makeDefault: false })
-      assert.strictEqual((yield* Effect.flip(client.CreatePayment(request)))._tag, "Unprocessable")
+      assert.strictEqual((yield* Effect.flip(client.CreatePayment(request)))._tag, "NoPaymentMethod")
       yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_mastercard" })
       const payment = yield* client.CreatePayment(request)
       assert.strictEqual(payment.status, "succeeded")
@@ -134,7 +134,7 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       const errors = results.flatMap((r) => r._tag === "Failure" ? [r.failure._tag] : [])
       assert.strictEqual(ids.size, 1)
       // the ones that arrived while the first was at the provider were told to retry, nothing else
-      assert.deepStrictEqual([...new Set(errors)].filter((t) => t !== "Conflict"), [])
+      assert.deepStrictEqual([...new Set(errors)].filter((t) => t !== "PaymentInProgress"), [])
       const [paymentId] = [...ids]
       assert.strictEqual((yield* providerIntentsOf(paymentId ?? "")).length, 1)
       const replay = yield* client.CreatePayment(input)
@@ -149,10 +149,12 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       const input = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 700, currency: "EUR" as const, paymentMethod: "pm_card_visa" }
       const paid = yield* client.CreatePayment(input)
       const reused = yield* client.CreatePayment({ ...input, amount: 701 }).pipe(Effect.flip)
-      assert.strictEqual(reused._tag, "Unprocessable")
+      assert.strictEqual(reused._tag, "IdempotencyKeyReused")
       const again = yield* client.CreatePayment({ ...input, idempotencyKey: newKey() }).pipe(Effect.flip)
-      assert.strictEqual(again._tag, "Conflict")
-      assert.include(again.message, paid.id)
+      assert.deepStrictEqual(
+        again._tag === "InvoiceAlreadyPaid" ? [again.invoiceId, again.paymentId] : again._tag,
+        [input.invoiceId, paid.id]
+      )
     }))
 
   it.effect("429 and 500 from the provider are retried with the same key: one intent, succeeded", () =>
@@ -176,7 +178,7 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
         amount: 100,
         currency: "EUR"
       }).pipe(Effect.flip)
-      assert.strictEqual(noMethod._tag, "Unprocessable")
+      assert.deepStrictEqual(noMethod._tag === "NoPaymentMethod" ? noMethod.userId : noMethod._tag, userId)
       const badMethod = yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_nope" }).pipe(Effect.flip)
       assert.deepStrictEqual([badMethod._tag, badMethod._tag === "BadRequest" ? badMethod.field : ""], ["BadRequest", "paymentMethod"])
       const missing = yield* client.GetPayment({ paymentId: PaymentId.make("pay_missing") }).pipe(Effect.flip)

@@ -2,10 +2,10 @@
 // sandbox in-process on an ephemeral port (webhooks delivered to the app), and a typed RPC client with the
 // service token. Polling helpers wait for real asynchronous work (webhook workers, the outbox relay).
 import { InvoiceId, UserId } from "@kassa/domain"
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { PaymentsApp } from "@kassa/payments/main"
 import { serverUrl } from "@kassa/platform/http"
-import { StripeClient } from "@kassa/platform/stripe"
+import { StripeClient } from "../src/stripe.ts"
 import { TestPlatform } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"

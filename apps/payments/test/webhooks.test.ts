@@ -1,7 +1,7 @@
 // POST /webhooks/stripe: signature checks over the raw body (tolerance, rotation), storage deduplicated by
 // event id before answering, asynchronous and order-independent application.
 import { assert, layer } from "@effect/vitest"
-import { sandboxApiKey } from "@kassa/platform/stripe"
+import { developmentApiKey as sandboxApiKey } from "../src/config.ts"
 import { signatureHeader, StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
 import { Clock, Effect } from "effect"

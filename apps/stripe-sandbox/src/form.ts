@@ -1,5 +1,6 @@
 // Stripe's request encoding: `application/x-www-form-urlencoded` bodies (and query strings) whose keys use
 // brackets for nesting: `metadata[invoiceId]=inv_1`, `payment_method_types[0]=card`, `expand[]=latest_charge`.
+import { canonicalJson } from "@kassa/platform/digest"
 
 /** A decoded parameter tree: strings at the leaves, objects for `a[b]`, arrays for `a[]` and `a[0]`. */
 export type Param = string | ParamObject | ReadonlyArray<Param>
@@ -53,10 +54,4 @@ export const decodeParams = (encoded: string): ParamObject => {
 }
 
 /** A stable rendering of the parameters, for comparing idempotent requests. */
-export const fingerprint = (params: ParamObject): string => {
-  const canonical = (value: Param): unknown =>
-    typeof value === "string" ? value
-    : Array.isArray(value) ? value.map(canonical)
-    : Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as ParamObject)[k] ?? "")]))
-  return JSON.stringify(canonical(params))
-}
+export const fingerprint = (params: ParamObject): string => canonicalJson(params)

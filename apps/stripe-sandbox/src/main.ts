@@ -1,7 +1,7 @@
 // The Stripe sandbox: `node apps/stripe-sandbox/src/main.ts` serves it on STRIPE_SANDBOX_PORT (default 12111) and
 // delivers webhooks to STRIPE_SANDBOX_WEBHOOK_URLS, keeping its account in STRIPE_SANDBOX_DATA_DIR; scripts/start.ts runs
 // it in-process when STRIPE_API_BASE is unset.
-import { StripeSandboxConfig, StripeSandboxHttpConfig } from "@kassa/platform/config"
+import { StripeSandboxConfig, StripeSandboxHttpConfig } from "./config.ts"
 import { TelemetryLive, runApp } from "@kassa/platform/http"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { StripeSandbox } from "./sandbox.ts"

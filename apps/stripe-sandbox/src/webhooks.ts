@@ -5,10 +5,11 @@
 // the journal keeps each event with the endpoint URLs it has not reached yet, and the sandbox resumes those
 // deliveries when an endpoint with that URL is there again (at start, or when it is added).
 import { createHmac } from "node:crypto"
-import { Clock, Context, Duration, Effect, FiberSet, Layer, Queue, Random, Schedule, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, FiberSet, Layer, Queue, Random, type Scope } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
 import { Journal, type PendingDelivery } from "./journal.ts"
 import { newId, type RaisedEvent } from "./state.ts"
+import { backoff } from "@kassa/platform/backoff"
 
 export interface WebhookEndpoint {
   readonly id: string
@@ -95,10 +96,7 @@ export class Webhooks extends Context.Service<Webhooks, {
           journal.commit()
         }).pipe(Effect.ignore({ log: "Warn", message: "could not record a webhook delivery" }))
 
-      const backoff = Schedule.min([
-        Schedule.exponential(options.retryBase ?? Duration.millis(500)),
-        Schedule.spaced("30 seconds")
-      ]).pipe(Schedule.jittered)
+      const retrySchedule = backoff({ base: options.retryBase ?? Duration.millis(500), cap: "30 seconds" })
 
       // one attempt: signed afresh with the current time, like Stripe
       const attempt = (event: RaisedEvent, endpoint: WebhookEndpoint, n: number) =>
@@ -128,7 +126,7 @@ export class Webhooks extends Context.Service<Webhooks, {
       /** Retries in the background, `attempts` times at most. */
       const keepTrying = (once: Effect.Effect<void, number>, event: RaisedEvent, endpoint: WebhookEndpoint, attempts: number) =>
         once.pipe(
-          Effect.retry({ schedule: backoff, times: attempts - 1 }),
+          Effect.retry({ schedule: retrySchedule, times: attempts - 1 }),
           Effect.catch(() =>
             Effect.logWarning("webhook delivery gave up").pipe(
               Effect.annotateLogs({ event: event.id, endpoint: endpoint.url }),

@@ -2,8 +2,7 @@
 // sandbox (always) and against Stripe's test mode when STRIPE_API_KEY holds a real `sk_test_` key and
 // STRIPE_API_BASE is unset (skipped otherwise).
 import { assert, describe, layer } from "@effect/vitest"
-import { StripeConfig } from "@kassa/platform/config"
-import { sandboxApiKey } from "@kassa/platform/stripe"
+import { developmentApiKey as sandboxApiKey, StripeConfig } from "@kassa/payments/config"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import Stripe from "stripe"

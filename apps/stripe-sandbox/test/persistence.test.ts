@@ -2,7 +2,6 @@
 // its process was killed) answers for the customers, cards, payments, refunds and idempotent results of the old one,
 // and delivers the webhooks the old one still owed. The SDK is the real `stripe` package throughout.
 import { assert, describe, it } from "@effect/vitest"
-import { sandboxApiKey } from "@kassa/platform/stripe"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -13,6 +12,9 @@ import { fileURLToPath } from "node:url"
 import Stripe from "stripe"
 import { Journal } from "../src/journal.ts"
 import { type SandboxOptions, StripeSandbox } from "../src/sandbox.ts"
+
+// the sandbox takes any test-mode key
+const sandboxApiKey = "sk_test_kassa_sandbox"
 
 const secret = "whsec_persistence_test"
 

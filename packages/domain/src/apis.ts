@@ -2,19 +2,15 @@
 // clients and tests derive from them.
 import { HttpApi } from "effect/http-api"
 import { AuthGroup, MeGroup } from "./auth.ts"
-import {
-  AdminBillingGroup,
-  BillingPaymentsGroup,
-  InvoicesGroup,
-  PaymentMethodsGroup,
-  StatementGroup,
-  SubscriptionsGroup
-} from "./billing.ts"
+import { BillingPaymentsGroup, InvoicesGroup, PaymentMethodsGroup, SubscriptionsGroup } from "./billing.ts"
+import { AdminBillingGroup } from "./billing-admin.ts"
 import { FilmsGroup, ProductsAdminGroup } from "./catalog.ts"
 import { apiAnnotations } from "./openapi.ts"
 import { EntitlementsGroup } from "./entitlements.ts"
-import { PaymentsGroup, StripeWebhooksGroup } from "./payments.ts"
+import { PaymentsGroup } from "./payments.ts"
 import { ProductsGroup } from "./products.ts"
+import { StatementGroup } from "./statement.ts"
+import { StripeWebhooksGroup } from "./webhooks.ts"
 import { SystemGroup } from "./system.ts"
 import { TestClockGroup } from "./test-clock.ts"
 

@@ -1,7 +1,9 @@
 // Accounts and tokens: the auth HttpApi group, the bearer middleware every app's
-// protected groups use, and the CurrentUser they provide. The server side lives in
+// protected groups use, the CurrentUser they provide, and the service-token middlewares of calls between
+// services. The server side lives in
 // packages/platform/src/auth.ts (token verification) and apps/billing/src/auth (accounts).
 import { Context, Schema, SchemaTransformation } from "effect"
+import { RpcMiddleware } from "effect/rpc"
 import {
   HttpApiEndpoint,
   HttpApiGroup,
@@ -10,7 +12,7 @@ import {
   HttpApiSecurity,
   OpenApi
 } from "effect/http-api"
-import { Conflict, Forbidden, RateLimited, ServiceUnavailable, Unauthorized } from "./errors.ts"
+import { Forbidden, RateLimited, ServiceUnavailable, Unauthorized } from "./errors.ts"
 import { UserId } from "./ids.ts"
 import { RequestValidation } from "./validation.ts"
 
@@ -132,6 +134,25 @@ export class AdminAuthentication extends HttpApiMiddleware.Service<AdminAuthenti
   { security: { bearer: accessToken }, error: [Unauthorized, Forbidden, ServiceUnavailable] }
 ) {}
 
+/** RPC middleware: `Authorization: Bearer <SERVICE_TOKEN>`; clients must provide the side that adds it. */
+export class ServiceAuth extends RpcMiddleware.Service<ServiceAuth>()("kassa/ServiceAuth", {
+  error: Unauthorized,
+  requiredForClient: true
+}) {}
+
+/**
+ * The same token on HTTP routes meant for other services and operators. Derived clients add it with
+ * `HttpApiMiddleware.layerClient(ServiceTokenAuth, …)` (not forced, so clients of the API's other groups need none).
+ */
+export class ServiceTokenAuth extends HttpApiMiddleware.Service<ServiceTokenAuth>()("kassa/ServiceTokenAuth", {
+  security: {
+    bearer: HttpApiSecurity.http({ scheme: "bearer" }).pipe(
+      HttpApiSecurity.annotate(OpenApi.Description, "the deployment's SERVICE_TOKEN")
+    )
+  },
+  error: Unauthorized
+}) {}
+
 export const ADMIN_PREFIX = "/admin/v1"
 
 /**
@@ -150,12 +171,18 @@ export const adminGroup = <
     AdminAuthentication
   )
 
+/** 409: an account with this email exists already. */
+export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
+  message: Schema.String,
+  email: Schema.String
+}, { httpApiStatus: 409 }) {}
+
 export class AuthGroup extends HttpApiGroup.make("auth")
   .add(
     HttpApiEndpoint.post("register", "/v1/auth/register", {
       payload: Credentials,
       success: Account.pipe(HttpApiSchema.status(201)),
-      error: [Conflict, RateLimited, ServiceUnavailable]
+      error: [EmailTaken, RateLimited, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Create an account"),
     HttpApiEndpoint.post("token", "/v1/auth/token", {
       payload: Credentials,

@@ -4,11 +4,21 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { adminGroup, Authentication } from "./auth.ts"
-import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable, Unprocessable } from "./errors.ts"
+import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
+import { IdempotencyInFlight, IdempotencyKey } from "./idempotency.ts"
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
-import { IdempotencyKey, Payment, PaymentInProgress, PaymentMethod, PaymentMethodId, PaymentMethods, PaymentStatus, PositiveAmount } from "./payments.ts"
+import {
+  CancelPaymentError,
+  CreatePaymentError,
+  Payment,
+  PaymentMethod,
+  PaymentMethodId,
+  PaymentMethods,
+  PaymentStatus,
+  PositiveAmount
+} from "./payments.ts"
 import { CalendarDate, Instant, UtcDateTime } from "./time.ts"
 import { RequestValidation } from "./validation.ts"
 
@@ -152,14 +162,31 @@ export class AlreadySubscribed extends Schema.TaggedError<AlreadySubscribed>()("
   subscriptionId: SubscriptionId
 }, { httpApiStatus: 409 }) {}
 
-/**
- * 409: an earlier request with this Idempotency-Key is still running; retry after `Retry-After` seconds (the
- * server also sends the header) and get its answer. A request whose process died is re-run by the next retry.
- */
-export class IdempotencyInFlight extends Schema.TaggedError<IdempotencyInFlight>()("IdempotencyInFlight", {
+/** 409: the subscription has ended (canceled or expired); there is nothing left to cancel. */
+export class SubscriptionEnded extends Schema.TaggedError<SubscriptionEnded>()("SubscriptionEnded", {
   message: Schema.String,
-  retryAfterSeconds: Schema.Int
+  subscriptionId: SubscriptionId,
+  status: SubscriptionStatus
 }, { httpApiStatus: 409 }) {}
+
+/** 409: a resume of a subscription that is not set to cancel at its period's end. */
+export class NoCancellationPending extends Schema.TaggedError<NoCancellationPending>()("NoCancellationPending", {
+  message: Schema.String,
+  subscriptionId: SubscriptionId
+}, { httpApiStatus: 409 }) {}
+
+/** 409: only an open invoice can be paid; this one is paid, void or uncollectible. */
+export class InvoiceNotOpen extends Schema.TaggedError<InvoiceNotOpen>()("InvoiceNotOpen", {
+  message: Schema.String,
+  invoiceId: InvoiceId,
+  status: InvoiceStatus
+}, { httpApiStatus: 409 }) {}
+
+/** 422: the plan is retired or its product archived; subscribe to a plan the product offers now. */
+export class PlanNotOnSale extends Schema.TaggedError<PlanNotOnSale>()("PlanNotOnSale", {
+  message: Schema.String,
+  planId: PlanId
+}, { httpApiStatus: 422 }) {}
 
 /**
  * 202 Accepted: the request is recorded and its money movement started, but the payment provider has not said how
@@ -175,18 +202,22 @@ export class OutcomePending extends Schema.TaggedError<OutcomePending>()("Outcom
   payment: Schema.optionalKey(Schema.NullOr(Payment))
 }, { httpApiStatus: 202 }) {}
 
-const moneyErrors = [
-  BadRequest,
+// Every request that moves money is keyed: a replay of another request is refused, a duplicate of one still
+// running waits, and one whose outcome the provider has not given yet is a 202. Payments' refusals pass through.
+export const SubscribeError = [
   NotFound,
-  Conflict,
   AlreadySubscribed,
+  PlanNotOnSale,
   IdempotencyInFlight,
   OutcomePending,
-  PaymentInProgress,
-  Unprocessable,
-  ProviderUnavailable,
-  ServiceUnavailable
+  ...CreatePaymentError
 ] as const
+export type SubscribeError = (typeof SubscribeError)[number]["Type"]
+export const PayInvoiceError = [NotFound, InvoiceNotOpen, IdempotencyInFlight, OutcomePending, ...CreatePaymentError] as const
+export type PayInvoiceError = (typeof PayInvoiceError)[number]["Type"]
+/** A viewer's cancel of a payment and an admin's refund. */
+export const RefundPaymentError = [IdempotencyInFlight, OutcomePending, ...CancelPaymentError] as const
+export type RefundPaymentError = (typeof RefundPaymentError)[number]["Type"]
 
 // ---- viewer groups -----------------------------------------------------------------------------------------
 
@@ -224,7 +255,7 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
       headers: idempotencyHeader,
       payload: SubscribeRequest,
       success: SubscribeResult.pipe(HttpApiSchema.status(201)),
-      error: moneyErrors
+      error: SubscribeError
     }).annotate(OpenApi.Summary, "Subscribe to a plan (charges the first period)"),
     HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Subscription), error: [BadRequest, ServiceUnavailable] })
       .annotate(OpenApi.Summary, "Your subscriptions"),
@@ -237,12 +268,12 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
       params: { id: SubscriptionId },
       payload: CancelSubscriptionRequest,
       success: Subscription,
-      error: [NotFound, Conflict, ServiceUnavailable]
+      error: [NotFound, SubscriptionEnded, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Cancel a subscription, now or at period end"),
     HttpApiEndpoint.post("resume", "/:id/resume", {
       params: { id: SubscriptionId },
       success: Subscription,
-      error: [NotFound, Conflict, ServiceUnavailable]
+      error: [NotFound, NoCancellationPending, ServiceUnavailable]
     }).annotate(OpenApi.Summary, "Undo a cancel at period end")
   )
   .middleware(RequestValidation)
@@ -266,7 +297,7 @@ export class InvoicesGroup extends HttpApiGroup.make("invoices")
       headers: idempotencyHeader,
       payload: PayInvoiceRequest,
       success: PayResult,
-      error: moneyErrors
+      error: PayInvoiceError
     }).annotate(OpenApi.Summary, "Pay an open invoice")
   )
   .middleware(RequestValidation)
@@ -282,14 +313,14 @@ export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
     HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: [NotFound, ServiceUnavailable] })
       .annotate(OpenApi.Summary, "One of your payments"),
     /**
-     * "Отменить платеж": a pending payment is canceled; a succeeded one inside the refund window is refunded in
+     * Cancel a payment («Отменить платеж»): a pending payment is canceled; a succeeded one inside the refund window is refunded in
      * full, its period's access revoked and its subscription canceled. Outside the window 422, twice 409.
      */
     HttpApiEndpoint.post("cancel", "/:id/cancel", {
       params: { id: PaymentId },
       headers: idempotencyHeader,
       success: Payment,
-      error: moneyErrors
+      error: RefundPaymentError
     }).annotate(OpenApi.Summary, "Cancel a payment: refund it in full")
   )
   .middleware(RequestValidation)
@@ -301,126 +332,9 @@ export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
   }))
 {}
 
-// ---- statement ---------------------------------------------------------------------------------------------
+// ---- scheduler runs ----------------------------------------------------------------------------------------
 
-/**
- * One line of a statement. Signs are from the viewer's side: an invoice is a charge (negative), a payment pays it
- * (positive), a refund's credit note reduces the charge (`credit`, positive) and its payout is money returned
- * (`refund`, negative); a fully refunded invoice nets to zero.
- */
-export const StatementEntry = Schema.Struct({
-  at: UtcDateTime,
-  kind: Schema.Literals(["invoice", "credit", "payment", "refund"]),
-  /** the invoice, payment or credit line the entry comes from */
-  reference: Schema.String,
-  invoiceId: InvoiceId,
-  amount: Schema.Int,
-  currency: Currency,
-  /** running balance in the entry's currency, after it */
-  balance: Schema.Int
-}).annotate({ identifier: "StatementEntry" })
-export type StatementEntry = typeof StatementEntry.Type
-
-export const StatementBalance = Schema.Struct({
-  currency: Currency,
-  opening: Schema.Int,
-  closing: Schema.Int
-}).annotate({ identifier: "StatementBalance" })
-export type StatementBalance = typeof StatementBalance.Type
-
-export const Statement = Schema.Struct({
-  userId: UserId,
-  /** the range as asked, in the account's time zone, both days included */
-  from: Schema.String,
-  to: Schema.String,
-  timeZone: Schema.String,
-  balances: Schema.Array(StatementBalance),
-  entries: Schema.Array(StatementEntry)
-}).annotate({ identifier: "Statement" })
-export type Statement = typeof Statement.Type
-
-export const StatementQuery = {
-  from: CalendarDate,
-  to: CalendarDate,
-  /** default json */
-  format: Schema.optionalKey(Schema.Literals(["json", "csv"]))
-}
-
-/** The CSV rendering: text/csv with `Content-Disposition: attachment`. */
-export const StatementCsv = HttpApiSchema.WithHeaders(
-  Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/csv; charset=utf-8" })),
-  { "content-disposition": Schema.String }
-)
-
-export class StatementGroup extends HttpApiGroup.make("statement")
-  .add(
-    HttpApiEndpoint.get("get", "/v1/statement", {
-      query: StatementQuery,
-      success: [Statement, StatementCsv],
-      error: [BadRequest, ServiceUnavailable]
-    }).annotate(OpenApi.Summary, "Your statement for a date range (JSON or CSV)")
-  )
-  .middleware(RequestValidation)
-  .middleware(Authentication)
-  .annotateMerge(OpenApi.annotations({
-    title: "Statement",
-    description: "«Запросить выписку»: invoices, payments and refunds in a range of at most one year, with opening, " +
-      "closing and running balances per currency; format=csv downloads the same as CSV"
-  }))
-{}
-
-// ---- admin ("Просмотр счетов и оплат") ---------------------------------------------------------------------
-
-/** Filters shared by the admin lists; `from`/`to` bound the creation time (ISO 8601, `to` exclusive). */
-const adminFilters = {
-  userId: Schema.optionalKey(UserId),
-  productId: Schema.optionalKey(ProductId),
-  from: Schema.optionalKey(Instant),
-  to: Schema.optionalKey(Instant),
-  ...PageQuery
-}
-
-/** One admin write: who, when, what, why. */
-export const AuditEntry = Schema.Struct({
-  id: Schema.String,
-  actorId: UserId,
-  action: Schema.String,
-  objectType: Schema.String,
-  objectId: Schema.String,
-  reason: Schema.String,
-  details: Schema.Record(Schema.String, Schema.Unknown),
-  at: UtcDateTime
-}).annotate({ identifier: "AuditEntry" })
-export type AuditEntry = typeof AuditEntry.Type
-
-export const AdminInvoiceDetail = Schema.Struct({
-  invoice: Invoice,
-  payments: Schema.Array(Payment),
-  /** admin writes on the invoice and its payments, oldest first */
-  audit: Schema.Array(AuditEntry)
-}).annotate({ identifier: "AdminInvoiceDetail" })
-export type AdminInvoiceDetail = typeof AdminInvoiceDetail.Type
-
-export const AdminRefundRequest = Schema.Struct({
-  /** minor units; omitted → everything not yet refunded */
-  amount: Schema.optionalKey(PositiveAmount),
-  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
-}).annotate({ identifier: "AdminRefundRequest" })
-
-export const UnparkRequest = Schema.Struct({
-  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
-}).annotate({ identifier: "UnparkRequest" })
-
-/** 409: the subscription is not parked. */
-export class SubscriptionNotParked extends Schema.TaggedError<SubscriptionNotParked>()("SubscriptionNotParked", {
-  message: Schema.String
-}, { httpApiStatus: 409 }) {}
-
-export const AdminRefundResult = Schema.Struct({ payment: Payment, audit: AuditEntry }).annotate({
-  identifier: "AdminRefundResult"
-})
-export type AdminRefundResult = typeof AdminRefundResult.Type
-
+/** What one scheduler cycle did. */
 export const SchedulerRun = Schema.Struct({
   /** incomplete subscriptions not paid within 23 h, now incomplete_expired */
   expiredIncomplete: Schema.Int,
@@ -459,65 +373,3 @@ export const SchedulerRunRecord = Schema.Struct({
   error: Schema.NullOr(Schema.String)
 }).annotate({ identifier: "SchedulerRunRecord" })
 export type SchedulerRunRecord = typeof SchedulerRunRecord.Type
-
-export class AdminBillingGroup extends adminGroup(
-  "adminBilling",
-  HttpApiEndpoint.get("invoices", "/invoices", {
-    query: { ...adminFilters, status: Schema.optionalKey(InvoiceStatus) },
-    success: Page(Invoice),
-    error: [BadRequest, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "All invoices, filtered"),
-  HttpApiEndpoint.get("invoice", "/invoices/:id", {
-    params: { id: InvoiceId },
-    success: AdminInvoiceDetail,
-    error: [NotFound, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "An invoice with its payments and audit trail"),
-  HttpApiEndpoint.get("payments", "/payments", {
-    query: { ...adminFilters, status: Schema.optionalKey(PaymentStatus) },
-    success: Page(Payment),
-    error: [BadRequest, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "All payments, filtered"),
-  HttpApiEndpoint.get("subscriptions", "/subscriptions", {
-    query: {
-      ...adminFilters,
-      status: Schema.optionalKey(SubscriptionStatus),
-      parked: Schema.optionalKey(Schema.Literals(["true", "false"]).annotate({ description: "only parked (or unparked) ones" }))
-    },
-    success: Page(Subscription),
-    error: [BadRequest, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "All subscriptions, filtered"),
-  /** Lets the scheduler bill a parked subscription again (the reason goes to the audit log). */
-  HttpApiEndpoint.post("unpark", "/subscriptions/:id/unpark", {
-    params: { id: SubscriptionId },
-    payload: UnparkRequest,
-    success: Subscription,
-    error: [NotFound, SubscriptionNotParked, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "Unpark a subscription a safety bound stopped"),
-  HttpApiEndpoint.get("statement", "/users/:id/statement", {
-    params: { id: UserId },
-    query: { from: CalendarDate, to: CalendarDate },
-    success: Statement,
-    error: [BadRequest, NotFound, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "A user's statement"),
-  HttpApiEndpoint.post("refund", "/payments/:id/refund", {
-    params: { id: PaymentId },
-    headers: idempotencyHeader,
-    payload: AdminRefundRequest,
-    success: AdminRefundResult,
-    error: moneyErrors
-  }).annotate(OpenApi.Summary, "Refund a payment (partial allowed)"),
-  /** Starts one scheduler cycle and answers at once (202); the cycle runs apart from the request, to its end. */
-  HttpApiEndpoint.post("run", "/billing/run", {
-    success: SchedulerRunRecord.pipe(HttpApiSchema.status(202)),
-    error: ServiceUnavailable
-  }).annotate(OpenApi.Summary, "Start a scheduler cycle now"),
-  HttpApiEndpoint.get("runStatus", "/billing/runs/:id", {
-    params: { id: Schema.String.check(Schema.isMaxLength(64)) },
-    success: SchedulerRunRecord,
-    error: [NotFound, ServiceUnavailable]
-  }).annotate(OpenApi.Summary, "Read a scheduler run started by hand")
-).annotateMerge(OpenApi.annotations({
-  title: "Admin: billing",
-  description: "«Просмотр счетов и оплат»: every invoice, payment and subscription with filters; statements of any " +
-    "user; refunds (partial allowed, recorded in the audit log); a scheduler cycle on demand and its outcome"
-})) {}

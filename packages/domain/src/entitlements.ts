@@ -3,10 +3,9 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { Rpc, RpcGroup } from "effect/rpc"
-import { Authentication, Me } from "./auth.ts"
+import { Authentication, Me, ServiceAuth } from "./auth.ts"
 import { ServiceUnavailable, Unauthorized } from "./errors.ts"
 import { FilmId, ProductId, UserId } from "./ids.ts"
-import { ServiceAuth } from "./payments.ts"
 import { RequestValidation } from "./validation.ts"
 import { UtcDateTime } from "./time.ts"
 

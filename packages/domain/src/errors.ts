@@ -1,5 +1,7 @@
 // The errors every app answers with. The status lives on the class, so an HttpApi
 // endpoint that lists one of these responds with that status and a `{ _tag, message, ... }` body.
+// A refusal that depends on the state (409) or on a business rule (422) has its own error, named for what
+// happened and declared beside its contract (billing.ts, payments.ts, idempotency.ts, catalog.ts, auth.ts).
 import { Schema } from "effect"
 
 /** 400: bad input; `field` names the offending field when there is one. */
@@ -23,16 +25,6 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
   message: Schema.String,
   resource: Schema.optionalKey(Schema.String)
 }, { httpApiStatus: 404 }) {}
-
-/** 409: conflicts with the current state (already done, taken, in flight). */
-export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
-  message: Schema.String
-}, { httpApiStatus: 409 }) {}
-
-/** 422: well-formed, but a business rule forbids it. */
-export class Unprocessable extends Schema.TaggedError<Unprocessable>()("Unprocessable", {
-  message: Schema.String
-}, { httpApiStatus: 422 }) {}
 
 /** 429: the server also sends `Retry-After: retryAfterSeconds`. */
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {

@@ -1,11 +1,13 @@
-// Payments: the payment and refund resources, their statuses, the typed errors, the RPC group
-// billing calls (effect/rpc over HTTP), its HTTP twin for operators under /v1/payments, the Stripe webhook
-// route, and the callback group billing serves so payments can report outcomes. Service-to-service calls carry
-// the shared service token as a bearer token.
+// Payments: the payment and refund resources, their statuses, the typed errors, the RPC group billing calls
+// (effect/rpc over HTTP), its HTTP twin for operators under /v1/payments, and the callback group billing serves so
+// payments can report outcomes (Stripe's webhook route is in webhooks.ts). Service-to-service calls carry the shared
+// service token as a bearer token.
 import { Schema } from "effect"
-import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
-import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
-import { BadRequest, Conflict, NotFound, ProviderUnavailable, ServiceUnavailable, Unauthorized, Unprocessable } from "./errors.ts"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { Rpc, RpcGroup } from "effect/rpc"
+import { ServiceAuth, ServiceTokenAuth } from "./auth.ts"
+import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
+import { IdempotencyKey, IdempotencyKeyReused } from "./idempotency.ts"
 import { InvoiceId, PaymentId, RefundId, UserId } from "./ids.ts"
 import { Currency, isAmountWithinCurrencyMax, MAX_AMOUNT_ANY_CURRENCY } from "./money.ts"
 import { RequestValidation } from "./validation.ts"
@@ -47,12 +49,6 @@ export const PositiveAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, ma
 
 /** Minor units already refunded, 0 up to the amount. */
 const RefundedAmount = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
-
-/** The caller's key for one logical request; a retry resends the same key. */
-export const IdempotencyKey = Schema.String.check(
-  Schema.isMinLength(1, { message: "idempotency key must not be empty" }),
-  Schema.isMaxLength(255, { message: "idempotency key must be at most 255 characters" })
-).annotate({ identifier: "IdempotencyKey" })
 
 /** A Stripe payment method id (`pm_…`) or one of Stripe's test ids such as `pm_card_visa`. */
 export const PaymentMethodId = Schema.String.check(
@@ -182,42 +178,92 @@ export class PaymentInProgress extends Schema.TaggedError<PaymentInProgress>()("
   paymentId: PaymentId
 }, { httpApiStatus: 409 }) {}
 
+/** 409: a payment of this invoice already took the money. */
+export class InvoiceAlreadyPaid extends Schema.TaggedError<InvoiceAlreadyPaid>()("InvoiceAlreadyPaid", {
+  message: Schema.String,
+  invoiceId: InvoiceId,
+  paymentId: PaymentId
+}, { httpApiStatus: 409 }) {}
+
+/** 422: the charge names no payment method and the user has no default one. */
+export class NoPaymentMethod extends Schema.TaggedError<NoPaymentMethod>()("NoPaymentMethod", {
+  message: Schema.String,
+  userId: UserId
+}, { httpApiStatus: 422 }) {}
+
+/** 409: the payment is refunded in full already. */
+export class AlreadyRefunded extends Schema.TaggedError<AlreadyRefunded>()("AlreadyRefunded", {
+  message: Schema.String,
+  paymentId: PaymentId
+}, { httpApiStatus: 409 }) {}
+
+/** 409: what is left of the payment is being refunded by an earlier request; its outcome decides. */
+export class RefundInProgress extends Schema.TaggedError<RefundInProgress>()("RefundInProgress", {
+  message: Schema.String,
+  paymentId: PaymentId
+}, { httpApiStatus: 409 }) {}
+
+/**
+ * 409: the payment's status leaves nothing to cancel or refund: `canceled` or `failed` for good, `unknown` until the
+ * provider has said how it ended (retry then).
+ */
+export class PaymentNotRefundable extends Schema.TaggedError<PaymentNotRefundable>()("PaymentNotRefundable", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  status: PaymentStatus
+}, { httpApiStatus: 409 }) {}
+
+/** 422: the payment is older than the refund window (`PAYMENTS_REFUND_WINDOW`); only an operator may refund it. */
+export class RefundWindowClosed extends Schema.TaggedError<RefundWindowClosed>()("RefundWindowClosed", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  closedAt: UtcDateTime
+}, { httpApiStatus: 422 }) {}
+
+/** 422: the amount asked is more than the payment's part not refunded yet. */
+export class RefundExceedsPayment extends Schema.TaggedError<RefundExceedsPayment>()("RefundExceedsPayment", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  requested: Schema.Int,
+  refundable: Schema.Int
+}, { httpApiStatus: 422 }) {}
+
+/** 422: the provider refused the refund; `code` is its reason. */
+export class RefundRefused extends Schema.TaggedError<RefundRefused>()("RefundRefused", {
+  message: Schema.String,
+  paymentId: PaymentId,
+  code: Schema.String
+}, { httpApiStatus: 422 }) {}
+
 // ServiceUnavailable: payments' own database is down (retry later); ProviderUnavailable: Stripe did not answer.
 export const CreatePaymentError = [
   BadRequest,
-  Conflict,
   PaymentInProgress,
-  Unprocessable,
+  InvoiceAlreadyPaid,
+  NoPaymentMethod,
+  IdempotencyKeyReused,
   ProviderUnavailable,
   ServiceUnavailable
 ] as const
-export const CancelPaymentError = [NotFound, Conflict, Unprocessable, ProviderUnavailable, ServiceUnavailable] as const
+export type CreatePaymentError = (typeof CreatePaymentError)[number]["Type"]
+export const CancelPaymentError = [
+  NotFound,
+  AlreadyRefunded,
+  RefundInProgress,
+  PaymentNotRefundable,
+  RefundWindowClosed,
+  RefundExceedsPayment,
+  RefundRefused,
+  IdempotencyKeyReused,
+  ProviderUnavailable,
+  ServiceUnavailable
+] as const
+export type CancelPaymentError = (typeof CancelPaymentError)[number]["Type"]
 export const GetPaymentError = [NotFound, ServiceUnavailable] as const
 export const CustomerError = [BadRequest, ProviderUnavailable, ServiceUnavailable] as const
 export const ListPaymentMethodsError = [ProviderUnavailable, ServiceUnavailable] as const
 /** NotFound: the method is not attached to this user's customer (never was, someone else's, or already removed). */
 export const DetachPaymentMethodError = [NotFound, ProviderUnavailable, ServiceUnavailable] as const
-
-// ---- service token -----------------------------------------------------------------------------------------
-
-/** RPC middleware: `Authorization: Bearer <SERVICE_TOKEN>`; clients must provide the side that adds it. */
-export class ServiceAuth extends RpcMiddleware.Service<ServiceAuth>()("kassa/ServiceAuth", {
-  error: Unauthorized,
-  requiredForClient: true
-}) {}
-
-/**
- * The same token on HTTP routes meant for other services and operators. Derived clients add it with
- * `HttpApiMiddleware.layerClient(ServiceTokenAuth, …)` (not forced, so clients of the API's other groups need none).
- */
-export class ServiceTokenAuth extends HttpApiMiddleware.Service<ServiceTokenAuth>()("kassa/ServiceTokenAuth", {
-  security: {
-    bearer: HttpApiSecurity.http({ scheme: "bearer" }).pipe(
-      HttpApiSecurity.annotate(OpenApi.Description, "the deployment's SERVICE_TOKEN")
-    )
-  },
-  error: Unauthorized
-}) {}
 
 // ---- RPC: billing → payments -------------------------------------------------------------------------------
 
@@ -324,32 +370,5 @@ export class PaymentsGroup extends HttpApiGroup.make("payments")
   .annotateMerge(OpenApi.annotations({
     title: "Payments",
     description: "Operator twin of the payments RPC group; `Authorization: Bearer <SERVICE_TOKEN>`"
-  }))
-{}
-
-export const WebhookAck = Schema.Struct({ received: Schema.Boolean }).annotate({ identifier: "WebhookAck" })
-
-/** 400: the Stripe-Signature header does not verify (tampered, stale, or signed with another secret). */
-export class InvalidWebhookSignature extends Schema.TaggedError<InvalidWebhookSignature>()("InvalidWebhookSignature", {
-  message: Schema.String
-}, { httpApiStatus: 400 }) {}
-
-/**
- * Stripe's calls: the raw body is signature-checked, stored, and answered before it is processed. The route is
- * public, so RequestValidation bounds the body (413 past 1 MiB, before it is read); a signed event that can never
- * be stored (no id, not an object, NUL) is a 400 (`BadRequest`), never a 503 that Stripe would retry forever.
- */
-export class StripeWebhooksGroup extends HttpApiGroup.make("webhooks")
-  .add(
-    HttpApiEndpoint.post("stripe", "/webhooks/stripe", {
-      headers: { "stripe-signature": Schema.optionalKey(Schema.String) },
-      success: WebhookAck,
-      error: [InvalidWebhookSignature, BadRequest, ServiceUnavailable]
-    }).annotate(OpenApi.Summary, "Receive a signed Stripe event")
-  )
-  .middleware(RequestValidation)
-  .annotateMerge(OpenApi.annotations({
-    title: "Webhooks",
-    description: "Signed Stripe events (`Stripe-Signature: t=…,v1=…`, 300 s tolerance)"
   }))
 {}

@@ -3,7 +3,6 @@ import { Effect, Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import {
   BadRequest,
-  Conflict,
   CurrencyMismatch,
   Forbidden,
   InvalidAmount,
@@ -12,9 +11,11 @@ import {
   ProviderUnavailable,
   RateLimited,
   ServiceUnavailable,
-  Unauthorized,
-  Unprocessable
+  Unauthorized
 } from "../src/index.ts"
+import { IdempotencyInFlight, IdempotencyKeyReused } from "../src/idempotency.ts"
+import { PlanNotOnSale, SubscriptionEnded } from "../src/billing.ts"
+import { AlreadyRefunded, RefundWindowClosed } from "../src/payments.ts"
 
 // the status each error answers with
 const expected = [
@@ -22,8 +23,12 @@ const expected = [
   [Unauthorized, 401],
   [Forbidden, 403],
   [NotFound, 404],
-  [Conflict, 409],
-  [Unprocessable, 422],
+  [SubscriptionEnded, 409],
+  [IdempotencyInFlight, 409],
+  [AlreadyRefunded, 409],
+  [PlanNotOnSale, 422],
+  [IdempotencyKeyReused, 422],
+  [RefundWindowClosed, 422],
   [RateLimited, 429],
   [ProviderUnavailable, 502],
   [ServiceUnavailable, 503],

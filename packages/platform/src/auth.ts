@@ -10,6 +10,7 @@
 // reconnecting), cached verifications are not trusted, and when the feed recovers the cache is emptied, since
 // announcements may have been lost. When revocation state cannot be confirmed the request fails closed (503).
 import { randomUUID } from "node:crypto"
+import { LRUCache } from "lru-cache"
 import { AdminAuthentication, Authentication, CurrentUser, Role } from "@kassa/domain/auth"
 import { Forbidden, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
@@ -23,13 +24,12 @@ import {
   Layer,
   Option,
   Redacted,
-  Schedule,
-  Schema,
-  Stream
+  Schema
 } from "effect"
 import type { HttpServerResponse } from "effect/http/HttpServerResponse"
 import type { unhandled } from "effect/Types"
 import { AuthConfig } from "./config.ts"
+import { makeInvalidationFeed } from "./feed.ts"
 import { jwtKeys, signAccessToken, type VerifiedToken, verifyAccessToken } from "./jwt.ts"
 import { Cache } from "./kv.ts"
 
@@ -64,11 +64,9 @@ const maxCachedTokens = 50_000
 const FeedMessage = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("session"), id: Schema.String, until: Schema.Number }),
   Schema.Struct({ kind: Schema.Literal("token"), id: Schema.String, until: Schema.Number }),
-  Schema.Struct({ kind: Schema.Literal("user"), id: Schema.String, before: Schema.Number, until: Schema.Number }),
-  Schema.Struct({ kind: Schema.Literal("heartbeat"), id: Schema.String })
+  Schema.Struct({ kind: Schema.Literal("user"), id: Schema.String, before: Schema.Number, until: Schema.Number })
 ])
 type FeedMessage = typeof FeedMessage.Type
-const decodeFeedMessage = Schema.decodeUnknownOption(Schema.fromJsonString(FeedMessage))
 
 const unauthorized = (message: string) => new Unauthorized({ message })
 
@@ -89,9 +87,9 @@ export const bearerCredential = (authorization: string | undefined): string => {
 }
 
 /**
- * Whether a token's subject is an account. Billing, which owns the accounts, provides one backed by its users
- * table, so a token signed with the real key for an account that does not exist is a 401 on every billing route
- * (HttpApi, hot routes and the VerifyToken RPC alike). Apps without accounts accept every subject (the default).
+ * Whether a token's subject is an account. The app that owns the accounts provides one backed by its users
+ * table, so a token signed with the real key for an account that does not exist is a 401 on every one of its routes
+ * (HttpApi, hot routes and RPCs alike). Apps without accounts accept every subject (the default).
  * Asked once per token, when it is first verified; a failure is a 503.
  */
 export const TokenSubjects = Context.Reference<{
@@ -120,15 +118,13 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
       const cache = yield* Cache
       const subjects = yield* TokenSubjects
       const markerTtl = Duration.toMillis(config.accessTokenTtl) + 60_000 // + clock skew between replicas
-      const nodeId = randomUUID()
 
-      // verified tokens by token string; Map order = insertion order, so the first key is the oldest
-      const verified = new Map<string, VerifiedToken>()
+      // verified tokens by token string, least recently used dropped first
+      const verified = new LRUCache<string, VerifiedToken>({ max: maxCachedTokens })
       // revoked sessions and tokens: id -> until (epoch ms); users: id -> { before, until }
       const revokedSessions = new Map<string, number>()
       const revokedTokens = new Map<string, number>()
       const revokedUsers = new Map<string, { before: number; until: number }>()
-      let feedFreshUntil = 0
 
       const isRevoked = (token: VerifiedToken, now: number): boolean => {
         const session = revokedSessions.get(token.sessionId)
@@ -139,7 +135,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
         return user !== undefined && user.until > now && issuedBefore(token, user.before)
       }
 
-      const applyLocally = (message: Exclude<FeedMessage, { kind: "heartbeat" }>) => {
+      const applyLocally = (message: FeedMessage) => {
         if (message.kind === "session") revokedSessions.set(message.id, message.until)
         else if (message.kind === "token") revokedTokens.set(message.id, message.until)
         else {
@@ -155,45 +151,21 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
         for (const [id, until] of revokedSessions) if (until <= now) revokedSessions.delete(id)
         for (const [id, until] of revokedTokens) if (until <= now) revokedTokens.delete(id)
         for (const [id, entry] of revokedUsers) if (entry.until <= now) revokedUsers.delete(id)
-        for (const [token, entry] of verified) if (entry.expiresAt <= now) verified.delete(token)
+        const expired = [...verified.entries()].flatMap(([token, entry]) => entry.expiresAt <= now ? [token] : [])
+        for (const token of expired) verified.delete(token)
       }
 
-      const onFeed = (raw: string) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.sync(() => {
-            const message = decodeFeedMessage(raw)
-            if (Option.isNone(message)) return
-            if (message.value.kind !== "heartbeat") return applyLocally(message.value)
-            if (message.value.id !== nodeId) return
-            // back from a gap: announcements may have been lost, so nothing cached before it is trusted
-            if (now >= feedFreshUntil) verified.clear()
-            feedFreshUntil = now + feedStaleAfter
-            prune(now)
-          }))
-
-      const feedBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(
-        Schedule.jittered
-      )
-      // reported once per outage: the Cache layer reports the connection itself
-      let feedFailing = false
-      yield* cache.subscribe(revocationChannel).pipe(
-        Stream.tap(() => Effect.sync(() => (feedFailing = false))),
-        Stream.runForEach(onFeed),
-        Effect.tapError((error) =>
-          feedFailing ? Effect.void : Effect.andThen(
-            Effect.sync(() => (feedFailing = true)),
-            Effect.logWarning("revocation feed unavailable; tokens are checked against the cache until it returns")
-              .pipe(Effect.annotateLogs({ error: error.message }))
-          )
-        ),
-        Effect.retry(feedBackoff),
-        Effect.forkScoped
-      )
-      yield* cache.publish(revocationChannel, JSON.stringify({ kind: "heartbeat", id: nodeId })).pipe(
-        Effect.ignore,
-        Effect.repeat(Schedule.spaced(heartbeatEvery)),
-        Effect.forkScoped
-      )
+      // the revocations every verifier must hear of; a gap in it empties the verified-token cache
+      const feed = yield* makeInvalidationFeed({
+        name: "revocation",
+        channel: revocationChannel,
+        message: FeedMessage,
+        heartbeatEvery,
+        staleAfter: feedStaleAfter,
+        onMessage: applyLocally,
+        onGap: () => verified.clear(),
+        onHeartbeat: prune
+      })
 
       const checkMarkers = (token: VerifiedToken) =>
         Effect.all([
@@ -215,18 +187,10 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
       const verifySignature = (token: string, now: number) =>
         verifyAccessToken(token, { keys, issuer: config.issuer, audience: config.audience, now })
 
-      const remember = (token: string, entry: VerifiedToken) => {
-        verified.set(token, entry)
-        if (verified.size > maxCachedTokens) {
-          const oldest = verified.keys().next()
-          if (oldest.done !== true) verified.delete(oldest.value)
-        }
-      }
-
       const verify = (token: string): Effect.Effect<VerifiedToken, Unauthorized | ServiceUnavailable> =>
         token.length === 0 ? Effect.fail(unauthorized("missing bearer token")) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const hit = verified.get(token)
-          if (hit !== undefined && hit.expiresAt > now && now < feedFreshUntil) {
+          if (hit !== undefined && hit.expiresAt > now && feed.isFresh(now)) {
             return isRevoked(hit, now) ? Effect.fail(unauthorized("access token has been revoked")) : Effect.succeed(hit)
           }
           if (hit !== undefined) verified.delete(token)
@@ -239,47 +203,28 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
                 exists ? Effect.void : Effect.fail(unauthorized("the token's account does not exist")))
             ),
             // cached only while the feed is alive: otherwise a lost announcement could not be noticed
-            Effect.tap((entry) => Effect.sync(() => now < feedFreshUntil && remember(token, entry)))
+            Effect.tap((entry) => Effect.sync(() => feed.isFresh(now) && verified.set(token, entry)))
           )
         })
 
       const peek = (token: string, now: number): VerifiedToken | undefined => {
         const hit = verified.get(token)
-        return hit !== undefined && hit.expiresAt > now && now < feedFreshUntil && !isRevoked(hit, now) ? hit : undefined
+        return hit !== undefined && hit.expiresAt > now && feed.isFresh(now) && !isRevoked(hit, now) ? hit : undefined
       }
-
-      const writeMarker = (message: Exclude<FeedMessage, { kind: "heartbeat" }>, ttl: number) =>
-        Effect.andThen(
-          cache.set(markerKey(message.kind, message.id), message.kind === "user" ? String(message.before) : "1", ttl),
-          cache.publish(revocationChannel, JSON.stringify(message))
-        )
 
       const revoke = (revocation: Revocation): Effect.Effect<void> =>
         Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const until = now + markerTtl
-          const message = revocation.kind === "user"
-            ? { kind: "user" as const, id: revocation.id, before: revocation.before, until }
-            : revocation.kind === "session"
-            ? { kind: "session" as const, id: revocation.id, until }
-            : { kind: "token" as const, id: revocation.id, until }
-          applyLocally(message)
+          const until = (yield* Clock.currentTimeMillis) + markerTtl
+          const message: FeedMessage = revocation.kind === "user"
+            ? { kind: "user", id: revocation.id, before: revocation.before, until }
+            : { kind: revocation.kind, id: revocation.id, until }
           // a verifier never serves a token from its cache after its own revocation of it
-          const first = yield* Effect.result(writeMarker(message, markerTtl))
-          if (first._tag === "Success") return
-          yield* Effect.logWarning("revocation not recorded in the cache; retrying in the background").pipe(
-            Effect.annotateLogs({ kind: message.kind, error: first.failure.message })
-          )
-          yield* writeMarker(message, markerTtl).pipe(
-            Effect.retry(
-              Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(
-                Schedule.jittered,
-                Schedule.upTo({ duration: Duration.millis(markerTtl) })
-              )
-            ),
-            Effect.catch((error) => Effect.logError("revocation could not be recorded in the cache", error)),
-            Effect.forkDetach
-          )
+          applyLocally(message)
+          yield* feed.announce(message, {
+            key: markerKey(message.kind, message.id),
+            value: message.kind === "user" ? String(message.before) : "1",
+            ttl: markerTtl
+          })
         })
 
       return TokenVerifier.of({ verify, peek, revoke })
@@ -287,7 +232,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
   )
 }
 
-/** Signs access tokens; only the app that issues tokens (billing) needs it. */
+/** Signs access tokens; only the app that issues tokens needs it. */
 export class AccessTokenIssuer extends Context.Service<AccessTokenIssuer, {
   issue(
     user: { readonly id: UserId; readonly email: string; readonly role: Role },

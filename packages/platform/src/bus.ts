@@ -4,10 +4,11 @@ import { randomUUID } from "node:crypto"
 import type { Writable } from "node:stream"
 import * as amqp from "amqplib"
 import {
-  Cause, type Config, Context, Deferred, Duration, Effect, Layer, Option, Queue, RcRef, Redacted, Schedule, Schema,
+  Cause, type Config, Context, Deferred, Duration, Effect, Layer, Option, Queue, RcRef, Redacted, Schema,
   type Scope
 } from "effect"
 import { AmqpConfig } from "./config.ts"
+import { backoff } from "./backoff.ts"
 
 export class BusError extends Schema.TaggedError<BusError>()("BusError", {
   message: Schema.String,
@@ -79,7 +80,7 @@ const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : S
 // message is given up on so one poison message cannot stall its queue. Interruption is not caught.
 const handle = <E, R>(handler: (delivery: Delivery) => Effect.Effect<void, E, R>, delivery: Delivery) =>
   handler(delivery).pipe(
-    Effect.retry({ schedule: Schedule.exponential("100 millis").pipe(Schedule.jittered), times: 3 }),
+    Effect.retry({ schedule: backoff({ base: "100 millis", cap: "1 second" }), times: 3 }),
     Effect.as(true),
     Effect.catchCause((cause) =>
       Effect.logError("event handler failed; message rejected", cause).pipe(
@@ -159,9 +160,7 @@ const publishConfirmed = (channel: amqp.ConfirmChannel, exchange: string, messag
     }
   })
 
-const reconnectBackoff = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(
-  Schedule.jittered
-)
+const reconnectBackoff = backoff({ base: "200 millis", cap: "5 seconds" })
 
 const toDelivery = (message: amqp.ConsumeMessage): Delivery => ({
   routingKey: message.fields.routingKey,

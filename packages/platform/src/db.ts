@@ -7,6 +7,7 @@ import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Config, Effect, Layer, Option, Redacted, Schema, String as Str } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
+import { LRUCache } from "lru-cache"
 import { DatabaseConfig } from "./config.ts"
 
 export class EmbeddedDatabaseError extends Schema.TaggedError<EmbeddedDatabaseError>()("EmbeddedDatabaseError", {
@@ -16,19 +17,22 @@ export class EmbeddedDatabaseError extends Schema.TaggedError<EmbeddedDatabaseEr
 
 // every column of every row is renamed: the names are few, so each is converted once
 const memoized = (convert: (name: string) => string) => {
-  const known = new Map<string, string>()
+  const known = new LRUCache<string, string>({ max: 10_000 })
   return (name: string): string => {
     let converted = known.get(name)
     if (converted === undefined) {
       converted = convert(name)
-      if (known.size < 10_000) known.set(name, converted)
+      known.set(name, converted)
     }
     return converted
   }
 }
+// column names only: a json/jsonb value arrives as stored (a Stripe payload, an event's data, audit details keep
+// their keys), so SQL that builds JSON for the code names its keys as the code does
 const clientOptions = {
   transformQueryNames: memoized(Str.camelToSnake),
-  transformResultNames: memoized(Str.snakeToCamel)
+  transformResultNames: memoized(Str.snakeToCamel),
+  transformJson: false
 } as const
 
 export type DatabaseLayer<E> = Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, E>
@@ -104,7 +108,7 @@ export type Migrations = Record<`${number}_${string}`, Migration>
 
 /**
  * Raw SQL statements as a migration, run in order. One statement per argument: the driver speaks only the
- * extended protocol, which rejects several commands in one string. Use schema-qualified names (`billing.outbox`).
+ * extended protocol, which rejects several commands in one string. Use schema-qualified names (`<schema>.outbox`).
  */
 export const ddl = (...statements: ReadonlyArray<string>): Migration =>
   SqlClient.SqlClient.use((sql) => Effect.forEach(statements, (statement) => sql.unsafe(statement), { discard: true }))
@@ -144,7 +148,7 @@ export const migrate = (
 
 /** Runs `migrate` when the layer is built; put it before anything that touches the schema's tables. */
 export const migrations = (
-  schema: "catalog" | "billing" | "payments" | (string & {}),
+  schema: string,
   record: Migrations
 ): Layer.Layer<never, PgMigrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient | PgClient.PgClient> =>
   Layer.effectDiscard(migrate(schema, record))

@@ -37,8 +37,8 @@ const keyOf = (secret: Buffer): JwtKey => ({
   key: createSecretKey(secret)
 })
 
-// One generated secret per process, shared by every app of `npm start`, so billing's tokens open catalog's
-// routes; created on first use, not at import.
+// One generated secret per process, shared by every app run in it (`npm start`), so one app's tokens open the
+// others' routes; created on first use, not at import.
 let generated: JwtKey | undefined
 const processKey = Effect.suspend(() => {
   if (generated !== undefined) return Effect.succeed(generated)

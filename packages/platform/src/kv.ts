@@ -3,6 +3,8 @@
 import { Clock, type Config, Context, Duration, Effect, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { RedisConfig } from "./config.ts"
+import { LRUCache } from "lru-cache"
+import { backoffMillis } from "./backoff.ts"
 
 export class CacheError extends Schema.TaggedError<CacheError>()("CacheError", {
   message: Schema.String,
@@ -73,7 +75,7 @@ const openConnection = (url: string, role: string) =>
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           connectTimeout: Duration.toMillis(initialConnectWait),
-          retryStrategy: (times) => Math.round(Math.min(2000, 50 * 2 ** times) * (0.8 + Math.random() * 0.4))
+          retryStrategy: (times) => backoffMillis(times, { base: "50 millis", cap: "2 seconds" }, Math.random())
         })
       ),
       (client) =>
@@ -190,11 +192,11 @@ interface Entry {
   readonly expiresAt: number
 }
 
-// Expired entries are dropped when read; past this many entries the least recently written go first.
+// Expired entries are dropped when read; past this many entries the least recently used go first.
 const memoryMaxEntries = 100_000
 
 const makeMemory = Effect.gen(function*() {
-  const entries = new Map<string, Entry>()
+  const entries = new LRUCache<string, Entry>({ max: memoryMaxEntries })
   const messages = yield* PubSub.unbounded<{ readonly channel: string; readonly message: string }>()
 
   const live = (key: string, now: number): Entry | undefined => {
@@ -203,14 +205,7 @@ const makeMemory = Effect.gen(function*() {
     entries.delete(key)
     return undefined
   }
-  const write = (key: string, entry: Entry) => {
-    entries.delete(key) // re-insert so Map order stays oldest-written first
-    entries.set(key, entry)
-    for (const oldest of entries.keys()) {
-      if (entries.size <= memoryMaxEntries) break
-      entries.delete(oldest)
-    }
-  }
+  const write = (key: string, entry: Entry) => entries.set(key, entry)
   // read the clock per call so TestClock drives expiry in tests
   const withNow = <A>(f: (now: number) => A) => Effect.map(Clock.currentTimeMillis, f)
 

@@ -8,6 +8,7 @@ import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { type BusError, EventBus, type OutgoingMessage } from "./bus.ts"
 import { OutboxConfig } from "./config.ts"
 import { ddl, type Migration } from "./db.ts"
+import { backoff } from "./backoff.ts"
 
 /** The message body as stored and sent; routing key = `type`, AMQP message id = `id`. */
 export type EventEnvelope<A = unknown> = Omit<EventEnvelopeEncoded, "data"> & { readonly data: A }
@@ -200,10 +201,8 @@ const prunePublished = (sql: SqlClient.SqlClient, schema: string, before: Date) 
     }
   })
 
-// jittered exponential, capped at a few seconds, forever: an outage of the broker or the database only delays
-const relayBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("3 seconds")]).pipe(
-  Schedule.jittered
-)
+// forever: an outage of the broker or the database only delays
+const relayBackoff = backoff({ base: "100 millis", cap: "3 seconds" })
 
 export class Outbox extends Context.Service<Outbox, {
   readonly schema: string

@@ -1,13 +1,13 @@
-// The service token (SERVICE_TOKEN): a bearer token services (billing ⇄ payments) and operators present. One value for the
+// The service token (SERVICE_TOKEN): a bearer token services calling each other and operators present. One value for the
 // whole deployment; unset, a fixed development token is used and a warning logged. SERVICE_TOKEN_PREVIOUS is accepted
 // beside it, never presented, so the token can be rotated without downtime (docs/operations.md).
 import { Unauthorized } from "@kassa/domain"
-import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/payments"
+import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/auth"
+import { bearerCredential } from "./auth.ts"
 import { developmentServiceToken, ServiceTokenConfig, ServiceTokenPreviousConfig } from "./config.ts"
 import { timingSafeEqual } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
-import { Headers, HttpClient, HttpClientRequest, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { RpcClient, RpcMiddleware } from "effect/rpc"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 
 const constantTimeMatcher = (token: Redacted.Redacted<string>) => {
   const expected = Buffer.from(Redacted.value(token))
@@ -45,8 +45,6 @@ export class ServiceToken extends Context.Service<ServiceToken, {
   )
 }
 
-const bearer = (value: string | undefined) => /^Bearer\s+(.+)$/i.exec(value ?? "")?.[1] ?? ""
-
 const refused = new Unauthorized({ message: "missing or invalid service token" })
 
 /** Server side of the RPC middleware: checks `Authorization: Bearer <token>`. */
@@ -54,7 +52,7 @@ export const ServiceAuthLive: Layer.Layer<ServiceAuth, never, ServiceToken> = La
   ServiceAuth,
   Effect.map(ServiceToken, (token) =>
     ServiceAuth.of((effect, { headers }) =>
-      token.matches(bearer(headers["authorization"])) ? effect : Effect.fail(refused)))
+      token.matches(bearerCredential(headers["authorization"])) ? effect : Effect.fail(refused)))
 )
 
 /** Server side of the HTTP middleware on the operator routes. */
@@ -66,26 +64,6 @@ export const ServiceTokenAuthLive: Layer.Layer<ServiceTokenAuth, never, ServiceT
         token.matches(Redacted.value(credential)) ? httpEffect : Effect.fail(refused)
     }))
 )
-
-/** Client side of the RPC middleware: adds the token to every call. */
-export const serviceAuthClient = (token: Redacted.Redacted<string>) =>
-  RpcMiddleware.layerClient(ServiceAuth, ({ next, request }) =>
-    next({ ...request, headers: Headers.set(request.headers, "authorization", `Bearer ${Redacted.value(token)}`) }))
-
-/**
- * An RPC client's HTTP protocol presenting the service token twice: on every HTTP request, for the endpoint's
- * `ServiceTokenGuard`, and on every call, for the RPC middleware. Needs an HttpClient and an RpcSerialization.
- */
-export const serviceRpcProtocol = (url: string, token: Redacted.Redacted<string>) =>
-  Layer.mergeAll(
-    RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide(Layer.effect(
-      HttpClient.HttpClient,
-      // a refusal (401 from the guard) fails the call with its status rather than as an unreadable answer
-      Effect.map(Effect.service(HttpClient.HttpClient), (client) =>
-        client.pipe(HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(token))), HttpClient.filterStatusOk))
-    ))),
-    serviceAuthClient(token)
-  )
 
 /**
  * Route middleware for an RPC endpoint (`RpcServer.layerHttp(...).pipe(Layer.provide(ServiceTokenGuard))`): a
@@ -99,5 +77,5 @@ export const ServiceTokenGuard = HttpRouter.middleware(Effect.map(Effect.service
   })
   return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
     Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
-      token.matches(bearer(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer))
+      token.matches(bearerCredential(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer))
 })).layer

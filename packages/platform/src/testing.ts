@@ -54,6 +54,11 @@ const redisKeyPrefix = `test:${randomBytes(6).toString("hex")}:`
 export const testRedis = (url = "redis://127.0.0.1:6379", options?: { readonly commandTimeout?: Duration.Input }) =>
   layerRedis(url, { ...options, keyPrefix: redisKeyPrefix })
 
+// every app's port variable (`<APP>_PORT`) not set otherwise: 0, an ephemeral port
+const ephemeralPorts = ConfigProvider.make((path) =>
+  Effect.succeed(path.length === 1 && String(path[0]).endsWith("_PORT") ? ConfigProvider.makeValue("0") : undefined)
+)
+
 /**
  * The platform of an app under test: `database` (its own database on the real Postgres), the real Redis and
  * RabbitMQ, logs from `logLevel` up, no spans recorded, HTTP servers on ephemeral ports, and `config` over those
@@ -73,15 +78,15 @@ export const testPlatform = <A, E>(
     Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, options?.logLevel ?? "Warn")),
     // as in production (TelemetryLive): no spans recorded
     Layer.provideMerge(Layer.succeed(References.TracerEnabled, false)),
-    Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromUnknown({
-      DATABASE_URL: "postgres://set-by-the-test-database",
-      REDIS_URL: "redis://127.0.0.1:6379",
-      AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
-      BILLING_PORT: "0",
-      PAYMENTS_PORT: "0",
-      CATALOG_PORT: "0",
-      ...options?.config
-    })))
+    Layer.provideMerge(ConfigProvider.layer(ConfigProvider.orElse(
+      ConfigProvider.fromUnknown({
+        DATABASE_URL: "postgres://set-by-the-test-database",
+        REDIS_URL: "redis://127.0.0.1:6379",
+        AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
+        ...options?.config
+      }),
+      ephemeralPorts
+    )))
   )
 
 export const TestPlatform = testPlatform(TestDatabase)

@@ -1,7 +1,7 @@
 // Admin reads over every user's subscriptions, invoices and payments (filters: user, status, product, creation
 // range; newest first, keyset-paginated), and the audit log of admin writes.
-import type { AuditEntry } from "@kassa/domain/billing"
-import { type InvoiceId, type PaymentId, type ProductId, UserId } from "@kassa/domain/ids"
+import { AuditEntry } from "@kassa/domain/billing-admin"
+import type { InvoiceId, PaymentId, ProductId, UserId } from "@kassa/domain/ids"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { Context, DateTime, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -20,16 +20,9 @@ export interface AdminFilters {
   readonly to?: DateTime.Utc
 }
 
-const AuditRow = Schema.Struct({
-  id: Schema.String,
-  actorId: UserId,
-  action: Schema.String,
-  objectType: Schema.String,
-  objectId: Schema.String,
-  reason: Schema.String,
-  details: Schema.String,
-  createdAt: Schema.Date
-})
+// the entry as stored: its time is the row's created_at
+const { at: _, ...auditFields } = AuditEntry.fields
+const AuditRow = Schema.Struct({ ...auditFields, createdAt: Schema.Date })
 
 export class AdminRepo extends Context.Service<AdminRepo, {
   subscriptions(filters: AdminFilters, page: PageRequest): Effect.Effect<Page<SubscriptionRow>, RepoError>
@@ -63,7 +56,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
       objectType: row.objectType,
       objectId: row.objectId,
       reason: row.reason,
-      details: JSON.parse(row.details) as Record<string, unknown>,
+      details: row.details,
       at: DateTime.fromDateUnsafe(row.createdAt)
     })
 
@@ -116,7 +109,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
       auditOf: (objectIds) =>
         objectIds.length === 0
           ? Effect.succeed([])
-          : sql`SELECT id, actor_id, action, object_type, object_id, reason, details::text AS details, created_at
+          : sql`SELECT id, actor_id, action, object_type, object_id, reason, details, created_at
               FROM billing.audit_log WHERE object_id IN ${sql.in(objectIds)} ORDER BY created_at, id`.pipe(
               Effect.flatMap(decodeAudit),
               Effect.map((rows) => rows.map(toEntry))
@@ -128,7 +121,7 @@ export class AdminRepo extends Context.Service<AdminRepo, {
           ON CONFLICT (id) DO NOTHING`.pipe(Effect.asVoid),
       updateAuditDetails: (id, details) =>
         sql`UPDATE billing.audit_log SET details = ${JSON.stringify(details)}::jsonb WHERE id = ${id}
-          RETURNING id, actor_id, action, object_type, object_id, reason, details::text AS details, created_at`.pipe(
+          RETURNING id, actor_id, action, object_type, object_id, reason, details, created_at`.pipe(
           Effect.flatMap(decodeAudit),
           Effect.flatMap((rows) => rows[0] === undefined ? Effect.die(new Error(`audit entry ${id} vanished`)) : Effect.succeed(toEntry(rows[0])))
         )

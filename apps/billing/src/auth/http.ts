@@ -1,12 +1,11 @@
 // The auth and me groups of BillingApi.
 import { BillingApi } from "@kassa/domain/apis"
 import { CurrentUser, Me } from "@kassa/domain/auth"
-import { RateLimited } from "@kassa/domain/errors"
 import { bearerCredential, TokenVerifier, type VerifiedToken } from "@kassa/platform/auth"
-import { AuthConfig } from "@kassa/platform/config"
+import { AccountsConfig } from "../config.ts"
 import { type HotResponse, type HotRoute, type HotRoutes, rawHeader } from "@kassa/platform/http"
 import { Effect, Layer, Option, Schema } from "effect"
-import { HttpEffect, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import type { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Accounts } from "./service.ts"
 
@@ -23,24 +22,15 @@ export const clientAddress = (request: HttpServerRequest.HttpServerRequest, trus
   return Option.getOrElse(request.remoteAddress, () => "unknown")
 }
 
-// the error body carries retryAfterSeconds; the header is for clients and proxies that honour it
-const retryAfter = (error: { readonly _tag: string }) =>
-  error instanceof RateLimited
-    ? HttpEffect.appendPreResponseHandler((_request, response) =>
-      Effect.succeed(
-        response.status === 429 ? HttpServerResponse.setHeader(response, "retry-after", String(error.retryAfterSeconds)) : response
-      ))
-    : Effect.void
-
 export const AuthHttpLive = HttpApiBuilder.group(BillingApi, "auth", (handlers) =>
   Effect.gen(function*() {
     const accounts = yield* Accounts
-    const { trustProxy } = yield* AuthConfig
+    const { trustProxy } = yield* AccountsConfig
     return handlers
       .handle("register", ({ payload, request }) =>
-        accounts.register(payload, clientAddress(request, trustProxy)).pipe(Effect.tapError(retryAfter)))
+        accounts.register(payload, clientAddress(request, trustProxy)))
       .handle("token", ({ payload, request }) =>
-        accounts.login(payload, clientAddress(request, trustProxy)).pipe(Effect.tapError(retryAfter)))
+        accounts.login(payload, clientAddress(request, trustProxy)))
       .handle("refresh", ({ payload }) => accounts.refresh(payload.refreshToken))
       .handle("logout", ({ payload }) => accounts.logout(payload.refreshToken))
   }))

@@ -1,6 +1,6 @@
 // Users and refresh tokens in the billing schema. Refresh tokens are stored as SHA-256 digests only: a copy of
 // the table does not let anyone refresh. Every token belongs to a family (one login); rotation adds a child.
-import { Role } from "@kassa/domain/auth"
+import { EmailTaken, Role } from "@kassa/domain/auth"
 import { ServiceUnavailable } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { TokenSubjects } from "@kassa/platform/auth"
@@ -30,8 +30,6 @@ export type StoredRefreshToken = typeof StoredRefreshToken.Type
 
 export const RotatedRefreshToken = Schema.Struct({ ...StoredRefreshToken.fields, issued: Schema.Boolean })
 export type RotatedRefreshToken = typeof RotatedRefreshToken.Type
-
-export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", { email: Schema.String }) {}
 
 type Failure = SqlError.SqlError | Schema.SchemaError
 
@@ -80,7 +78,7 @@ export class AuthRepo extends Context.Service<AuthRepo, {
           sql.insert({ id: user.id, email: user.email, passwordHash: user.passwordHash, role: user.role, createdAt: now, updatedAt: now })
         }`.pipe(
           Effect.asVoid,
-          Effect.catchReason("SqlError", "UniqueViolation", () => Effect.fail(new EmailTaken({ email: user.email })))
+          Effect.catchReason("SqlError", "UniqueViolation", () => Effect.fail(new EmailTaken({ message: "this email is already registered", email: user.email })))
         )
 
       const findUserByEmail = SqlSchema.findOneOption({

@@ -2,11 +2,11 @@
 // bootstrap admin. A session is one refresh-token family; its id is the `sid` of every access token it issues,
 // so revoking the family also revokes those access tokens (through the TokenVerifier).
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { type Account, Email, Password, type TimeZoneSetting, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
-import { Conflict, RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
+import { type Account, Email, type EmailTaken, Password, type TimeZoneSetting, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
+import { RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { AccessTokenIssuer, TokenVerifier } from "@kassa/platform/auth"
-import { AdminBootstrapConfig, AuthConfig } from "@kassa/platform/config"
+import { AccountsConfig, AdminBootstrapConfig } from "../config.ts"
 import { Outbox } from "@kassa/platform/outbox"
 import { Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
@@ -51,7 +51,7 @@ export class Accounts extends Context.Service<Accounts, {
   register(
     input: { readonly email: string; readonly password: string },
     clientAddress: string
-  ): Effect.Effect<Account, Conflict | RateLimited | ServiceUnavailable>
+  ): Effect.Effect<Account, EmailTaken | RateLimited | ServiceUnavailable>
   login(
     input: { readonly email: string; readonly password: string },
     clientAddress: string
@@ -78,7 +78,7 @@ export class Accounts extends Context.Service<Accounts, {
       const throttle = yield* LoginThrottle
       const registrations = yield* RegistrationThrottle
       const hasher = yield* PasswordHasher
-      const { refreshTokenTtl } = yield* AuthConfig
+      const { refreshTokenTtl } = yield* AccountsConfig
       // compared against when the email is unknown, so a login for a missing account takes as long as one with
       // a wrong password and does not tell which accounts exist
       const dummyHash = yield* Effect.cached(Effect.orDie(hasher.hash(randomBytes(16).toString("hex"))))
@@ -104,7 +104,6 @@ export class Accounts extends Context.Service<Accounts, {
           yield* createUser(user)
           return { id: user.id, email: user.email }
         }).pipe(
-          Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "this email is already registered" }))),
           storage,
           Effect.withSpan("Accounts.register")
         )

@@ -8,7 +8,7 @@
 // - per email alone: past LOGIN_MAX_FAILURES_PER_EMAIL failures from any addresses a wrong password answers 429
 //   instead of 401, but the password is still checked and a correct one logs in: the owner is never locked out.
 import { RateLimited } from "@kassa/domain/errors"
-import { AuthConfig } from "@kassa/platform/config"
+import { AccountsConfig } from "../config.ts"
 import { Cache, type CacheError } from "@kassa/platform/kv"
 import { Context, Duration, Effect, Layer, Metric, Option } from "effect"
 import { loginLockouts } from "../metrics.ts"
@@ -38,7 +38,7 @@ export class LoginThrottle extends Context.Service<LoginThrottle, {
     LoginThrottle,
     Effect.gen(function*() {
       const cache = yield* Cache
-      const config = yield* AuthConfig
+      const config = yield* AccountsConfig
       const window = config.loginFailureWindow
       const windowSeconds = Math.ceil(Duration.toSeconds(window))
 
@@ -107,7 +107,7 @@ export class RegistrationThrottle extends Context.Service<RegistrationThrottle, 
     RegistrationThrottle,
     Effect.gen(function*() {
       const cache = yield* Cache
-      const config = yield* AuthConfig
+      const config = yield* AccountsConfig
 
       const over = (key: string, window: Duration.Duration, max: number) =>
         Effect.flatMap(cache.incrWithTtl(key, window), (n) =>

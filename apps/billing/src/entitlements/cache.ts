@@ -6,14 +6,16 @@
 // writes a fresh user version (the ETL a fresh membership version) after its transaction commits and before its
 // request returns, so a reader that saw the old version read the database before the commit or stored its answer
 // under a key nobody reads any more. In-process: every entry carries the stamp taken before its load; a change bumps
-// the user's (or the global) stamp here at once and on the other replicas through Redis pub/sub. Like the token
-// verifier, a replica whose own heartbeat has not come back for a while trusts no in-process entry (announcements
-// may have been lost) except as the last resort when Redis and Postgres both fail.
+// the user's (or the global) stamp here at once and on the other replicas through the invalidation feed
+// (@kassa/platform/feed). Like the token verifier, a replica whose feed has lost its heartbeat trusts no in-process
+// entry (announcements may have been lost) except as the last resort when Redis and Postgres both fail.
 import type { FilmId, UserId } from "@kassa/domain/ids"
-import { EntitlementConfig } from "@kassa/platform/config"
+import { EntitlementConfig } from "../config.ts"
+import { makeInvalidationFeed } from "@kassa/platform/feed"
 import { Cache } from "@kassa/platform/kv"
+import { LRUCache } from "lru-cache"
 import { randomUUID } from "node:crypto"
-import { type Cause, Clock, Context, Deferred, Duration, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { type Cause, Clock, Context, Deferred, Duration, Effect, Layer, Option, Schema } from "effect"
 import { EntitlementsRepo, type Grant, type RepoError } from "./repo.ts"
 
 const channel = "entitlements:changes"
@@ -29,11 +31,9 @@ type LoadError = RepoError | Cause.TimeoutError
 
 const FeedMessage = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("user"), id: Schema.String }),
-  Schema.Struct({ kind: Schema.Literal("membership") }),
-  Schema.Struct({ kind: Schema.Literal("heartbeat"), id: Schema.String })
+  Schema.Struct({ kind: Schema.Literal("membership") })
 ])
 type FeedMessage = typeof FeedMessage.Type
-const decodeFeedMessage = Schema.decodeUnknownOption(Schema.fromJsonString(FeedMessage))
 const Grants = Schema.Array(Schema.Tuple([Schema.String, Schema.Number]))
 const decodeGrants = Schema.decodeUnknownOption(Schema.fromJsonString(Grants))
 
@@ -41,13 +41,7 @@ interface LocalEntry {
   readonly grants: ReadonlyArray<Grant>
   readonly stamp: number
   readonly expiresAt: number
-  /** when the entry last moved to the recent end of the LRU order */
-  touchedAt: number
 }
-
-// a hit moves its entry to the recent end at most this often: moving it on every hit (delete + set) was the
-// largest single cost of a batch of hits, and LRU order this coarse evicts just as well
-const touchEvery = 1_000
 
 export interface Pair {
   readonly userId: UserId
@@ -72,20 +66,19 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
     const negativeTtl = Duration.toMillis(config.negativeCacheTtl)
     // a version outlives every entry written under the previous one, so a lost version key cannot revive them
     const versionTtl = Duration.millis(2 * Math.max(ttl, negativeTtl))
-    const nodeId = randomUUID()
 
-    // Map order = insertion order, refreshed on hit, so the first key is the least recently used
-    const local = new Map<string, LocalEntry>()
+    // least recently used dropped first
+    const local = new LRUCache<string, LocalEntry>({ max: config.localCacheSize })
     const userStamps = new Map<string, number>()
     let counter = 0
     let membershipStamp = 0
-    let feedFreshUntil = 0
     const inFlight = new Map<string, Deferred.Deferred<ReadonlyArray<Grant>, LoadError>>()
 
     const stampOf = (userId: string) => Math.max(userStamps.get(userId) ?? 0, membershipStamp)
     const forgetUser = (userId: string) => {
       userStamps.set(userId, ++counter)
-      // the stamps map is bounded like the entries: past the bound, forgetting everything is the cheap correct move
+      // bounded like the entries, but not by evicting: a dropped stamp would make stale entries look current, so
+      // past the bound everything is forgotten (the cheap correct move)
       if (userStamps.size > config.localCacheSize) {
         userStamps.clear()
         local.clear()
@@ -96,62 +89,33 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
       membershipStamp = ++counter
     }
 
+    // a trusted read counts as a use; the last-resort read of an untrusted entry does not
     const localGet = (key: string, userId: string, now: number, trusted: boolean): LocalEntry | undefined => {
-      const entry = local.get(key)
+      const entry = trusted ? local.get(key) : local.peek(key)
       if (entry === undefined) return undefined
       if (entry.expiresAt <= now || entry.stamp < stampOf(userId)) {
         local.delete(key)
         return undefined
       }
-      if (trusted && now - entry.touchedAt >= touchEvery) {
-        entry.touchedAt = now
-        local.delete(key)
-        local.set(key, entry)
-      }
       return entry
     }
-    const localSet = (key: string, entry: LocalEntry) => {
-      local.delete(key)
-      local.set(key, entry)
-      if (local.size > config.localCacheSize) {
-        const oldest = local.keys().next()
-        if (!oldest.done) local.delete(oldest.value)
-      }
-    }
+    const localSet = (key: string, entry: LocalEntry) => local.set(key, entry)
     const entryTtl = (grants: ReadonlyArray<Grant>) => grants.length === 0 ? negativeTtl : ttl
     const redisKeyOf = (membership: Option.Option<string>, user: Option.Option<string>, key: string) =>
       `entitlement:${Option.getOrElse(membership, () => "0")}:${Option.getOrElse(user, () => "0")}:${key}`
 
-    const onFeed = (raw: string) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
-          const message = decodeFeedMessage(raw)
-          if (Option.isNone(message)) return
-          const value: FeedMessage = message.value
-          if (value.kind === "user") return forgetUser(value.id)
-          if (value.kind === "membership") return forgetMembership()
-          if (value.id !== nodeId) return
-          // back from a gap: announcements may have been lost, so nothing cached before it is trusted
-          if (now >= feedFreshUntil) {
-            local.clear()
-            membershipStamp = ++counter
-          }
-          feedFreshUntil = now + feedStaleAfter
-        }))
-
-    const feedBackoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(
-      Schedule.jittered
-    )
-    yield* cache.subscribe(channel).pipe(
-      Stream.runForEach(onFeed),
-      Effect.retry(feedBackoff),
-      Effect.forkScoped
-    )
-    yield* cache.publish(channel, JSON.stringify({ kind: "heartbeat", id: nodeId })).pipe(
-      Effect.ignore,
-      Effect.repeat(Schedule.spaced(heartbeatEvery)),
-      Effect.forkScoped
-    )
+    const feed = yield* makeInvalidationFeed({
+      name: "entitlement invalidation",
+      channel,
+      message: FeedMessage,
+      heartbeatEvery,
+      staleAfter: feedStaleAfter,
+      onMessage: (message) => message.kind === "user" ? forgetUser(message.id) : forgetMembership(),
+      onGap: () => {
+        local.clear()
+        membershipStamp = ++counter
+      }
+    })
 
     /** Redis, then Postgres; the answer is written back to Redis (best effort). */
     const load = (pair: Pair): Effect.Effect<ReadonlyArray<Grant>, LoadError> =>
@@ -189,7 +153,7 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
           yield* Deferred.done(deferred, exit)
           if (exit._tag === "Success") {
             const now = yield* Clock.currentTimeMillis
-            localSet(key, { grants: exit.value, stamp, expiresAt: now + entryTtl(exit.value), touchedAt: now })
+            localSet(key, { grants: exit.value, stamp, expiresAt: now + entryTtl(exit.value) })
           }
           return exit
         }))
@@ -200,7 +164,7 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const key = pairKey(pair.userId, pair.filmId)
-        const trusted = now < feedFreshUntil
+        const trusted = feed.isFresh(now)
         if (trusted) {
           const hit = localGet(key, pair.userId, now, true)
           if (hit !== undefined) return hit.grants
@@ -270,7 +234,7 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
         }
         const loadedAt = yield* Clock.currentTimeMillis
         found.forEach((grants, index) => {
-          if (grants !== undefined) localSet(keys[index]!, { grants, stamp, expiresAt: loadedAt + entryTtl(grants), touchedAt: loadedAt })
+          if (grants !== undefined) localSet(keys[index]!, { grants, stamp, expiresAt: loadedAt + entryTtl(grants) })
         })
         if (failure === undefined) return found as ReadonlyArray<ReadonlyArray<Grant>>
         // Redis and Postgres both failed for these: an in-process entry still within its TTL is the best answer left
@@ -283,7 +247,7 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
       })
 
     const peek = (userId: string, filmId: string, now: number) =>
-      now < feedFreshUntil ? localGet(pairKey(userId, filmId), userId, now, true)?.grants : undefined
+      feed.isFresh(now) ? localGet(pairKey(userId, filmId), userId, now, true)?.grants : undefined
 
     // in-process hits answered synchronously; the distinct misses are loaded together (one alone: single-flight)
     const grants = (pairs: ReadonlyArray<Pair>) =>
@@ -313,27 +277,9 @@ export class EntitlementCache extends Context.Service<EntitlementCache, {
         })
       })
 
-    const bumpVersion = (key: string, message: FeedMessage) =>
-      Effect.andThen(cache.set(key, randomUUID(), versionTtl), cache.publish(channel, JSON.stringify(message)))
-
+    // a fresh version under the key (one per run), announced: Redis entries under the old one are never read again
     const announce = (key: string, message: FeedMessage) =>
-      Effect.gen(function*() {
-        const first = yield* Effect.result(bumpVersion(key, message))
-        if (first._tag === "Success") return
-        yield* Effect.logWarning("entitlement invalidation not recorded in the cache; retrying in the background").pipe(
-          Effect.annotateLogs({ error: first.failure.message })
-        )
-        yield* bumpVersion(key, message).pipe(
-          Effect.retry(
-            Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(
-              Schedule.jittered,
-              Schedule.upTo({ duration: versionTtl })
-            )
-          ),
-          Effect.catch((error) => Effect.logError("entitlement invalidation could not be recorded in the cache", error)),
-          Effect.forkDetach
-        )
-      })
+      Effect.suspend(() => feed.announce(message, { key, value: randomUUID(), ttl: versionTtl }))
 
     return EntitlementCache.of({
       grants,

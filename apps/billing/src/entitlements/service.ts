@@ -10,7 +10,7 @@ import type {
 } from "@kassa/domain/entitlements"
 import { ServiceUnavailable } from "@kassa/domain/errors"
 import type { FilmId, UserId } from "@kassa/domain/ids"
-import { EntitlementConfig } from "@kassa/platform/config"
+import { EntitlementConfig } from "../config.ts"
 import type { NewEvent } from "@kassa/platform/outbox"
 import { Clock, Context, DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"

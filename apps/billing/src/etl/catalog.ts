@@ -11,10 +11,11 @@ import { PlanInterval, PlanStatus, ProductStatus } from "@kassa/domain/catalog"
 import { FilmId, PlanId, ProductId } from "@kassa/domain/ids"
 import { Currency } from "@kassa/domain/money"
 import { EventBus } from "@kassa/platform/bus"
-import { EtlConfig } from "@kassa/platform/config"
-import { Array as Arr, type Config, DateTime, Duration, Effect, Layer, Option, Queue, Schedule, Schema } from "effect"
+import { EtlConfig } from "../config.ts"
+import { Array as Arr, type Config, DateTime, Duration, Effect, Layer, Option, Queue, Schema } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import { EntitlementCache } from "../entitlements/cache.ts"
+import { backoff } from "@kassa/platform/backoff"
 
 const Version = Schema.NumberFromString.check(Schema.isInt())
 
@@ -38,8 +39,8 @@ type ProductUnit = typeof ProductUnit.Type
 const FilmState = Schema.Struct({ id: FilmId, title: Schema.String, deleted: Schema.Boolean })
 
 const ChangeRow = Schema.Union([
-  Schema.Struct({ kind: Schema.Literal("product"), version: Version, data: Schema.fromJsonString(ProductUnit) }),
-  Schema.Struct({ kind: Schema.Literal("film"), version: Version, data: Schema.fromJsonString(FilmState) })
+  Schema.Struct({ kind: Schema.Literal("product"), version: Version, data: ProductUnit }),
+  Schema.Struct({ kind: Schema.Literal("film"), version: Version, data: FilmState })
 ])
 const decodeChanges = Schema.decodeUnknownEffect(Schema.Array(ChangeRow))
 
@@ -78,7 +79,7 @@ const readChanges = (sql: SqlClient.SqlClient, watermark: number, limit: number)
         FROM catalog.products p WHERE p.id = c.id)
       ELSE (SELECT json_build_object('id', f.id, 'title', f.title, 'deleted', f.deleted_at IS NOT NULL)
         FROM catalog.films f WHERE f.id = c.id)
-    END)::text AS data
+    END) AS data
     FROM changes c ORDER BY c.version`.pipe(Effect.flatMap(decodeChanges))
 
 const json = (rows: ReadonlyArray<Record<string, unknown>>) => JSON.stringify(rows)
@@ -200,11 +201,8 @@ const describe = (error: unknown): string => {
   return cause instanceof Error ? cause.message : String(cause)
 }
 
-// jittered exponential, capped: a catalog schema that is missing (not migrated yet) or a database that is
-// down only delays the copy
-const backoff = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(
-  Schedule.jittered
-)
+// a catalog schema that is missing (not migrated yet) or a database that is down only delays the copy
+const retrySchedule = backoff({ base: "200 millis", cap: "5 seconds" })
 
 /**
  * The ETL as a background fiber of the layer: runs a batch whenever a `catalog.product.*` event arrives
@@ -231,7 +229,7 @@ export const CatalogEtl = (
       Effect.tapError((error) =>
         Effect.logWarning("catalog ETL batch failed; retrying").pipe(Effect.annotateLogs({ error }))
       ),
-      Effect.retry(backoff),
+      Effect.retry(retrySchedule),
       Effect.tap((outcome) =>
         outcome.copied > 0
           ? Effect.logDebug("catalog ETL copied changes").pipe(Effect.annotateLogs({ ...outcome }))

@@ -7,22 +7,12 @@
 // the next retry takes the key over and runs the operation again — safe, because every step under it is keyed by
 // billing's own ids — so it gets the answer the first attempt would have given. A failed run (an error answer, or
 // an outcome not known yet) releases the key, so a retry runs again.
-import { Unprocessable } from "@kassa/domain/errors"
-import { IdempotencyInFlight } from "@kassa/domain/billing"
+import { IdempotencyInFlight, IdempotencyKeyReused } from "@kassa/domain/idempotency"
 import type { UserId } from "@kassa/domain/ids"
-import { createHash, randomUUID } from "node:crypto"
+import { requestDigest } from "@kassa/platform/digest"
+import { randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-
-/** JSON with object keys sorted, so equal requests digest alike whatever their key order. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
-      : v)
-
-export const requestDigest = (operation: string, request: unknown): string =>
-  createHash("sha256").update(operation).update("\n").update(canonical(request)).digest("hex")
 
 /** How long a claim holds without renewal: a dead owner's key is taken over this long after its last renewal. */
 export const leaseDuration = Duration.seconds(10)
@@ -44,7 +34,7 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
     readonly response: Schema.Codec<A, I>
   }, effect: Effect.Effect<A, E, R>): Effect.Effect<
     A,
-    E | Unprocessable | IdempotencyInFlight | SqlError.SqlError | Schema.SchemaError,
+    E | IdempotencyKeyReused | IdempotencyInFlight | SqlError.SqlError | Schema.SchemaError,
     R
   >
 }>()("billing/IdempotencyStore") {
@@ -84,11 +74,11 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
         }
         const stored = yield* sql<{ readonly requestHash: string; readonly response: string | null; readonly leaseUntil: Date | null }>`
           SELECT request_hash, response, lease_until FROM billing.idempotency_keys WHERE ${row}`.pipe(
-          Effect.flatMap((rows): Effect.Effect<string | undefined, StillRunning | LeaseExpired | Unprocessable> => {
+          Effect.flatMap((rows): Effect.Effect<string | undefined, StillRunning | LeaseExpired | IdempotencyKeyReused> => {
             const found = rows[0]
             if (found === undefined) return Effect.succeed(undefined)
             if (found.requestHash !== digest) {
-              return Effect.fail(new Unprocessable({ message: "this Idempotency-Key was already used with a different request" }))
+              return Effect.fail(new IdempotencyKeyReused({ message: "this Idempotency-Key was already used with a different request" }))
             }
             if (found.response !== null) return Effect.succeed(found.response)
             return Effect.flatMap(now, (t): Effect.Effect<never, StillRunning | LeaseExpired> =>

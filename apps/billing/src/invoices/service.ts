@@ -3,10 +3,9 @@
 // voids the invoice while the charge is in flight, the outcome path finds the invoice closed, records the payment as
 // stray and it is refunded in full (here at once, and by the scheduler should this request not get that far).
 import type { CurrentUser } from "@kassa/domain/auth"
-import { type IdempotencyInFlight, type OutcomePending, PayResult } from "@kassa/domain/billing"
-import { type BadRequest, Conflict, NotFound, type ProviderUnavailable, type ServiceUnavailable, type Unprocessable } from "@kassa/domain/errors"
+import { InvoiceNotOpen, type PayInvoiceError, PayResult } from "@kassa/domain/billing"
+import { NotFound } from "@kassa/domain/errors"
 import type { InvoiceId } from "@kassa/domain/ids"
-import type { PaymentInProgress } from "@kassa/domain/payments"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Context, Effect, Layer, Option } from "effect"
 import { IdempotencyStore } from "../idempotency/store.ts"
@@ -17,19 +16,8 @@ import { PaymentsRepo } from "../ledger/payments.ts"
 import { toInvoice, toPayment } from "../ledger/rows.ts"
 import { Refunds } from "../refunds/service.ts"
 
-type PayError =
-  | BadRequest
-  | NotFound
-  | Conflict
-  | IdempotencyInFlight
-  | OutcomePending
-  | PaymentInProgress
-  | Unprocessable
-  | ProviderUnavailable
-  | ServiceUnavailable
-
 export class Invoices extends Context.Service<Invoices, {
-  pay(user: CurrentUser["Service"], invoiceId: InvoiceId, key: string, request: { readonly paymentMethod?: string }): Effect.Effect<PayResult, PayError>
+  pay(user: CurrentUser["Service"], invoiceId: InvoiceId, key: string, request: { readonly paymentMethod?: string }): Effect.Effect<PayResult, PayInvoiceError>
 }>()("billing/Invoices") {
   static readonly layer = Layer.effect(Invoices, Effect.gen(function*() {
     const invoices = yield* InvoicesRepo
@@ -45,7 +33,11 @@ export class Invoices extends Context.Service<Invoices, {
         if (Option.isNone(found)) return yield* new NotFound({ message: "invoice not found", resource: "invoice" })
         const invoice = found.value
         if (invoice.row.status !== "open") {
-          return yield* new Conflict({ message: `invoice ${invoiceId} is ${invoice.row.status}; only an open invoice can be paid` })
+          return yield* new InvoiceNotOpen({
+            message: `invoice ${invoiceId} is ${invoice.row.status}; only an open invoice can be paid`,
+            invoiceId,
+            status: invoice.row.status
+          })
         }
         const charged = yield* gateway.charge({
           idempotencyKey: `billing:${invoiceId}:pay:${derivedId("key", user.id, key)}`,

@@ -5,7 +5,7 @@ import type { CurrentUser } from "@kassa/domain/auth"
 import { ServiceUnavailable } from "@kassa/domain/errors"
 import type { UserId } from "@kassa/domain/ids"
 import type { CancelPaymentInput, CreatePaymentInput } from "@kassa/domain/payments"
-import { PaymentsRpcClient } from "@kassa/payments/client"
+import { PaymentsRpcClient } from "@kassa/clients"
 import { createHash } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 

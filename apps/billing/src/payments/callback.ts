@@ -3,7 +3,7 @@
 // transaction, so a redelivery changes nothing.
 import { EntitlementRpcs } from "@kassa/domain/entitlements"
 import { BillingCallbackRpcs } from "@kassa/domain/payments"
-import { rpcSerialization } from "@kassa/payments/client"
+import { rpcSerialization } from "@kassa/clients/protocol"
 import { ServiceAuthLive } from "@kassa/platform/service-token"
 import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"

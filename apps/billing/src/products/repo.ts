@@ -8,6 +8,7 @@ import { Currency } from "@kassa/domain/money"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { ProductOffer } from "@kassa/domain/products"
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import { LRUCache } from "lru-cache"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 
 /** A plan as billing resolves it: any plan the catalog ever had, with its product's status. */
@@ -25,16 +26,16 @@ export type ResolvedPlan = typeof ResolvedPlan.Type
 
 export type RepoError = SqlError.SqlError | Schema.SchemaError
 
-// one row per product, its offered plans and films aggregated as JSON (text, so no name transform touches it),
-// each with the ETL watermark of the snapshot it was read in (a row of nulls when no product matched)
+// one row per product, its offered plans and films aggregated as JSON, each with the ETL watermark of the snapshot
+// it was read in (a row of nulls when no product matched)
 const OfferRow = Schema.Struct({
   watermark: Schema.NumberFromString,
   id: Schema.NullOr(ProductId),
   name: Schema.NullOr(Schema.String),
   description: Schema.NullOr(Schema.String),
   status: Schema.NullOr(ProductStatus),
-  plans: Schema.NullOr(Schema.String),
-  films: Schema.NullOr(Schema.String)
+  plans: Schema.NullOr(Schema.Array(Schema.Unknown)),
+  films: Schema.NullOr(Schema.Array(Schema.Unknown))
 })
 const decodeOfferRows = Schema.decodeUnknownEffect(Schema.Array(OfferRow))
 const decodeOffer = Schema.decodeUnknownEffect(ProductOffer)
@@ -67,10 +68,10 @@ export class CatalogCopy extends Context.Service<CatalogCopy, {
             COALESCE((SELECT json_agg(json_build_object('id', pl.id, 'interval', pl.interval, 'amount', pl.amount,
                 'currency', pl.currency, 'trialDays', pl.trial_days) ORDER BY pl.interval, pl.currency, pl.id)
               FROM billing.plans pl WHERE pl.product_id = p.id AND pl.status = 'active' AND p.status = 'active'),
-              '[]')::text AS plans,
+              '[]') AS plans,
             COALESCE((SELECT json_agg(json_build_object('id', f.id, 'title', f.title) ORDER BY f.title, f.id)
               FROM billing.product_films pf JOIN billing.films f ON f.id = pf.film_id WHERE pf.product_id = p.id),
-              '[]')::text AS films
+              '[]') AS films
           FROM billing.products p WHERE ${where} ORDER BY p.name, p.id LIMIT ${limit}
         ) o ON true
         WHERE s.source = 'catalog' ORDER BY o.name, o.id`.pipe(
@@ -78,7 +79,7 @@ export class CatalogCopy extends Context.Service<CatalogCopy, {
         Effect.flatMap((rows) =>
           Effect.map(
             Effect.forEach(rows.filter((row) => row.id !== null), (row) =>
-              decodeOffer({ ...row, plans: JSON.parse(row.plans ?? "[]"), films: JSON.parse(row.films ?? "[]") })),
+              decodeOffer({ ...row, plans: row.plans ?? [], films: row.films ?? [] })),
             (value) => ({ value, watermark: rows[0]?.watermark ?? 0 })
           )
         )
@@ -88,16 +89,17 @@ export class CatalogCopy extends Context.Service<CatalogCopy, {
       SELECT watermark::text AS "watermark" FROM billing.etl_state WHERE source = 'catalog'`.pipe(
       Effect.map((rows) => Number(rows[0]?.watermark ?? 0))
     )
-    const memo = { watermark: -1, entries: new Map<string, unknown>() }
-    const memoized = <A, E, R>(key: string, read: Effect.Effect<{ readonly value: A; readonly watermark: number }, E, R>) =>
+    const memo = { watermark: -1, entries: new LRUCache<string, object>({ max: maxMemoEntries }) }
+    const memoized = <A extends object, E, R>(key: string, read: Effect.Effect<{ readonly value: A; readonly watermark: number }, E, R>) =>
       Effect.gen(function*() {
-        if ((yield* currentWatermark) === memo.watermark && memo.entries.has(key)) return memo.entries.get(key) as A
+        const hit = memo.entries.get(key)
+        if (hit !== undefined && (yield* currentWatermark) === memo.watermark) return hit as A
         const { value, watermark } = yield* read
         if (watermark > memo.watermark) {
           memo.watermark = watermark
           memo.entries.clear()
         }
-        if (watermark === memo.watermark && memo.entries.size < maxMemoEntries) memo.entries.set(key, value)
+        if (watermark === memo.watermark) memo.entries.set(key, value)
         return value
       })
 

@@ -4,10 +4,11 @@
 // under a key derived from billing's ids, and its outcome takes the one outcome path — which is what ends the access
 // a refunded payment paid for, whether the outcome comes back here or later through payments' callback.
 import type { CurrentUser } from "@kassa/domain/auth"
-import { AdminRefundResult, type IdempotencyInFlight, type OutcomePending } from "@kassa/domain/billing"
-import { type BadRequest, type Conflict, NotFound, type ProviderUnavailable, type ServiceUnavailable, type Unprocessable } from "@kassa/domain/errors"
+import type { RefundPaymentError } from "@kassa/domain/billing"
+import { AdminRefundResult } from "@kassa/domain/billing-admin"
+import { NotFound, type ServiceUnavailable } from "@kassa/domain/errors"
 import type { PaymentId } from "@kassa/domain/ids"
-import { type CancelPaymentInput, Payment, type PaymentInProgress } from "@kassa/domain/payments"
+import { type CancelPaymentInput, Payment } from "@kassa/domain/payments"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { AdminRepo } from "../admin/repo.ts"
@@ -17,17 +18,6 @@ import { outcomePending, Outcomes } from "../ledger/outcomes.ts"
 import { PaymentsRepo } from "../ledger/payments.ts"
 import { toPayment } from "../ledger/rows.ts"
 
-type RefundError =
-  | BadRequest
-  | NotFound
-  | Conflict
-  | IdempotencyInFlight
-  | OutcomePending
-  | PaymentInProgress
-  | Unprocessable
-  | ProviderUnavailable
-  | ServiceUnavailable
-
 export interface AdminRefundRequest {
   readonly amount?: number
   readonly reason: string
@@ -35,11 +25,11 @@ export interface AdminRefundRequest {
 
 export class Refunds extends Context.Service<Refunds, {
   /** "Отменить платеж": a pending payment is canceled; a succeeded one inside the refund window refunded in full. */
-  cancelPayment(user: CurrentUser["Service"], id: PaymentId, key: string): Effect.Effect<Payment, RefundError>
+  cancelPayment(user: CurrentUser["Service"], id: PaymentId, key: string): Effect.Effect<Payment, RefundPaymentError>
   /** An admin refund (partial allowed, any age), recorded in the audit log before the money moves. */
-  refund(admin: CurrentUser["Service"], id: PaymentId, key: string, request: AdminRefundRequest): Effect.Effect<AdminRefundResult, RefundError>
+  refund(admin: CurrentUser["Service"], id: PaymentId, key: string, request: AdminRefundRequest): Effect.Effect<AdminRefundResult, RefundPaymentError>
   /** Refunds a stray payment in full (keyed by the payment: any number of calls refund it once). */
-  returnStray(id: PaymentId): Effect.Effect<void, RefundError>
+  returnStray(id: PaymentId): Effect.Effect<void, RefundPaymentError>
   /** Refunds up to `limit` stray payments; returns how many were sent back. */
   returnStrays(limit: number): Effect.Effect<number, ServiceUnavailable>
 }>()("billing/Refunds") {

@@ -11,7 +11,7 @@ import type { ServiceUnavailable } from "@kassa/domain/errors"
 import type { InvoiceId, SubscriptionId, UserId } from "@kassa/domain/ids"
 import type { Payment } from "@kassa/domain/payments"
 import type { Currency } from "@kassa/domain/money"
-import { BillingConfig } from "@kassa/platform/config"
+import { BillingConfig } from "../config.ts"
 import { Context, DateTime, Duration, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { PaymentsGateway } from "../ledger/gateway.ts"
@@ -117,11 +117,14 @@ export class Charging extends Context.Service<Charging, {
         Effect.catchTags({
           // another payment of this invoice is in flight, or paid it and billing has not heard yet: ask again later
           PaymentInProgress: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
-          Conflict: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
+          InvoiceAlreadyPaid: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
           ProviderUnavailable: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
           // no card to charge: nothing reached the provider; it counts as a declined attempt
-          Unprocessable: () => Effect.succeed<Charged>({ _tag: "Declined", failureCode: "no_payment_method" }),
-          ServiceUnavailable: () => Effect.succeed<Charged>({ _tag: "Unreachable" })
+          NoPaymentMethod: () => Effect.succeed<Charged>({ _tag: "Declined", failureCode: "no_payment_method" }),
+          ServiceUnavailable: () => Effect.succeed<Charged>({ _tag: "Unreachable" }),
+          // the request itself is wrong: a bug, logged by chargeOne, the invoice left for its claim to run out
+          BadRequest: Effect.die,
+          IdempotencyKeyReused: Effect.die
         })
       )
 

@@ -4,7 +4,7 @@
 // after a cycle invoiced something), so a slow provider never holds back invoicing. Rows are claimed with FOR UPDATE
 // SKIP LOCKED or leases, so N replicas running this never handle one at once. `POST /admin/v1/billing/run` starts a
 // whole cycle by hand.
-import { BillingConfig } from "@kassa/platform/config"
+import { BillingConfig } from "../config.ts"
 import { Duration, Effect, Layer, Queue, Schedule } from "effect"
 import { Charging } from "./charging.ts"
 import { SchedulerCycle, schedulerBatch } from "./cycle.ts"

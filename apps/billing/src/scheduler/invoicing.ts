@@ -7,7 +7,7 @@
 // share the work. Memory stays flat however many are due. Charging is the second stage (charging.ts): an invoice
 // made here is due to be charged at once.
 import { InvoiceId, type SubscriptionId } from "@kassa/domain/ids"
-import { BillingConfig } from "@kassa/platform/config"
+import { BillingConfig } from "../config.ts"
 import { Outbox } from "@kassa/platform/outbox"
 import { Context, DateTime, Duration, Effect, Layer, Metric, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"

@@ -1,7 +1,7 @@
 // Subscriptions a safety bound parked (more invoices in a day than BILLING_MAX_INVOICES_PER_DAY: something is
 // wrong) are neither invoiced nor charged until an admin has looked and unparks them, with a reason for the audit log.
 import type { CurrentUser } from "@kassa/domain/auth"
-import { SubscriptionNotParked } from "@kassa/domain/billing"
+import { SubscriptionNotParked } from "@kassa/domain/billing-admin"
 import { NotFound, type ServiceUnavailable } from "@kassa/domain/errors"
 import type { SubscriptionId } from "@kassa/domain/ids"
 import { orUnavailable } from "@kassa/platform/validation"

@@ -1,7 +1,7 @@
 // Statements ("Запросить выписку"): the ledger entries of a user (invoices, credit notes, payments, refunds) in a
 // range of calendar days in the account's time zone, with opening, closing and running balances per currency,
 // as JSON or as CSV (RFC 4180). The arithmetic is pure; `Statements` reads the rows.
-import { type Statement, type StatementEntry } from "@kassa/domain/billing"
+import type { Statement, StatementEntry } from "@kassa/domain/statement"
 import { BadRequest, NotFound } from "@kassa/domain/errors"
 import { InvoiceId, type UserId } from "@kassa/domain/ids"
 import { Currency } from "@kassa/domain/money"

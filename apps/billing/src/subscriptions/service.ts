@@ -4,14 +4,16 @@
 import type { CurrentUser } from "@kassa/domain/auth"
 import {
   AlreadySubscribed,
-  type IdempotencyInFlight,
-  type OutcomePending,
+  NoCancellationPending,
+  PlanNotOnSale,
+  type SubscribeError,
   type SubscribeRequest,
-  SubscribeResult
+  SubscribeResult,
+  SubscriptionEnded
 } from "@kassa/domain/billing"
-import { type BadRequest, Conflict, NotFound, type ProviderUnavailable, type ServiceUnavailable, Unprocessable } from "@kassa/domain/errors"
+import { NotFound, type ServiceUnavailable } from "@kassa/domain/errors"
 import { InvoiceId, type PaymentId, SubscriptionId } from "@kassa/domain/ids"
-import type { Payment, PaymentInProgress } from "@kassa/domain/payments"
+import { NoPaymentMethod, type Payment } from "@kassa/domain/payments"
 import type { NewEvent } from "@kassa/platform/outbox"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Context, DateTime, Effect, Layer, Option } from "effect"
@@ -28,24 +30,12 @@ import { type Opened, type SubscriptionRow, toInvoice, toPayment, toSubscription
 import { SubscriptionsRepo } from "../ledger/subscriptions.ts"
 import { CatalogCopy } from "../products/repo.ts"
 
-type SubscribeError =
-  | BadRequest
-  | NotFound
-  | Conflict
-  | AlreadySubscribed
-  | IdempotencyInFlight
-  | OutcomePending
-  | PaymentInProgress
-  | Unprocessable
-  | ProviderUnavailable
-  | ServiceUnavailable
-
 const notFound = (resource: string) => new NotFound({ message: `${resource} not found`, resource })
 
 export class Subscriptions extends Context.Service<Subscriptions, {
   subscribe(user: CurrentUser["Service"], key: string, request: SubscribeRequest): Effect.Effect<SubscribeResult, SubscribeError>
-  cancel(user: CurrentUser["Service"], id: SubscriptionId, atPeriodEnd: boolean): Effect.Effect<SubscriptionRow, NotFound | Conflict | ServiceUnavailable>
-  resume(user: CurrentUser["Service"], id: SubscriptionId): Effect.Effect<SubscriptionRow, NotFound | Conflict | ServiceUnavailable>
+  cancel(user: CurrentUser["Service"], id: SubscriptionId, atPeriodEnd: boolean): Effect.Effect<SubscriptionRow, NotFound | SubscriptionEnded | ServiceUnavailable>
+  resume(user: CurrentUser["Service"], id: SubscriptionId): Effect.Effect<SubscriptionRow, NotFound | NoCancellationPending | ServiceUnavailable>
 }>()("billing/Subscriptions") {
   static readonly layer = Layer.effect(Subscriptions, Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -82,12 +72,15 @@ export class Subscriptions extends Context.Service<Subscriptions, {
       Effect.gen(function*() {
         const { plan, timeZone } = yield* mustFind(catalog.findPlanWithTimeZone(request.planId, user.id), "plan")
         if (plan.status !== "active" || plan.productStatus !== "active") {
-          return yield* new Unprocessable({ message: `plan ${plan.id} is no longer on sale` })
+          return yield* new PlanNotOnSale({ message: `plan ${plan.id} is no longer on sale`, planId: plan.id })
         }
         const trial = plan.trialDays > 0
         // refused before anything is written: a charge with no card to use could never succeed
         if (!trial && request.paymentMethod === undefined && !(yield* gateway.hasDefaultPaymentMethod(user.id))) {
-          return yield* new Unprocessable({ message: "you have no saved payment method; pass paymentMethod or save one first" })
+          return yield* new NoPaymentMethod({
+            message: "you have no saved payment method; pass paymentMethod or save one first",
+            userId: user.id
+          })
         }
         const subscriptionId = SubscriptionId.make(derivedId("sub", user.id, key))
         const invoiceId = InvoiceId.make(derivedId("inv", user.id, key))
@@ -194,7 +187,11 @@ export class Subscriptions extends Context.Service<Subscriptions, {
       Effect.gen(function*() {
         const subscription = yield* mustFind(subscriptions.findSubscription(id, { owner: user.id, lock: true }), "subscription")
         if (subscription.status === "canceled" || subscription.status === "expired" || subscription.status === "incomplete_expired") {
-          return yield* new Conflict({ message: `subscription ${id} is already ${subscription.status}` })
+          return yield* new SubscriptionEnded({
+            message: `subscription ${id} is already ${subscription.status}`,
+            subscriptionId: id,
+            status: subscription.status
+          })
         }
         // an incomplete subscription has no paid period to run out: it ends now
         if (atPeriodEnd && subscription.status !== "incomplete") {
@@ -208,7 +205,10 @@ export class Subscriptions extends Context.Service<Subscriptions, {
       Effect.gen(function*() {
         const subscription = yield* mustFind(subscriptions.findSubscription(id, { owner: user.id, lock: true }), "subscription")
         if (!subscription.cancelAtPeriodEnd) {
-          return yield* new Conflict({ message: `subscription ${id} has no pending cancellation to undo` })
+          return yield* new NoCancellationPending({
+            message: `subscription ${id} has no pending cancellation to undo`,
+            subscriptionId: id
+          })
         }
         return yield* lifecycle.change(subscription, { cancelAtPeriodEnd: false }, undefined)
       }).pipe(sql.withTransaction, orUnavailable)

@@ -3,17 +3,17 @@
 // A delivery fiber calls billing's PaymentOutcome RPC for each callback until billing acknowledges it.
 import { randomUUID } from "node:crypto"
 import { Payment, PaymentOutcome, type PaymentOutcomeType } from "@kassa/domain/payments"
-import { PaymentsConfig } from "@kassa/platform/config"
+import { PaymentsConfig } from "../config.ts"
 import { Outbox } from "@kassa/platform/outbox"
-import { Cause, Context, DateTime, Duration, Effect, Exit, Layer, Option, Queue, Random, Schema } from "effect"
+import { Cause, Context, DateTime, Duration, Effect, Exit, Layer, Option, Queue, Schema } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { ServiceToken } from "@kassa/platform/service-token"
-import { BillingCallbackClient } from "../client.ts"
-import { type PaymentRow, toPayment } from "../payments/repo.ts"
+import { BillingCallbackClient } from "@kassa/clients"
+import { type PaymentRow, toPayment } from "../payments/rows.ts"
+import { backoffDelay } from "@kassa/platform/backoff"
 
 const encodePayment = Schema.encodeSync(Payment)
-// stored as jsonb, read back as text: the client's row-name transform would otherwise reach inside it
-const decodeOutcome = Schema.decodeUnknownEffect(Schema.fromJsonString(PaymentOutcome))
+const decodeOutcome = Schema.decodeUnknownEffect(PaymentOutcome)
 
 export interface Outcome {
   readonly type: PaymentOutcomeType
@@ -91,13 +91,11 @@ export class CallbackWake extends Context.Service<CallbackWake, {
 interface DueCallback {
   readonly id: string
   readonly attempts: number
-  readonly payload: string
+  readonly payload: unknown
 }
 
-// between attempts: 1 s doubling to 5 min, ±20 %; attempts never stop (billing must hear every outcome)
-const retryDelay = (attempts: number) =>
-  Effect.map(Random.nextBetween(0.8, 1.2), (jitter) =>
-    Duration.millis(Math.round(Math.min(300_000, 1000 * 2 ** Math.min(attempts, 20)) * jitter)))
+// between attempts: 1 s doubling to 5 min; attempts never stop (billing must hear every outcome)
+const retryDelay = (attempts: number) => backoffDelay(attempts, { base: "1 second", cap: "5 minutes" })
 
 const lease = Duration.seconds(30)
 const pollInterval = Duration.seconds(1)
@@ -128,7 +126,7 @@ export const CallbackDeliveryLive = Layer.effectDiscard(Effect.gen(function*() {
         ORDER BY created_at LIMIT ${batchSize}
         FOR UPDATE SKIP LOCKED
       )
-      RETURNING id::text AS "id", attempts, payload::text AS "payload"`
+      RETURNING id::text AS "id", attempts, payload`
   })
 
   const deliver = (callback: DueCallback) =>

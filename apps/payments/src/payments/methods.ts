@@ -5,9 +5,9 @@ import type { PaymentMethod, PaymentMethods as PaymentMethodList } from "@kassa/
 import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { Provider } from "./provider.ts"
 import { PaymentsRepo } from "./repo.ts"
+import { orUnavailable } from "@kassa/platform/validation"
 
 const notYours = () => new NotFound({ message: "no such payment method among yours", resource: "payment_method" })
-const dbDown = () => new ServiceUnavailable({ message: "the payments database is unavailable; try again shortly" })
 
 export class PaymentMethods extends Context.Service<PaymentMethods, {
   list(userId: UserId): Effect.Effect<PaymentMethodList, ProviderUnavailable | ServiceUnavailable>
@@ -27,7 +27,7 @@ export class PaymentMethods extends Context.Service<PaymentMethods, {
           const methods = yield* provider.listMethods(customer.value.providerCustomerId)
           return { items: methods.map((m) => ({ ...m, isDefault: m.id === customer.value.defaultPaymentMethod })) }
         }).pipe(
-          Effect.catchTag("SqlError", () => Effect.fail(dbDown())),
+          orUnavailable,
           Effect.withSpan("PaymentMethods.list", { attributes: { userId } }, { captureStackTrace: false })
         )
 
@@ -45,7 +45,7 @@ export class PaymentMethods extends Context.Service<PaymentMethods, {
           if (!(yield* provider.detach(userId, paymentMethod))) return yield* notYours()
           return { ...method, isDefault: wasDefault }
         }).pipe(
-          Effect.catchTag("SqlError", () => Effect.fail(dbDown())),
+          orUnavailable,
           Effect.withSpan("PaymentMethods.detach", { attributes: { userId } }, { captureStackTrace: false })
         )
 

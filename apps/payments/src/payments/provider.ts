@@ -3,13 +3,13 @@
 // answer (PAYMENTS_PROVIDER_RETRIES times) with jittered backoff and the same key. Answers become outcomes;
 // "no answer" is `Unknown`, never a failure, because the provider may have acted on the request.
 import { BadRequest, ProviderUnavailable, type UserId } from "@kassa/domain"
-import { PaymentsConfig } from "@kassa/platform/config"
 import { RateBudget } from "@kassa/platform/rate-budget"
-import { type StripeCallError, StripeClient } from "@kassa/platform/stripe"
+import { PaymentsConfig } from "../config.ts"
+import { type StripeCallError, StripeClient } from "../stripe.ts"
 import { createHash, randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import type Stripe from "stripe"
-import type { PaymentRow, RefundRow } from "./repo.ts"
+import type { PaymentRow, RefundRow } from "./rows.ts"
 
 /** What the provider says about a payment intent. */
 export type IntentOutcome =

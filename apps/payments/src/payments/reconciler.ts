@@ -2,10 +2,11 @@
 // `pending` or `unknown` and resends refunds it has not confirmed. Each one is asked on its own bounded
 // schedule (PAYMENTS_RECONCILE_SCHEDULE: 1 min, 5 min, 1 h, then daily) and leased while being asked, so
 // replicas never ask about the same payment at once.
-import { PaymentsConfig } from "@kassa/platform/config"
+import { PaymentsConfig } from "../config.ts"
 import { DateTime, Duration, Effect, Layer, Schedule } from "effect"
+import { RefundsRepo } from "./refunds-repo.ts"
 import { PaymentsRepo } from "./repo.ts"
-import { Payments } from "./service.ts"
+import { Settlement } from "./settlement.ts"
 
 const lease = Duration.minutes(5)
 const batchSize = 50
@@ -13,19 +14,20 @@ const batchSize = 50
 /** One sweep over everything due now; returns how many payments and refunds it looked at. */
 export const reconcileDue = Effect.gen(function*() {
   const repo = yield* PaymentsRepo
-  const payments = yield* Payments
+  const refundsRepo = yield* RefundsRepo
+  const settlement = yield* Settlement
   const now = yield* DateTime.now
   const until = DateTime.addDuration(now, lease)
   const due = yield* repo.claimDuePayments(now, until, batchSize)
-  yield* Effect.forEach(due, payments.reconcile, { concurrency: 4, discard: true })
-  const refunds = yield* repo.claimDueRefunds(now, until, batchSize)
-  yield* Effect.forEach(refunds, payments.reconcileRefund, { concurrency: 4, discard: true })
+  yield* Effect.forEach(due, settlement.reconcile, { concurrency: 4, discard: true })
+  const refunds = yield* refundsRepo.claimDueRefunds(now, until, batchSize)
+  yield* Effect.forEach(refunds, settlement.reconcileRefund, { concurrency: 4, discard: true })
   return due.length + refunds.length
 }).pipe(Effect.withSpan("Reconciler.sweep"))
 
 export const ReconcilerLive = Layer.effectDiscard(Effect.gen(function*() {
   const config = yield* PaymentsConfig
-  const context = yield* Effect.context<PaymentsRepo | Payments>()
+  const context = yield* Effect.context<PaymentsRepo | RefundsRepo | Settlement>()
   yield* reconcileDue.pipe(
     Effect.provide(context),
     // one failed sweep (database down, say) must not stop the loop

@@ -1,69 +1,13 @@
-// Postgres access for payments, refunds, customers and the callers' idempotency keys (schema "payments").
+// Postgres access for payments, customers and the callers' idempotency keys (schema "payments"; refunds are in
+// refunds-repo.ts).
 // Status changes are conditional UPDATEs (`WHERE status IN (...)`): whoever learns an outcome first (the charge
 // call, a webhook, the reconciler) moves the payment, and a stale or repeated outcome changes nothing.
-import { InvoiceId, PaymentId, RefundId, UserId } from "@kassa/domain"
-import { Currency } from "@kassa/domain"
-import { type Payment, PaymentStatus, type Refund, type RefundReason, RefundStatus } from "@kassa/domain/payments"
-import { Context, DateTime, Effect, Layer, Option, Schema, SchemaTransformation } from "effect"
+import type { Currency, InvoiceId, RefundId, UserId } from "@kassa/domain"
+import { PaymentId } from "@kassa/domain"
+import { PaymentStatus, type RefundReason } from "@kassa/domain/payments"
+import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema, type Statement } from "effect/sql"
-
-// int8 columns arrive as bigint; amounts are safe integers by construction (CHECKs and the domain schemas)
-const IntFromBigInt = Schema.BigInt.pipe(
-  Schema.decodeTo(Schema.Int, SchemaTransformation.transform({ decode: Number, encode: BigInt }))
-)
-
-export const PaymentRow = Schema.Struct({
-  id: PaymentId,
-  userId: UserId,
-  invoiceId: InvoiceId,
-  amount: IntFromBigInt,
-  refundedAmount: IntFromBigInt,
-  currency: Currency,
-  status: PaymentStatus,
-  providerPaymentId: Schema.NullOr(Schema.String),
-  providerCustomerId: Schema.String,
-  paymentMethod: Schema.String,
-  offSession: Schema.Boolean,
-  description: Schema.NullOr(Schema.String),
-  failureCode: Schema.NullOr(Schema.String),
-  failureMessage: Schema.NullOr(Schema.String),
-  reconcileAttempts: Schema.Int,
-  nextReconcileAt: Schema.NullOr(Schema.DateTimeUtcFromDate),
-  createdAt: Schema.DateTimeUtcFromDate,
-  updatedAt: Schema.DateTimeUtcFromDate
-})
-export type PaymentRow = typeof PaymentRow.Type
-
-export const RefundRow = Schema.Struct({
-  id: RefundId,
-  paymentId: PaymentId,
-  amount: IntFromBigInt,
-  currency: Currency,
-  status: RefundStatus,
-  reason: Schema.NullOr(Schema.String),
-  providerRefundId: Schema.NullOr(Schema.String),
-  failureCode: Schema.NullOr(Schema.String),
-  failureMessage: Schema.NullOr(Schema.String),
-  reconcileAttempts: Schema.Int,
-  nextReconcileAt: Schema.NullOr(Schema.DateTimeUtcFromDate),
-  createdAt: Schema.DateTimeUtcFromDate,
-  updatedAt: Schema.DateTimeUtcFromDate
-})
-export type RefundRow = typeof RefundRow.Type
-
-export const CustomerRow = Schema.Struct({
-  userId: UserId,
-  providerCustomerId: Schema.String,
-  defaultPaymentMethod: Schema.NullOr(Schema.String)
-})
-export type CustomerRow = typeof CustomerRow.Type
-
-const IdempotencyRow = Schema.Struct({
-  requestHash: Schema.String,
-  paymentId: PaymentId,
-  refundId: Schema.NullOr(RefundId)
-})
-export type IdempotencyRow = typeof IdempotencyRow.Type
+import { CustomerRow, IdempotencyRow, PaymentRow, RefundRow } from "./rows.ts"
 
 export interface NewPayment {
   readonly id: PaymentId
@@ -93,13 +37,13 @@ export type StartAttempt =
   /** `charge: "saved"`, and the user has no customer or no default method yet. */
   | { readonly _tag: "NoSavedMethod" }
 
-type RepoError = SqlError.SqlError
+export type RepoError = SqlError.SqlError
 
 // a row that does not decode is corrupt data, not a condition callers can handle
-const orDieOnSchema = <A, R>(effect: Effect.Effect<A, RepoError | Schema.SchemaError, R>): Effect.Effect<A, RepoError, R> =>
+export const orDieOnSchema = <A, R>(effect: Effect.Effect<A, RepoError | Schema.SchemaError, R>): Effect.Effect<A, RepoError, R> =>
   Effect.catchTag(effect, "SchemaError", (error) => Effect.die(error))
 
-const at = (dt: DateTime.Utc) => DateTime.toDate(dt)
+export const at = (dt: DateTime.Utc) => DateTime.toDate(dt)
 
 export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   /**
@@ -113,6 +57,8 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
     now: DateTime.Utc
   ): Effect.Effect<StartAttempt, RepoError | OpenPaymentExists>
   findPayment(id: PaymentId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  /** A payment this service holds the id of (an attempt it made, a key it recorded): its absence is a bug. */
+  getPayment(id: PaymentId): Effect.Effect<PaymentRow, RepoError>
   /** Locks the row until the transaction ends. */
   lockPayment(id: PaymentId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   findByProviderPaymentId(providerPaymentId: string): Effect.Effect<Option.Option<PaymentRow>, RepoError>
@@ -136,29 +82,6 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
    * replicas skip them while this one asks the provider.
    */
   claimDuePayments(now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
-
-  insertRefund(refund: {
-    readonly id: RefundId
-    readonly paymentId: PaymentId
-    readonly amount: number
-    readonly currency: Currency
-    readonly reason: RefundReason | null
-    readonly nextReconcileAt: DateTime.Utc
-  }, now: DateTime.Utc): Effect.Effect<RefundRow, RepoError>
-  findRefund(id: RefundId): Effect.Effect<Option.Option<RefundRow>, RepoError>
-  /** Sum of the payment's refunds still waiting for the provider. */
-  pendingRefundTotal(paymentId: PaymentId): Effect.Effect<number, RepoError>
-  /** Sum of the payment's refunds the provider confirmed. */
-  succeededRefundTotal(paymentId: PaymentId): Effect.Effect<number, RepoError>
-  /** Settles a pending refund; None when it was already settled. */
-  settleRefund(id: RefundId, outcome: {
-    readonly status: "succeeded" | "failed"
-    readonly providerRefundId?: string | undefined
-    readonly failureCode?: string | undefined
-    readonly failureMessage?: string | undefined
-  }, now: DateTime.Utc): Effect.Effect<Option.Option<RefundRow>, RepoError>
-  scheduleRefundReconcile(id: RefundId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
-  claimDueRefunds(now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number): Effect.Effect<ReadonlyArray<RefundRow>, RepoError>
 
   findCustomer(userId: UserId): Effect.Effect<Option.Option<CustomerRow>, RepoError>
   /** Keeps the first customer recorded for the user (a concurrent creator's row wins). */
@@ -205,15 +128,10 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
       })
       const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
       const decodePayment = Schema.decodeUnknownEffect(PaymentRow)
-      const decodeRefunds = Schema.decodeUnknownEffect(Schema.Array(RefundRow))
-      const decodeRefund = Schema.decodeUnknownEffect(RefundRow)
       const decodeCustomer = Schema.decodeUnknownEffect(CustomerRow)
 
       const firstPayment = (rows: ReadonlyArray<unknown>) =>
         rows.length === 0 ? Effect.succeed(Option.none<PaymentRow>()) : Effect.map(decodePayment(rows[0]), Option.some)
-      const firstRefund = (rows: ReadonlyArray<unknown>) =>
-        rows.length === 0 ? Effect.succeed(Option.none<RefundRow>()) : Effect.map(decodeRefund(rows[0]), Option.some)
-
       // one round trip for the hot path of CreatePayment: every sub-statement sees one snapshot, and a concurrent
       // request with the same key waits at the key's unique index, then finds it taken (Raced)
       const startAttempt: PaymentsRepo["Service"]["startAttempt"] = (p, claim, now) =>
@@ -326,53 +244,6 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           )
           RETURNING *`.pipe(Effect.flatMap(decodePayments), orDieOnSchema)
 
-      const insertRefund: PaymentsRepo["Service"]["insertRefund"] = (r, now) =>
-        sql`INSERT INTO payments.refunds ${
-          sql.insert({
-            id: r.id,
-            paymentId: r.paymentId,
-            amount: r.amount,
-            currency: r.currency,
-            status: "pending",
-            reason: r.reason,
-            nextReconcileAt: at(r.nextReconcileAt),
-            createdAt: at(now),
-            updatedAt: at(now)
-          })
-        } RETURNING *`.pipe(Effect.flatMap((rows) => decodeRefund(rows[0])), orDieOnSchema)
-
-      const refundById = SqlSchema.findOneOption({
-        Request: Schema.String,
-        Result: RefundRow,
-        execute: (id) => sql`SELECT * FROM payments.refunds WHERE id = ${id}`
-      })
-
-      const refundTotal = (paymentId: PaymentId, status: "pending" | "succeeded") =>
-        sql<{ readonly total: string }>`SELECT COALESCE(sum(amount), 0)::text AS total
-          FROM payments.refunds WHERE payment_id = ${paymentId} AND status = ${status}`.pipe(
-          Effect.map((rows) => Number(rows[0]?.total ?? 0))
-        )
-
-      const settleRefund: PaymentsRepo["Service"]["settleRefund"] = (id, outcome, now) =>
-        sql`UPDATE payments.refunds SET
-            status = ${outcome.status},
-            provider_refund_id = COALESCE(provider_refund_id, ${outcome.providerRefundId ?? null}),
-            failure_code = ${outcome.failureCode ?? null},
-            failure_message = ${outcome.failureMessage ?? null},
-            updated_at = ${at(now)}
-          WHERE id = ${id} AND status = 'pending'
-          RETURNING *`.pipe(Effect.flatMap(firstRefund), orDieOnSchema)
-
-      const claimDueRefunds = (now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number) =>
-        sql`UPDATE payments.refunds SET next_reconcile_at = ${at(leaseUntil)}
-          WHERE id IN (
-            SELECT id FROM payments.refunds
-            WHERE status = 'pending' AND next_reconcile_at <= ${at(now)}
-            ORDER BY next_reconcile_at LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED
-          )
-          RETURNING *`.pipe(Effect.flatMap(decodeRefunds), orDieOnSchema)
-
       const customerById = SqlSchema.findOneOption({
         Request: Schema.String,
         Result: CustomerRow,
@@ -403,6 +274,11 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
       return PaymentsRepo.of({
         startAttempt,
         findPayment: (id) => orDieOnSchema(paymentById(id)),
+        getPayment: (id) =>
+          Effect.flatMap(orDieOnSchema(paymentById(id)), Option.match({
+            onNone: () => Effect.die(new Error(`payment ${id} vanished`)),
+            onSome: Effect.succeed
+          })),
         lockPayment: (id) => orDieOnSchema(lockById(id)),
         findByProviderPaymentId: (id) => orDieOnSchema(byProviderId(id)),
         findPayments: (ids, providerPaymentIds) =>
@@ -422,15 +298,6 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           sql`UPDATE payments.payments SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}
             WHERE id = ${id}`.pipe(Effect.asVoid),
         claimDuePayments,
-        insertRefund,
-        findRefund: (id) => orDieOnSchema(refundById(id)),
-        pendingRefundTotal: (paymentId) => refundTotal(paymentId, "pending"),
-        succeededRefundTotal: (paymentId) => refundTotal(paymentId, "succeeded"),
-        settleRefund,
-        scheduleRefundReconcile: (id, attempts, next) =>
-          sql`UPDATE payments.refunds SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}
-            WHERE id = ${id}`.pipe(Effect.asVoid),
-        claimDueRefunds,
         findCustomer: (userId) => orDieOnSchema(customerById(userId)),
         insertCustomer,
         setDefaultPaymentMethod: (userId, paymentMethod, now) =>
@@ -455,31 +322,3 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
     })
   )
 }
-
-/** The API resource of a payment row. */
-export const toPayment = (row: PaymentRow): Payment => ({
-  id: row.id,
-  userId: row.userId,
-  invoiceId: row.invoiceId,
-  status: row.status,
-  amount: row.amount,
-  refundedAmount: row.refundedAmount,
-  currency: row.currency,
-  ...(row.failureCode === null ? {} : { failureCode: row.failureCode }),
-  ...(row.failureMessage === null ? {} : { failureMessage: row.failureMessage }),
-  createdAt: row.createdAt,
-  updatedAt: row.updatedAt
-})
-
-export const toRefund = (row: RefundRow): Refund => ({
-  id: row.id,
-  paymentId: row.paymentId,
-  amount: row.amount,
-  currency: row.currency,
-  status: row.status,
-  ...(row.reason === "requested_by_customer" || row.reason === "duplicate" || row.reason === "fraudulent"
-    ? { reason: row.reason }
-    : {}),
-  ...(row.failureCode === null ? {} : { failureCode: row.failureCode }),
-  createdAt: row.createdAt
-})

@@ -4,20 +4,22 @@ import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
 import { ServiceAuthLive } from "@kassa/platform/service-token"
 import { outagesAsUnavailable } from "@kassa/platform/validation"
-import { rpcSerialization } from "../client.ts"
+import { rpcSerialization } from "@kassa/clients/protocol"
+import { Customers } from "./customers.ts"
 import { PaymentMethods } from "./methods.ts"
 import { Payments } from "./service.ts"
 
 export const PaymentsRpcHandlers = PaymentsRpcs.toLayer(Effect.gen(function*() {
   const payments = yield* Payments
+  const customers = yield* Customers
   const methods = yield* PaymentMethods
   // the database gone mid-call is a ServiceUnavailable billing retries, never a defect sent over the wire
   return PaymentsRpcs.of({
     CreatePayment: (input) => outagesAsUnavailable(payments.create(input)),
     CancelPayment: (input) => outagesAsUnavailable(payments.cancel(input)),
     GetPayment: ({ paymentId }) => outagesAsUnavailable(payments.get(paymentId)),
-    EnsureCustomer: (input) => outagesAsUnavailable(payments.ensureCustomer(input)),
-    AttachPaymentMethod: (input) => outagesAsUnavailable(payments.attachPaymentMethod(input)),
+    EnsureCustomer: (input) => outagesAsUnavailable(customers.ensureCustomer(input)),
+    AttachPaymentMethod: (input) => outagesAsUnavailable(customers.attachPaymentMethod(input)),
     ListPaymentMethods: ({ userId }) => outagesAsUnavailable(methods.list(userId)),
     DetachPaymentMethod: ({ paymentMethod, userId }) => outagesAsUnavailable(methods.detach(userId, paymentMethod))
   })

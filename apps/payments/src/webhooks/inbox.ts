@@ -4,14 +4,19 @@
 // `payment_intent.payment_failed` finds the payment succeeded and changes nothing.
 import { BadRequest, PaymentId, ServiceUnavailable } from "@kassa/domain"
 import { storableTextMessage, unstorableAt } from "@kassa/domain/text"
-import { InvalidWebhookSignature } from "@kassa/domain/payments"
-import { PaymentsConfig, sandboxWebhookSecret, StripeConfig } from "@kassa/platform/config"
-import { StripeClient } from "@kassa/platform/stripe"
+import { InvalidWebhookSignature } from "@kassa/domain/webhooks"
+import { developmentWebhookSecret, PaymentsConfig, StripeConfig } from "../config.ts"
+import { StripeClient } from "../stripe.ts"
 import { Context, DateTime, Duration, Effect, Layer, Option, Queue, Redacted, Schema, SchemaIssue } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import type { SqlError } from "effect/sql"
 import { type IntentOutcome, intentOutcome, metadataKey } from "../payments/provider.ts"
-import { type PaymentRow, PaymentsRepo } from "../payments/repo.ts"
-import { changes, Payments } from "../payments/service.ts"
+import { PaymentsRepo } from "../payments/repo.ts"
+import type { PaymentRow } from "../payments/rows.ts"
+import { changes } from "../payments/outcome.ts"
+import { Settlement } from "../payments/settlement.ts"
+import { type StoredEvent, WebhookEventsRepo } from "./repo.ts"
+import { backoffDelay } from "@kassa/platform/backoff"
+import { orUnavailable } from "@kassa/platform/validation"
 
 /** The event types that change a payment; every other type is stored and marked processed. */
 export const handledEventTypes = [
@@ -39,15 +44,6 @@ const ChargeObject = Schema.Struct({
   metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
 })
 
-const StoredEvent = Schema.Struct({
-  id: Schema.String,
-  type: Schema.String,
-  attempts: Schema.Int,
-  // read as text: the client's snake_case → camelCase row transform would rename keys inside jsonb
-  payload: Schema.fromJsonString(Schema.Struct({ data: Schema.Struct({ object: Schema.Unknown }) }))
-})
-type StoredEvent = typeof StoredEvent.Type
-
 /**
  * What a signed event must be for it to be stored and applied: an object with an id and a type, and a `data.object`
  * (the stored decode and the workers rely on it). Anything else can never be stored; retrying cannot change that.
@@ -62,7 +58,6 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
 const unstorable = (message: string) => new BadRequest({ message: `the event cannot be stored: ${message}` })
 
-const decodeStored = Schema.decodeUnknownEffect(StoredEvent)
 const decodeIntent = Schema.decodeUnknownEffect(IntentObject)
 const decodeCharge = Schema.decodeUnknownEffect(ChargeObject)
 const decodePaymentId = Schema.decodeUnknownOption(PaymentId)
@@ -86,18 +81,18 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
   static readonly layer = Layer.effect(
     WebhookInbox,
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
+      const events = yield* WebhookEventsRepo
       const stripe = yield* StripeClient
       const repo = yield* PaymentsRepo
-      const payments = yield* Payments
+      const settlement = yield* Settlement
       const stripeConfig = yield* StripeConfig
       const config = yield* PaymentsConfig
       if (Option.isNone(stripeConfig.webhookSecret)) {
-        yield* Effect.logWarning("STRIPE_WEBHOOK_SECRET not set: accepting webhooks signed with the sandbox's development secret")
+        yield* Effect.logWarning("STRIPE_WEBHOOK_SECRET not set: accepting webhooks signed with the development secret the bundled sandbox uses")
       }
       // current first, then the previous one while a rotation is under way
       const secrets = [
-        Option.getOrElse(stripeConfig.webhookSecret, () => Redacted.make(sandboxWebhookSecret)),
+        Option.getOrElse(stripeConfig.webhookSecret, () => Redacted.make(developmentWebhookSecret)),
         ...Option.toArray(config.webhookSecretPrevious)
       ]
       const stored = yield* Queue.dropping<void>(1)
@@ -115,12 +110,8 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
           )
           const at = unstorableAt(signed)
           if (at !== undefined) return yield* unstorable(`${at.join(".")}: ${storableTextMessage}`)
-          const now = DateTime.toDate(yield* DateTime.now)
-          yield* sql`INSERT INTO payments.webhook_events (id, type, payload, received_at, next_attempt_at)
-            VALUES (${event.id}, ${event.type}, ${rawBody}::jsonb, ${now}, ${now})
-            ON CONFLICT (id) DO NOTHING`.pipe(
-            Effect.mapError(() => new ServiceUnavailable({ message: "cannot store the event; Stripe will resend it" }))
-          )
+          // an outage is a 503 (Stripe resends); anything else a defect, which Stripe also resends
+          yield* orUnavailable(events.insert({ id: event.id, type: event.type, rawBody }, yield* DateTime.now))
           Queue.offerUnsafe(stored, undefined)
         }).pipe(Effect.withSpan("WebhookInbox.ingest"))
 
@@ -157,11 +148,11 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       const apply = (step: Plan, payment: PaymentRow | undefined) => {
         if (step.kind === "ignore" || payment === undefined) return Effect.void
         if (step.kind === "intent") {
-          return changes(payment.status, step.outcome) ? Effect.asVoid(payments.applyOutcome(payment.id, step.outcome)) : Effect.void
+          return changes(payment.status, step.outcome) ? Effect.asVoid(settlement.applyOutcome(payment.id, step.outcome)) : Effect.void
         }
         const open = payment.status === "pending" || payment.status === "unknown"
         return open || payment.refundedAmount < step.amountRefunded
-          ? payments.applyRefunded(payment.id, step.intentId, step.amountRefunded)
+          ? settlement.applyRefunded(payment.id, step.intentId, step.amountRefunded)
           : Effect.void
       }
 
@@ -169,16 +160,8 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       // transaction, and records the outcomes; a worker that dies mid-batch leaves its events to the next lease.
       const processBatch = Effect.gen(function*() {
         const now = yield* DateTime.now
-        const rows = yield* sql`UPDATE payments.webhook_events SET next_attempt_at = ${DateTime.toDate(DateTime.addDuration(now, lease))}
-          WHERE id IN (
-            SELECT id FROM payments.webhook_events
-            WHERE processed_at IS NULL AND attempts < ${maxAttempts} AND next_attempt_at <= ${DateTime.toDate(now)}
-            ORDER BY next_attempt_at LIMIT ${batchSize}
-            FOR UPDATE SKIP LOCKED
-          )
-          RETURNING id, type, attempts, payload::text AS payload`
-        const events = yield* Effect.forEach(rows, (row) => decodeStored(row)).pipe(Effect.orDie)
-        const plans = yield* Effect.forEach(events, (event) =>
+        const due = yield* events.claimDue(now, DateTime.addDuration(now, lease), batchSize, maxAttempts)
+        const plans = yield* Effect.forEach(due, (event) =>
           plan(event).pipe(
             // an object that is not what its type promises will never apply: kept on record, not retried
             Effect.catch((error) =>
@@ -199,25 +182,21 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
           p.kind === "ignore" ? undefined : known.find((row) =>
             Option.match(p.paymentId, { onNone: () => row.providerPaymentId === p.intentId, onSome: (id) => row.id === id }))
         const applied: Array<string> = []
-        for (const [i, event] of events.entries()) {
+        for (const [i, event] of due.entries()) {
           const step = plans[i] ?? { kind: "ignore" as const }
           const exit = yield* Effect.exit(apply(step, paymentOf(step)))
           if (exit._tag === "Success") {
             applied.push(event.id)
             continue
           }
-          const retryAt = DateTime.addDuration(now, Duration.seconds(Math.min(600, 2 ** event.attempts)))
-          yield* sql`UPDATE payments.webhook_events SET attempts = attempts + 1, last_error = ${String(exit.cause)},
-            next_attempt_at = ${DateTime.toDate(retryAt)} WHERE id = ${event.id}`
+          const retryAt = DateTime.addDuration(now, yield* backoffDelay(event.attempts, { base: "1 second", cap: "10 minutes" }))
+          yield* events.retryLater(event.id, String(exit.cause), retryAt)
           yield* Effect.logWarning("applying a Stripe event failed; it will be retried").pipe(
             Effect.annotateLogs({ eventId: event.id, type: event.type })
           )
         }
-        if (applied.length > 0) {
-          yield* sql`UPDATE payments.webhook_events SET processed_at = ${DateTime.toDate(now)}, attempts = attempts + 1,
-            last_error = NULL WHERE id IN ${sql.in(applied)}`
-        }
-        return rows.length
+        yield* events.markProcessed(applied, now)
+        return due.length
       })
 
       const drain = Effect.gen(function*() {

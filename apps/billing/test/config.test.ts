@@ -1,7 +1,7 @@
-// Billing's scheduler settings (defaults, parsing, the values refused at start) and where the Stripe sandbox keeps its data.
+// Billing's scheduler settings: defaults, parsing, the values refused at start.
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect } from "effect"
-import { BillingConfig, StripeSandboxConfig } from "../src/config.ts"
+import { BillingConfig } from "../src/config.ts"
 
 const billingConfig = (env: Record<string, string>) =>
   Effect.provide(Effect.gen(function*() {
@@ -28,23 +28,5 @@ describe("BillingConfig", () => {
         const error = yield* Effect.flip(billingConfig({ [name]: value }))
         assert.include(String(error), name)
       }
-    }))
-})
-
-describe("StripeSandboxConfig", () => {
-  const dataDir = (env: Record<string, string>) =>
-    Effect.gen(function*() {
-      return (yield* StripeSandboxConfig).dataDir
-    }).pipe(
-      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
-    )
-
-  it.effect("the sandbox keeps its account beside PGlite's data unless told where, and nowhere when PGlite does not", () =>
-    Effect.gen(function*() {
-      assert.strictEqual(yield* dataDir({}), ".kassa/stripe-sandbox")
-      assert.strictEqual(yield* dataDir({ PGLITE_DATA_DIR: "/var/lib/kassa/pglite" }), "/var/lib/kassa/stripe-sandbox")
-      assert.strictEqual(yield* dataDir({ PGLITE_DATA_DIR: "memory" }), "memory")
-      assert.strictEqual(yield* dataDir({ PGLITE_DATA_DIR: "memory", STRIPE_SANDBOX_DATA_DIR: "/tmp/s" }), "/tmp/s")
-      assert.strictEqual(yield* dataDir({ STRIPE_SANDBOX_DATA_DIR: "memory" }), "memory")
     }))
 })

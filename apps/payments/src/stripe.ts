@@ -2,10 +2,8 @@
 // Schedule, and because `call` captures the caller's idempotency key, every retry of one call resends that key.
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import Stripe from "stripe"
-import { StripeConfig } from "./config.ts"
-
-/** Used when STRIPE_API_KEY is unset: the bundled sandbox accepts it, real Stripe rejects it. */
-export const sandboxApiKey = "sk_test_kassa_sandbox"
+import { developmentApiKey, StripeConfig } from "./config.ts"
+import { backoff } from "@kassa/platform/backoff"
 
 /**
  * Stripe answered with an error. A 4xx applied nothing; a 5xx is Stripe's own failure, which Stripe calls
@@ -106,7 +104,7 @@ const fromSdkFailure = (cause: unknown): Effect.Effect<never, StripeCallError> =
 }
 
 export interface StripeClientOptions {
-  /** Unset → `sandboxApiKey`. */
+  /** Unset → `developmentApiKey`. */
   readonly apiKey?: Redacted.Redacted<string> | undefined
   /** Origin of a Stripe-compatible API (the sandbox); unset → api.stripe.com. Only the origin is used. */
   readonly apiBase?: URL | undefined
@@ -139,7 +137,7 @@ export class StripeClient extends Context.Service<StripeClient, {
   static readonly make = (options: StripeClientOptions) =>
     Effect.sync(() => {
       const base = options.apiBase
-      const sdk = new Stripe(Redacted.value(options.apiKey ?? Redacted.make(sandboxApiKey)), {
+      const sdk = new Stripe(Redacted.value(options.apiKey ?? Redacted.make(developmentApiKey)), {
         maxNetworkRetries: 0,
         timeout: Duration.toMillis(options.timeout ?? Duration.seconds(10)),
         ...(base === undefined ? {} : {
@@ -220,7 +218,7 @@ export const layerWith = StripeClient.layerWith
  */
 export const retryTransient = <A, R>(self: Effect.Effect<A, StripeCallError, R>): Effect.Effect<A, StripeCallError, R> =>
   Effect.retry(self, {
-    schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
+    schedule: backoff({ base: "200 millis", cap: "5 seconds" }),
     times: 3,
     while: (error) => error.retryable
   })
