@@ -3,8 +3,12 @@ import type { TestProjectConfiguration } from "vitest/config"
 
 const project = (name: string, root: string): TestProjectConfiguration => ({
   extends: true,
-  test: { name, root, include: ["test/**/*.test.ts"] }
+  test: { name, root, include: ["test/**/*.test.ts"], exclude: scale }
 })
+
+// The tests at scale (thousands of renewals across processes) measure the machine as much as the code: they run in a
+// group of their own after every other project has finished, so neither slows the other down.
+const scale = ["test/renewal-replicas.test.ts"]
 
 export default [
   project("domain", "packages/domain"),
@@ -13,5 +17,6 @@ export default [
   project("payments", "apps/payments"),
   project("stripe-sandbox", "apps/stripe-sandbox"),
   project("catalog", "apps/catalog"),
-  project("repo", ".")
+  project("repo", "."),
+  { extends: true, test: { name: "scale", root: ".", include: scale, sequence: { groupOrder: 1 } } }
 ] satisfies Array<TestProjectConfiguration>

@@ -92,7 +92,9 @@ export class Charging extends Context.Service<Charging, {
             SELECT d.id FROM billing.invoices d JOIN billing.subscriptions s ON s.id = d.subscription_id
             WHERE d.status = 'open' AND d.next_charge_at <= ${at} AND s.parked_at IS NULL
               AND (d.charge_lease_until IS NULL OR d.charge_lease_until < ${at})
-            ORDER BY d.next_charge_at
+            -- ties by id (random): one user's many renewals, due at the same moment, are spread over the
+            -- batches rather than claimed together to queue on that user's entitlement lock
+            ORDER BY d.next_charge_at, d.id
             LIMIT ${limit}
             FOR UPDATE OF d SKIP LOCKED
           )
@@ -142,8 +144,8 @@ export class Charging extends Context.Service<Charging, {
       }
     }
 
-    /** The invoice's schedule after the charge, in one short transaction; what it counts as. */
-    const settle = (invoice: DueInvoice, charged: Charged) =>
+    /** The schedule of an invoice still open after its charge, in one short transaction; what it counts as. */
+    const settle = (invoice: DueInvoice, charged: Exclude<Charged, { readonly _tag: "Paid" }>) =>
       Effect.gen(function*(): Effect.fn.Return<ChargingRun, RepoError> {
         const at = yield* now
         const count = { ...none, charged: 1, dunningRetries: invoice.chargeAttempts > 0 ? 1 : 0 }
@@ -151,8 +153,6 @@ export class Charging extends Context.Service<Charging, {
           sql`UPDATE billing.invoices SET charge_lease_until = NULL, next_charge_at = ${patch.next},
               charge_attempts = ${patch.attempts ?? invoice.chargeAttempts}, updated_at = ${at}
             WHERE id = ${invoice.id}`
-        // paid: the invoice is no longer open, so nothing claims it again; no statement needed
-        if (charged._tag === "Paid") return { ...count, paid: 1 }
         // every writer locks the subscription, then the invoice
         const subscription = yield* subscriptions.findSubscriptionOfInvoice(invoice.id as InvoiceId, { lock: true })
         const current = yield* invoices.findInvoice(invoice.id as InvoiceId, { lock: true })
@@ -194,7 +194,11 @@ export class Charging extends Context.Service<Charging, {
       }).pipe(sql.withTransaction)
 
     const chargeOne = (invoice: DueInvoice) =>
-      Effect.flatMap(charge(invoice), (charged) => settle(invoice, charged)).pipe(
+      Effect.flatMap(charge(invoice), (charged) =>
+        // paid: the invoice is no longer open, so nothing claims it again, and there is no schedule to move
+        charged._tag === "Paid"
+          ? Effect.succeed({ ...none, charged: 1, paid: 1, dunningRetries: invoice.chargeAttempts > 0 ? 1 : 0 })
+          : settle(invoice, charged)).pipe(
         Effect.tap((done) =>
           Metric.update(chargesMade(done.paid > 0 ? "paid" : done.failed > 0 ? "failed" : "pending"), done.charged)),
         // a charge whose outcome could not be applied (the database gone) keeps its claim until it runs out: the
