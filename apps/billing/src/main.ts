@@ -24,6 +24,7 @@ import { CatalogCopy } from "./products/repo.ts"
 import { AdminBillingHttpLive } from "./admin/http.ts"
 import { TestClockHttpLive } from "./admin/test-clock.ts"
 import { AdminRepo } from "./admin/repo.ts"
+import { DashboardFigures } from "./admin/dashboard.ts"
 import { IdempotencyStore } from "./idempotency/store.ts"
 import { InvoicesHttpLive } from "./invoices/http.ts"
 import { Invoices } from "./invoices/service.ts"
@@ -69,7 +70,7 @@ export const BillingServices = Layer.mergeAll(
   Layer.provideMerge(SchedulerCycle.layer),
   Layer.provideMerge(Layer.mergeAll(Invoicing.layer, Charging.layer)),
   Layer.provideMerge(Refunds.layer),
-  Layer.provideMerge(Layer.mergeAll(Outcomes.layer, AdminRepo.layer)),
+  Layer.provideMerge(Layer.mergeAll(Outcomes.layer, AdminRepo.layer, DashboardFigures.layer)),
   Layer.provideMerge(Lifecycle.layer),
   Layer.provideMerge(Entitlements.layer),
   Layer.provideMerge(EntitlementCache.layer),

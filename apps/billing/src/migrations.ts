@@ -210,5 +210,10 @@ export const BillingMigrations = migrations("billing", {
       WHERE s.id = i.subscription_id AND i.status = 'open' AND s.status IN ('trialing', 'active', 'past_due')
         AND i.period_start >= s.current_period_end`,
     `CREATE INDEX invoices_charge_due ON billing.invoices (next_charge_at) WHERE status = 'open' AND next_charge_at IS NOT NULL`
+  ),
+  // when a subscription ended (canceled or expired), for churn; rows that ended before it count from their last change
+  "0010_subscription_ended_at": ddl(
+    `ALTER TABLE billing.subscriptions ADD COLUMN ended_at timestamptz`,
+    `UPDATE billing.subscriptions SET ended_at = updated_at WHERE status IN ('canceled', 'expired', 'incomplete_expired')`
   )
 })

@@ -9,6 +9,7 @@ import { orUnavailable } from "@kassa/platform/validation"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Statements } from "../statements/statement.ts"
+import { DashboardFigures } from "./dashboard.ts"
 import { InvoicesRepo } from "../ledger/invoices.ts"
 import { PaymentsRepo } from "../ledger/payments.ts"
 import { toInvoice, toPayment, toSubscription } from "../ledger/rows.ts"
@@ -28,6 +29,7 @@ export const AdminBillingHttpLive = HttpApiBuilder.group(BillingApi, "adminBilli
     const runs = yield* SchedulerRuns
     const scheduler = yield* Parking
     const statements = yield* Statements
+    const dashboard = yield* DashboardFigures
     return handlers
       .handle("invoices", ({ query }) =>
         Effect.gen(function*() {
@@ -52,6 +54,7 @@ export const AdminBillingHttpLive = HttpApiBuilder.group(BillingApi, "adminBilli
           const page = yield* admin.subscriptions(filtersOf(query), yield* resolvePageQuery(query))
           return { items: page.items.map(toSubscription), nextCursor: page.nextCursor }
         }).pipe(orUnavailable))
+      .handle("dashboard", ({ query }) => orUnavailable(dashboard.of(query.from, query.to)))
       .handle("statement", ({ params, query }) => orUnavailable(statements.of(params.id, query.from, query.to)))
       .handle("refund", ({ headers, params, payload }) =>
         Effect.flatMap(CurrentUser, (user) => refunds.refund(user, params.id, headers["idempotency-key"], payload)))

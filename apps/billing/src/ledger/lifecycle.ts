@@ -53,9 +53,13 @@ export class Lifecycle extends Context.Service<Lifecycle, {
     const outbox = yield* Outbox
     const now = Effect.map(DateTime.now, DateTime.toDateUtc)
 
+    const ended: ReadonlyArray<SubscriptionRow["status"]> = ["canceled", "expired", "incomplete_expired"]
     const change: Lifecycle["Service"]["change"] = (row, patch, event, along = []) =>
       Effect.gen(function*() {
-        const updated = yield* subscriptions.updateSubscription(row.id, patch, yield* now)
+        const at = yield* now
+        // the moment it ends is kept for churn
+        const ends = patch.status !== undefined && ended.includes(patch.status) && !ended.includes(row.status)
+        const updated = yield* subscriptions.updateSubscription(row.id, ends ? { ...patch, endedAt: at } : patch, at)
         yield* entitlements.record(updated.userId, [
           ...along,
           ...(event === undefined ? [] : [{ type: event, aggregateId: row.id, data: subscriptionEvent(updated) }])
@@ -73,7 +77,6 @@ export class Lifecycle extends Context.Service<Lifecycle, {
         }
       })
 
-    const ended: ReadonlyArray<SubscriptionRow["status"]> = ["canceled", "expired", "incomplete_expired"]
     const endNow = (subscription: SubscriptionRow) =>
       Effect.gen(function*() {
         if (ended.includes(subscription.status)) return subscription

@@ -27,6 +27,7 @@ export interface SubscriptionPatch {
   readonly currentPeriodEnd?: Date | null
   readonly cancelAtPeriodEnd?: boolean
   readonly failureCode?: string | null
+  readonly endedAt?: Date
 }
 
 export class SubscriptionsRepo extends Context.Service<SubscriptionsRepo, {
