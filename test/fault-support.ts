@@ -60,7 +60,8 @@ export const appProcess = (name: string, port: number, env: Record<string, strin
     const kill = Effect.promise(() =>
       new Promise<void>((resolve) => {
         const running = child
-        if (running === undefined || running.exitCode !== null) return resolve()
+        // a process killed by a signal has no exit code, only a signal code: it has exited all the same
+        if (running === undefined || running.exitCode !== null || running.signalCode !== null) return resolve()
         running.once("exit", () => resolve())
         running.kill("SIGKILL")
       }))
