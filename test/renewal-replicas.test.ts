@@ -8,7 +8,7 @@ import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { PaymentsMigrations } from "@kassa/payments/migrations"
 import { layerFromUrl } from "@kassa/platform/db"
 import { developmentApiKey } from "@kassa/payments/config"
-import { makeTestDatabase } from "@kassa/platform/testing"
+import { makeTestDatabase, metricValue } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
 import { Context, Effect, Layer, Redacted, Schedule } from "effect"
@@ -107,6 +107,11 @@ it.live("three billing replicas, one killed mid-batch, renew 10,000 subscription
     )
 
     assert.strictEqual(done, total, "every renewal invoiced and paid: none missed")
+    // the scheduler fibers' counters reach each replica's own /metrics (the survivors did most of the work)
+    for (const replica of replicas.slice(1)) {
+      const metrics = yield* Effect.promise(() => fetch(`http://127.0.0.1:${replica.port}/metrics`).then((r) => r.text()))
+      assert.isAbove(metricValue(metrics, "kassa_scheduler_charges_total", { outcome: "paid" }) ?? 0, 0, `${replica.port} counts its charges`)
+    }
     assert.strictEqual(yield* count(sql`SELECT count(*)::int AS n FROM billing.invoices`), total, "one invoice each")
     assert.strictEqual(yield* count(sql`SELECT count(*)::int AS n FROM billing.subscriptions
       WHERE status = 'active' AND current_period_end > now() + interval '25 days'`), total, "every one renewed")

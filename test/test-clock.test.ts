@@ -8,7 +8,7 @@ import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { PaymentsMigrations } from "@kassa/payments/migrations"
 import { layerFromUrl } from "@kassa/platform/db"
 import { developmentApiKey } from "@kassa/payments/config"
-import { makeTestDatabase } from "@kassa/platform/testing"
+import { makeTestDatabase, metricValue } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
 import { Context, Effect, Layer, Redacted, Schedule } from "effect"
@@ -123,4 +123,8 @@ it.live("an admin moves the whole deployment's clock a month on: payments' windo
     assert.deepStrictEqual([renewed.body["status"], renewed.body["currentPeriodStart"]], ["active", subscription.currentPeriodEnd])
     const payments = yield* call("GET", "/v1/payments", viewer)
     assert.deepStrictEqual(payments.body["items"].map((p: { status: string }) => p.status), ["succeeded", "succeeded"])
+    // the renewal engine's counters, bumped by the cycle's fibers, are on billing's own /metrics
+    const metrics = yield* Effect.promise(() => fetch(`http://127.0.0.1:${billingPort}/metrics`).then((r) => r.text()))
+    assert.strictEqual(metricValue(metrics, "kassa_invoices_created_total", { kind: "renewal" }), 1)
+    assert.strictEqual(metricValue(metrics, "kassa_scheduler_charges_total", { outcome: "paid" }), 1)
   }).pipe(Effect.scoped), { timeout: 120_000 })

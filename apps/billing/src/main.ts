@@ -4,6 +4,7 @@ import { BillingApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
 import { BillingConfig, BillingHttpConfig } from "./config.ts"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
+import { ownMetricRegistry } from "@kassa/platform/metrics"
 import { Outbox } from "@kassa/platform/outbox"
 import { AuthMiddlewareLive, TokenVerifier } from "@kassa/platform/auth"
 import { RequestValidationLive } from "@kassa/platform/validation"
@@ -135,6 +136,10 @@ export const PaymentsRpcClientLive = Layer.unwrap(Effect.gen(function*() {
   return PaymentsRpcClient.layer(paymentsRpcUrl.toString(), (yield* ServiceToken).token)
 })).pipe(Layer.provide(ServiceToken.layer))
 
-export const BillingLive = BillingScheduler.pipe(Layer.provideMerge(BillingApp), Layer.provide(PaymentsRpcClientLive))
+export const BillingLive = BillingScheduler.pipe(
+  Layer.provideMerge(BillingApp),
+  Layer.provide(PaymentsRpcClientLive),
+  Layer.provide(ownMetricRegistry())
+)
 
 if (import.meta.main) runApp(BillingLive.pipe(Layer.provide(PlatformLive)))

@@ -22,6 +22,12 @@ export const invoicesCreated = (kind: "renewal" | "trial_end") =>
   Metric.counter("kassa_invoices_created_total", { description: "invoices the scheduler made", attributes: { kind } })
 export const chargesMade = (outcome: "paid" | "failed" | "pending") =>
   Metric.counter("kassa_scheduler_charges_total", { description: "charges the scheduler made, by outcome", attributes: { outcome } })
+/**
+ * Scheduler work that failed and was left for later, per process: one subscription's invoice (`invoice`), one
+ * invoice's charge (`charge`), a whole cycle or charging pass (`cycle`, `charging`: the database gone, say).
+ */
+export const schedulerFailures = (step: "invoice" | "charge" | "cycle" | "charging") =>
+  Metric.counter("kassa_scheduler_step_failures_total", { description: "scheduler steps that failed and were left for later", attributes: { step } })
 
 export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, SqlClient.SqlClient> = Effect.gen(
   function*() {
@@ -84,11 +90,11 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
       yield* setGauge("kassa_catalog_sync_lag_seconds", "age of the oldest catalog change not yet copied to billing (0 when none)", row?.lag ?? 0)
     })
 
-    // the counter's series exist from the first scrape, before any lockout
-    // counters' series exist from the first scrape
+    // counters' series exist from the first scrape, before anything is counted
     const engine = Effect.all([
       Effect.forEach(["renewal", "trial_end"] as const, (kind) => Metric.update(invoicesCreated(kind), 0)),
-      Effect.forEach(["paid", "failed", "pending"] as const, (outcome) => Metric.update(chargesMade(outcome), 0))
+      Effect.forEach(["paid", "failed", "pending"] as const, (outcome) => Metric.update(chargesMade(outcome), 0)),
+      Effect.forEach(["invoice", "charge", "cycle", "charging"] as const, (step) => Metric.update(schedulerFailures(step), 0))
     ], { discard: true })
     const lockouts = Effect.forEach(["pair", "email", "address"] as const, (scope) => Metric.update(loginLockouts(scope), 0), {
       discard: true

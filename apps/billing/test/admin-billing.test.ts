@@ -9,6 +9,7 @@ import type { SubscriptionId } from "@kassa/domain/ids"
 import { Clock, DateTime, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
+import { metricValue, scrapeMetrics } from "@kassa/platform/testing"
 import { billingEvents, BillingWithPayments, errorTag, newKey, raw, seedPlan, testAdmin, viewer } from "./billing-harness.ts"
 
 const bootstrapAdmin = testAdmin()
@@ -368,8 +369,12 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         yield* period(broken!.id)
         yield* period(healthy!.id)
         yield* sql`UPDATE billing.users SET time_zone = 'Mars/Olympus_Mons' WHERE id = ${broken!.userId}`.pipe(Effect.orDie)
+        // the test runs the cycle itself, so the count is in this fiber's registry, the one billing's /metrics serves here
+        const failures = Effect.map(scrapeMetrics, (text) => metricValue(text, "kassa_scheduler_step_failures_total", { step: "invoice" }) ?? 0)
+        const failedBefore = yield* failures
         const run = yield* runSchedulerAt(Date.parse("2030-02-01T01:00:00Z"))
         assert.isAtLeast(run.renewals, 1)
+        assert.strictEqual(yield* failures, failedBefore + 1, "the failed step is counted")
         const endOf = (client: (typeof subscribers)[number]["client"], id: SubscriptionId) =>
           Effect.map(client.subscriptions.get({ params: { id } }), (s) => s.currentPeriodEnd && DateTime.formatIso(s.currentPeriodEnd))
         assert.strictEqual(yield* endOf(subscribers[1]!.client, healthy!.id), "2030-03-01T00:00:00.000Z")

@@ -160,6 +160,13 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       const adminClient = yield* admin.client
       const started = yield* adminClient.adminBilling.run()
       assert.strictEqual(started.status, "running")
+      // on the wire: 202 Accepted, the run going on apart from the request
+      const login = yield* raw("POST", "/v1/auth/token", {
+        token: "",
+        body: { email: admin.config.ADMIN_EMAIL, password: admin.config.ADMIN_PASSWORD }
+      })
+      const accepted = yield* raw("POST", "/admin/v1/billing/run", { token: String(login.body["accessToken"]) })
+      assert.deepStrictEqual([accepted.status, accepted.body["status"]], [202, "running"])
       const finished = yield* adminClient.adminBilling.runStatus({ params: { id: started.id } }).pipe(
         Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (run) => run.status !== "running" }),
         Effect.timeout("10 seconds")

@@ -147,6 +147,21 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.deepStrictEqual([result.subscription.status, result.payment?.status], ["active", "succeeded"])
     }))
 
+  it.effect("a subscribe with no card and none saved is refused with 422 and leaves nothing behind: the retry with a card subscribes", () =>
+    Effect.gen(function*() {
+      const { planId } = yield* seedPlan()
+      const { account, client } = yield* viewer()
+      const refused = client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
+      assert.strictEqual(yield* errorTag(refused), "NoPaymentMethod")
+      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.subscriptions WHERE user_id = ${account.id}`), 0)
+      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices WHERE user_id = ${account.id}`), 0)
+      const result = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
+      assert.deepStrictEqual([result.subscription.status, result.payment?.status], ["active", "succeeded"])
+    }))
+
   it.effect("lists are paginated: limit and cursor walk the caller's subscriptions newest first", () =>
     Effect.gen(function*() {
       const { client } = yield* viewer()

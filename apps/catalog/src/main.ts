@@ -5,6 +5,7 @@ import { PlatformLive } from "@kassa/platform"
 import { AdminAuthenticationLive, TokenVerifier } from "@kassa/platform/auth"
 import { CatalogHttpConfig } from "./config.ts"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
+import { ownMetricRegistry } from "@kassa/platform/metrics"
 import { Outbox } from "@kassa/platform/outbox"
 import { RequestValidationLive } from "@kassa/platform/validation"
 import { Layer } from "effect"
@@ -32,7 +33,8 @@ export const CatalogLive = Layer.mergeAll(
 ).pipe(
   Layer.provide(CatalogReposLive),
   Layer.provide(Readiness.layer),
-  Layer.provide(CatalogMigrations)
+  Layer.provide(CatalogMigrations),
+  Layer.provide(ownMetricRegistry())
 )
 
 if (import.meta.main) runApp(CatalogLive.pipe(Layer.provide(PlatformLive)))

@@ -4,6 +4,7 @@ import { PaymentsApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
 import { PaymentsHttpConfig } from "./config.ts"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
+import { ownMetricRegistry } from "@kassa/platform/metrics"
 import { Outbox } from "@kassa/platform/outbox"
 import { StripeClient } from "./stripe.ts"
 import { Layer } from "effect"
@@ -54,7 +55,8 @@ export const PaymentsApp = Layer.mergeAll(
 ).pipe(
   Layer.provideMerge(PaymentsServices),
   Layer.provide(Readiness.layer),
-  Layer.provide(PaymentsMigrations)
+  Layer.provide(PaymentsMigrations),
+  Layer.provide(ownMetricRegistry())
 )
 
 /** STRIPE_API_KEY / STRIPE_API_BASE decide where Stripe is. */

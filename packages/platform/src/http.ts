@@ -17,7 +17,7 @@ import type { HttpConfig } from "./config.ts"
 import { EventBus } from "./bus.ts"
 import { answerClientErrors, capConnectionsPerAddress, edgeMiddleware, securityHeaders, serverOptions } from "./http-edge.ts"
 import { Cache } from "./kv.ts"
-import { type Collector, collectAll, ownMetricRegistry } from "./metrics.ts"
+import { type Collector, collectAll } from "./metrics.ts"
 
 // ---- logging and tracing ----------------------------------------------------------------------------------
 
@@ -308,7 +308,7 @@ export const serveApi = <
       Layer.tap((ctx) =>
         Effect.logInfo(`${options.service} listening on ${serverUrl(Context.get(ctx, HttpServer.HttpServer))} (docs at /docs)`))
     )
-  })).pipe(Layer.provide(ownMetricRegistry()))
+  }))
 
 /**
  * Runs a layer until SIGINT/SIGTERM. On a signal the layer's scope closes in reverse order of

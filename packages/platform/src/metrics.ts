@@ -6,8 +6,9 @@ import { Cause, DateTime, Effect, Layer, Metric } from "effect"
 import { SqlClient } from "effect/sql"
 
 /**
- * A fresh metric registry for the layers built under it; a new layer per call, since a layer used twice in one
- * graph is built once (and the apps of `npm start` would share it).
+ * A fresh metric registry for the layers built under it: each app's whole layer gets one (its server, and its
+ * background fibers such as billing's scheduler, whose counters /metrics must see); a new layer per call, since a
+ * layer used twice in one graph is built once (and the apps of `npm start` would share it).
  */
 export const ownMetricRegistry = () => Layer.sync(Metric.MetricRegistry, () => new Map())
 

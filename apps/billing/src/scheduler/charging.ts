@@ -20,7 +20,7 @@ import { invoiceEvent, Lifecycle } from "../ledger/lifecycle.ts"
 import { Outcomes } from "../ledger/outcomes.ts"
 import type { RepoError } from "../ledger/rows.ts"
 import { SubscriptionsRepo } from "../ledger/subscriptions.ts"
-import { chargesMade } from "../metrics.ts"
+import { chargesMade, schedulerFailures } from "../metrics.ts"
 
 /** How long a claim holds: far beyond one charge (payments bounds its provider calls well below it). */
 const lease = Duration.minutes(2)
@@ -206,7 +206,8 @@ export class Charging extends Context.Service<Charging, {
         Effect.catchCause((cause) =>
           Effect.as(
             Effect.logError("charging an invoice failed; retried when its claim runs out", cause).pipe(
-              Effect.annotateLogs({ invoiceId: invoice.id, subscriptionId: invoice.subscriptionId as SubscriptionId })
+              Effect.annotateLogs({ invoiceId: invoice.id, subscriptionId: invoice.subscriptionId as SubscriptionId }),
+              Effect.andThen(Metric.update(schedulerFailures("charge"), 1))
             ),
             none
           ))

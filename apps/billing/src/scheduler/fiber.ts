@@ -5,7 +5,8 @@
 // SKIP LOCKED or leases, so N replicas running this never handle one at once. `POST /admin/v1/billing/run` starts a
 // whole cycle by hand.
 import { BillingConfig } from "../config.ts"
-import { Duration, Effect, Layer, Queue, Schedule } from "effect"
+import { Duration, Effect, Layer, Metric, Queue, Schedule } from "effect"
+import { schedulerFailures } from "../metrics.ts"
 import { Charging } from "./charging.ts"
 import { SchedulerCycle, schedulerBatch } from "./cycle.ts"
 
@@ -21,14 +22,16 @@ export const BillingScheduler = Layer.effectDiscard(Effect.gen(function*() {
     Effect.tap((run) => run.renewals + run.trialsEnded > 0 ? Queue.offer(invoiced, undefined) : Effect.void),
     Effect.repeat({ while: (run) => run.expiredIncomplete >= schedulerBatch || run.expiredAtPeriodEnd >= schedulerBatch }),
     // a failed cycle (database down, say) must not stop the loop: the next one picks up what it left
-    Effect.catchCause((cause) => Effect.logError("scheduler cycle failed", cause)),
+    Effect.catchCause((cause) =>
+      Effect.andThen(Effect.logError("scheduler cycle failed", cause), Metric.update(schedulerFailures("cycle"), 1))),
     Effect.schedule(Schedule.spaced(schedulerInterval).pipe(Schedule.jittered)),
     Effect.forkScoped
   )
   const idle = Duration.min(schedulerInterval, Duration.seconds(5))
   yield* charging.run.pipe(
     Effect.tap((run) => run.charged > 0 ? Effect.logInfo("charged").pipe(Effect.annotateLogs({ ...run })) : Effect.void),
-    Effect.catchCause((cause) => Effect.logError("charging failed", cause)),
+    Effect.catchCause((cause) =>
+      Effect.andThen(Effect.logError("charging failed", cause), Metric.update(schedulerFailures("charging"), 1))),
     Effect.andThen(Effect.raceFirst(Queue.take(invoiced), Effect.sleep(idle))),
     Effect.forever,
     Effect.forkScoped

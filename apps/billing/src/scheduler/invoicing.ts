@@ -16,7 +16,7 @@ import { Lifecycle } from "../ledger/lifecycle.ts"
 import { renewalPeriod } from "../ledger/period.ts"
 import type { RepoError } from "../ledger/rows.ts"
 import { SubscriptionsRepo } from "../ledger/subscriptions.ts"
-import { invoicesCreated } from "../metrics.ts"
+import { invoicesCreated, schedulerFailures } from "../metrics.ts"
 
 const DueRow = Schema.Struct({
   id: Schema.String,
@@ -99,7 +99,8 @@ export class Invoicing extends Context.Service<Invoicing, {
             Effect.catch((error) =>
               Effect.as(
                 Effect.logError("a subscription could not be invoiced; left for the next cycle", error).pipe(
-                  Effect.annotateLogs({ subscriptionId: row.id })
+                  Effect.annotateLogs({ subscriptionId: row.id }),
+                  Effect.andThen(Metric.update(schedulerFailures("invoice"), 1))
                 ),
                 undefined
               ))
