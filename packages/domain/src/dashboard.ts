@@ -4,11 +4,8 @@ import { Schema } from "effect"
 import { Currency } from "./money.ts"
 import { CalendarDate } from "./time.ts"
 
-/** `from`..`to` inclusive, UTC days; at most 366 days. */
-export const DashboardQuery = {
-  from: CalendarDate.annotate({ description: "first UTC day, inclusive" }),
-  to: CalendarDate.annotate({ description: "last UTC day, inclusive" })
-}
+/** `from`..`to`: the first and the last UTC day, both inclusive; at most 366 days. */
+export const DashboardQuery = { from: CalendarDate, to: CalendarDate }
 
 /** Net revenue of one day or month in one currency: succeeded charges minus refunds made in it. */
 export const RevenuePoint = Schema.Struct({
