@@ -11,6 +11,7 @@ import {
   Subscription,
   SubscriptionStatus
 } from "./billing.ts"
+import { Dashboard, DashboardQuery } from "./dashboard.ts"
 import { BadRequest, NotFound, ServiceUnavailable } from "./errors.ts"
 import { IdempotencyKey } from "./idempotency.ts"
 import { InvoiceId, PaymentId, ProductId, SubscriptionId, UserId } from "./ids.ts"
@@ -104,6 +105,12 @@ export class AdminBillingGroup extends adminGroup(
     success: Subscription,
     error: [NotFound, SubscriptionNotParked, ServiceUnavailable]
   }).annotate(OpenApi.Summary, "Unpark a subscription a safety bound stopped"),
+  /** Revenue per day and month, active subscriptions, MRR, churn and the failed-payment rate, computed in SQL. */
+  HttpApiEndpoint.get("dashboard", "/dashboard", {
+    query: DashboardQuery,
+    success: Dashboard,
+    error: [BadRequest, ServiceUnavailable]
+  }).annotate(OpenApi.Summary, "Dashboard figures for a date range"),
   HttpApiEndpoint.get("statement", "/users/:id/statement", {
     params: { id: UserId },
     query: { from: CalendarDate, to: CalendarDate },
