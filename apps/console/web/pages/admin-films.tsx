@@ -1,0 +1,150 @@
+// Admin: films, searched by title and paged; add, change and delete (a film a product lists cannot be deleted).
+import { useState } from "react"
+import type { AgeRating, Film } from "@kassa/domain/catalog"
+import { date } from "../format.ts"
+import { api } from "../session.ts"
+import { Async, Empty, ErrorBox, Field, Notice, Pager, Select, useAction, useLoad, usePaging } from "../ui.tsx"
+
+const ratings = (["0+", "6+", "12+", "16+", "18+"] as const).map((r) => [r, r] as const)
+
+function FilmForm({ film, onSaved, onCancel }: { film: Film | undefined; onSaved: (film: Film) => void; onCancel: () => void }) {
+  const [title, setTitle] = useState(film?.title ?? "")
+  const [description, setDescription] = useState(film?.description ?? "")
+  const [year, setYear] = useState(String(film?.releaseYear ?? ""))
+  const [minutes, setMinutes] = useState(String(film?.durationMinutes ?? ""))
+  const [rating, setRating] = useState<AgeRating>(film?.ageRating ?? "12+")
+  const action = useAction()
+  return (
+    <form
+      className="panel"
+      aria-label={film === undefined ? "New film" : `Edit ${film.title}`}
+      onSubmit={(e) => {
+        e.preventDefault()
+        void action.act(async () => {
+          const fields = {
+            title,
+            description,
+            releaseYear: Number(year),
+            durationMinutes: Number(minutes),
+            ageRating: rating
+          }
+          onSaved(
+            film === undefined
+              ? await api((c) => c.catalog.films.create({ payload: fields }))
+              : await api((c) => c.catalog.films.update({ params: { id: film.id }, payload: fields }))
+          )
+        })
+      }}
+    >
+      <h2>{film === undefined ? "New film" : `Edit “${film.title}”`}</h2>
+      <Field label="Title" value={title} onChange={setTitle} required />
+      <Field label="Description" value={description} onChange={setDescription} />
+      <Field label="Release year" value={year} onChange={setYear} inputMode="numeric" required hint="1888 to 2100" />
+      <Field label="Duration (minutes)" value={minutes} onChange={setMinutes} inputMode="numeric" required />
+      <Select label="Age rating" value={rating} options={ratings} onChange={setRating} />
+      <ErrorBox error={action.error} />
+      <div className="actions">
+        <button type="submit" disabled={action.busy}>{film === undefined ? "Add film" : "Save film"}</button>
+        <button type="button" className="secondary" onClick={onCancel}>Cancel</button>
+      </div>
+    </form>
+  )
+}
+
+export function AdminFilms() {
+  const [search, setSearch] = useState("")
+  const [query, setQuery] = useState("")
+  const [editing, setEditing] = useState<Film | "new" | undefined>(undefined)
+  const [notice, setNotice] = useState<string | undefined>(undefined)
+  const paging = usePaging()
+  const loaded = useLoad(
+    () =>
+      api((c) =>
+        c.catalog.films.list({
+          query: { limit: 20, ...(query.trim() === "" ? {} : { search: query }), ...(paging.cursor ? { cursor: paging.cursor } : {}) }
+        })
+      ),
+    [query, paging.cursor]
+  )
+  const remove = useAction()
+  return (
+    <section>
+      <h1>Films</h1>
+      <form
+        className="filters"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault()
+          paging.reset()
+          setQuery(search)
+        }}
+      >
+        <Field label="Search titles" type="search" value={search} onChange={setSearch} />
+        <button type="submit">Search</button>
+        <button type="button" onClick={() => setEditing("new")}>New film</button>
+      </form>
+      {notice === undefined ? null : <Notice>{notice}</Notice>}
+      <ErrorBox error={remove.error} />
+      {editing === undefined ? null : (
+        <FilmForm
+          key={editing === "new" ? "new" : editing.id}
+          film={editing === "new" ? undefined : editing}
+          onCancel={() => setEditing(undefined)}
+          onSaved={(film) => {
+            setEditing(undefined)
+            setNotice(`Saved “${film.title}”.`)
+            loaded.reload()
+          }}
+        />
+      )}
+      <Async loaded={loaded}>
+        {(page) =>
+          page.items.length === 0 ? <Empty>{query === "" ? "No films yet." : `No film title contains “${query}”.`}</Empty> : (
+            <>
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">Title</th><th scope="col">Year</th><th scope="col">Minutes</th><th scope="col">Rating</th>
+                      <th scope="col">Changed</th><th scope="col">Actions</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {page.items.map((film) => (
+                      <tr key={film.id}>
+                        <td>{film.title}</td>
+                        <td>{film.releaseYear}</td>
+                        <td>{film.durationMinutes}</td>
+                        <td>{film.ageRating}</td>
+                        <td>{date(film.updatedAt)}</td>
+                        <td className="actions">
+                          <button type="button" onClick={() => setEditing(film)} aria-label={`Edit ${film.title}`}>Edit</button>
+                          <button
+                            type="button"
+                            className="secondary"
+                            aria-label={`Delete ${film.title}`}
+                            disabled={remove.busy}
+                            onClick={() => {
+                              if (!window.confirm(`Delete “${film.title}”? Products that list it must drop it first.`)) return
+                              void remove.act(async () => {
+                                await api((c) => c.catalog.films.delete({ params: { id: film.id } }))
+                                setNotice(`Deleted “${film.title}”.`)
+                                loaded.reload()
+                              })
+                            }}
+                          >
+                            Delete
+                          </button>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              <Pager paging={paging} nextCursor={page.nextCursor} />
+            </>
+          )}
+      </Async>
+    </section>
+  )
+}
