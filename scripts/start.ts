@@ -96,7 +96,6 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
   yield* Console.log([
     "",
     "Kassa is up.",
-    `  console   ${consoleUrl}   (admin console and viewer portal; sign in as the admin below)`,
     ...apps.map(([name, c]) => `  ${name.padEnd(9)} ${url(c)}   docs ${url(c)}/docs   health ${url(c)}/health`),
     `  database  ${Option.isSome(db.url) ? "DATABASE_URL" : `embedded PGlite (${db.pgliteDataDir})`}`,
     `  cache     ${Option.isSome(redis.url) ? "REDIS_URL" : "in-process"}`,
@@ -106,6 +105,7 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
       onSome: (sandbox) =>
         `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments; account kept in ${sandboxConfig.dataDir})`
     })}`,
+    `  console   ${consoleUrl}   (admin console and viewer portal: sign in there as the admin below)`,
     Option.match(demo, {
       onNone: () => `  admin     ${Option.match(admin, { onNone: () => "none", onSome: (a) => `${a.email} (ADMIN_EMAIL)` })}`,
       onSome: ({ file, password }) =>

@@ -92,6 +92,7 @@ describe("docs", () => {
         PAYMENTS_PORT: String(ports.payments),
         CATALOG_PORT: String(ports.catalog),
         STRIPE_SANDBOX_PORT: String(yield* freePort),
+        CONSOLE_PORT: "0",
         ADMIN_EMAIL: admin.email,
         ADMIN_PASSWORD: admin.password,
         LOG_LEVEL: "Warn"

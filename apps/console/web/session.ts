@@ -88,6 +88,9 @@ export const restore = () => {
 /** Calls the APIs as the signed-in user; on a 401 refreshes the tokens once and tries again. */
 export const api = async <A, E>(call: (c: Clients) => Effect.Effect<A, E, never>): Promise<A> => {
   const attempt = () => run(Effect.flatMap(clients(accessToken), call))
+  // a page opened while the tokens are being renewed (or before a reload restored them) waits for them
+  if (refreshing !== undefined) await refreshing.catch(() => {})
+  else if (accessToken === undefined && storedRefreshToken() !== null) await refresh().catch(() => {})
   try {
     return await attempt()
   } catch (error) {

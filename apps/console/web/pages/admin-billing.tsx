@@ -89,7 +89,7 @@ export function AdminInvoices({ initialUser }: { initialUser: string }) {
         {(page) =>
           page.items.length === 0 ? <Empty>No invoice matches these filters.</Empty> : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
                 <table>
                   <thead>
                     <tr>
@@ -135,7 +135,7 @@ export function AdminPayments({ initialUser }: { initialUser: string }) {
         {(page) =>
           page.items.length === 0 ? <Empty>No payment matches these filters.</Empty> : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
                 <table>
                   <thead>
                     <tr>

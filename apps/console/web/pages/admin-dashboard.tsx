@@ -57,7 +57,7 @@ function RevenueChart({ title, points, kind }: { title: string; points: Readonly
           </ResponsiveContainer>
           <details>
             <summary>{title} as a table</summary>
-            <div className="table-wrap">
+            <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
               <table>
                 <thead>
                   <tr><th scope="col">Period</th><th scope="col">Charged</th><th scope="col">Refunded</th><th scope="col">Net</th></tr>

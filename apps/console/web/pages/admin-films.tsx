@@ -101,7 +101,7 @@ export function AdminFilms() {
         {(page) =>
           page.items.length === 0 ? <Empty>{query === "" ? "No films yet." : `No film title contains “${query}”.`}</Empty> : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
                 <table>
                   <thead>
                     <tr>

@@ -85,7 +85,7 @@ function Detail({ detail, onChange }: { detail: AdminInvoiceDetail; onChange: (m
         <dt>Period</dt><dd>{dateTime(invoice.periodStart)} – {dateTime(invoice.periodEnd)}</dd>
         <dt>Created</dt><dd>{dateTime(invoice.createdAt)}</dd>
       </dl>
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
         <table>
           <caption>Lines</caption>
           <thead><tr><th scope="col">Kind</th><th scope="col">Description</th><th scope="col">Period</th><th scope="col">Amount</th></tr></thead>
@@ -103,7 +103,7 @@ function Detail({ detail, onChange }: { detail: AdminInvoiceDetail; onChange: (m
       </div>
       <h2>Payments and refunds</h2>
       {payments.length === 0 ? <p className="empty">No payment was made on this invoice.</p> : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
           <table>
             <thead>
               <tr>
@@ -131,7 +131,7 @@ function Detail({ detail, onChange }: { detail: AdminInvoiceDetail; onChange: (m
       )}
       <h2>Audit trail</h2>
       {audit.length === 0 ? <p className="empty">No admin has changed this invoice or its payments.</p> : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
           <table>
             <thead>
               <tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Object</th><th scope="col">By</th><th scope="col">Reason</th><th scope="col">Details</th></tr>

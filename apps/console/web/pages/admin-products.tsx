@@ -34,7 +34,7 @@ export function AdminProducts() {
         {(page) =>
           page.items.length === 0 ? <Empty>No {status === "active" ? "products on sale" : "archived products"}.</Empty> : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
                 <table>
                   <thead>
                     <tr><th scope="col">Name</th><th scope="col">Films</th><th scope="col">Plans offered</th><th scope="col">Changed</th></tr>
@@ -209,7 +209,7 @@ function ProductEditor({ product, onSaved }: { product: Product | undefined; onS
 
 function PlanHistory({ product }: { product: Product }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
       <table>
         <caption>Plan versions</caption>
         <thead><tr><th scope="col">Plan</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Retired</th></tr></thead>

@@ -59,7 +59,7 @@ function Subscriber({ userId }: { userId: UserId }) {
       <Async loaded={data}>
         {({ subscriptions, open, failed }) =>
           subscriptions.length === 0 ? <Empty>This user has no subscriptions.</Empty> : (
-            <div className="table-wrap">
+            <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
               <table>
                 <thead>
                   <tr><th scope="col">Product</th><th scope="col">Status</th><th scope="col">Period</th><th scope="col">Scheduler</th></tr>

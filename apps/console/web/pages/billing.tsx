@@ -111,7 +111,7 @@ export function MyBilling() {
         {(page) =>
           page.items.length === 0 ? <Empty>No invoices yet.</Empty> : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
                 <table>
                   <thead>
                     <tr>
@@ -143,7 +143,7 @@ export function MyBilling() {
         {(page) =>
           page.items.length === 0 ? <Empty>No payments yet.</Empty> : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
                 <table>
                   <thead>
                     <tr>

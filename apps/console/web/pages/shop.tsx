@@ -17,7 +17,7 @@ export function SubscribeOutcome({ result }: { result: SubscribeResult }) {
   if (payment?.status === "failed") {
     return (
       <p className="error" role="alert">
-        Your card was declined: {payment.failureMessage ?? "the payment failed"}
+        Payment declined: {payment.failureMessage ?? "the card was refused."}
         {payment.failureCode === undefined ? "" : ` (${payment.failureCode})`}. Nothing was charged; the invoice of{" "}
         {money(invoice.amount, invoice.currency)} stays open under Invoices &amp; payments, where you can pay it with another card.
       </p>

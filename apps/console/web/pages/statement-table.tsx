@@ -12,7 +12,7 @@ export function StatementTables({ statement }: { statement: Statement }) {
         {statement.from} to {statement.to}, days in the account's time zone ({statement.timeZone}).
       </p>
       {statement.balances.length === 0 ? null : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
           <table>
             <caption>Balances</caption>
             <thead><tr><th scope="col">Currency</th><th scope="col">Opening</th><th scope="col">Closing</th></tr></thead>
@@ -29,7 +29,7 @@ export function StatementTables({ statement }: { statement: Statement }) {
         </div>
       )}
       {statement.entries.length === 0 ? <Empty>Nothing happened in these days.</Empty> : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
           <table>
             <caption>Entries</caption>
             <thead>

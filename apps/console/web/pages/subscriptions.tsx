@@ -62,7 +62,7 @@ export function MySubscriptions() {
         {(page) =>
           page.items.length === 0 ? <Empty>You have no subscriptions yet. <a href="#/">See the products</a>.</Empty> : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
                 <table>
                   <thead>
                     <tr><th scope="col">Product</th><th scope="col">Status</th><th scope="col">Period</th><th scope="col">Actions</th></tr>
