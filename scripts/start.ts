@@ -77,8 +77,7 @@ const ConsoleLive = Layer.unwrap(Effect.gen(function*() {
   const local = (c: { host: string; port: number }) => new URL(`http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`)
   const console = yield* ConsoleHttpConfig
   return ConsoleServer.layer({
-    host: console.host,
-    port: console.port,
+    ...console,
     upstreams: { billing: local(yield* BillingHttpConfig), catalog: local(yield* CatalogHttpConfig) }
   })
 }))

@@ -48,6 +48,7 @@ describe("docs", () => {
       billing: "Billing, besides:",
       payments: "Payments, besides:",
       catalog: "Catalog, besides:",
+      console: "The console under `npm start`",
       "stripe-sandbox": "The Stripe sandbox"
     } as const
     for (const [app, heading] of Object.entries(tables)) {

@@ -3,7 +3,7 @@
 import { createReadStream, existsSync, statSync } from "node:fs"
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http"
 import { extname, join, normalize, sep } from "node:path"
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import { distDir, ensureBuilt } from "./build.ts"
 
 export interface ConsoleUpstreams {
@@ -59,7 +59,8 @@ const serveFile = (path: string, response: ServerResponse) => {
     // hashed asset names change with their content; the page itself is checked each time
     "cache-control": hashed ? "public, max-age=31536000, immutable" : "no-cache"
   })
-  createReadStream(file).pipe(response)
+  // a build being renamed into place may take the file away under us: end the answer rather than the process
+  createReadStream(file).on("error", () => response.destroy()).pipe(response)
 }
 
 const proxy = (incoming: IncomingMessage, response: ServerResponse, upstream: URL) => {
@@ -90,7 +91,15 @@ const proxy = (incoming: IncomingMessage, response: ServerResponse, upstream: UR
 export class ConsoleServer extends Context.Service<ConsoleServer, { readonly url: string }>()("console/ConsoleServer") {}
 
 /** Builds the console if its files are stale, then serves them and the API routes on `host:port` until the scope ends. */
-export const layer = (options: { readonly host: string; readonly port: number; readonly upstreams: ConsoleUpstreams }) =>
+export const layer = (options: {
+  readonly host: string
+  readonly port: number
+  readonly upstreams: ConsoleUpstreams
+  /** slow-client bounds, as the apps' own servers apply them */
+  readonly headersTimeout?: Duration.Duration
+  readonly receiveTimeout?: Duration.Duration
+  readonly keepAliveTimeout?: Duration.Duration
+}) =>
   Layer.effect(
     ConsoleServer,
     Effect.gen(function*() {
@@ -106,6 +115,9 @@ export const layer = (options: { readonly host: string; readonly port: number; r
             }
             serveFile(incoming.url ?? "/", response)
           })
+          if (options.headersTimeout) server.headersTimeout = Duration.toMillis(options.headersTimeout)
+          if (options.receiveTimeout) server.requestTimeout = Duration.toMillis(options.receiveTimeout)
+          if (options.keepAliveTimeout) server.keepAliveTimeout = Duration.toMillis(options.keepAliveTimeout)
           server.once("error", (error) => resume(Effect.fail(error)))
           server.listen(options.port, options.host, () => resume(Effect.succeed(server)))
         }),
