@@ -15,6 +15,20 @@ const shots = join(repoRoot, "test-output", "console")
 const axeSource = readFileSync(join(repoRoot, "node_modules", "axe-core", "axe.min.js"), "utf8")
 const widths = [1280, 390] as const
 
+/** The page's globals these checks use, typed just enough: this file is type-checked without the DOM's types. */
+interface InPage {
+  readonly document: {
+    querySelectorAll(selector: string): { readonly length: number }
+    readonly documentElement: { readonly scrollWidth: number; readonly clientWidth: number }
+  }
+  readonly sessionStorage: { getItem(key: string): string | null }
+  readonly axe: {
+    run(context: unknown, options: object): Promise<{
+      violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown }> }>
+    }>
+  }
+}
+
 interface Checked {
   readonly page: Page
   readonly errors: Array<string>
@@ -35,16 +49,16 @@ const open = async (browser: Browser): Promise<Checked & { context: BrowserConte
 /** Waits for the page's heading and for nothing to be loading any more. */
 const settled = async (page: Page, heading: string | RegExp) => {
   await page.getByRole("heading", { level: 1, name: heading }).waitFor()
-  await page.waitForFunction(`document.querySelectorAll(".loading").length === 0`)
+  await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll(".loading").length === 0)
 }
 
 const audit = async (page: Page, name: string) => {
   if (!(await page.evaluate(() => "axe" in globalThis))) await page.evaluate(axeSource)
-  // (the page's code is written as text: this file is type-checked without the DOM's types)
-  const violations: Array<{ id: string; impact: string | null; targets: Array<string> }> = await page.evaluate(`
-    axe.run(document, { resultTypes: ["violations"] }).then((result) =>
-      result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) })))
-  `)
+  const violations = await page.evaluate(async () => {
+    const { axe, document } = globalThis as unknown as InPage
+    const result = await axe.run(document, { resultTypes: ["violations"] })
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }))
+  })
   const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical")
   assert.deepStrictEqual(serious, [], `${name}: accessibility violations`)
 }
@@ -55,7 +69,10 @@ const capture = async (page: Page, name: string) => {
     await page.setViewportSize({ width, height: 900 })
     await page.waitForTimeout(150)
     await audit(page, `${name} at ${width}px`)
-    const overflow: number = await page.evaluate(`document.documentElement.scrollWidth - document.documentElement.clientWidth`)
+    const overflow = await page.evaluate(() => {
+      const { documentElement } = (globalThis as unknown as InPage).document
+      return documentElement.scrollWidth - documentElement.clientWidth
+    })
     assert.isAtMost(overflow, 1, `${name} at ${width}px scrolls sideways`)
     await page.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true })
   }
@@ -157,8 +174,22 @@ const journey = async (base: string, admin: { email: string; password: string })
     await visit(v.page, base, "/watch", "My films", "watch")
     await v.page.getByText(filmTitle).waitFor()
 
-    // the statement, and its CSV
+    // a reload keeps the session: the refresh token (sessionStorage) is traded for a new pair, and rotated
+    const refreshToken = () =>
+      v.page.evaluate(() => (globalThis as unknown as InPage).sessionStorage.getItem("kassa.console.refreshToken"))
+    const before = await refreshToken()
+    await v.page.reload()
+    await settled(v.page, "My films")
+    await v.page.getByText(filmTitle).waitFor()
+    const after = await refreshToken()
+    assert.isString(after)
+    assert.notStrictEqual(after, before, "the refresh token rotates")
+
+    // the statement in the viewer's zone, and its CSV
     await visit(v.page, base, "/statement", "Statement", "statement")
+    await v.page.getByRole("button", { name: "Use Europe/Berlin (this device's zone)" }).click()
+    await v.page.getByText("Days are counted in your account's time zone, Europe/Berlin.").waitFor()
+    await settled(v.page, "Statement")
     await v.page.getByRole("cell", { name: "Payment", exact: true }).first().waitFor()
     const [download] = await Promise.all([
       v.page.waitForEvent("download"),
@@ -175,7 +206,7 @@ const journey = async (base: string, admin: { email: string; password: string })
     await a.page.getByLabel("Product id").fill(productId!)
     await a.page.getByLabel("Status").selectOption("paid")
     await a.page.getByRole("button", { name: "Apply filters" }).click()
-    await a.page.waitForFunction(`document.querySelectorAll("tbody tr").length === 1`)
+    await a.page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll("tbody tr").length === 1)
     await capture(a.page, "admin-invoices")
     await a.page.locator("tbody tr a[href^='#/admin/invoices/']").click()
     await settled(a.page, /^Invoice/)

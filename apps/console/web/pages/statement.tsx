@@ -1,8 +1,8 @@
 // The viewer's statement for a range of days, as a table and as a CSV download.
 import { useState } from "react"
-import { daysAgo } from "../format.ts"
+import { daysAgo, timeZone } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, ErrorBox, Field, useAction, useLoad } from "../ui.tsx"
+import { Async, ErrorBox, Field, Notice, useAction, useLoad } from "../ui.tsx"
 import { StatementTables } from "./statement-table.tsx"
 
 const download = (text: string, filename: string) => {
@@ -22,9 +22,33 @@ export function MyStatement() {
   const [range, setRange] = useState({ from, to })
   const loaded = useLoad(() => api((c) => c.billing.statement.get({ query: range })), [range.from, range.to])
   const csv = useAction()
+  const zone = useLoad(() => api((c) => c.billing.me.timeZone()), [])
+  const setZone = useAction()
+  const browserZone = timeZone()
   return (
     <section>
       <h1>Statement</h1>
+      {zone.data === undefined ? null : (
+        <Notice>
+          Days are counted in your account's time zone, {zone.data.timeZone}.{" "}
+          {zone.data.timeZone === browserZone ? null : (
+            <button
+              type="button"
+              className="secondary"
+              disabled={setZone.busy}
+              onClick={() =>
+                void setZone.act(async () => {
+                  await api((c) => c.billing.me.setTimeZone({ payload: { timeZone: browserZone } }))
+                  zone.reload()
+                  loaded.reload()
+                })}
+            >
+              Use {browserZone} (this device's zone)
+            </button>
+          )}
+        </Notice>
+      )}
+      <ErrorBox error={setZone.error} />
       <form
         className="filters"
         onSubmit={(e) => {
