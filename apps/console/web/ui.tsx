@@ -54,7 +54,7 @@ export const asApiError = (e: unknown): ApiError =>
   e instanceof ApiError ? e : new ApiError("Something went wrong. Try again.", undefined)
 
 /** A page of a keyset list with previous/next: the cursors seen so far are kept as a stack. */
-export const usePaging = () => {
+export const usePaging = (): Paging => {
   const [cursors, setCursors] = useState<ReadonlyArray<string>>([])
   const cursor = cursors[cursors.length - 1]
   return {
@@ -66,7 +66,30 @@ export const usePaging = () => {
   }
 }
 
-export function Pager(props: { paging: ReturnType<typeof usePaging>; nextCursor: string | null | undefined }) {
+export interface Paging {
+  readonly cursor: string | undefined
+  readonly page: number
+  readonly next: (cursor: string) => void
+  readonly previous: () => void
+  readonly reset: () => void
+}
+
+/** The page's query fields: `limit`, and the cursor once past the first page. */
+export const pageQuery = (paging: Paging, limit = 20) => ({ limit, ...(paging.cursor === undefined ? {} : { cursor: paging.cursor }) })
+
+export interface Page<A> {
+  readonly items: ReadonlyArray<A>
+  readonly nextCursor: string | null
+}
+
+/** A paged list: its paging and the current page, loaded again when `deps` or the page change. */
+export const usePagedLoad = <A,>(load: (paging: Paging) => Promise<Page<A>>, deps: ReadonlyArray<unknown>) => {
+  const paging = usePaging()
+  const loaded = useLoad(() => load(paging), [...deps, paging.cursor])
+  return { paging, loaded }
+}
+
+export function Pager(props: { paging: Paging; nextCursor: string | null | undefined }) {
   const { paging, nextCursor } = props
   if (paging.page === 1 && !nextCursor) return null
   return (
@@ -166,6 +189,86 @@ export const useAction = () => {
     }
   }
   return { busy, error, setError, act }
+}
+
+/** A table with a header row, scrolling sideways in its own focusable region when the screen is narrow. */
+export function Table(props: { caption?: string; columns: ReadonlyArray<string>; children: ReactNode }) {
+  return (
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={props.caption ?? "Table, scrolls sideways on narrow screens"}>
+      <table>
+        {props.caption === undefined ? null : <caption>{props.caption}</caption>}
+        <thead>
+          <tr>{props.columns.map((column) => <th scope="col" key={column}>{column}</th>)}</tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  )
+}
+
+/** A paged list as a table: loading, error, empty, or its rows with the pager below. */
+export function PagedTable<A>(props: {
+  list: { readonly paging: Paging; readonly loaded: Loaded<Page<A>> }
+  empty: ReactNode
+  columns: ReadonlyArray<string>
+  row: (item: A) => ReactNode
+}) {
+  return (
+    <Async loaded={props.list.loaded}>
+      {(page) =>
+        page.items.length === 0 ? <Empty>{props.empty}</Empty> : (
+          <>
+            <Table columns={props.columns}>{page.items.map(props.row)}</Table>
+            <Pager paging={props.list.paging} nextCursor={page.nextCursor} />
+          </>
+        )}
+    </Async>
+  )
+}
+
+/** The second step of an action that cannot be undone: what will happen, then confirm or go back. */
+export function Confirm(props: {
+  label: string
+  children: ReactNode
+  confirm: string
+  busy: string
+  back: string
+  onConfirm: () => Promise<void>
+  onBack: () => void
+}) {
+  const action = useAction()
+  return (
+    <div className="confirm" role="group" aria-label={props.label}>
+      <p>{props.children}</p>
+      <ErrorBox error={action.error} />
+      <div className="actions">
+        <button type="button" disabled={action.busy} onClick={() => void action.act(props.onConfirm)}>
+          {action.busy ? props.busy : props.confirm}
+        </button>
+        <button type="button" className="secondary" onClick={props.onBack}>{props.back}</button>
+      </div>
+    </div>
+  )
+}
+
+/** A from–to range of days, applied with its button; `children` adds more buttons to the form. */
+export const useDayRange = (from: string, to: string) => {
+  const [draft, setDraft] = useState({ from, to })
+  const [range, setRange] = useState({ from, to })
+  return { draft, setDraft, range, apply: () => setRange(draft) }
+}
+
+export function DayRange(props: { range: ReturnType<typeof useDayRange>; zone?: string; children?: ReactNode }) {
+  const { draft, setDraft, apply } = props.range
+  const suffix = props.zone === undefined ? "" : ` (${props.zone} day)`
+  return (
+    <form className="filters" onSubmit={(e) => (e.preventDefault(), apply())}>
+      <Field label={`From${suffix}`} type="date" value={draft.from} onChange={(from) => setDraft({ ...draft, from })} required />
+      <Field label={`To${suffix}`} type="date" value={draft.to} onChange={(to) => setDraft({ ...draft, to })} required />
+      <button type="submit">Show</button>
+      {props.children}
+    </form>
+  )
 }
 
 export const Status = ({ value }: { value: string }) => <span className={`status status-${value}`}>{value.replaceAll("_", " ")}</span>

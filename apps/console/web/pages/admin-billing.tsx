@@ -5,7 +5,7 @@ import type { ProductId, UserId } from "@kassa/domain/ids"
 import { paymentStatuses, type PaymentStatus } from "@kassa/domain/payments"
 import { dateTime, localMidnight, money } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, Empty, Field, Pager, Select, Status, useLoad, usePaging } from "../ui.tsx"
+import { Field, PagedTable, pageQuery, type Paging, Select, Status, usePagedLoad } from "../ui.tsx"
 
 export interface Filters<S extends string> {
   readonly user: string
@@ -16,14 +16,13 @@ export interface Filters<S extends string> {
 }
 
 /** The admin list query for the filters: days are the user's local days, `to` inclusive (the API's is exclusive). */
-export const filterQuery = <S extends string>(f: Filters<S>, cursor: string | undefined) => ({
-  limit: 20,
+export const filterQuery = <S extends string>(f: Filters<S>, paging: Paging) => ({
+  ...pageQuery(paging),
   ...(f.user.trim() === "" ? {} : { userId: f.user.trim() as UserId }),
   ...(f.product.trim() === "" ? {} : { productId: f.product.trim() as ProductId }),
   ...(f.status === "" ? {} : { status: f.status }),
   ...(f.from === "" ? {} : { from: localMidnight(f.from) }),
-  ...(f.to === "" ? {} : { to: localMidnight(f.to, 1) }),
-  ...(cursor === undefined ? {} : { cursor })
+  ...(f.to === "" ? {} : { to: localMidnight(f.to, 1) })
 })
 
 function FilterForm<S extends string>(props: {
@@ -75,96 +74,58 @@ const invoiceStatuses: ReadonlyArray<InvoiceStatus> = ["draft", "open", "paid", 
 
 export function AdminInvoices({ initialUser }: { initialUser: string }) {
   const [filters, setFilters] = useState<Filters<InvoiceStatus>>(noFilters(initialUser))
-  const paging = usePaging()
-  const loaded = useLoad(
-    () => api((c) => c.billing.adminBilling.invoices({ query: filterQuery(filters, paging.cursor) })),
-    [filters, paging.cursor]
-  )
+  const list = usePagedLoad((paging) => api((c) => c.billing.adminBilling.invoices({ query: filterQuery(filters, paging) })), [filters])
   return (
     <Listing
       title="Invoices"
-      filters={<FilterForm initial={filters} statuses={invoiceStatuses} onApply={(f) => (paging.reset(), setFilters(f))} />}
+      filters={<FilterForm initial={filters} statuses={invoiceStatuses} onApply={(f) => (list.paging.reset(), setFilters(f))} />}
     >
-      <Async loaded={loaded}>
-        {(page) =>
-          page.items.length === 0 ? <Empty>No invoice matches these filters.</Empty> : (
-            <>
-              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Invoice</th><th scope="col">User</th><th scope="col">Status</th><th scope="col">Amount</th>
-                      <th scope="col">Refunded</th><th scope="col">Created</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.items.map((invoice) => (
-                      <tr key={invoice.id}>
-                        <td><a href={`#/admin/invoices/${invoice.id}`}><code>{invoice.id}</code></a></td>
-                        <td><UserLink id={invoice.userId} /></td>
-                        <td><Status value={invoice.status} /></td>
-                        <td className="num">{money(invoice.amount, invoice.currency)}</td>
-                        <td className="num">{invoice.creditedAmount === 0 ? "—" : money(invoice.creditedAmount, invoice.currency)}</td>
-                        <td>{dateTime(invoice.createdAt)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager paging={paging} nextCursor={page.nextCursor} />
-            </>
-          )}
-      </Async>
+      <PagedTable
+        list={list}
+        empty="No invoice matches these filters."
+        columns={["Invoice", "User", "Status", "Amount", "Refunded", "Created"]}
+        row={(invoice) => (
+          <tr key={invoice.id}>
+            <td><a href={`#/admin/invoices/${invoice.id}`}><code>{invoice.id}</code></a></td>
+            <td><UserLink id={invoice.userId} /></td>
+            <td><Status value={invoice.status} /></td>
+            <td className="num">{money(invoice.amount, invoice.currency)}</td>
+            <td className="num">{invoice.creditedAmount === 0 ? "—" : money(invoice.creditedAmount, invoice.currency)}</td>
+            <td>{dateTime(invoice.createdAt)}</td>
+          </tr>
+        )}
+      />
     </Listing>
   )
 }
 
 export function AdminPayments({ initialUser }: { initialUser: string }) {
   const [filters, setFilters] = useState<Filters<PaymentStatus>>(noFilters(initialUser))
-  const paging = usePaging()
-  const loaded = useLoad(
-    () => api((c) => c.billing.adminBilling.payments({ query: filterQuery(filters, paging.cursor) })),
-    [filters, paging.cursor]
-  )
+  const list = usePagedLoad((paging) => api((c) => c.billing.adminBilling.payments({ query: filterQuery(filters, paging) })), [filters])
   return (
     <Listing
       title="Payments"
-      filters={<FilterForm initial={filters} statuses={paymentStatuses} onApply={(f) => (paging.reset(), setFilters(f))} />}
+      filters={<FilterForm initial={filters} statuses={paymentStatuses} onApply={(f) => (list.paging.reset(), setFilters(f))} />}
     >
-      <Async loaded={loaded}>
-        {(page) =>
-          page.items.length === 0 ? <Empty>No payment matches these filters.</Empty> : (
-            <>
-              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Payment</th><th scope="col">User</th><th scope="col">Status</th><th scope="col">Amount</th>
-                      <th scope="col">Refunded</th><th scope="col">Made</th><th scope="col">Invoice</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.items.map((payment) => (
-                      <tr key={payment.id}>
-                        <td><code>{payment.id}</code></td>
-                        <td><UserLink id={payment.userId} /></td>
-                        <td>
-                          <Status value={payment.status} />
-                          {payment.failureCode === undefined ? null : <small> {payment.failureCode}</small>}
-                        </td>
-                        <td className="num">{money(payment.amount, payment.currency)}</td>
-                        <td className="num">{payment.refundedAmount === 0 ? "—" : money(payment.refundedAmount, payment.currency)}</td>
-                        <td>{dateTime(payment.createdAt)}</td>
-                        <td><a href={`#/admin/invoices/${payment.invoiceId}`}><code>{payment.invoiceId}</code></a></td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager paging={paging} nextCursor={page.nextCursor} />
-            </>
-          )}
-      </Async>
+      <PagedTable
+        list={list}
+        empty="No payment matches these filters."
+        columns={["Payment", "User", "Status", "Amount", "Refunded", "Made", "Invoice"]}
+        row={(payment) => (
+          <tr key={payment.id}>
+            <td><code>{payment.id}</code></td>
+            <td><UserLink id={payment.userId} /></td>
+            <td>
+              <Status value={payment.status} />
+              {payment.failureCode === undefined ? null : <small> {payment.failureCode}</small>}
+            </td>
+            <td className="num">{money(payment.amount, payment.currency)}</td>
+            <td className="num">{payment.refundedAmount === 0 ? "—" : money(payment.refundedAmount, payment.currency)}</td>
+            <td>{dateTime(payment.createdAt)}</td>
+            <td><a href={`#/admin/invoices/${payment.invoiceId}`}><code>{payment.invoiceId}</code></a></td>
+          </tr>
+        )}
+      />
     </Listing>
   )
 }

@@ -1,12 +1,11 @@
 // Admin: the dashboard's figures for a range of UTC days, as charts (with the figures as tables beside them).
 // Money is never summed across currencies: each currency is its own series.
-import { useState } from "react"
 import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts"
 import type { Dashboard, Ratio, RevenuePoint } from "@kassa/domain/dashboard"
 import type { Currency } from "@kassa/domain/money"
 import { major, money, percent } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, Empty, Field, useLoad } from "../ui.tsx"
+import { Async, DayRange, Empty, Table, useDayRange, useLoad } from "../ui.tsx"
 
 const palette = ["#1f5fbf", "#b3471b", "#2e7d32", "#6a1b9a", "#00838f", "#8d6e00"] as const
 const color = (i: number): string => palette[i % palette.length] ?? palette[0]
@@ -57,23 +56,16 @@ function RevenueChart({ title, points, kind }: { title: string; points: Readonly
           </ResponsiveContainer>
           <details>
             <summary>{title} as a table</summary>
-            <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-              <table>
-                <thead>
-                  <tr><th scope="col">Period</th><th scope="col">Charged</th><th scope="col">Refunded</th><th scope="col">Net</th></tr>
-                </thead>
-                <tbody>
-                  {points.map((p) => (
-                    <tr key={`${p.period}-${p.currency}`}>
-                      <td>{p.period}</td>
-                      <td className="num">{money(p.charged, p.currency)}</td>
-                      <td className="num">{money(p.refunded, p.currency)}</td>
-                      <td className="num">{money(p.net, p.currency)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table columns={["Period", "Charged", "Refunded", "Net"]}>
+              {points.map((p) => (
+                <tr key={`${p.period}-${p.currency}`}>
+                  <td>{p.period}</td>
+                  <td className="num">{money(p.charged, p.currency)}</td>
+                  <td className="num">{money(p.refunded, p.currency)}</td>
+                  <td className="num">{money(p.net, p.currency)}</td>
+                </tr>
+              ))}
+            </Table>
           </details>
         </>
       )}
@@ -135,18 +127,13 @@ function Figures({ dashboard }: { dashboard: Dashboard }) {
 }
 
 export function AdminDashboard() {
-  const [from, setFrom] = useState(utcDay(30))
-  const [to, setTo] = useState(utcDay(0))
-  const [range, setRange] = useState({ from, to })
+  const days = useDayRange(utcDay(30), utcDay(0))
+  const { range } = days
   const loaded = useLoad(() => api((c) => c.billing.adminBilling.dashboard({ query: range })), [range.from, range.to])
   return (
     <section>
       <h1>Dashboard</h1>
-      <form className="filters" onSubmit={(e) => (e.preventDefault(), setRange({ from, to }))}>
-        <Field label="From (UTC day)" type="date" value={from} onChange={setFrom} required />
-        <Field label="To (UTC day)" type="date" value={to} onChange={setTo} required />
-        <button type="submit">Show</button>
-      </form>
+      <DayRange range={days} zone="UTC" />
       <Async loaded={loaded}>{(dashboard) => <Figures dashboard={dashboard} />}</Async>
     </section>
   )

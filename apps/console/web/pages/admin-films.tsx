@@ -3,7 +3,7 @@ import { useState } from "react"
 import type { AgeRating, Film } from "@kassa/domain/catalog"
 import { date } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, Empty, ErrorBox, Field, Notice, Pager, Select, useAction, useLoad, usePaging } from "../ui.tsx"
+import { ErrorBox, Field, Notice, PagedTable, pageQuery, Select, useAction, usePagedLoad } from "../ui.tsx"
 
 const ratings = (["0+", "6+", "12+", "16+", "18+"] as const).map((r) => [r, r] as const)
 
@@ -56,15 +56,9 @@ export function AdminFilms() {
   const [query, setQuery] = useState("")
   const [editing, setEditing] = useState<Film | "new" | undefined>(undefined)
   const [notice, setNotice] = useState<string | undefined>(undefined)
-  const paging = usePaging()
-  const loaded = useLoad(
-    () =>
-      api((c) =>
-        c.catalog.films.list({
-          query: { limit: 20, ...(query.trim() === "" ? {} : { search: query }), ...(paging.cursor ? { cursor: paging.cursor } : {}) }
-        })
-      ),
-    [query, paging.cursor]
+  const list = usePagedLoad(
+    (paging) => api((c) => c.catalog.films.list({ query: { ...pageQuery(paging), ...(query.trim() === "" ? {} : { search: query }) } })),
+    [query]
   )
   const remove = useAction()
   return (
@@ -75,7 +69,7 @@ export function AdminFilms() {
         role="search"
         onSubmit={(e) => {
           e.preventDefault()
-          paging.reset()
+          list.paging.reset()
           setQuery(search)
         }}
       >
@@ -93,58 +87,43 @@ export function AdminFilms() {
           onSaved={(film) => {
             setEditing(undefined)
             setNotice(`Saved “${film.title}”.`)
-            loaded.reload()
+            list.loaded.reload()
           }}
         />
       )}
-      <Async loaded={loaded}>
-        {(page) =>
-          page.items.length === 0 ? <Empty>{query === "" ? "No films yet." : `No film title contains “${query}”.`}</Empty> : (
-            <>
-              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Title</th><th scope="col">Year</th><th scope="col">Minutes</th><th scope="col">Rating</th>
-                      <th scope="col">Changed</th><th scope="col">Actions</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.items.map((film) => (
-                      <tr key={film.id}>
-                        <td>{film.title}</td>
-                        <td>{film.releaseYear}</td>
-                        <td>{film.durationMinutes}</td>
-                        <td>{film.ageRating}</td>
-                        <td>{date(film.updatedAt)}</td>
-                        <td className="actions">
-                          <button type="button" onClick={() => setEditing(film)} aria-label={`Edit ${film.title}`}>Edit</button>
-                          <button
-                            type="button"
-                            className="secondary"
-                            aria-label={`Delete ${film.title}`}
-                            disabled={remove.busy}
-                            onClick={() => {
-                              if (!window.confirm(`Delete “${film.title}”? Products that list it must drop it first.`)) return
-                              void remove.act(async () => {
-                                await api((c) => c.catalog.films.delete({ params: { id: film.id } }))
-                                setNotice(`Deleted “${film.title}”.`)
-                                loaded.reload()
-                              })
-                            }}
-                          >
-                            Delete
-                          </button>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager paging={paging} nextCursor={page.nextCursor} />
-            </>
-          )}
-      </Async>
+      <PagedTable
+        list={list}
+        empty={query === "" ? "No films yet." : `No film title contains “${query}”.`}
+        columns={["Title", "Year", "Minutes", "Rating", "Changed", "Actions"]}
+        row={(film) => (
+          <tr key={film.id}>
+            <td>{film.title}</td>
+            <td>{film.releaseYear}</td>
+            <td>{film.durationMinutes}</td>
+            <td>{film.ageRating}</td>
+            <td>{date(film.updatedAt)}</td>
+            <td className="actions">
+              <button type="button" onClick={() => setEditing(film)} aria-label={`Edit ${film.title}`}>Edit</button>
+              <button
+                type="button"
+                className="secondary"
+                aria-label={`Delete ${film.title}`}
+                disabled={remove.busy}
+                onClick={() => {
+                  if (!window.confirm(`Delete “${film.title}”? Products that list it must drop it first.`)) return
+                  void remove.act(async () => {
+                    await api((c) => c.catalog.films.delete({ params: { id: film.id } }))
+                    setNotice(`Deleted “${film.title}”.`)
+                    list.loaded.reload()
+                  })
+                }}
+              >
+                Delete
+              </button>
+            </td>
+          </tr>
+        )}
+      />
     </section>
   )
 }

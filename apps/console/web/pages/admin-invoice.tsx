@@ -8,7 +8,7 @@ import type { Payment } from "@kassa/domain/payments"
 import { ApiError, newKey } from "../api.ts"
 import { dateTime, majorInput, money, parseAmount } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, ErrorBox, Field, Notice, Status, useAction, useLoad } from "../ui.tsx"
+import { Async, Confirm, Empty, ErrorBox, Field, Notice, Status, Table, useAction, useLoad } from "../ui.tsx"
 
 function Refund({ payment, onDone }: { payment: Payment; onDone: (message: string) => void }) {
   const left = payment.amount - payment.refundedAmount
@@ -42,33 +42,26 @@ function Refund({ payment, onDone }: { payment: Payment; onDone: (message: strin
     )
   }
   return (
-    <div className="confirm" role="group" aria-label="Confirm the refund">
-      <p>
-        Refund {money(review.minor, payment.currency)} of payment <code>{payment.id}</code> to the customer's card? Reason: “{reason.trim()}”.
-        This cannot be undone.
-      </p>
-      <ErrorBox error={action.error} />
-      <div className="actions">
-        <button
-          type="button"
-          disabled={action.busy}
-          onClick={() =>
-            void action.act(async () => {
-              await api((c) =>
-                c.billing.adminBilling.refund({
-                  params: { id: payment.id },
-                  headers: { "idempotency-key": review.key },
-                  payload: { amount: review.minor, reason }
-                })
-              )
-              onDone(`Refunded ${money(review.minor, payment.currency)}.`)
-            })}
-        >
-          {action.busy ? "Refunding…" : "Confirm refund"}
-        </button>
-        <button type="button" className="secondary" onClick={() => setReview(undefined)}>Back</button>
-      </div>
-    </div>
+    <Confirm
+      label="Confirm the refund"
+      confirm="Confirm refund"
+      busy="Refunding…"
+      back="Back"
+      onBack={() => setReview(undefined)}
+      onConfirm={async () => {
+        await api((c) =>
+          c.billing.adminBilling.refund({
+            params: { id: payment.id },
+            headers: { "idempotency-key": review.key },
+            payload: { amount: review.minor, reason }
+          })
+        )
+        onDone(`Refunded ${money(review.minor, payment.currency)}.`)
+      }}
+    >
+      Refund {money(review.minor, payment.currency)} of payment <code>{payment.id}</code> to the customer's card? Reason: “{reason.trim()}”.
+      This cannot be undone.
+    </Confirm>
   )
 }
 
@@ -85,71 +78,48 @@ function Detail({ detail, onChange }: { detail: AdminInvoiceDetail; onChange: (m
         <dt>Period</dt><dd>{dateTime(invoice.periodStart)} – {dateTime(invoice.periodEnd)}</dd>
         <dt>Created</dt><dd>{dateTime(invoice.createdAt)}</dd>
       </dl>
-      <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-        <table>
-          <caption>Lines</caption>
-          <thead><tr><th scope="col">Kind</th><th scope="col">Description</th><th scope="col">Period</th><th scope="col">Amount</th></tr></thead>
-          <tbody>
-            {invoice.lines.map((line, i) => (
-              <tr key={i}>
-                <td>{line.kind}</td>
-                <td>{line.description}</td>
-                <td>{dateTime(line.periodStart)} – {dateTime(line.periodEnd)}</td>
-                <td className="num">{money(line.amount, line.currency)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table caption="Lines" columns={["Kind", "Description", "Period", "Amount"]}>
+        {invoice.lines.map((line, i) => (
+          <tr key={i}>
+            <td>{line.kind}</td>
+            <td>{line.description}</td>
+            <td>{dateTime(line.periodStart)} – {dateTime(line.periodEnd)}</td>
+            <td className="num">{money(line.amount, line.currency)}</td>
+          </tr>
+        ))}
+      </Table>
       <h2>Payments and refunds</h2>
-      {payments.length === 0 ? <p className="empty">No payment was made on this invoice.</p> : (
-        <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Payment</th><th scope="col">Status</th><th scope="col">Amount</th><th scope="col">Refunded</th>
-                <th scope="col">Made</th><th scope="col">Refund</th>
-              </tr>
-            </thead>
-            <tbody>
-              {payments.map((payment) => (
-                <tr key={payment.id}>
-                  <td><code>{payment.id}</code></td>
-                  <td>
-                    <Status value={payment.status} />
-                    {payment.failureMessage === undefined ? null : <small> {payment.failureMessage}</small>}
-                  </td>
-                  <td className="num">{money(payment.amount, payment.currency)}</td>
-                  <td className="num">{money(payment.refundedAmount, payment.currency)}</td>
-                  <td>{dateTime(payment.createdAt)}</td>
-                  <td><Refund payment={payment} onDone={onChange} /></td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {payments.length === 0 ? <Empty>No payment was made on this invoice.</Empty> : (
+        <Table columns={["Payment", "Status", "Amount", "Refunded", "Made", "Refund"]}>
+          {payments.map((payment) => (
+            <tr key={payment.id}>
+              <td><code>{payment.id}</code></td>
+              <td>
+                <Status value={payment.status} />
+                {payment.failureMessage === undefined ? null : <small> {payment.failureMessage}</small>}
+              </td>
+              <td className="num">{money(payment.amount, payment.currency)}</td>
+              <td className="num">{money(payment.refundedAmount, payment.currency)}</td>
+              <td>{dateTime(payment.createdAt)}</td>
+              <td><Refund payment={payment} onDone={onChange} /></td>
+            </tr>
+          ))}
+        </Table>
       )}
       <h2>Audit trail</h2>
-      {audit.length === 0 ? <p className="empty">No admin has changed this invoice or its payments.</p> : (
-        <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-          <table>
-            <thead>
-              <tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Object</th><th scope="col">By</th><th scope="col">Reason</th><th scope="col">Details</th></tr>
-            </thead>
-            <tbody>
-              {audit.map((entry) => (
-                <tr key={entry.id}>
-                  <td>{dateTime(entry.at)}</td>
-                  <td>{entry.action}</td>
-                  <td>{entry.objectType} <code>{entry.objectId}</code></td>
-                  <td><code>{entry.actorId}</code></td>
-                  <td>{entry.reason}</td>
-                  <td><code className="details">{JSON.stringify(entry.details)}</code></td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {audit.length === 0 ? <Empty>No admin has changed this invoice or its payments.</Empty> : (
+        <Table columns={["When", "Action", "Object", "By", "Reason", "Details"]}>
+          {audit.map((entry) => (
+            <tr key={entry.id}>
+              <td>{dateTime(entry.at)}</td>
+              <td>{entry.action}</td>
+              <td>{entry.objectType} <code>{entry.objectId}</code></td>
+              <td><code>{entry.actorId}</code></td>
+              <td>{entry.reason}</td>
+              <td><code className="details">{JSON.stringify(entry.details)}</code></td>
+            </tr>
+          ))}
+        </Table>
       )}
     </>
   )

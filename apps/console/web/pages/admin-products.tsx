@@ -8,16 +8,28 @@ import { currencies, type Currency } from "@kassa/domain/money"
 import { ApiError } from "../api.ts"
 import { dateTime, majorInput, parseAmount } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, Empty, ErrorBox, Field, Loading, navigate, Notice, Pager, Select, Status, useAction, useLoad, usePaging } from "../ui.tsx"
+import {
+  Async,
+  Empty,
+  ErrorBox,
+  Field,
+  Loading,
+  navigate,
+  Notice,
+  PagedTable,
+  pageQuery,
+  Select,
+  Status,
+  Table,
+  useAction,
+  useLoad,
+  usePagedLoad
+} from "../ui.tsx"
 import { planLabel } from "./shop.tsx"
 
 export function AdminProducts() {
   const [status, setStatus] = useState<ProductStatus>("active")
-  const paging = usePaging()
-  const loaded = useLoad(
-    () => api((c) => c.catalog.products.list({ query: { status, limit: 20, ...(paging.cursor ? { cursor: paging.cursor } : {}) } })),
-    [status, paging.cursor]
-  )
+  const list = usePagedLoad((paging) => api((c) => c.catalog.products.list({ query: { status, ...pageQuery(paging) } })), [status])
   return (
     <section>
       <h1>Products</h1>
@@ -26,35 +38,23 @@ export function AdminProducts() {
           label="Status"
           value={status}
           options={[["active", "On sale"], ["archived", "Archived"]]}
-          onChange={(s) => (paging.reset(), setStatus(s))}
+          onChange={(s) => (list.paging.reset(), setStatus(s))}
         />
         <button type="button" onClick={() => navigate("/admin/products/new")}>New product</button>
       </div>
-      <Async loaded={loaded}>
-        {(page) =>
-          page.items.length === 0 ? <Empty>No {status === "active" ? "products on sale" : "archived products"}.</Empty> : (
-            <>
-              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-                <table>
-                  <thead>
-                    <tr><th scope="col">Name</th><th scope="col">Films</th><th scope="col">Plans offered</th><th scope="col">Changed</th></tr>
-                  </thead>
-                  <tbody>
-                    {page.items.map((p) => (
-                      <tr key={p.id}>
-                        <td><a href={`#/admin/products/${p.id}`}>{p.name}</a></td>
-                        <td>{p.filmIds.length}</td>
-                        <td>{p.plans.filter((plan) => plan.status === "active").map(planLabel).join("; ") || "—"}</td>
-                        <td>{dateTime(p.updatedAt)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager paging={paging} nextCursor={page.nextCursor} />
-            </>
-          )}
-      </Async>
+      <PagedTable
+        list={list}
+        empty={`No ${status === "active" ? "products on sale" : "archived products"}.`}
+        columns={["Name", "Films", "Plans offered", "Changed"]}
+        row={(p) => (
+          <tr key={p.id}>
+            <td><a href={`#/admin/products/${p.id}`}>{p.name}</a></td>
+            <td>{p.filmIds.length}</td>
+            <td>{p.plans.filter((plan) => plan.status === "active").map(planLabel).join("; ") || "—"}</td>
+            <td>{dateTime(p.updatedAt)}</td>
+          </tr>
+        )}
+      />
     </section>
   )
 }
@@ -209,22 +209,16 @@ function ProductEditor({ product, onSaved }: { product: Product | undefined; onS
 
 function PlanHistory({ product }: { product: Product }) {
   return (
-    <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-      <table>
-        <caption>Plan versions</caption>
-        <thead><tr><th scope="col">Plan</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Retired</th></tr></thead>
-        <tbody>
-          {product.plans.map((plan) => (
-            <tr key={plan.id}>
-              <td>{planLabel(plan)}</td>
-              <td><Status value={plan.status} /></td>
-              <td>{dateTime(plan.createdAt)}</td>
-              <td>{dateTime(plan.retiredAt)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table caption="Plan versions" columns={["Plan", "Status", "Created", "Retired"]}>
+      {product.plans.map((plan) => (
+        <tr key={plan.id}>
+          <td>{planLabel(plan)}</td>
+          <td><Status value={plan.status} /></td>
+          <td>{dateTime(plan.createdAt)}</td>
+          <td>{dateTime(plan.retiredAt)}</td>
+        </tr>
+      ))}
+    </Table>
   )
 }
 

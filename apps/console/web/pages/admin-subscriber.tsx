@@ -6,7 +6,7 @@ import type { UserId } from "@kassa/domain/ids"
 import type { Payment } from "@kassa/domain/payments"
 import { dateTime, daysAgo } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, Empty, ErrorBox, Field, navigate, Status, useLoad } from "../ui.tsx"
+import { Async, DayRange, Empty, ErrorBox, Field, navigate, Status, Table, useDayRange, useLoad } from "../ui.tsx"
 import { useProductOffers } from "./products.ts"
 import { StatementTables } from "./statement-table.tsx"
 
@@ -30,9 +30,8 @@ const schedulerState = (s: Subscription, failures: number): string => {
 const live = (s: Subscription) => s.status === "active" || s.status === "trialing" || s.status === "past_due"
 
 function Subscriber({ userId }: { userId: UserId }) {
-  const [from, setFrom] = useState(daysAgo(30))
-  const [to, setTo] = useState(daysAgo(0))
-  const [range, setRange] = useState({ from, to })
+  const days = useDayRange(daysAgo(30), daysAgo(0))
+  const { range } = days
   const data = useLoad(
     () =>
       api((c) =>
@@ -59,23 +58,16 @@ function Subscriber({ userId }: { userId: UserId }) {
       <Async loaded={data}>
         {({ subscriptions, open, failed }) =>
           subscriptions.length === 0 ? <Empty>This user has no subscriptions.</Empty> : (
-            <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-              <table>
-                <thead>
-                  <tr><th scope="col">Product</th><th scope="col">Status</th><th scope="col">Period</th><th scope="col">Scheduler</th></tr>
-                </thead>
-                <tbody>
-                  {subscriptions.map((s) => (
-                    <tr key={s.id}>
-                      <td>{offers.get(s.productId)?.name ?? s.productId}<br /><small><code>{s.id}</code></small></td>
-                      <td><Status value={s.status} /></td>
-                      <td>{dateTime(s.currentPeriodStart)} – {dateTime(s.currentPeriodEnd)}</td>
-                      <td>{schedulerState(s, failuresOf(s, open, failed))}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table columns={["Product", "Status", "Period", "Scheduler"]}>
+              {subscriptions.map((s) => (
+                <tr key={s.id}>
+                  <td>{offers.get(s.productId)?.name ?? s.productId}<br /><small><code>{s.id}</code></small></td>
+                  <td><Status value={s.status} /></td>
+                  <td>{dateTime(s.currentPeriodStart)} – {dateTime(s.currentPeriodEnd)}</td>
+                  <td>{schedulerState(s, failuresOf(s, open, failed))}</td>
+                </tr>
+              ))}
+            </Table>
           )}
       </Async>
       <h2>Entitlements</h2>
@@ -95,11 +87,7 @@ function Subscriber({ userId }: { userId: UserId }) {
         }}
       </Async>
       <h2>Statement</h2>
-      <form className="filters" onSubmit={(e) => (e.preventDefault(), setRange({ from, to }))}>
-        <Field label="From" type="date" value={from} onChange={setFrom} required />
-        <Field label="To" type="date" value={to} onChange={setTo} required />
-        <button type="submit">Show</button>
-      </form>
+      <DayRange range={days} />
       <Async loaded={statement}>{(s) => <StatementTables statement={s} />}</Async>
     </>
   )

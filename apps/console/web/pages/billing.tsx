@@ -5,7 +5,7 @@ import type { Payment } from "@kassa/domain/payments"
 import { newKey } from "../api.ts"
 import { dateTime, money } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, Empty, ErrorBox, Notice, Pager, Select, Status, useAction, useLoad, usePaging } from "../ui.tsx"
+import { Confirm, ErrorBox, Notice, PagedTable, pageQuery, Select, Status, useAction, usePagedLoad } from "../ui.tsx"
 import { type TestCard, testCards } from "./cards.ts"
 
 /** Why a payment cannot be canceled, or undefined when it can be asked for (the server still checks the window). */
@@ -29,34 +29,26 @@ export const whyNotCancelable = (payment: Payment): string | undefined => {
 function CancelPayment({ payment, onDone }: { payment: Payment; onDone: () => void }) {
   const [confirming, setConfirming] = useState(false)
   const [key] = useState(newKey)
-  const action = useAction()
   const why = whyNotCancelable(payment)
   if (why !== undefined) return <small>{why}</small>
   if (!confirming) {
     return <button type="button" onClick={() => setConfirming(true)}>Cancel payment</button>
   }
   return (
-    <div className="confirm" role="group" aria-label="Confirm the cancel">
-      <p>
-        Cancel this payment of {money(payment.amount - payment.refundedAmount, payment.currency)}? The money goes back to your card,
-        the subscription it paid for ends and its films are no longer available.
-      </p>
-      <ErrorBox error={action.error} />
-      <div className="actions">
-        <button
-          type="button"
-          disabled={action.busy}
-          onClick={() =>
-            void action.act(async () => {
-              await api((c) => c.billing.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": key } }))
-              onDone()
-            })}
-        >
-          {action.busy ? "Canceling…" : "Yes, cancel the payment"}
-        </button>
-        <button type="button" className="secondary" onClick={() => setConfirming(false)}>Keep it</button>
-      </div>
-    </div>
+    <Confirm
+      label="Confirm the cancel"
+      confirm="Yes, cancel the payment"
+      busy="Canceling…"
+      back="Keep it"
+      onBack={() => setConfirming(false)}
+      onConfirm={async () => {
+        await api((c) => c.billing.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": key } }))
+        onDone()
+      }}
+    >
+      Cancel this payment of {money(payment.amount - payment.refundedAmount, payment.currency)}? The money goes back to your card,
+      the subscription it paid for ends and its films are no longer available.
+    </Confirm>
   )
 }
 
@@ -89,88 +81,50 @@ function PayInvoice({ invoice, onDone }: { invoice: Invoice; onDone: () => void 
 }
 
 export function MyBilling() {
-  const invoicePaging = usePaging()
-  const paymentPaging = usePaging()
-  const invoices = useLoad(
-    () => api((c) => c.billing.invoices.list({ query: { limit: 10, ...(invoicePaging.cursor ? { cursor: invoicePaging.cursor } : {}) } })),
-    [invoicePaging.cursor]
-  )
-  const payments = useLoad(
-    () => api((c) => c.billing.payments.list({ query: { limit: 10, ...(paymentPaging.cursor ? { cursor: paymentPaging.cursor } : {}) } })),
-    [paymentPaging.cursor]
-  )
+  const invoices = usePagedLoad((paging) => api((c) => c.billing.invoices.list({ query: pageQuery(paging, 10) })), [])
+  const payments = usePagedLoad((paging) => api((c) => c.billing.payments.list({ query: pageQuery(paging, 10) })), [])
   const reload = () => {
-    invoices.reload()
-    payments.reload()
+    invoices.loaded.reload()
+    payments.loaded.reload()
   }
   return (
     <section>
       <h1>Invoices &amp; payments</h1>
       <h2>Invoices</h2>
-      <Async loaded={invoices}>
-        {(page) =>
-          page.items.length === 0 ? <Empty>No invoices yet.</Empty> : (
-            <>
-              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Created</th><th scope="col">Status</th><th scope="col">Amount</th><th scope="col">Refunded</th>
-                      <th scope="col">Period</th><th scope="col">Pay</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.items.map((invoice) => (
-                      <tr key={invoice.id}>
-                        <td>{dateTime(invoice.createdAt)}</td>
-                        <td><Status value={invoice.status} /></td>
-                        <td className="num">{money(invoice.amount, invoice.currency)}</td>
-                        <td className="num">{invoice.creditedAmount === 0 ? "—" : money(invoice.creditedAmount, invoice.currency)}</td>
-                        <td>{dateTime(invoice.periodStart)} – {dateTime(invoice.periodEnd)}</td>
-                        <td>{invoice.status === "open" ? <PayInvoice invoice={invoice} onDone={reload} /> : null}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager paging={invoicePaging} nextCursor={page.nextCursor} />
-            </>
-          )}
-      </Async>
+      <PagedTable
+        list={invoices}
+        empty="No invoices yet."
+        columns={["Created", "Status", "Amount", "Refunded", "Period", "Pay"]}
+        row={(invoice) => (
+          <tr key={invoice.id}>
+            <td>{dateTime(invoice.createdAt)}</td>
+            <td><Status value={invoice.status} /></td>
+            <td className="num">{money(invoice.amount, invoice.currency)}</td>
+            <td className="num">{invoice.creditedAmount === 0 ? "—" : money(invoice.creditedAmount, invoice.currency)}</td>
+            <td>{dateTime(invoice.periodStart)} – {dateTime(invoice.periodEnd)}</td>
+            <td>{invoice.status === "open" ? <PayInvoice invoice={invoice} onDone={reload} /> : null}</td>
+          </tr>
+        )}
+      />
       <h2>Payments</h2>
       <Notice>A payment can be canceled within the refund window after it was made; the money is returned in full.</Notice>
-      <Async loaded={payments}>
-        {(page) =>
-          page.items.length === 0 ? <Empty>No payments yet.</Empty> : (
-            <>
-              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Made</th><th scope="col">Status</th><th scope="col">Amount</th><th scope="col">Refunded</th>
-                      <th scope="col">Cancel</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.items.map((payment) => (
-                      <tr key={payment.id}>
-                        <td>{dateTime(payment.createdAt)}</td>
-                        <td>
-                          <Status value={payment.status} />
-                          {payment.failureMessage === undefined ? null : <small> {payment.failureMessage}</small>}
-                        </td>
-                        <td className="num">{money(payment.amount, payment.currency)}</td>
-                        <td className="num">{payment.refundedAmount === 0 ? "—" : money(payment.refundedAmount, payment.currency)}</td>
-                        <td><CancelPayment payment={payment} onDone={reload} /></td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager paging={paymentPaging} nextCursor={page.nextCursor} />
-            </>
-          )}
-      </Async>
+      <PagedTable
+        list={payments}
+        empty="No payments yet."
+        columns={["Made", "Status", "Amount", "Refunded", "Cancel"]}
+        row={(payment) => (
+          <tr key={payment.id}>
+            <td>{dateTime(payment.createdAt)}</td>
+            <td>
+              <Status value={payment.status} />
+              {payment.failureMessage === undefined ? null : <small> {payment.failureMessage}</small>}
+            </td>
+            <td className="num">{money(payment.amount, payment.currency)}</td>
+            <td className="num">{payment.refundedAmount === 0 ? "—" : money(payment.refundedAmount, payment.currency)}</td>
+            <td><CancelPayment payment={payment} onDone={reload} /></td>
+          </tr>
+        )}
+      />
     </section>
   )
 }

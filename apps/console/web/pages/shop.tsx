@@ -5,7 +5,7 @@ import type { OfferedPlan, ProductOffer } from "@kassa/domain/products"
 import { newKey } from "../api.ts"
 import { money, dateTime } from "../format.ts"
 import { api, useSession } from "../session.ts"
-import { Async, Empty, ErrorBox, Notice, Pager, Select, useAction, useLoad, usePaging } from "../ui.tsx"
+import { Async, Empty, ErrorBox, Notice, Pager, pageQuery, Select, useAction, usePagedLoad } from "../ui.tsx"
 import { type TestCard, testCards } from "./cards.ts"
 
 export const planLabel = (plan: Pick<OfferedPlan, "amount" | "currency" | "interval" | "trialDays">) =>
@@ -106,11 +106,7 @@ function Offer({ product }: { product: ProductOffer }) {
 }
 
 export function Shop() {
-  const paging = usePaging()
-  const loaded = useLoad(
-    () => api((c) => c.billing.products.list({ query: { limit: 12, ...(paging.cursor ? { cursor: paging.cursor } : {}) } })),
-    [paging.cursor]
-  )
+  const { paging, loaded } = usePagedLoad((paging) => api((c) => c.billing.products.list({ query: pageQuery(paging, 12) })), [])
   return (
     <section>
       <h1>Products on sale</h1>

@@ -1,8 +1,7 @@
 // The viewer's statement for a range of days, as a table and as a CSV download.
-import { useState } from "react"
 import { daysAgo, timeZone } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, ErrorBox, Field, Notice, useAction, useLoad } from "../ui.tsx"
+import { Async, DayRange, ErrorBox, Notice, useAction, useDayRange, useLoad } from "../ui.tsx"
 import { StatementTables } from "./statement-table.tsx"
 
 const download = (text: string, filename: string) => {
@@ -17,9 +16,9 @@ const download = (text: string, filename: string) => {
 }
 
 export function MyStatement() {
-  const [from, setFrom] = useState(daysAgo(30))
-  const [to, setTo] = useState(daysAgo(0))
-  const [range, setRange] = useState({ from, to })
+  const days = useDayRange(daysAgo(30), daysAgo(0))
+  const { range } = days
+  const { from, to } = days.draft
   const loaded = useLoad(() => api((c) => c.billing.statement.get({ query: range })), [range.from, range.to])
   const csv = useAction()
   const zone = useLoad(() => api((c) => c.billing.me.timeZone()), [])
@@ -49,16 +48,7 @@ export function MyStatement() {
         </Notice>
       )}
       <ErrorBox error={setZone.error} />
-      <form
-        className="filters"
-        onSubmit={(e) => {
-          e.preventDefault()
-          setRange({ from, to })
-        }}
-      >
-        <Field label="From" type="date" value={from} onChange={setFrom} required />
-        <Field label="To" type="date" value={to} onChange={setTo} required />
-        <button type="submit">Show</button>
+      <DayRange range={days}>
         <button
           type="button"
           disabled={csv.busy}
@@ -72,7 +62,7 @@ export function MyStatement() {
         >
           Download CSV
         </button>
-      </form>
+      </DayRange>
       <ErrorBox error={csv.error} />
       <Async loaded={loaded}>
         {(statement) => ("entries" in statement ? <StatementTables statement={statement} /> : null)}

@@ -2,7 +2,7 @@
 import type { Subscription } from "@kassa/domain/billing"
 import { dateTime } from "../format.ts"
 import { api } from "../session.ts"
-import { Async, Empty, ErrorBox, Pager, Status, useAction, useLoad, usePaging } from "../ui.tsx"
+import { ErrorBox, PagedTable, pageQuery, Status, useAction, usePagedLoad } from "../ui.tsx"
 import { useProductNames } from "./products.ts"
 
 const ended = (s: Subscription) => s.status === "canceled" || s.status === "expired" || s.status === "incomplete_expired"
@@ -49,35 +49,17 @@ function Row({ subscription, product, onChange }: { subscription: Subscription; 
 }
 
 export function MySubscriptions() {
-  const paging = usePaging()
-  const loaded = useLoad(
-    () => api((c) => c.billing.subscriptions.list({ query: { limit: 20, ...(paging.cursor ? { cursor: paging.cursor } : {}) } })),
-    [paging.cursor]
-  )
-  const names = useProductNames(loaded.data?.items.map((s) => s.productId) ?? [])
+  const list = usePagedLoad((paging) => api((c) => c.billing.subscriptions.list({ query: pageQuery(paging) })), [])
+  const names = useProductNames(list.loaded.data?.items.map((s) => s.productId) ?? [])
   return (
     <section>
       <h1>Your subscriptions</h1>
-      <Async loaded={loaded}>
-        {(page) =>
-          page.items.length === 0 ? <Empty>You have no subscriptions yet. <a href="#/">See the products</a>.</Empty> : (
-            <>
-              <div className="table-wrap" tabIndex={0} role="region" aria-label="Table, scrolls sideways on narrow screens">
-                <table>
-                  <thead>
-                    <tr><th scope="col">Product</th><th scope="col">Status</th><th scope="col">Period</th><th scope="col">Actions</th></tr>
-                  </thead>
-                  <tbody>
-                    {page.items.map((s) => (
-                      <Row key={s.id} subscription={s} product={names.get(s.productId) ?? s.productId} onChange={loaded.reload} />
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager paging={paging} nextCursor={page.nextCursor} />
-            </>
-          )}
-      </Async>
+      <PagedTable
+        list={list}
+        empty={<>You have no subscriptions yet. <a href="#/">See the products</a>.</>}
+        columns={["Product", "Status", "Period", "Actions"]}
+        row={(s) => <Row key={s.id} subscription={s} product={names.get(s.productId) ?? s.productId} onChange={list.loaded.reload} />}
+      />
     </section>
   )
 }
