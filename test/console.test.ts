@@ -116,6 +116,13 @@ const journey = async (base: string, admin: { email: string; password: string })
     await a.page.getByRole("button", { name: "New film" }).click()
     const filmForm = a.page.getByRole("form", { name: "New film" })
     await filmForm.getByLabel("Title").fill(filmTitle)
+    // a value the contract refuses is refused in the form, with the contract's message
+    await filmForm.getByLabel("Release year").fill("1800")
+    await filmForm.getByLabel("Duration (minutes)").fill("95")
+    await filmForm.getByRole("button", { name: "Add film" }).click()
+    const refusal = await filmForm.getByRole("alert").innerText()
+    assert.match(refusal, /1888/)
+    assert.notMatch(refusal, /\bat .*\.(ts|js)/, "no stack")
     await filmForm.getByLabel("Release year").fill("1927")
     await filmForm.getByLabel("Duration (minutes)").fill("95")
     await capture(a.page, "admin-film-form")
@@ -220,6 +227,15 @@ const journey = async (base: string, admin: { email: string; password: string })
     await a.page.getByRole("cell", { name: "partially refunded", exact: true }).waitFor()
     await capture(a.page, "admin-invoice")
     const userId = await a.page.locator("dd a[href^='#/admin/subscribers/']").innerText()
+    const invoicePage = a.page.url()
+
+    // a new price is a new plan version; the subscriber keeps the one they bought
+    await a.page.goto(`${base}/#/admin/products/${productId}`)
+    await settled(a.page, productName)
+    await a.page.getByLabel("Price").fill("12.90")
+    await a.page.getByRole("button", { name: "Save product" }).click()
+    await a.page.getByRole("cell", { name: "retired", exact: true }).waitFor()
+    await a.page.getByRole("cell", { name: /12[.,]90/ }).first().waitFor()
 
     // ---- the viewer cancels the payment and loses access ------------------------------------------------
     await visit(v.page, base, "/billing", "Invoices & payments", "billing")
@@ -231,7 +247,7 @@ const journey = async (base: string, admin: { email: string; password: string })
     await v.page.getByText("You may not watch any film right now").waitFor()
 
     // ---- the admin sees it all --------------------------------------------------------------------------
-    await a.page.reload()
+    await a.page.goto(invoicePage)
     await settled(a.page, /^Invoice/)
     await a.page.getByRole("cell", { name: "refunded", exact: true }).waitFor()
     await a.page.getByRole("cell", { name: "payment.refund", exact: true }).waitFor()

@@ -36,7 +36,11 @@ const describe = (error: unknown): ApiError => {
     const record = error as Record<string, unknown>
     const tag = typeof record["_tag"] === "string" ? record["_tag"] : undefined
     if (tag === "HttpClientError") return new ApiError("The server could not be reached. Check your connection and try again.", tag)
-    if (typeof record["message"] === "string" && record["message"] !== "") return new ApiError(record["message"], tag, record)
+    if (typeof record["message"] === "string" && record["message"] !== "") {
+      // a form value the contract refuses: the schema names the field as a path
+      const message = record["message"].replace(/\s+at \["?([^"\]]+)"?\]/g, " (field $1)")
+      return new ApiError(message, tag, record)
+    }
     if (tag !== undefined) return new ApiError(tag.replace(/([a-z])([A-Z])/g, "$1 $2"), tag, record)
   }
   return new ApiError("Something went wrong. Try again.", undefined)
