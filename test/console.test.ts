@@ -32,18 +32,24 @@ interface InPage {
 interface Checked {
   readonly page: Page
   readonly errors: Array<string>
+  /** token renewals the page made (POST /v1/auth/refresh) */
+  readonly refreshes: () => number
 }
 
 const open = async (browser: Browser): Promise<Checked & { context: BrowserContext }> => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, timezoneId: "Europe/Berlin" })
   const page = await context.newPage()
   const errors: Array<string> = []
+  let refreshes = 0
+  page.on("request", (request) => {
+    if (request.method() === "POST" && new URL(request.url()).pathname === "/v1/auth/refresh") refreshes++
+  })
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(`console: ${message.text()}`)
   })
   page.on("pageerror", (error) => errors.push(`page: ${error.message}`))
   page.setDefaultTimeout(15_000)
-  return { context, page, errors }
+  return { context, page, errors, refreshes: () => refreshes }
 }
 
 /** Waits for the page's heading and for nothing to be loading any more. */
@@ -272,6 +278,8 @@ const journey = async (base: string, admin: { email: string; password: string })
     await a.page.getByText("Sign in with an admin account").waitFor()
 
     assert.deepStrictEqual([...a.errors, ...v.errors], [], "browser console errors")
+    // the admin's session outlived several 12-second access tokens without a single 401
+    assert.isAtLeast(a.refreshes(), 2, "the admin's tokens were renewed")
   } finally {
     await browser.close()
   }
@@ -291,6 +299,9 @@ describe("web console", () => {
         STRIPE_SANDBOX_PORT: String(yield* freePort),
         ADMIN_EMAIL: admin.email,
         ADMIN_PASSWORD: admin.password,
+        // short-lived access tokens: the journey outlives several, so the console must renew (and rotate the
+        // refresh token) on its own; a call that met an expired token would log a 401 and fail the test
+        ACCESS_TOKEN_TTL: "12 seconds",
         LOG_LEVEL: "Warn"
       })
       const base = `http://127.0.0.1:${ports.console}`

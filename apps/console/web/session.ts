@@ -16,6 +16,8 @@ export type SessionState =
 
 let state: SessionState = { status: "loading" }
 let accessToken: string | undefined
+/** when the access token should be renewed (ms since the epoch, the browser's clock) */
+let renewAt = 0
 let refreshing: Promise<void> | undefined
 let timer: ReturnType<typeof setTimeout> | undefined
 const listeners = new Set<() => void>()
@@ -38,8 +40,11 @@ const adopt = async (pair: TokenPair) => {
   accessToken = pair.accessToken
   sessionStorage.setItem(refreshKey, pair.refreshToken)
   if (timer !== undefined) clearTimeout(timer)
-  // renew a minute before the access token expires, so pages rarely meet a 401
-  timer = setTimeout(() => void refresh().catch(() => {}), Math.max(10, pair.expiresIn - 60) * 1000)
+  // renew a minute (a quarter, for short lifetimes) before the access token expires: on a timer, and before any call
+  // made later than that (a timer is late after the computer slept), so calls do not meet a 401
+  const lead = Math.min(60, pair.expiresIn / 4)
+  renewAt = Date.now() + (pair.expiresIn - lead) * 1000
+  timer = setTimeout(() => void refresh().catch(() => {}), (pair.expiresIn - lead) * 1000)
   const me = await run(Effect.flatMap(billingClient(pair.accessToken), (c) => c.me.get()))
   set({ status: "signed-in", me })
 }
@@ -90,7 +95,7 @@ export const api = async <A, E>(call: (c: Clients) => Effect.Effect<A, E, never>
   const attempt = () => run(Effect.flatMap(clients(accessToken), call))
   // a page opened while the tokens are being renewed (or before a reload restored them) waits for them
   if (refreshing !== undefined) await refreshing.catch(() => {})
-  else if (accessToken === undefined && storedRefreshToken() !== null) await refresh().catch(() => {})
+  else if ((accessToken === undefined || Date.now() >= renewAt) && storedRefreshToken() !== null) await refresh().catch(() => {})
   try {
     return await attempt()
   } catch (error) {
