@@ -4,18 +4,22 @@ import * as Money from "@kassa/domain/money"
 
 const formatters = new Map<string, Intl.NumberFormat>()
 
-/** "€12.90", "¥1,000", "KWD 1.234": the amount is turned into decimal text exactly, then laid out by Intl. */
-export const money = (amount: number, currency: Money.Currency): string => {
-  let formatter = formatters.get(currency)
+/**
+ * "€12.90", "¥1,000", "KWD 1.234" in the browser's locale (or `locale`): the amount is turned into decimal text
+ * exactly, then laid out by Intl.
+ */
+export const money = (amount: number, currency: Money.Currency, locale?: string): string => {
+  const key = `${locale ?? ""}/${currency}`
+  let formatter = formatters.get(key)
   if (formatter === undefined) {
     const digits = Money.exponent(currency)
-    formatter = new Intl.NumberFormat(undefined, {
+    formatter = new Intl.NumberFormat(locale, {
       style: "currency",
       currency,
       minimumFractionDigits: digits,
       maximumFractionDigits: digits
     })
-    formatters.set(currency, formatter)
+    formatters.set(key, formatter)
   }
   // a decimal string is formatted exactly (no float in between)
   return formatter.format(Money.toMajorString({ amount, currency }) as unknown as number)
