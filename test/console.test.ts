@@ -138,6 +138,7 @@ const journey = async (base: string, admin: { email: string; password: string })
     await a.page.getByRole("button", { name: "Search" }).click()
     await a.page.getByRole("cell", { name: filmTitle, exact: true }).waitFor()
 
+    assert.strictEqual(await a.page.title(), "Films · Kassa")
     await visit(a.page, base, "/admin/products", "Products", "admin-products")
     await visit(a.page, base, "/admin/products/new", "New product", "admin-product-new")
     await a.page.getByLabel("Name").fill(productName)
@@ -150,6 +151,7 @@ const journey = async (base: string, admin: { email: string; password: string })
     const productId = /products\/(prod_[A-Za-z0-9_-]+)/.exec(a.page.url())?.[1]
     assert.isDefined(productId, a.page.url())
     await settled(a.page, productName)
+    assert.strictEqual(await a.page.title(), `${productName} · Kassa`)
     await capture(a.page, "admin-product-edit")
 
     // ---- a viewer signs up and finds it on sale ---------------------------------------------------------

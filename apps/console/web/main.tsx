@@ -1,5 +1,5 @@
 // The console: one page app for viewers (the portal) and admins (the console), routed on the URL's hash.
-import { StrictMode, type ReactNode } from "react"
+import { type ReactNode, StrictMode, useEffect, useRef } from "react"
 import { createRoot } from "react-dom/client"
 import "./styles.css"
 import { restore, signOut, useSession } from "./session.ts"
@@ -151,8 +151,31 @@ const NotFound = () => (
   </section>
 )
 
+/** After a route change: the tab's title names the page, and focus moves to it (where a screen reader reads on). */
+const useAnnouncePage = (route: string) => {
+  const first = useRef(true)
+  useEffect(() => {
+    if (first.current) first.current = false
+    else document.getElementById("main")?.focus({ preventScroll: false })
+  }, [route])
+  useEffect(() => {
+    // pages name themselves once loaded (a product's name), so follow the heading as it changes
+    const main = document.getElementById("main")
+    const name = () => {
+      const heading = main?.querySelector("h1")?.textContent
+      const title = heading ? `${heading} · Kassa` : "Kassa"
+      if (document.title !== title) document.title = title
+    }
+    name()
+    const observer = new MutationObserver(name)
+    if (main !== null) observer.observe(main, { subtree: true, childList: true, characterData: true })
+    return () => observer.disconnect()
+  }, [])
+}
+
 function App() {
   const route = useRoute()
+  useAnnouncePage(route)
   return (
     <>
       <a className="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById("main")?.focus())}>

@@ -3,7 +3,7 @@ import { useState } from "react"
 import type { AgeRating, Film } from "@kassa/domain/catalog"
 import { date } from "../format.ts"
 import { api } from "../session.ts"
-import { ErrorBox, Field, Notice, PagedTable, pageQuery, Select, useAction, usePagedLoad } from "../ui.tsx"
+import { Confirm, ErrorBox, Field, Notice, PagedTable, pageQuery, Select, useAction, usePagedLoad } from "../ui.tsx"
 
 const ratings = (["0+", "6+", "12+", "16+", "18+"] as const).map((r) => [r, r] as const)
 
@@ -60,7 +60,7 @@ export function AdminFilms() {
     (paging) => api((c) => c.catalog.films.list({ query: { ...pageQuery(paging), ...(query.trim() === "" ? {} : { search: query }) } })),
     [query]
   )
-  const remove = useAction()
+  const [deleting, setDeleting] = useState<Film | undefined>(undefined)
   return (
     <section>
       <h1>Films</h1>
@@ -78,7 +78,24 @@ export function AdminFilms() {
         <button type="button" onClick={() => setEditing("new")}>New film</button>
       </form>
       {notice === undefined ? null : <Notice>{notice}</Notice>}
-      <ErrorBox error={remove.error} />
+      {deleting === undefined ? null : (
+        <Confirm
+          key={deleting.id}
+          label="Confirm the delete"
+          confirm="Yes, delete it"
+          busy="Deleting…"
+          back="Keep it"
+          onBack={() => setDeleting(undefined)}
+          onConfirm={async () => {
+            await api((c) => c.catalog.films.delete({ params: { id: deleting.id } }))
+            setDeleting(undefined)
+            setNotice(`Deleted “${deleting.title}”.`)
+            list.loaded.reload()
+          }}
+        >
+          Delete “{deleting.title}”? A film that a product lists cannot be deleted: take it out of those products first.
+        </Confirm>
+      )}
       {editing === undefined ? null : (
         <FilmForm
           key={editing === "new" ? "new" : editing.id}
@@ -104,20 +121,7 @@ export function AdminFilms() {
             <td>{date(film.updatedAt)}</td>
             <td className="actions">
               <button type="button" onClick={() => setEditing(film)} aria-label={`Edit ${film.title}`}>Edit</button>
-              <button
-                type="button"
-                className="secondary"
-                aria-label={`Delete ${film.title}`}
-                disabled={remove.busy}
-                onClick={() => {
-                  if (!window.confirm(`Delete “${film.title}”? Products that list it must drop it first.`)) return
-                  void remove.act(async () => {
-                    await api((c) => c.catalog.films.delete({ params: { id: film.id } }))
-                    setNotice(`Deleted “${film.title}”.`)
-                    list.loaded.reload()
-                  })
-                }}
-              >
+              <button type="button" className="secondary" aria-label={`Delete ${film.title}`} onClick={() => setDeleting(film)}>
                 Delete
               </button>
             </td>

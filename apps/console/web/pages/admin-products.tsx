@@ -10,6 +10,7 @@ import { dateTime, majorInput, parseAmount } from "../format.ts"
 import { api } from "../session.ts"
 import {
   Async,
+  Confirm,
   Empty,
   ErrorBox,
   Field,
@@ -126,7 +127,7 @@ function ProductEditor({ product, onSaved }: { product: Product | undefined; onS
   const active = product?.plans.filter((p) => p.status === "active") ?? []
   const [rows, setRows] = useState<Array<PlanRow>>(active.length === 0 ? [newRow()] : active.map(newRow))
   const action = useAction()
-  const archive = useAction()
+  const [archiving, setArchiving] = useState(false)
   const readOnly = product?.status === "archived"
   const update = (key: number, change: Partial<PlanRow>) => setRows((all) => all.map((r) => (r.key === key ? { ...r, ...change } : r)))
   return (
@@ -184,23 +185,24 @@ function ProductEditor({ product, onSaved }: { product: Product | undefined; onS
         <div className="actions">
           <button type="submit" disabled={action.busy}>{product === undefined ? "Create product" : "Save product"}</button>
           {product === undefined || readOnly ? null : (
-            <button
-              type="button"
-              className="secondary"
-              disabled={archive.busy}
-              onClick={() => {
-                if (!window.confirm(`Archive “${product.name}”? It stops being sold; its subscribers keep it.`)) return
-                void archive.act(async () => {
-                  await api((c) => c.catalog.products.archive({ params: { id: product.id } }))
-                  navigate("/admin/products")
-                })
-              }}
-            >
-              Archive product
-            </button>
+            <button type="button" className="secondary" onClick={() => setArchiving(true)}>Archive product</button>
           )}
         </div>
-        <ErrorBox error={archive.error} />
+        {product === undefined || !archiving ? null : (
+          <Confirm
+            label="Confirm the archive"
+            confirm="Yes, archive it"
+            busy="Archiving…"
+            back="Keep selling it"
+            onBack={() => setArchiving(false)}
+            onConfirm={async () => {
+              await api((c) => c.catalog.products.archive({ params: { id: product.id } }))
+              navigate("/admin/products")
+            }}
+          >
+            Archive “{product.name}”? It stops being sold to new buyers and cannot be changed any more; its subscribers keep it.
+          </Confirm>
+        )}
       </fieldset>
       {product === undefined ? null : <PlanHistory product={product} />}
     </form>
