@@ -17,6 +17,7 @@ export default [
   project("payments", "apps/payments"),
   project("stripe-sandbox", "apps/stripe-sandbox"),
   project("catalog", "apps/catalog"),
+  project("console", "apps/console"),
   project("repo", "."),
   { extends: true, test: { name: "scale", root: ".", include: scale, sequence: { groupOrder: 1 } } }
 ] satisfies Array<TestProjectConfiguration>

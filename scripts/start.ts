@@ -10,6 +10,8 @@ import { AmqpConfig, besideEmbeddedData, DatabaseConfig, RedisConfig } from "@ka
 import { CatalogHttpConfig } from "@kassa/catalog/config"
 import { developmentApiKey, PaymentsHttpConfig, StripeConfig } from "@kassa/payments/config"
 import { StripeSandboxConfig } from "@kassa/stripe-sandbox/config"
+import { ConsoleHttpConfig } from "@kassa/console/config"
+import * as ConsoleServer from "@kassa/console/serve"
 import { runApp, serverUrl } from "@kassa/platform/http"
 import { StripeClient } from "@kassa/payments/stripe"
 import { SandboxLive, StripeSandbox } from "@kassa/stripe-sandbox"
@@ -69,6 +71,17 @@ const PaymentsWithStripe = Layer.unwrap(Effect.map(StripeConfig, (stripe) => {
   return Option.isSome(stripe.apiBase) || realKey ? PaymentsLive : PaymentsOnSandbox
 }))
 
+// The web console (admin console and viewer portal): built when its files are stale, served with billing's and
+// catalog's API routes on one origin.
+const ConsoleLive = Layer.unwrap(Effect.gen(function*() {
+  const local = (c: { host: string; port: number }) => new URL(`http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`)
+  const console = yield* ConsoleHttpConfig
+  return ConsoleServer.layer({
+    ...console,
+    upstreams: { billing: local(yield* BillingHttpConfig), catalog: local(yield* CatalogHttpConfig) }
+  })
+}))
+
 const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const db = yield* DatabaseConfig
   const redis = yield* RedisConfig
@@ -78,6 +91,7 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const admin = yield* AdminBootstrapConfig
   const sandboxConfig = yield* StripeSandboxConfig
   const demo = yield* DemoAdmin
+  const consoleUrl = (yield* ConsoleServer.ConsoleServer).url
   yield* Console.log([
     "",
     "Kassa is up.",
@@ -90,6 +104,7 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
       onSome: (sandbox) =>
         `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments; account kept in ${sandboxConfig.dataDir})`
     })}`,
+    `  console   ${consoleUrl}   (admin console and viewer portal: sign in there as the admin below)`,
     Option.match(demo, {
       onNone: () => `  admin     ${Option.match(admin, { onNone: () => "none", onSome: (a) => `${a.email} (ADMIN_EMAIL)` })}`,
       onSome: ({ file, password }) =>
@@ -105,6 +120,7 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
 
 runApp(
   Banner.pipe(
+    Layer.provide(ConsoleLive),
     Layer.provide(Layer.mergeAll(BillingLive, PaymentsWithStripe, CatalogLive, DemoCatalogLive)),
     Layer.provide(PlatformLive),
     Layer.provide(DemoAdminLive),

@@ -48,6 +48,7 @@ describe("docs", () => {
       billing: "Billing, besides:",
       payments: "Payments, besides:",
       catalog: "Catalog, besides:",
+      console: "The console under `npm start`",
       "stripe-sandbox": "The Stripe sandbox"
     } as const
     for (const [app, heading] of Object.entries(tables)) {
@@ -92,6 +93,7 @@ describe("docs", () => {
         PAYMENTS_PORT: String(ports.payments),
         CATALOG_PORT: String(ports.catalog),
         STRIPE_SANDBOX_PORT: String(yield* freePort),
+        CONSOLE_PORT: "0",
         ADMIN_EMAIL: admin.email,
         ADMIN_PASSWORD: admin.password,
         LOG_LEVEL: "Warn"

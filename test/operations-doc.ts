@@ -1,6 +1,7 @@
 // What docs/operations.md promises, read back for the tests that hold the code and the alert rules to it.
 import * as BillingConfig from "@kassa/billing/config"
 import * as CatalogConfig from "@kassa/catalog/config"
+import * as ConsoleConfig from "@kassa/console/config"
 import * as PaymentsConfig from "@kassa/payments/config"
 import * as PlatformConfig from "@kassa/platform/config"
 import * as SandboxConfig from "@kassa/stripe-sandbox/config"
@@ -50,6 +51,7 @@ export const configVariablesBy = {
   billing: variablesOf(BillingConfig),
   payments: variablesOf(PaymentsConfig),
   catalog: variablesOf(CatalogConfig),
+  console: variablesOf(ConsoleConfig),
   "stripe-sandbox": variablesOf(SandboxConfig)
 } as const
 

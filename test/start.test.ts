@@ -22,6 +22,7 @@ describe("npm start", () => {
         PAYMENTS_PORT: String(ports.payments),
         CATALOG_PORT: String(ports.catalog),
         STRIPE_SANDBOX_PORT: String(yield* freePort),
+        CONSOLE_PORT: "0",
         LOG_LEVEL: "Warn"
       })
       const base = (port: number) => `http://127.0.0.1:${port}`
