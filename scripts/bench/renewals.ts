@@ -195,7 +195,7 @@ await billing.stop()
 
 const fmt = (x: number) => Number.isFinite(x) ? x.toFixed(0) : "—"
 const ratio = (a: number, b: number) => Number.isFinite(a / b) ? (a / b).toFixed(2) : "—"
-printTable(`renewals: ${n.toLocaleString()} subscriptions due, billing ×1 (BILLING_CHARGE_CONCURRENCY 32), payments ×1`, [
+printTable(`renewals: ${n.toLocaleString()} subscriptions due, billing ×1 (BILLING_CHARGE_CONCURRENCY 128), payments ×1`, [
   { stage: "invoicing", "per second": fmt(invoicing), baseline: `${fmt(bulk)}/s Postgres bulk insert of the same rows`, ratio: ratio(invoicing, bulk), target: ">= 2,000/s" },
   { stage: "charging, limit lifted", "per second": fmt(charging), baseline: `${fmt(own)}/s payments' own CreatePayment`, ratio: ratio(charging, own), target: ">= 0.8x" },
   { stage: "charging, 200 ms provider", "per second": fmt(slowRate), baseline: `${fmt(charging)}/s no latency`, ratio: ratio(slowRate, charging), target: ">= 0.8x" },

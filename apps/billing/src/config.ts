@@ -50,7 +50,7 @@ export const BillingConfig = Config.all({
         : Effect.fail(configError("BILLING_DUNNING_RETRIES must be increasing delays from the period's start")))
   ),
   /** how many charges the scheduler has in flight at once (a slow provider is hidden by having more) */
-  chargeConcurrency: positiveInt("BILLING_CHARGE_CONCURRENCY", 32),
+  chargeConcurrency: positiveInt("BILLING_CHARGE_CONCURRENCY", 128),
   /** subscriptions the invoicing stage handles per statement */
   invoiceBatch: positiveInt("BILLING_INVOICE_BATCH", 1000),
   /** a safety bound: a subscription about to get more invoices than this in a day is parked instead */
