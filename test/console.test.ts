@@ -117,6 +117,8 @@ const journey = async (base: string, admin: { email: string; password: string })
     await signIn(a.page, base, admin.email, admin.password)
     await visit(a.page, base, "/admin", "Dashboard", "admin-dashboard")
     await a.page.getByText("Active subscriptions").waitFor()
+    const failedRate = () => a.page.locator(".tiles div", { hasText: "Failed-payment rate" }).locator("dd").innerText()
+    const failedBefore = await failedRate()
 
     await visit(a.page, base, "/admin/films", "Films", "admin-films")
     await a.page.getByRole("button", { name: "New film" }).click()
@@ -268,6 +270,10 @@ const journey = async (base: string, admin: { email: string; password: string })
     await visit(a.page, base, `/admin/subscribers/${userId}`, "Subscriber", "admin-subscriber")
     await a.page.getByText(productName).first().waitFor()
     await visit(a.page, base, "/admin", "Dashboard", "admin-dashboard-after")
+    // the declined card is on the dashboard now: one failed charge among the day's attempts
+    const failedAfter = await failedRate()
+    assert.notStrictEqual(failedAfter, failedBefore, "the failed-payment rate moved")
+    assert.match(failedAfter, /\(1 of \d+\)/)
 
     // ---- a viewer is refused the admin pages --------------------------------------------------------------
     await visit(v.page, base, "/admin/invoices", "Admins only", "viewer-refused")
