@@ -13,6 +13,7 @@ import { SqlClient, SqlError } from "effect/sql"
 import { PasswordHasher } from "./passwords.ts"
 import { AuthRepo, type RotatedRefreshToken, type User } from "./repo.ts"
 import { LoginThrottle, RegistrationThrottle } from "./throttle.ts"
+import { RateLimit } from "@kassa/platform/rate-limit"
 
 /** Two refreshes with the same token this close together are a client race (two tabs), not a replay. */
 export const refreshGrace = Duration.seconds(5)
@@ -268,8 +269,7 @@ export const AdminBootstrap = Layer.effectDiscard(Effect.gen(function*() {
 export const AccountsLive = Accounts.layer.pipe(
   Layer.provide([
     AuthRepo.layer,
-    LoginThrottle.layer,
-    RegistrationThrottle.layer,
+    Layer.mergeAll(LoginThrottle.layer, RegistrationThrottle.layer).pipe(Layer.provide(RateLimit.layer)),
     PasswordHasher.layer,
     AccessTokenIssuer.layer,
     Outbox.layer("billing")
