@@ -168,7 +168,10 @@ export const relayLayer = (
     // a wake lingers a moment so that the commits of that moment go out in one batch (one claim, one publish,
     // one update) rather than one batch each: at 50 changes/s that is 4 statements per change saved, for 50 ms
     // more latency on events, which are asynchronous anyway
-    const idle = Effect.raceFirst(Effect.andThen(Queue.take(wake), Effect.sleep(lingerAfterWake)), Effect.sleep(pollInterval))
+    const idle = Effect.raceFirst(
+      Effect.andThen(Queue.take(wake), Effect.sleep(lingerAfterWake)),
+      Effect.sleep(pollInterval)
+    )
     const step = relayBatch(sql, bus, schema, batchSize).pipe(
       Effect.flatMap((outcome) =>
         outcome.failure === undefined ? Effect.succeed(outcome) : Effect.fail(outcome.failure.message)
@@ -189,10 +192,14 @@ export const relayLayer = (
     const pruneOld = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const deleted = yield* prunePublished(sql, schema, new Date(now - Duration.toMillis(config.retention)))
-      if (deleted > 0) yield* Effect.logInfo("pruned published outbox events").pipe(Effect.annotateLogs({ schema, deleted }))
+      if (deleted > 0) {
+        yield* Effect.logInfo("pruned published outbox events").pipe(Effect.annotateLogs({ schema, deleted }))
+      }
     }).pipe(
       Effect.catch((error) =>
-        Effect.logWarning("outbox pruning failed; next attempt in an hour").pipe(Effect.annotateLogs({ schema, error: error.message }))
+        Effect.logWarning("outbox pruning failed; next attempt in an hour").pipe(
+          Effect.annotateLogs({ schema, error: error.message })
+        )
       )
     )
     yield* pruneOld.pipe(Effect.repeat(Schedule.spaced("1 hour").pipe(Schedule.jittered)), Effect.forkScoped)

@@ -32,62 +32,75 @@ export class RateLimit extends Context.Service<RateLimit, {
    */
   take(key: string, perSecond: number): Effect.Effect<void>
 }>()("kassa/RateLimit") {
-  static readonly layer = Layer.effect(RateLimit, Effect.gen(function*() {
-    const cache = yield* Cache
-    let lastWarning = Number.NEGATIVE_INFINITY
-    const failOpen = <A>(fallback: A) => (effect: Effect.Effect<A, CacheError>): Effect.Effect<A> =>
-      Effect.catch(effect, (error) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          if (now - lastWarning < 60_000) return Effect.succeed(fallback)
-          lastWarning = now
-          return Effect.as(
-            Effect.logWarning("rate limit not enforced: cache unavailable").pipe(Effect.annotateLogs({ error: error.message })),
-            fallback
-          )
-        }))
+  static readonly layer = Layer.effect(
+    RateLimit,
+    Effect.gen(function*() {
+      const cache = yield* Cache
+      let lastWarning = Number.NEGATIVE_INFINITY
+      const failOpen = <A>(fallback: A) => (effect: Effect.Effect<A, CacheError>): Effect.Effect<A> =>
+        Effect.catch(effect, (error) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (now - lastWarning < 60_000) return Effect.succeed(fallback)
+            lastWarning = now
+            return Effect.as(
+              Effect.logWarning("rate limit not enforced: cache unavailable").pipe(
+                Effect.annotateLogs({ error: error.message })
+              ),
+              fallback
+            )
+          }))
 
-    const counted = (key: string, window: Duration.Duration, count: number, over: boolean): Effect.Effect<Count, CacheError> =>
-      over
-        ? Effect.map(cache.ttl(key), (ttl) => ({
-          count,
-          over,
-          retryAfterSeconds: Option.match(ttl, { onNone: () => seconds(window), onSome: (ms) => Math.max(1, Math.ceil(ms / 1000)) })
-        }))
-        : Effect.succeed({ count, over, retryAfterSeconds: seconds(window) })
+      const counted = (
+        key: string,
+        window: Duration.Duration,
+        count: number,
+        over: boolean
+      ): Effect.Effect<Count, CacheError> =>
+        over
+          ? Effect.map(cache.ttl(key), (ttl) => ({
+            count,
+            over,
+            retryAfterSeconds: Option.match(ttl, {
+              onNone: () => seconds(window),
+              onSome: (ms) => Math.max(1, Math.ceil(ms / 1000))
+            })
+          }))
+          : Effect.succeed({ count, over, retryAfterSeconds: seconds(window) })
 
-    const hit = (key: string, window: Duration.Input, limit: number) => {
-      const duration = Duration.fromInputUnsafe(window)
-      return Effect.flatMap(cache.incrWithTtl(key, duration), (n) => counted(key, duration, n, n > limit)).pipe(
-        failOpen(open(duration))
-      )
-    }
+      const hit = (key: string, window: Duration.Input, limit: number) => {
+        const duration = Duration.fromInputUnsafe(window)
+        return Effect.flatMap(cache.incrWithTtl(key, duration), (n) => counted(key, duration, n, n > limit)).pipe(
+          failOpen(open(duration))
+        )
+      }
 
-    const check = (key: string, window: Duration.Input, limit: number) => {
-      const duration = Duration.fromInputUnsafe(window)
-      return Effect.flatMap(cache.get(key), (value) => {
-        const n = Option.match(value, { onNone: () => 0, onSome: Number })
-        return counted(key, duration, n, n >= limit)
-      }).pipe(failOpen(open(duration)))
-    }
+      const check = (key: string, window: Duration.Input, limit: number) => {
+        const duration = Duration.fromInputUnsafe(window)
+        return Effect.flatMap(cache.get(key), (value) => {
+          const n = Option.match(value, { onNone: () => 0, onSome: Number })
+          return counted(key, duration, n, n >= limit)
+        }).pipe(failOpen(open(duration)))
+      }
 
-    const take = (key: string, perSecond: number): Effect.Effect<void> =>
-      perSecond <= 0 ? Effect.void : Effect.gen(function*() {
-        for (let tries = 0; tries < 600; tries++) {
-          const now = yield* Clock.currentTimeMillis
-          const second = Math.floor(now / 1000)
-          // a key per clock second (kept a little longer than the second, for clocks a little apart)
-          const taken = yield* failOpen(0)(cache.incrWithTtl(`kassa:rate:${key}:${second}`, Duration.seconds(3)))
-          if (taken <= perSecond) return
-          // the next second, with a little jitter so that waiters do not all come back at its first instant
-          yield* Effect.sleep((second + 1) * 1000 - now + (yield* Random.nextIntBetween(0, 20)))
-        }
+      const take = (key: string, perSecond: number): Effect.Effect<void> =>
+        perSecond <= 0 ? Effect.void : Effect.gen(function*() {
+          for (let tries = 0; tries < 600; tries++) {
+            const now = yield* Clock.currentTimeMillis
+            const second = Math.floor(now / 1000)
+            // a key per clock second (kept a little longer than the second, for clocks a little apart)
+            const taken = yield* failOpen(0)(cache.incrWithTtl(`kassa:rate:${key}:${second}`, Duration.seconds(3)))
+            if (taken <= perSecond) return
+            // the next second, with a little jitter so that waiters do not all come back at its first instant
+            yield* Effect.sleep((second + 1) * 1000 - now + (yield* Random.nextIntBetween(0, 20)))
+          }
+        })
+
+      return RateLimit.of({
+        hit,
+        check,
+        reset: (key) => failOpen<void>(undefined)(Effect.asVoid(cache.del(key))),
+        take
       })
-
-    return RateLimit.of({
-      hit,
-      check,
-      reset: (key) => failOpen<void>(undefined)(Effect.asVoid(cache.del(key))),
-      take
     })
-  }))
+  )
 }

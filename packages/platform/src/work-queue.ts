@@ -73,7 +73,8 @@ export const makeWorkQueue = (sql: SqlClient.SqlClient, spec: WorkQueueTable) =>
       RETURNING ${options.returning}`
   }
 
-  const nowOf = (now: DateTime.Utc | "database") => now === "database" ? sql`now()` : sql`${DateTime.toDate(now)}::timestamptz`
+  const nowOf = (now: DateTime.Utc | "database") =>
+    now === "database" ? sql`now()` : sql`${DateTime.toDate(now)}::timestamptz`
 
   return {
     claim,

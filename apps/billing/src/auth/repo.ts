@@ -2,7 +2,6 @@
 // the table does not let anyone refresh. Every token belongs to a family (one login); rotation adds a child.
 import { orUnavailable } from "@kassa/platform/validation"
 import { EmailTaken, Role } from "@kassa/domain/auth"
-import { ServiceUnavailable } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { TokenSubjects } from "@kassa/platform/auth"
 import { Context, Effect, Layer, Option, Schema } from "effect"

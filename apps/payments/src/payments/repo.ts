@@ -4,11 +4,11 @@
 // call, a webhook, the reconciler) moves the payment, and a stale or repeated outcome changes nothing.
 import type { Currency, InvoiceId, RefundId, UserId } from "@kassa/domain"
 import { PaymentId } from "@kassa/domain"
-import { PaymentStatus, type RefundReason } from "@kassa/domain/payments"
+import { PaymentStatus, } from "@kassa/domain/payments"
 import { Context, DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
 import { makeWorkQueue } from "@kassa/platform/work-queue"
 import { SqlClient, type SqlError, SqlSchema, type Statement } from "effect/sql"
-import { CustomerRow, IdempotencyRow, PaymentRow, RefundRow } from "./rows.ts"
+import { CustomerRow, IdempotencyRow, PaymentRow, } from "./rows.ts"
 
 export interface NewPayment {
   readonly id: PaymentId

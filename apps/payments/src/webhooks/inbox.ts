@@ -2,7 +2,7 @@
 // key, so replays are no-ops) before the HTTP answer; worker fibers apply stored events afterwards. Applying is
 // order-independent because payments only move forward (see `changes` in the service): a late
 // `payment_intent.payment_failed` finds the payment succeeded and changes nothing.
-import { BadRequest, PaymentId, ServiceUnavailable } from "@kassa/domain"
+import { BadRequest, PaymentId, type ServiceUnavailable } from "@kassa/domain"
 import { storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { InvalidWebhookSignature } from "@kassa/domain/webhooks"
 import { developmentWebhookSecret, PaymentsConfig, StripeConfig } from "../config.ts"
