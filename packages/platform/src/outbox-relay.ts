@@ -69,25 +69,25 @@ const claimLease = "30 seconds"
  * back, publish them with confirms, mark them sent. A relay that dies after publishing leaves its claim to run out:
  * the rows go out again (at least once).
  */
-const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: string, batchSize: number) =>
-  Effect.gen(function*(): Effect.fn.Return<BatchOutcome, SqlError.SqlError> {
-    const outbox = sql.literal(`${schema}.outbox`)
-    const queue = makeWorkQueue(sql, {
-      table: `${schema}.outbox`,
-      key: "position",
-      keyType: "bigint",
-      lease: "claimed_until",
-      separateLease: true,
-      doneAt: "published_at"
-    })
-    const claim = queue.claim({
-      where: sql`published_at IS NULL`,
-      orderBy: sql`position`,
-      limit: batchSize,
-      now: "database",
-      lease: claimLease,
-      returning: sql`position, id, aggregate_id, sequence, type, occurred_at, data`
-    })
+const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: string, batchSize: number) => {
+  const outbox = sql.literal(`${schema}.outbox`)
+  const queue = makeWorkQueue(sql, {
+    table: `${schema}.outbox`,
+    key: "position",
+    keyType: "bigint",
+    lease: "claimed_until",
+    separateLease: true,
+    doneAt: "published_at"
+  })
+  const claim = queue.claim({
+    where: sql`published_at IS NULL`,
+    orderBy: sql`position`,
+    limit: batchSize,
+    now: "database",
+    lease: claimLease,
+    returning: sql`position, id, aggregate_id, sequence, type, occurred_at, data`
+  })
+  return Effect.gen(function*(): Effect.fn.Return<BatchOutcome, SqlError.SqlError> {
     // With several relays, another one may hold older rows of an aggregate in this batch: that aggregate waits.
     // Writers of one aggregate commit in position order (its counter row serialises them), so a claimed row with
     // no older unpublished row outside the batch is one no other relay can be sending.
@@ -120,6 +120,7 @@ const relayBatch = (sql: SqlClient.SqlClient, bus: EventBus["Service"], schema: 
     yield* queue.done(positions, "database")
     return { claimed: rows.length, published: ready.length }
   })
+}
 
 const lingerAfterWake = Duration.millis(50)
 
