@@ -5,7 +5,7 @@ import { DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { ddl, migrations } from "../src/db.ts"
 import { TestDatabase } from "../src/testing.ts"
-import { makeWorkQueue } from "../src/work-queue.ts"
+import { makeWorkQueue, type WorkQueueTable } from "../src/work-queue.ts"
 
 const Env = migrations("wq_test", {
   "0001_jobs": ddl(
@@ -21,19 +21,16 @@ const seed = (kind: string, n: number) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO wq_test.jobs (id, kind, due_at)
       SELECT ${kind} || '-' || i, ${kind}, ${at(0)} FROM generate_series(0, ${n - 1}) AS i`)
 
+/** The jobs table as a queue with `lease` as its lease column. */
+const jobs = (sql: SqlClient.SqlClient, lease: Partial<WorkQueueTable> & Pick<WorkQueueTable, "lease">) =>
+  makeWorkQueue(sql, { table: "wq_test.jobs", key: "id", keyType: "text", doneAt: "done_at", ...lease })
+
 layer(Env, { timeout: 30_000 })("work queue", (it) => {
   it.effect("due-time leases: disjoint claims, hidden while leased, retried after the backoff, done for good", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* seed("a", 10)
-      const queue = makeWorkQueue(sql, {
-        table: "wq_test.jobs",
-        key: "id",
-        keyType: "text",
-        lease: "due_at",
-        doneAt: "done_at",
-        retry: { base: "10 seconds", cap: "1 minute" }
-      })
+      const queue = jobs(sql, { lease: "due_at", retry: { base: "10 seconds", cap: "1 minute" } })
       const claim = (seconds: number, limit: number) =>
         sql<{ readonly id: string; readonly attempts: number }>`${
           queue.claim({
@@ -69,14 +66,7 @@ layer(Env, { timeout: 30_000 })("work queue", (it) => {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* seed("b", 4)
-      const queue = makeWorkQueue(sql, {
-        table: "wq_test.jobs",
-        key: "id",
-        keyType: "text",
-        lease: "lease_until",
-        separateLease: true,
-        doneAt: "done_at"
-      })
+      const queue = jobs(sql, { lease: "lease_until", separateLease: true })
       const claim = sql<{ readonly id: string }>`${
         queue.claim({
           where: sql`kind = 'b' AND done_at IS NULL`,
