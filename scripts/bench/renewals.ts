@@ -27,7 +27,6 @@ const token = "bench-service-token"
 const database = `kassa_bench_renewals_${randomBytes(4).toString("hex")}`
 const psql = (command: string) =>
   execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qtAc", command], { encoding: "utf8" }).trim()
-const count = (query: string) => Number(psql(query))
 execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `CREATE DATABASE ${database}`], { stdio: "ignore" })
 await Effect.runPromise(Layer.build(Layer.mergeAll(BillingMigrations, PaymentsMigrations, CatalogMigrations).pipe(
   Layer.provide(layerFromUrl(Redacted.make(`postgres://postgres@127.0.0.1:5432/${database}`), { maxConnections: 1 }))

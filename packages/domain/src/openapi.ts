@@ -5,6 +5,7 @@ import { OpenApi } from "effect/http-api"
 import type { Context } from "effect"
 import { DEFAULT_LIMIT, MAX_LIMIT } from "./pagination.ts"
 
+// biome-ignore lint/suspicious/noExplicitAny: the generated OpenAPI document, walked and patched by key
 type Spec = Record<string, any>
 
 const bodyless = new Set(["get", "head", "delete", "options"])

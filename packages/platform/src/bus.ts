@@ -1,7 +1,8 @@
 // The event bus: a RabbitMQ topic exchange when AMQP_URL is set, else in-process topic routing with the same
 // matching rules. Publishing resolves only once the broker has confirmed every message (publisher confirms).
 import { randomUUID } from "node:crypto"
-import type { Writable } from "node:stream"
+import { subscribe as observe, unsubscribe as unobserve } from "node:diagnostics_channel"
+import type { Socket } from "node:net"
 import * as amqp from "amqplib"
 import {
   Cause, type Config, Context, Deferred, Duration, Effect, Layer, Option, Queue, RcRef, Redacted, Schema,
@@ -105,9 +106,29 @@ const tryAmqp = <A>(what: string, f: () => Promise<A>) =>
 const closeQuietly = (resource: { close(): Promise<void> }) =>
   Effect.tryPromise(() => resource.close()).pipe(Effect.ignore)
 
+// The TCP socket of each connection, for corking a batch (see publishConfirmed). amqplib keeps its socket to itself;
+// Node's documented `net.client.socket` diagnostics channel reports each client socket as it is created, and amqplib
+// creates its own synchronously inside `connect`, so the one reported during that call is the connection's. Over
+// TLS none is reported: batches then go uncorked, which is only slower.
+const sockets = new WeakMap<amqp.ChannelModel, Socket>()
+const connectObserved = async (url: string, timeout: number) => {
+  let socket: Socket | undefined
+  const onSocket = (message: unknown) => void (socket ??= (message as { readonly socket: Socket }).socket)
+  observe("net.client.socket", onSocket)
+  let connecting: Promise<amqp.ChannelModel>
+  try {
+    connecting = amqp.connect(url, { timeout })
+  } finally {
+    unobserve("net.client.socket", onSocket)
+  }
+  const connection = await connecting
+  if (socket !== undefined) sockets.set(connection, socket)
+  return connection
+}
+
 const openConnection = (url: string, connectTimeout: Duration.Duration) =>
   Effect.acquireRelease(
-    tryAmqp("cannot connect to RabbitMQ", () => amqp.connect(url, { timeout: Duration.toMillis(connectTimeout) })).pipe(
+    tryAmqp("cannot connect to RabbitMQ", () => connectObserved(url, Duration.toMillis(connectTimeout))).pipe(
       // an "error" event without a listener would crash the process; "close" follows it and is handled
       Effect.tap((connection) => Effect.sync(() => connection.on("error", () => {})))
     ),
@@ -126,7 +147,11 @@ const declareExchange = (channel: amqp.Channel, exchange: string) =>
   tryAmqp("cannot declare the exchange", () => channel.assertExchange(exchange, "topic", { durable: true }))
 
 // all confirms for one batch, in publish order on one channel
-const publishConfirmed = (channel: amqp.ConfirmChannel, exchange: string, messages: ReadonlyArray<OutgoingMessage>) =>
+const publishConfirmed = (
+  { channel, socket }: { readonly channel: amqp.ConfirmChannel; readonly socket: Socket | undefined },
+  exchange: string,
+  messages: ReadonlyArray<OutgoingMessage>
+) =>
   Effect.callback<void, BusError>((resume) => {
     let unconfirmed = messages.length
     let failed = false
@@ -142,7 +167,6 @@ const publishConfirmed = (channel: amqp.ConfirmChannel, exchange: string, messag
     // amqplib writes each message to the socket on its own (a syscall each, which on this kind of machine costs
     // more than the message); corked for the batch, they leave in one write. Its writer runs in an immediate
     // scheduled on the next tick, so the uncork goes one immediate after that.
-    const socket = (channel as unknown as { readonly connection?: { readonly stream?: Writable } }).connection?.stream
     socket?.cork()
     try {
       for (const message of messages) {
@@ -203,17 +227,20 @@ export const layerAmqp = (
             open = false
           })
           yield* declareExchange(channel, exchange)
-          return { channel, isOpen: () => open }
+          return { channel, socket: sockets.get(connection), isOpen: () => open }
         }),
         idleTimeToLive: "Infinity"
       })
       const currentChannel = Effect.gen(function*() {
         const current = yield* RcRef.get(publisher)
-        if (current.isOpen()) return current.channel
+        if (current.isOpen()) return current
         yield* RcRef.invalidate(publisher)
-        return (yield* RcRef.get(publisher)).channel
+        return yield* RcRef.get(publisher)
       })
-      const withChannel = <A>(what: string, f: (channel: amqp.ConfirmChannel) => Effect.Effect<A, BusError>) =>
+      const withChannel = <A>(
+        what: string,
+        f: (current: { readonly channel: amqp.ConfirmChannel; readonly socket: Socket | undefined }) => Effect.Effect<A, BusError>
+      ) =>
         Effect.scoped(Effect.flatMap(currentChannel, f)).pipe(
           Effect.timeoutOrElse({
             duration: confirmTimeout,
@@ -223,8 +250,8 @@ export const layerAmqp = (
         )
 
       const publish = (messages: ReadonlyArray<OutgoingMessage>) =>
-        messages.length === 0 ? Effect.void : withChannel("publish", (channel) =>
-          publishConfirmed(channel, exchange, messages)).pipe(
+        messages.length === 0 ? Effect.void : withChannel("publish", (current) =>
+          publishConfirmed(current, exchange, messages)).pipe(
             Effect.retry({ schedule: reconnectBackoff, times: 2 }), // a stale connection gets one fresh try
             Effect.withSpan("EventBus.publish", { attributes: { messages: messages.length } }, { captureStackTrace: false })
           )
@@ -288,7 +315,7 @@ export const layerAmqp = (
           yield* Deferred.await(ready).pipe(Effect.ignore)
         })
 
-      const ping = withChannel("ping", (channel) =>
+      const ping = withChannel("ping", ({ channel }) =>
         tryAmqp("RabbitMQ ping failed", () => channel.checkExchange(exchange))).pipe(Effect.asVoid)
 
       // declare the topology now if the broker is there; otherwise the first publish does

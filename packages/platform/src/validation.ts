@@ -211,25 +211,21 @@ const outageIn = (cause: Cause.Cause<unknown>): boolean =>
   })
 
 /**
- * For an RPC handler (or any effect answering a caller): the database gone mid-call, however it surfaced (a failed
- * rollback is a defect), is a ServiceUnavailable the caller can retry, never a defect sent over the wire.
+ * The one database-error policy, for every handler (HTTP or RPC) and anything else answering a caller: an outage
+ * (see `isOutage`) is a 503 the caller can retry, logged with its cause, however it surfaced (a failed rollback is
+ * a defect); any other SqlError or SchemaError is a bug, a defect.
  */
-export const outagesAsUnavailable = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ServiceUnavailable, R> =>
-  Effect.catchCause(effect, (cause): Effect.Effect<never, E | ServiceUnavailable> =>
-    outageIn(cause)
-      ? Effect.andThen(Effect.logWarning("database unavailable", cause), Effect.fail(databaseDown()))
-      : Effect.failCause(cause))
-
-/** For handlers: an outage is a 503 (logged with its cause), anything else a defect; see `isOutage`. */
 export const orUnavailable = <A, E, R>(
   effect: Effect.Effect<A, E | Infrastructure, R>
 ): Effect.Effect<A, Exclude<E, Infrastructure> | ServiceUnavailable, R> =>
   Effect.catch(effect, (error): Effect.Effect<never, Exclude<E, Infrastructure> | ServiceUnavailable> => {
     if (!isInfrastructure(error)) return Effect.fail(error as Exclude<E, Infrastructure>)
     return SqlError.isSqlError(error) && isOutage(error)
-      ? Effect.andThen(
-        Effect.logWarning("database unavailable", error),
-        Effect.fail(databaseDown())
-      )
+      ? Effect.andThen(Effect.logWarning("database unavailable", error), Effect.fail(databaseDown()))
       : Effect.die(error)
-  })
+  }).pipe(
+    Effect.catchCause((cause): Effect.Effect<never, Exclude<E, Infrastructure> | ServiceUnavailable> =>
+      outageIn(cause)
+        ? Effect.andThen(Effect.logWarning("database unavailable", cause), Effect.fail(databaseDown()))
+        : Effect.failCause(cause))
+  )

@@ -1,7 +1,7 @@
 // Users and refresh tokens in the billing schema. Refresh tokens are stored as SHA-256 digests only: a copy of
 // the table does not let anyone refresh. Every token belongs to a family (one login); rotation adds a child.
+import { orUnavailable } from "@kassa/platform/validation"
 import { EmailTaken, Role } from "@kassa/domain/auth"
-import { ServiceUnavailable } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { TokenSubjects } from "@kassa/platform/auth"
 import { Context, Effect, Layer, Option, Schema } from "effect"
@@ -193,7 +193,7 @@ export const AccountSubjects = Layer.effect(
     exists: (userId: UserId) =>
       sql`SELECT 1 FROM billing.users WHERE id = ${userId}`.pipe(
         Effect.map((rows) => rows.length > 0),
-        Effect.mapError(() => new ServiceUnavailable({ message: "the account store is unavailable; try again shortly" }))
+        orUnavailable
       )
   }))
 )

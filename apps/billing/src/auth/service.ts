@@ -3,16 +3,18 @@
 // so revoking the family also revokes those access tokens (through the TokenVerifier).
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { type Account, Email, type EmailTaken, Password, type TimeZoneSetting, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
-import { RateLimited, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
+import { type RateLimited, type ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { AccessTokenIssuer, TokenVerifier } from "@kassa/platform/auth"
 import { AccountsConfig, AdminBootstrapConfig } from "../config.ts"
 import { Outbox } from "@kassa/platform/outbox"
 import { Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { SqlClient, SqlError } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { PasswordHasher } from "./passwords.ts"
 import { AuthRepo, type RotatedRefreshToken, type User } from "./repo.ts"
 import { LoginThrottle, RegistrationThrottle } from "./throttle.ts"
+import { RateLimit } from "@kassa/platform/rate-limit"
+import { orUnavailable } from "@kassa/platform/validation"
 
 /** Two refreshes with the same token this close together are a client race (two tabs), not a replay. */
 export const refreshGrace = Duration.seconds(5)
@@ -26,21 +28,6 @@ const invalidCredentials = () => new Unauthorized({ message: "invalid email or p
 
 /** A valid token whose account does not exist (users are not deleted, so only a forged or foreign token). */
 export const noAccount = () => new Unauthorized({ message: "the token's account does not exist" })
-
-// The database being down is a dependency failure (503); a row that does not decode is a bug (defect).
-const storage = <A, E, R>(
-  effect: Effect.Effect<A, E | SqlError.SqlError | Schema.SchemaError, R>
-): Effect.Effect<A, Exclude<E, SqlError.SqlError | Schema.SchemaError> | ServiceUnavailable, R> =>
-  effect.pipe(Effect.catch((error): Effect.Effect<never, Exclude<E, SqlError.SqlError | Schema.SchemaError> | ServiceUnavailable> => {
-    if (Schema.isSchemaError(error)) return Effect.die(error)
-    if (SqlError.isSqlError(error)) {
-      return Effect.andThen(
-        Effect.logError("auth storage failed", error),
-        Effect.fail(new ServiceUnavailable({ message: "the account store is unavailable; try again shortly" }))
-      )
-    }
-    return Effect.fail(error as Exclude<E, SqlError.SqlError | Schema.SchemaError>)
-  }))
 
 type RefreshOutcome =
   | { readonly _tag: "Issued"; readonly token: RotatedRefreshToken; readonly refreshToken: string }
@@ -104,7 +91,7 @@ export class Accounts extends Context.Service<Accounts, {
           yield* createUser(user)
           return { id: user.id, email: user.email }
         }).pipe(
-          storage,
+          orUnavailable,
           Effect.withSpan("Accounts.register")
         )
 
@@ -152,7 +139,7 @@ export class Accounts extends Context.Service<Accounts, {
           const familyId = randomUUID()
           const refreshToken = yield* startFamily(user.value.id, familyId, yield* now)
           return yield* pair(user.value, familyId, refreshToken)
-        }).pipe(storage, Effect.withSpan("Accounts.login"))
+        }).pipe(orUnavailable, Effect.withSpan("Accounts.login"))
 
       const rotate = (presented: string) =>
         Effect.gen(function*(): Effect.fn.Return<RefreshOutcome, SqlError.SqlError | Schema.SchemaError> {
@@ -195,7 +182,7 @@ export class Accounts extends Context.Service<Accounts, {
                 )
             }
           }),
-          storage,
+          orUnavailable,
           Effect.withSpan("Accounts.refresh")
         )
 
@@ -206,7 +193,7 @@ export class Accounts extends Context.Service<Accounts, {
           if (Option.isNone(found)) return
           yield* repo.revokeFamily(found.value.familyId, yield* now)
           yield* verifier.revoke({ kind: "session", id: found.value.familyId })
-        }).pipe(storage, Effect.withSpan("Accounts.logout"))
+        }).pipe(orUnavailable, Effect.withSpan("Accounts.logout"))
 
       // at start nothing else is hashing, so the hasher never refuses the bootstrap admin
       const hash = (password: string) => Effect.orDie(hasher.hash(password))
@@ -240,14 +227,14 @@ export class Accounts extends Context.Service<Accounts, {
           return yield* ensureAdminOnce(email, password).pipe(
             Effect.catchTag("EmailTaken", () => ensureAdminOnce(email, password))
           )
-        }).pipe(Effect.catchTag("EmailTaken", Effect.die), storage)
+        }).pipe(Effect.catchTag("EmailTaken", Effect.die), orUnavailable)
 
       const timeZone = (userId: UserId) =>
-        storage(repo.timeZoneOf(userId)).pipe(
+        orUnavailable(repo.timeZoneOf(userId)).pipe(
           Effect.flatMap(Option.match({ onNone: () => Effect.fail(noAccount()), onSome: (timeZone) => Effect.succeed({ timeZone }) }))
         )
       const setTimeZone = (userId: UserId, setting: TimeZoneSetting) =>
-        Effect.flatMap(now, (at) => storage(repo.setTimeZone(userId, setting.timeZone, at))).pipe(
+        Effect.flatMap(now, (at) => orUnavailable(repo.setTimeZone(userId, setting.timeZone, at))).pipe(
           Effect.flatMap((found) => found ? Effect.succeed(setting) : Effect.fail(noAccount()))
         )
 
@@ -264,12 +251,11 @@ export const AdminBootstrap = Layer.effectDiscard(Effect.gen(function*() {
   yield* accounts.ensureAdmin(admin.value.email, Redacted.value(admin.value.password))
 }))
 
-/** Accounts with its storage, throttle and token signing; needs the TokenVerifier, SqlClient, Cache. */
+/** Accounts with its orUnavailable, throttle and token signing; needs the TokenVerifier, SqlClient, Cache. */
 export const AccountsLive = Accounts.layer.pipe(
   Layer.provide([
     AuthRepo.layer,
-    LoginThrottle.layer,
-    RegistrationThrottle.layer,
+    Layer.mergeAll(LoginThrottle.layer, RegistrationThrottle.layer).pipe(Layer.provide(RateLimit.layer)),
     PasswordHasher.layer,
     AccessTokenIssuer.layer,
     Outbox.layer("billing")

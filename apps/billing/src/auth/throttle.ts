@@ -1,6 +1,6 @@
-// Login and registration limits: fixed windows counted in the Cache (Redis, or the in-process store when embedded).
-// While the Cache is unreachable nothing is limited (fail open, logged): the limits protect passwords and CPU, and
-// refusing every login during a cache outage would lock everyone out. The password hasher still bounds the work.
+// Login and registration limits, on the platform's RateLimit (fixed windows in the shared cache). While the cache is
+// unreachable nothing is limited (fail open, logged): the limits protect passwords and CPU, and refusing every login
+// during a cache outage would lock everyone out. The password hasher still bounds the work.
 //
 // Logins (OWASP's guidance against guessing without handing attackers a lockout):
 // - per (email, address) pair: LOGIN_MAX_FAILURES failures in the window, then 429 for that pair only;
@@ -9,8 +9,8 @@
 //   instead of 401, but the password is still checked and a correct one logs in: the owner is never locked out.
 import { RateLimited } from "@kassa/domain/errors"
 import { AccountsConfig } from "../config.ts"
-import { Cache, type CacheError } from "@kassa/platform/kv"
-import { Context, Duration, Effect, Layer, Metric, Option } from "effect"
+import { RateLimit } from "@kassa/platform/rate-limit"
+import { Context, Duration, Effect, Layer, Metric } from "effect"
 import { loginLockouts } from "../metrics.ts"
 
 const prefix = "kassa:auth:"
@@ -37,63 +37,37 @@ export class LoginThrottle extends Context.Service<LoginThrottle, {
   static readonly layer = Layer.effect(
     LoginThrottle,
     Effect.gen(function*() {
-      const cache = yield* Cache
+      const limits = yield* RateLimit
       const config = yield* AccountsConfig
       const window = config.loginFailureWindow
-      const windowSeconds = Math.ceil(Duration.toSeconds(window))
-
-      const failOpen = <A>(what: string, fallback: A) => (effect: Effect.Effect<A, CacheError>) =>
-        effect.pipe(Effect.catch((error) =>
-          Effect.as(Effect.logWarning(`login throttle ${what} skipped: cache unavailable`, error.message), fallback)
-        ))
-
-      const secondsLeft = (key: string) =>
-        Effect.map(cache.ttl(key), Option.match({ onNone: () => windowSeconds, onSome: (ms) => Math.max(1, Math.ceil(ms / 1000)) }))
-
-      const count = (key: string) => Effect.map(cache.get(key), Option.match({ onNone: () => 0, onSome: Number }))
 
       const admit = (email: string, address: string) =>
         Effect.gen(function*() {
-          const pair = pairKey(email, address)
-          if ((yield* count(pair)) >= config.loginMaxFailures) return Option.some(["too many failed logins", yield* secondsLeft(pair)] as const)
-          const attempts = yield* cache.incrWithTtl(addressKey(address), window)
-          if (attempts === config.loginMaxPerAddress + 1) yield* Metric.update(loginLockouts("address"), 1)
-          if (attempts > config.loginMaxPerAddress) {
-            return Option.some(["too many logins from this address", yield* secondsLeft(addressKey(address))] as const)
-          }
-          return Option.none()
-        }).pipe(
-          failOpen("check", Option.none()),
-          Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: ([what, seconds]) => Effect.fail(limited(what, seconds)) }))
-        )
+          const pair = yield* limits.check(pairKey(email, address), window, config.loginMaxFailures)
+          if (pair.over) return yield* limited("too many failed logins", pair.retryAfterSeconds)
+          const attempts = yield* limits.hit(addressKey(address), window, config.loginMaxPerAddress)
+          if (attempts.count === config.loginMaxPerAddress + 1) yield* Metric.update(loginLockouts("address"), 1)
+          if (attempts.over) return yield* limited("too many logins from this address", attempts.retryAfterSeconds)
+        })
 
       const failed = (email: string, address: string) =>
         Effect.gen(function*() {
           const [byEmail, byPair] = yield* Effect.all([
-            cache.incrWithTtl(emailKey(email), window),
-            cache.incrWithTtl(pairKey(email, address), window)
+            limits.hit(emailKey(email), window, config.loginMaxFailuresPerEmail),
+            limits.hit(pairKey(email, address), window, config.loginMaxFailures)
           ], { concurrency: "unbounded" })
-          if (byPair === config.loginMaxFailures) yield* Metric.update(loginLockouts("pair"), 1)
-          if (byEmail <= config.loginMaxFailuresPerEmail) return Option.none<number>()
-          if (byEmail === config.loginMaxFailuresPerEmail + 1) {
+          if (byPair.count === config.loginMaxFailures) yield* Metric.update(loginLockouts("pair"), 1)
+          if (!byEmail.over) return
+          if (byEmail.count === config.loginMaxFailuresPerEmail + 1) {
             yield* Metric.update(loginLockouts("email"), 1)
             yield* Effect.logWarning("many failed logins for one email from several addresses: in back-off").pipe(
               Effect.annotateLogs({ email })
             )
           }
-          return Option.some(yield* secondsLeft(emailKey(email)))
-        }).pipe(
-          failOpen("count", Option.none()),
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.void,
-            onSome: (seconds) => Effect.fail(limited("too many failed logins for this account", seconds))
-          }))
-        )
+          return yield* limited("too many failed logins for this account", byEmail.retryAfterSeconds)
+        })
 
-      const succeeded = (email: string, address: string) =>
-        cache.del(pairKey(email, address)).pipe(Effect.asVoid, failOpen<void>("reset", undefined))
-
-      return LoginThrottle.of({ admit, failed, succeeded })
+      return LoginThrottle.of({ admit, failed, succeeded: (email, address) => limits.reset(pairKey(email, address)) })
     })
   )
 }
@@ -106,38 +80,18 @@ export class RegistrationThrottle extends Context.Service<RegistrationThrottle, 
   static readonly layer = Layer.effect(
     RegistrationThrottle,
     Effect.gen(function*() {
-      const cache = yield* Cache
+      const limits = yield* RateLimit
       const config = yield* AccountsConfig
 
-      const over = (key: string, window: Duration.Duration, max: number) =>
-        Effect.flatMap(cache.incrWithTtl(key, window), (n) =>
-          n <= max
-            ? Effect.succeed(Option.none<number>())
-            : Effect.map(cache.ttl(key), (ttl) =>
-              Option.some(Option.match(ttl, {
-                onNone: () => Math.ceil(Duration.toSeconds(window)),
-                onSome: (ms) => Math.max(1, Math.ceil(ms / 1000))
-              }))))
-
       const admit = (address: string) =>
-        Effect.all([
-          over(registerAddressKey(address), registrationWindow, config.registerMaxPerAddress),
-          over(registerGlobalKey, globalRegistrationWindow, config.registerMaxPerMinute)
-        ], { concurrency: "unbounded" }).pipe(
-          Effect.catch((error) =>
-            Effect.as(
-              Effect.logWarning("registration throttle skipped: cache unavailable", error.message),
-              [Option.none<number>(), Option.none<number>()] as const
-            )
-          ),
-          Effect.flatMap(([byAddress, overall]) =>
-            Option.isSome(byAddress)
-              ? Effect.fail(limited("too many registrations from this address", byAddress.value))
-              : Option.isSome(overall)
-              ? Effect.fail(limited("too many registrations right now", overall.value))
-              : Effect.void
-          )
-        )
+        Effect.gen(function*() {
+          const [byAddress, overall] = yield* Effect.all([
+            limits.hit(registerAddressKey(address), registrationWindow, config.registerMaxPerAddress),
+            limits.hit(registerGlobalKey, globalRegistrationWindow, config.registerMaxPerMinute)
+          ], { concurrency: "unbounded" })
+          if (byAddress.over) return yield* limited("too many registrations from this address", byAddress.retryAfterSeconds)
+          if (overall.over) return yield* limited("too many registrations right now", overall.retryAfterSeconds)
+        })
 
       return RegistrationThrottle.of({ admit })
     })

@@ -21,6 +21,7 @@ import { Outcomes } from "../ledger/outcomes.ts"
 import type { RepoError } from "../ledger/rows.ts"
 import { SubscriptionsRepo } from "../ledger/subscriptions.ts"
 import { chargesMade, schedulerFailures } from "../metrics.ts"
+import { makeWorkQueue } from "@kassa/platform/work-queue"
 
 /** How long a claim holds: far beyond one charge (payments bounds its provider calls well below it). */
 const lease = Duration.minutes(2)
@@ -83,23 +84,24 @@ export class Charging extends Context.Service<Charging, {
     const retryDelays = dunningRetries.map(Duration.toMillis)
     const now = Effect.map(DateTime.now, DateTime.toDateUtc)
 
+    const queue = makeWorkQueue(sql, { table: "billing.invoices", key: "id", keyType: "text", lease: "charge_lease_until", separateLease: true })
     const claim = (limit: number) =>
       Effect.gen(function*() {
         const at = yield* now
-        return yield* decodeDue(yield* sql`
-          UPDATE billing.invoices i SET charge_lease_until = ${new Date(at.getTime() + Duration.toMillis(lease))}
-          WHERE i.id IN (
-            SELECT d.id FROM billing.invoices d JOIN billing.subscriptions s ON s.id = d.subscription_id
-            WHERE d.status = 'open' AND d.next_charge_at <= ${at} AND s.parked_at IS NULL
-              AND (d.charge_lease_until IS NULL OR d.charge_lease_until < ${at})
-            -- ties by id (random): one user's many renewals, due at the same moment, are spread over the
-            -- batches rather than claimed together to queue on that user's entitlement lock
-            ORDER BY d.next_charge_at, d.id
-            LIMIT ${limit}
-            FOR UPDATE OF d SKIP LOCKED
-          )
-          RETURNING i.id, i.user_id, i.subscription_id, i.amount, i.currency, i.charge_attempts,
-            GREATEST(i.period_start, i.created_at) AS dunning_base`)
+        return yield* decodeDue(yield* sql`${
+          queue.claim({
+            where: sql`q.status = 'open' AND q.next_charge_at <= ${at} AND s.parked_at IS NULL`,
+            join: sql`JOIN billing.subscriptions s ON s.id = q.subscription_id`,
+            // ties by id (random): one user's many renewals, due at the same moment, are spread over the
+            // batches rather than claimed together to queue on that user's entitlement lock
+            orderBy: sql`q.next_charge_at, q.id`,
+            limit,
+            now: at,
+            lease,
+            returning: sql`id, user_id, subscription_id, amount, currency, charge_attempts,
+              GREATEST(period_start, created_at) AS dunning_base`
+          })
+        }`)
       })
 
     const charge = (invoice: DueInvoice) =>

@@ -10,7 +10,7 @@ import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { ServiceToken } from "@kassa/platform/service-token"
 import { BillingCallbackClient } from "@kassa/clients"
 import { type PaymentRow, toPayment } from "../payments/rows.ts"
-import { backoffDelay } from "@kassa/platform/backoff"
+import { makeWorkQueue } from "@kassa/platform/work-queue"
 
 const encodePayment = Schema.encodeSync(Payment)
 const decodeOutcome = Schema.decodeUnknownEffect(PaymentOutcome)
@@ -94,9 +94,6 @@ interface DueCallback {
   readonly payload: unknown
 }
 
-// between attempts: 1 s doubling to 5 min; attempts never stop (billing must hear every outcome)
-const retryDelay = (attempts: number) => backoffDelay(attempts, { base: "1 second", cap: "5 minutes" })
-
 const lease = Duration.seconds(30)
 const pollInterval = Duration.seconds(1)
 const batchSize = 20
@@ -116,17 +113,27 @@ export const CallbackDeliveryLive = Layer.effectDiscard(Effect.gen(function*() {
   const context = yield* Layer.build(BillingCallbackClient.layer(config.billingRpcUrl.value.toString(), token))
   const client = Context.get(context, BillingCallbackClient)
 
+  const callbacks = makeWorkQueue(sql, {
+    table: "payments.billing_callbacks",
+    key: "id",
+    keyType: "uuid",
+    lease: "next_attempt_at",
+    doneAt: "acknowledged_at",
+    // between attempts: 1 s doubling to 5 min; attempts never stop (billing must hear every outcome)
+    retry: { base: "1 second", cap: "5 minutes" }
+  })
   const claimDue = Effect.gen(function*() {
-    const now = yield* DateTime.now
-    return yield* sql<DueCallback>`UPDATE payments.billing_callbacks
-      SET next_attempt_at = ${DateTime.toDate(DateTime.addDuration(now, lease))}
-      WHERE id IN (
-        SELECT id FROM payments.billing_callbacks
-        WHERE acknowledged_at IS NULL AND next_attempt_at <= ${DateTime.toDate(now)}
-        ORDER BY created_at LIMIT ${batchSize}
-        FOR UPDATE SKIP LOCKED
-      )
-      RETURNING id::text AS "id", attempts, payload`
+    const now = DateTime.toDate(yield* DateTime.now)
+    return yield* sql<DueCallback>`${
+      callbacks.claim({
+        where: sql`acknowledged_at IS NULL`,
+        orderBy: sql`created_at`,
+        limit: batchSize,
+        now,
+        lease,
+        returning: sql`id::text AS "id", attempts, payload`
+      })
+    }`
   })
 
   const deliver = (callback: DueCallback) =>
@@ -135,15 +142,9 @@ export const CallbackDeliveryLive = Layer.effectDiscard(Effect.gen(function*() {
       // any failure counts, a defect included (billing's handler crashing reaches us as one)
       const sent = yield* Effect.exit(client.PaymentOutcome(outcome).pipe(Effect.timeout("10 seconds")))
       const now = yield* DateTime.now
-      if (Exit.isSuccess(sent)) {
-        yield* sql`UPDATE payments.billing_callbacks SET acknowledged_at = ${DateTime.toDate(now)},
-          attempts = attempts + 1, last_error = NULL WHERE id = ${callback.id}::uuid`
-        return
-      }
-      const delay = yield* retryDelay(callback.attempts)
+      if (Exit.isSuccess(sent)) return yield* callbacks.done([callback.id], now)
       const error = Cause.pretty(sent.cause).split("\n")[0] ?? "failed"
-      yield* sql`UPDATE payments.billing_callbacks SET attempts = attempts + 1, last_error = ${error},
-        next_attempt_at = ${DateTime.toDate(DateTime.addDuration(now, delay))} WHERE id = ${callback.id}::uuid`
+      yield* callbacks.retry([callback.id], error, callback.attempts, now)
       yield* Effect.logWarning("billing did not acknowledge a payment outcome; will retry").pipe(
         Effect.annotateLogs({ callback: callback.id, attempts: callback.attempts + 1, error })
       )

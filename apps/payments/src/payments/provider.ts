@@ -3,7 +3,7 @@
 // answer (PAYMENTS_PROVIDER_RETRIES times) with jittered backoff and the same key. Answers become outcomes;
 // "no answer" is `Unknown`, never a failure, because the provider may have acted on the request.
 import { BadRequest, ProviderUnavailable, type UserId } from "@kassa/domain"
-import { RateBudget } from "@kassa/platform/rate-budget"
+import { RateLimit } from "@kassa/platform/rate-limit"
 import { PaymentsConfig } from "../config.ts"
 import { type StripeCallError, StripeClient } from "../stripe.ts"
 import { createHash, randomUUID } from "node:crypto"
@@ -120,7 +120,7 @@ export class Provider extends Context.Service<Provider, {
     Effect.gen(function*() {
       const stripe = yield* StripeClient
       const config = yield* PaymentsConfig
-      const budget = yield* RateBudget
+      const budget = yield* RateLimit
       // one budget for every payments replica (through Redis): `rate` calls a second in all
       const limited = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
         Effect.andThen(budget.take("stripe", config.providerRateLimit), effect)
@@ -264,5 +264,5 @@ export class Provider extends Context.Service<Provider, {
             )
       })
     })
-  ).pipe(Layer.provide(RateBudget.layer))
+  ).pipe(Layer.provide(RateLimit.layer))
 }

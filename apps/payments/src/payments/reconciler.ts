@@ -17,10 +17,9 @@ export const reconcileDue = Effect.gen(function*() {
   const refundsRepo = yield* RefundsRepo
   const settlement = yield* Settlement
   const now = yield* DateTime.now
-  const until = DateTime.addDuration(now, lease)
-  const due = yield* repo.claimDuePayments(now, until, batchSize)
+  const due = yield* repo.claimDuePayments(now, lease, batchSize)
   yield* Effect.forEach(due, settlement.reconcile, { concurrency: 4, discard: true })
-  const refunds = yield* refundsRepo.claimDueRefunds(now, until, batchSize)
+  const refunds = yield* refundsRepo.claimDueRefunds(now, lease, batchSize)
   yield* Effect.forEach(refunds, settlement.reconcileRefund, { concurrency: 4, discard: true })
   return due.length + refunds.length
 }).pipe(Effect.withSpan("Reconciler.sweep"))

@@ -2,7 +2,8 @@
 // answer, resent by the reconciler while unconfirmed.
 import type { Currency, PaymentId, RefundId } from "@kassa/domain"
 import type { RefundReason } from "@kassa/domain/payments"
-import { Context, type DateTime, Effect, Layer, Option, Schema } from "effect"
+import { Context, type DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
+import { makeWorkQueue } from "@kassa/platform/work-queue"
 import { SqlClient, SqlSchema } from "effect/sql"
 import { at, orDieOnSchema, type RepoError } from "./repo.ts"
 import { RefundRow } from "./rows.ts"
@@ -29,7 +30,7 @@ export class RefundsRepo extends Context.Service<RefundsRepo, {
     readonly failureMessage?: string | undefined
   }, now: DateTime.Utc): Effect.Effect<Option.Option<RefundRow>, RepoError>
   scheduleRefundReconcile(id: RefundId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
-  claimDueRefunds(now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number): Effect.Effect<ReadonlyArray<RefundRow>, RepoError>
+  claimDueRefunds(now: DateTime.Utc, lease: Duration.Input, limit: number): Effect.Effect<ReadonlyArray<RefundRow>, RepoError>
 }>()("payments/RefundsRepo") {
   static readonly layer = Layer.effect(
     RefundsRepo,
@@ -78,15 +79,17 @@ export class RefundsRepo extends Context.Service<RefundsRepo, {
           WHERE id = ${id} AND status = 'pending'
           RETURNING *`.pipe(Effect.flatMap(firstRefund), orDieOnSchema)
 
-      const claimDueRefunds = (now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number) =>
-        sql`UPDATE payments.refunds SET next_reconcile_at = ${at(leaseUntil)}
-          WHERE id IN (
-            SELECT id FROM payments.refunds
-            WHERE status = 'pending' AND next_reconcile_at <= ${at(now)}
-            ORDER BY next_reconcile_at LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED
-          )
-          RETURNING *`.pipe(Effect.flatMap(decodeRefunds), orDieOnSchema)
+      const claimDueRefunds = (now: DateTime.Utc, lease: Duration.Input, limit: number) =>
+        sql`${
+          makeWorkQueue(sql, { table: "payments.refunds", key: "id", keyType: "text", lease: "next_reconcile_at" }).claim({
+            where: sql`status = 'pending'`,
+            orderBy: sql`next_reconcile_at`,
+            limit,
+            now: at(now),
+            lease,
+            returning: sql`*`
+          })
+        }`.pipe(Effect.flatMap(decodeRefunds), orDieOnSchema)
 
       return RefundsRepo.of({
         insertRefund,

@@ -4,10 +4,11 @@
 // call, a webhook, the reconciler) moves the payment, and a stale or repeated outcome changes nothing.
 import type { Currency, InvoiceId, RefundId, UserId } from "@kassa/domain"
 import { PaymentId } from "@kassa/domain"
-import { PaymentStatus, type RefundReason } from "@kassa/domain/payments"
-import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { PaymentStatus, } from "@kassa/domain/payments"
+import { Context, DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
+import { makeWorkQueue } from "@kassa/platform/work-queue"
 import { SqlClient, type SqlError, SqlSchema, type Statement } from "effect/sql"
-import { CustomerRow, IdempotencyRow, PaymentRow, RefundRow } from "./rows.ts"
+import { CustomerRow, IdempotencyRow, PaymentRow, } from "./rows.ts"
 
 export interface NewPayment {
   readonly id: PaymentId
@@ -81,7 +82,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
    * Claims up to `limit` open payments due for reconciliation: their next time moves to `leaseUntil`, so other
    * replicas skip them while this one asks the provider.
    */
-  claimDuePayments(now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
+  claimDuePayments(now: DateTime.Utc, lease: Duration.Input, limit: number): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
 
   findCustomer(userId: UserId): Effect.Effect<Option.Option<CustomerRow>, RepoError>
   /** Keeps the first customer recorded for the user (a concurrent creator's row wins). */
@@ -234,15 +235,17 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           WHERE id = ${id} AND status IN ('succeeded', 'partially_refunded') AND refunded_amount < LEAST(amount, ${refundedAmount})
           RETURNING *`.pipe(Effect.flatMap(firstPayment), orDieOnSchema)
 
-      const claimDuePayments = (now: DateTime.Utc, leaseUntil: DateTime.Utc, limit: number) =>
-        sql`UPDATE payments.payments SET next_reconcile_at = ${at(leaseUntil)}
-          WHERE id IN (
-            SELECT id FROM payments.payments
-            WHERE status IN ('pending', 'unknown') AND next_reconcile_at <= ${at(now)}
-            ORDER BY next_reconcile_at LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED
-          )
-          RETURNING *`.pipe(Effect.flatMap(decodePayments), orDieOnSchema)
+      const claimDuePayments = (now: DateTime.Utc, lease: Duration.Input, limit: number) =>
+        sql`${
+          makeWorkQueue(sql, { table: "payments.payments", key: "id", keyType: "text", lease: "next_reconcile_at" }).claim({
+            where: sql`status IN ('pending', 'unknown')`,
+            orderBy: sql`next_reconcile_at`,
+            limit,
+            now: at(now),
+            lease,
+            returning: sql`*`
+          })
+        }`.pipe(Effect.flatMap(decodePayments), orDieOnSchema)
 
       const customerById = SqlSchema.findOneOption({
         Request: Schema.String,

@@ -3,7 +3,7 @@ import { PaymentsRpcs } from "@kassa/domain/payments"
 import { Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
 import { ServiceAuthLive } from "@kassa/platform/service-token"
-import { outagesAsUnavailable } from "@kassa/platform/validation"
+import { orUnavailable } from "@kassa/platform/validation"
 import { rpcSerialization } from "@kassa/clients/protocol"
 import { Customers } from "./customers.ts"
 import { PaymentMethods } from "./methods.ts"
@@ -15,13 +15,13 @@ export const PaymentsRpcHandlers = PaymentsRpcs.toLayer(Effect.gen(function*() {
   const methods = yield* PaymentMethods
   // the database gone mid-call is a ServiceUnavailable billing retries, never a defect sent over the wire
   return PaymentsRpcs.of({
-    CreatePayment: (input) => outagesAsUnavailable(payments.create(input)),
-    CancelPayment: (input) => outagesAsUnavailable(payments.cancel(input)),
-    GetPayment: ({ paymentId }) => outagesAsUnavailable(payments.get(paymentId)),
-    EnsureCustomer: (input) => outagesAsUnavailable(customers.ensureCustomer(input)),
-    AttachPaymentMethod: (input) => outagesAsUnavailable(customers.attachPaymentMethod(input)),
-    ListPaymentMethods: ({ userId }) => outagesAsUnavailable(methods.list(userId)),
-    DetachPaymentMethod: ({ paymentMethod, userId }) => outagesAsUnavailable(methods.detach(userId, paymentMethod))
+    CreatePayment: (input) => orUnavailable(payments.create(input)),
+    CancelPayment: (input) => orUnavailable(payments.cancel(input)),
+    GetPayment: ({ paymentId }) => orUnavailable(payments.get(paymentId)),
+    EnsureCustomer: (input) => orUnavailable(customers.ensureCustomer(input)),
+    AttachPaymentMethod: (input) => orUnavailable(customers.attachPaymentMethod(input)),
+    ListPaymentMethods: ({ userId }) => orUnavailable(methods.list(userId)),
+    DetachPaymentMethod: ({ paymentMethod, userId }) => orUnavailable(methods.detach(userId, paymentMethod))
   })
 }))
 

@@ -2,7 +2,7 @@
 // key, so replays are no-ops) before the HTTP answer; worker fibers apply stored events afterwards. Applying is
 // order-independent because payments only move forward (see `changes` in the service): a late
 // `payment_intent.payment_failed` finds the payment succeeded and changes nothing.
-import { BadRequest, PaymentId, ServiceUnavailable } from "@kassa/domain"
+import { BadRequest, PaymentId, type ServiceUnavailable } from "@kassa/domain"
 import { storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { InvalidWebhookSignature } from "@kassa/domain/webhooks"
 import { developmentWebhookSecret, PaymentsConfig, StripeConfig } from "../config.ts"
@@ -15,7 +15,6 @@ import type { PaymentRow } from "../payments/rows.ts"
 import { changes } from "../payments/outcome.ts"
 import { Settlement } from "../payments/settlement.ts"
 import { type StoredEvent, WebhookEventsRepo } from "./repo.ts"
-import { backoffDelay } from "@kassa/platform/backoff"
 import { orUnavailable } from "@kassa/platform/validation"
 
 /** The event types that change a payment; every other type is stored and marked processed. */
@@ -160,7 +159,7 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       // transaction, and records the outcomes; a worker that dies mid-batch leaves its events to the next lease.
       const processBatch = Effect.gen(function*() {
         const now = yield* DateTime.now
-        const due = yield* events.claimDue(now, DateTime.addDuration(now, lease), batchSize, maxAttempts)
+        const due = yield* events.claimDue(now, lease, batchSize, maxAttempts)
         const plans = yield* Effect.forEach(due, (event) =>
           plan(event).pipe(
             // an object that is not what its type promises will never apply: kept on record, not retried
@@ -189,8 +188,7 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
             applied.push(event.id)
             continue
           }
-          const retryAt = DateTime.addDuration(now, yield* backoffDelay(event.attempts, { base: "1 second", cap: "10 minutes" }))
-          yield* events.retryLater(event.id, String(exit.cause), retryAt)
+          yield* events.retryLater(event.id, String(exit.cause), event.attempts, now)
           yield* Effect.logWarning("applying a Stripe event failed; it will be retried").pipe(
             Effect.annotateLogs({ eventId: event.id, type: event.type })
           )

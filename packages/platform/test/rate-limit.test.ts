@@ -1,16 +1,16 @@
-// The rate budget is one budget for every process on the same cache: two instances (two payments replicas) on the
+// A rate limit's per-second budget is one budget for every process on the same cache: two instances (two payments replicas) on the
 // real Redis share `perSecond` between them. Time is a TestClock, so the test looks at order, not at timings.
 import { assert, layer } from "@effect/vitest"
-import { RateBudget } from "@kassa/platform/rate-budget"
+import { RateLimit } from "@kassa/platform/rate-limit"
 import { testRedis } from "@kassa/platform/testing"
 import { Clock, Context, Effect, Layer, Ref } from "effect"
 import { TestClock } from "effect/testing"
 
-layer(testRedis(), { excludeTestServices: true, timeout: 30_000 })("rate budget", (it) => {
+layer(testRedis(), { excludeTestServices: true, timeout: 30_000 })("rate limit", (it) => {
   it.effect("two replicas at 3 a second: three calls pass at once between them, the others the next second", () =>
     Effect.gen(function*() {
       const replicas = yield* Effect.forEach([1, 2], () =>
-        Effect.map(Layer.build(Layer.fresh(RateBudget.layer)), (context) => Context.get(context, RateBudget)))
+        Effect.map(Layer.build(Layer.fresh(RateLimit.layer)), (context) => Context.get(context, RateLimit)))
       const key = `test-${Math.random().toString(36).slice(2)}`
       const now = yield* Clock.currentTimeMillis
       yield* Effect.gen(function*() {
