@@ -62,5 +62,6 @@ export const loadOrCreatePassword = (file: string) =>
       chmodSync(file, 0o600)
       return { password: kept, created: false }
     },
-    catch: (cause) => new DemoAdminError({ message: `cannot read or write the demo admin's password file ${file}`, cause })
+    catch: (cause) =>
+      new DemoAdminError({ message: `cannot read or write the demo admin's password file ${file}`, cause })
   })

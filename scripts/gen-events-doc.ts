@@ -15,7 +15,8 @@ export const eventsJsonSchema = (): Record<string, unknown> => {
 
 const defs = () => eventsJsonSchema()["$defs"] as Record<string, Json>
 
-const refName = (schema: Json) => typeof schema["$ref"] === "string" ? schema["$ref"].replace("#/$defs/", "") : undefined
+const refName = (schema: Json) =>
+  typeof schema["$ref"] === "string" ? schema["$ref"].replace("#/$defs/", "") : undefined
 
 /** A field's type in words: `string (date-time)`, `Subscription status`, `integer ≥ 0`, `string or null`. */
 const typeOf = (schema: Json, definitions: Record<string, Json>): string => {
@@ -34,7 +35,9 @@ const typeOf = (schema: Json, definitions: Record<string, Json>): string => {
   if (Array.isArray(schema["enum"])) return `one of ${schema["enum"].map((v) => `\`${String(v)}\``).join(", ")}`
   if (schema["type"] === "array") return `array of ${typeOf((schema["items"] ?? {}) as Json, definitions)}`
   const format = typeof schema["format"] === "string" ? ` (${schema["format"]})` : ""
-  const minimum = typeof schema["minimum"] === "number" && schema["minimum"] > Number.MIN_SAFE_INTEGER ? ` ≥ ${schema["minimum"]}` : ""
+  const minimum = typeof schema["minimum"] === "number" && schema["minimum"] > Number.MIN_SAFE_INTEGER
+    ? ` ≥ ${schema["minimum"]}`
+    : ""
   return `${String(schema["type"] ?? "any")}${format}${schema["type"] === "integer" ? minimum : ""}`
 }
 
@@ -45,11 +48,17 @@ const fieldRows = (schema: Json, definitions: Record<string, Json>, prefix = "")
   return Object.entries(properties).flatMap(([name, field]) => {
     const path = `${prefix}${name}`
     const items = field["type"] === "array" ? (field["items"] ?? {}) as Json : undefined
-    const nested = items !== undefined && items["type"] === "object" ? items : field["type"] === "object" ? field : undefined
+    const nested = items !== undefined && items["type"] === "object"
+      ? items
+      : field["type"] === "object"
+      ? field
+      : undefined
     const type = nested === undefined ? typeOf(field, definitions) : items !== undefined ? "array of objects" : "object"
     const description = typeof field["description"] === "string" ? field["description"] : ""
     const row = `| \`${path}\` | ${type} | ${required.has(name) ? "yes" : "no"} | ${description} |`
-    return nested === undefined ? [row] : [row, ...fieldRows(nested, definitions, `${path}${items !== undefined ? "[]" : ""}.`)]
+    return nested === undefined
+      ? [row]
+      : [row, ...fieldRows(nested, definitions, `${path}${items !== undefined ? "[]" : ""}.`)]
   })
 }
 

@@ -21,11 +21,14 @@ import { demoAdminEmail, loadOrCreatePassword, newPassword } from "./demo-admin.
 
 // Without ADMIN_EMAIL/ADMIN_PASSWORD, a demo admin (billing ensures it at start) whose generated password is kept
 // beside the embedded data, unless PGlite keeps nothing either.
-class DemoAdmin extends Context.Service<DemoAdmin, Option.Option<{
-  readonly password: string
-  /** undefined: not kept (PGLITE_DATA_DIR=memory) */
-  readonly file: string | undefined
-}>>()("start/DemoAdmin") {}
+class DemoAdmin extends Context.Service<
+  DemoAdmin,
+  Option.Option<{
+    readonly password: string
+    /** undefined: not kept (PGLITE_DATA_DIR=memory) */
+    readonly file: string | undefined
+  }>
+>()("start/DemoAdmin") {}
 const DemoAdminLive = Layer.unwrap(Effect.gen(function*() {
   if (Option.isSome(yield* AdminBootstrapConfig)) return Layer.succeed(DemoAdmin, Option.none())
   const place = besideEmbeddedData((yield* DatabaseConfig).pgliteDataDir, "admin-password")
@@ -40,7 +43,8 @@ const DemoAdminLive = Layer.unwrap(Effect.gen(function*() {
 // One process: billing charges through payments' RPC and payments reports outcomes to billing's, on the ports
 // configured here, unless PAYMENTS_RPC_URL / BILLING_RPC_URL point elsewhere.
 const ServiceUrls = Layer.unwrap(Effect.gen(function*() {
-  const local = (c: { host: string; port: number }) => `http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}/rpc`
+  const local = (c: { host: string; port: number }) =>
+    `http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}/rpc`
   const billing = yield* BillingHttpConfig
   const payments = yield* PaymentsHttpConfig
   const set = yield* Config.all({
@@ -62,7 +66,11 @@ const PaymentsOnSandbox = Layer.effectDiscard(Effect.gen(function*() {
   yield* sandbox.webhooks.addEndpoint(`${serverUrl(payments)}/webhooks/stripe`, Redacted.value(webhookSecret))
 })).pipe(
   Layer.provideMerge(PaymentsApp.pipe(
-    Layer.provide(Layer.unwrap(Effect.map(Effect.service(StripeSandbox), (sandbox) => StripeClient.layerWith({ apiBase: sandbox.url }))))
+    Layer.provide(
+      Layer.unwrap(
+        Effect.map(Effect.service(StripeSandbox), (sandbox) => StripeClient.layerWith({ apiBase: sandbox.url }))
+      )
+    )
   )),
   Layer.provideMerge(SandboxLive)
 )
@@ -74,7 +82,8 @@ const PaymentsWithStripe = Layer.unwrap(Effect.map(StripeConfig, (stripe) => {
 // The web console (admin console and viewer portal): built when its files are stale, served with billing's and
 // catalog's API routes on one origin.
 const ConsoleLive = Layer.unwrap(Effect.gen(function*() {
-  const local = (c: { host: string; port: number }) => new URL(`http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`)
+  const local = (c: { host: string; port: number }) =>
+    new URL(`http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`)
   const console = yield* ConsoleHttpConfig
   return ConsoleServer.layer({
     ...console,
@@ -87,7 +96,11 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
   const redis = yield* RedisConfig
   const amqp = yield* AmqpConfig
   const url = (c: { host: string; port: number }) => `http://${c.host === "0.0.0.0" ? "127.0.0.1" : c.host}:${c.port}`
-  const apps = [["billing", yield* BillingHttpConfig], ["payments", yield* PaymentsHttpConfig], ["catalog", yield* CatalogHttpConfig]] as const
+  const apps = [
+    ["billing", yield* BillingHttpConfig],
+    ["payments", yield* PaymentsHttpConfig],
+    ["catalog", yield* CatalogHttpConfig]
+  ] as const
   const admin = yield* AdminBootstrapConfig
   const sandboxConfig = yield* StripeSandboxConfig
   const demo = yield* DemoAdmin
@@ -99,17 +112,22 @@ const Banner = Layer.effectDiscard(Effect.gen(function*() {
     `  database  ${Option.isSome(db.url) ? "DATABASE_URL" : `embedded PGlite (${db.pgliteDataDir})`}`,
     `  cache     ${Option.isSome(redis.url) ? "REDIS_URL" : "in-process"}`,
     `  events    ${Option.isSome(amqp.url) ? "AMQP_URL" : "in-process bus"}`,
-    `  stripe    ${Option.match(yield* Effect.serviceOption(StripeSandbox), {
-      onNone: () => "STRIPE_API_BASE / STRIPE_API_KEY",
-      onSome: (sandbox) =>
-        `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments; account kept in ${sandboxConfig.dataDir})`
-    })}`,
+    `  stripe    ${
+      Option.match(yield* Effect.serviceOption(StripeSandbox), {
+        onNone: () => "STRIPE_API_BASE / STRIPE_API_KEY",
+        onSome: (sandbox) =>
+          `bundled sandbox ${sandbox.url.origin} (webhooks delivered to payments; account kept in ${sandboxConfig.dataDir})`
+      })
+    }`,
     `  console   ${consoleUrl}   (admin console and viewer portal: sign in there as the admin below)`,
     Option.match(demo, {
-      onNone: () => `  admin     ${Option.match(admin, { onNone: () => "none", onSome: (a) => `${a.email} (ADMIN_EMAIL)` })}`,
+      onNone: () =>
+        `  admin     ${Option.match(admin, { onNone: () => "none", onSome: (a) => `${a.email} (ADMIN_EMAIL)` })}`,
       onSome: ({ file, password }) =>
         `  admin     ${demoAdminEmail} / ${password}   (demo admin; ${
-          file === undefined ? "a new password at each start, as PGLITE_DATA_DIR=memory keeps nothing" : `password kept in ${file}: delete it for a new one`
+          file === undefined
+            ? "a new password at each start, as PGLITE_DATA_DIR=memory keeps nothing"
+            : `password kept in ${file}: delete it for a new one`
         }, or set ADMIN_EMAIL and ADMIN_PASSWORD to choose your own)`
     }),
     `  products  ${url(apps[0][1])}/v1/products   (a demo catalog is seeded when the catalog is empty)`,

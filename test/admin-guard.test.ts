@@ -24,7 +24,9 @@ const unguardedAdminEndpoints = <Id extends string, Groups extends HttpApiGroup.
     onEndpoint: ({ endpoint, middleware }) => {
       if (endpoint.path !== ADMIN_PREFIX && !endpoint.path.startsWith(`${ADMIN_PREFIX}/`)) return
       admin++
-      if (![...middleware].some((m) => m.key === AdminAuthentication.key)) unguarded.push(`${endpoint.method} ${endpoint.path}`)
+      if (![...middleware].some((m) => m.key === AdminAuthentication.key)) {
+        unguarded.push(`${endpoint.method} ${endpoint.path}`)
+      }
     }
   })
   return { admin, unguarded }
@@ -80,30 +82,33 @@ const Catalog = CatalogLive.pipe(
   Layer.provideMerge(TestPlatform)
 )
 
-layer(Catalog, { excludeTestServices: true, timeout: 30_000 })("an admin route over HTTP (catalog /admin/v1/films)", (it) => {
-  it.effect("answers 401 without a token, 403 with a user token and 200 with an admin token", () =>
-    Effect.gen(function*() {
-      const anonymous = yield* apiClient(CatalogApi)
-      const none = yield* anonymous.films.list({ query: {}, responseMode: "response-only" })
-      assert.strictEqual(none.status, 401)
-      assert.strictEqual((yield* anonymous.films.list({ query: {} }).pipe(Effect.flip))._tag, "Unauthorized")
+layer(Catalog, { excludeTestServices: true, timeout: 30_000 })(
+  "an admin route over HTTP (catalog /admin/v1/films)",
+  (it) => {
+    it.effect("answers 401 without a token, 403 with a user token and 200 with an admin token", () =>
+      Effect.gen(function*() {
+        const anonymous = yield* apiClient(CatalogApi)
+        const none = yield* anonymous.films.list({ query: {}, responseMode: "response-only" })
+        assert.strictEqual(none.status, 401)
+        assert.strictEqual((yield* anonymous.films.list({ query: {} }).pipe(Effect.flip))._tag, "Unauthorized")
 
-      const user = yield* apiClient(CatalogApi, { bearer: yield* token("user") })
-      const forbidden = yield* user.films.list({ query: {}, responseMode: "response-only" })
-      assert.strictEqual(forbidden.status, 403)
-      assert.strictEqual((yield* user.films.list({ query: {} }).pipe(Effect.flip))._tag, "Forbidden")
+        const user = yield* apiClient(CatalogApi, { bearer: yield* token("user") })
+        const forbidden = yield* user.films.list({ query: {}, responseMode: "response-only" })
+        assert.strictEqual(forbidden.status, 403)
+        assert.strictEqual((yield* user.films.list({ query: {} }).pipe(Effect.flip))._tag, "Forbidden")
 
-      const admin = yield* apiClient(CatalogApi, { bearer: yield* token("admin") })
-      const page = yield* admin.films.list({ query: {} })
-      assert.isArray(page.items)
-    }))
+        const admin = yield* apiClient(CatalogApi, { bearer: yield* token("admin") })
+        const page = yield* admin.films.list({ query: {} })
+        assert.isArray(page.items)
+      }))
 
-  it.effect("a missing token is reported before bad input (401, not 400)", () =>
-    Effect.gen(function*() {
-      const base = serverUrl(yield* HttpServer.HttpServer)
-      const status = (init?: RequestInit) =>
-        Effect.promise(() => fetch(`${base}${ADMIN_PREFIX}/films?limit=lots`, init).then((r) => r.status))
-      assert.strictEqual(yield* status(), 401)
-      assert.strictEqual(yield* status({ headers: { authorization: `Bearer ${yield* token("admin")}` } }), 400)
-    }))
-})
+    it.effect("a missing token is reported before bad input (401, not 400)", () =>
+      Effect.gen(function*() {
+        const base = serverUrl(yield* HttpServer.HttpServer)
+        const status = (init?: RequestInit) =>
+          Effect.promise(() => fetch(`${base}${ADMIN_PREFIX}/films?limit=lots`, init).then((r) => r.status))
+        assert.strictEqual(yield* status(), 401)
+        assert.strictEqual(yield* status({ headers: { authorization: `Bearer ${yield* token("admin")}` } }), 400)
+      }))
+  }
+)

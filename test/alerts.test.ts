@@ -13,7 +13,10 @@ const Rule = Schema.Struct({
   expr: Schema.NonEmptyString,
   for: Schema.optionalKey(PromDuration),
   labels: Schema.Struct({ severity: Schema.Literals(["warning", "critical"]) }),
-  annotations: Schema.Struct({ summary: Schema.NonEmptyString, runbook: Schema.String.check(Schema.isPattern(/^docs\/operations\.md#[a-z0-9_-]+$/)) })
+  annotations: Schema.Struct({
+    summary: Schema.NonEmptyString,
+    runbook: Schema.String.check(Schema.isPattern(/^docs\/operations\.md#[a-z0-9_-]+$/))
+  })
 })
 const RulesFile = Schema.Struct({
   groups: Schema.Array(Schema.Struct({ name: Schema.NonEmptyString, rules: Schema.NonEmptyArray(Rule) }))
@@ -24,9 +27,11 @@ const rules = Schema.decodeUnknownSync(RulesFile, { onExcessProperty: "error" })
 ).groups.flatMap((group) => group.rules)
 
 /** GitHub's heading anchors of docs/operations.md. */
-const anchors = new Set(readFileSync(new URL("../docs/operations.md", import.meta.url), "utf8").split("\n")
-  .filter((line) => line.startsWith("#"))
-  .map((line) => line.replace(/^#+\s*/, "").toLowerCase().replace(/[^a-z0-9 _-]/g, "").replace(/ /g, "-")))
+const anchors = new Set(
+  readFileSync(new URL("../docs/operations.md", import.meta.url), "utf8").split("\n")
+    .filter((line) => line.startsWith("#"))
+    .map((line) => line.replace(/^#+\s*/, "").toLowerCase().replace(/[^a-z0-9 _-]/g, "").replace(/ /g, "-"))
+)
 
 describe("docker/prometheus/alerts.yml", () => {
   it("is a Prometheus rules file: named alerts, each with an expression, a severity, a summary and a runbook link", () => {
@@ -35,10 +40,17 @@ describe("docker/prometheus/alerts.yml", () => {
     for (const rule of rules) {
       // balanced brackets: a cheap guard against a truncated PromQL expression
       for (const [open, close] of [["(", ")"], ["{", "}"], ["[", "]"]] as const) {
-        assert.strictEqual(rule.expr.split(open).length, rule.expr.split(close).length, `${rule.alert}: ${open}${close}`)
+        assert.strictEqual(
+          rule.expr.split(open).length,
+          rule.expr.split(close).length,
+          `${rule.alert}: ${open}${close}`
+        )
       }
       assert.match(rule.expr, /(>|<|==|!=)\s*\d+$/, `${rule.alert} compares with a threshold`)
-      assert.isTrue(anchors.has(rule.annotations.runbook.split("#")[1]!), `${rule.alert}: ${rule.annotations.runbook} exists`)
+      assert.isTrue(
+        anchors.has(rule.annotations.runbook.split("#")[1]!),
+        `${rule.alert}: ${rule.annotations.runbook} exists`
+      )
     }
   })
 
@@ -46,7 +58,9 @@ describe("docker/prometheus/alerts.yml", () => {
     const documented = documentedMetrics()
     assert.isAbove(documented.length, 10)
     const used = new Set(rules.flatMap((rule) => rule.expr.match(/kassa_[a-z_]+/g) ?? []))
-    for (const metric of documented.filter((m) => m.alerted)) assert.isTrue(used.has(metric.name), `an alert on ${metric.name}`)
+    for (const metric of documented.filter((m) => m.alerted)) {
+      assert.isTrue(used.has(metric.name), `an alert on ${metric.name}`)
+    }
     const names = new Set(documented.map((m) => m.name))
     for (const name of used) assert.isTrue(names.has(name), `${name} is documented`)
   })

@@ -37,7 +37,11 @@ interface Checked {
 }
 
 const open = async (browser: Browser): Promise<Checked & { context: BrowserContext }> => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, timezoneId: "Europe/Berlin" })
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+    timezoneId: "Europe/Berlin"
+  })
   const page = await context.newPage()
   const errors: Array<string> = []
   let refreshes = 0
@@ -63,7 +67,11 @@ const audit = async (page: Page, name: string) => {
   const violations = await page.evaluate(async () => {
     const { axe, document } = globalThis as unknown as InPage
     const result = await axe.run(document, { resultTypes: ["violations"] })
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }))
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target))
+    }))
   })
   const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical")
   assert.deepStrictEqual(serious, [], `${name}: accessibility violations`)
@@ -227,7 +235,9 @@ const journey = async (base: string, admin: { email: string; password: string })
     await a.page.getByLabel("Product id").fill(productId!)
     await a.page.getByLabel("Status").selectOption("paid")
     await a.page.getByRole("button", { name: "Apply filters" }).click()
-    await a.page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll("tbody tr").length === 1)
+    await a.page.waitForFunction(() =>
+      (globalThis as unknown as InPage).document.querySelectorAll("tbody tr").length === 1
+    )
     await capture(a.page, "admin-invoices")
     await a.page.locator("tbody tr a[href^='#/admin/invoices/']").click()
     await settled(a.page, /^Invoice/)
@@ -294,27 +304,36 @@ const journey = async (base: string, admin: { email: string; password: string })
 }
 
 describe("web console", () => {
-  it.live("an admin builds a product, a viewer buys, watches, cancels; every page is accessible at both widths", () =>
-    Effect.gen(function*() {
-      const ports = { billing: yield* freePort, payments: yield* freePort, catalog: yield* freePort, console: yield* freePort }
-      const admin = { email: "console-admin@example.com", password: "console test admin password" }
-      const app = yield* spawnApp("npm start", "scripts/start.ts", {
-        PGLITE_DATA_DIR: "memory",
-        BILLING_PORT: String(ports.billing),
-        PAYMENTS_PORT: String(ports.payments),
-        CATALOG_PORT: String(ports.catalog),
-        CONSOLE_PORT: String(ports.console),
-        STRIPE_SANDBOX_PORT: String(yield* freePort),
-        ADMIN_EMAIL: admin.email,
-        ADMIN_PASSWORD: admin.password,
-        // short-lived access tokens: the journey outlives several, so the console must renew (and rotate the
-        // refresh token) on its own; a call that met an expired token would log a 401 and fail the test
-        ACCESS_TOKEN_TTL: "12 seconds",
-        LOG_LEVEL: "Warn"
-      })
-      const base = `http://127.0.0.1:${ports.console}`
-      // the console is served once it is built, after the apps are up
-      yield* waitHealthy(app, `${base}/`, 120)
-      yield* Effect.promise(() => journey(base, admin))
-    }), 240_000)
+  it.live(
+    "an admin builds a product, a viewer buys, watches, cancels; every page is accessible at both widths",
+    () =>
+      Effect.gen(function*() {
+        const ports = {
+          billing: yield* freePort,
+          payments: yield* freePort,
+          catalog: yield* freePort,
+          console: yield* freePort
+        }
+        const admin = { email: "console-admin@example.com", password: "console test admin password" }
+        const app = yield* spawnApp("npm start", "scripts/start.ts", {
+          PGLITE_DATA_DIR: "memory",
+          BILLING_PORT: String(ports.billing),
+          PAYMENTS_PORT: String(ports.payments),
+          CATALOG_PORT: String(ports.catalog),
+          CONSOLE_PORT: String(ports.console),
+          STRIPE_SANDBOX_PORT: String(yield* freePort),
+          ADMIN_EMAIL: admin.email,
+          ADMIN_PASSWORD: admin.password,
+          // short-lived access tokens: the journey outlives several, so the console must renew (and rotate the
+          // refresh token) on its own; a call that met an expired token would log a 401 and fail the test
+          ACCESS_TOKEN_TTL: "12 seconds",
+          LOG_LEVEL: "Warn"
+        })
+        const base = `http://127.0.0.1:${ports.console}`
+        // the console is served once it is built, after the apps are up
+        yield* waitHealthy(app, `${base}/`, 120)
+        yield* Effect.promise(() => journey(base, admin))
+      }),
+    240_000
+  )
 })

@@ -77,82 +77,96 @@ describe("docs", () => {
     assert.isFalse(validate({ ...envelope, type: "user.deleted", data: registered }), "an unknown type")
   })
 
-  it.live("the events npm start publishes validate against it, each type against its own data", () =>
-    Effect.gen(function*() {
-      const exchange = `kassa.docs-test.${randomUUID()}`
-      const amqpUrl = "amqp://guest:guest@127.0.0.1:5672"
-      // bound before the apps start, so nothing they publish is missed
-      const events = yield* consumeAll(amqpUrl, exchange)
-      const ports = { billing: yield* freePort, payments: yield* freePort, catalog: yield* freePort }
-      const admin = { email: "admin@example.com", password: "docs test admin password" }
-      const app = yield* spawnApp("npm start", "scripts/start.ts", {
-        PGLITE_DATA_DIR: "memory",
-        AMQP_URL: amqpUrl,
-        AMQP_EXCHANGE: exchange,
-        BILLING_PORT: String(ports.billing),
-        PAYMENTS_PORT: String(ports.payments),
-        CATALOG_PORT: String(ports.catalog),
-        STRIPE_SANDBOX_PORT: String(yield* freePort),
-        CONSOLE_PORT: "0",
-        ADMIN_EMAIL: admin.email,
-        ADMIN_PASSWORD: admin.password,
-        LOG_LEVEL: "Warn"
-      })
-      const url = (port: number) => `http://127.0.0.1:${port}`
-      for (const port of Object.values(ports)) yield* waitHealthy(app, `${url(port)}/health`)
+  it.live(
+    "the events npm start publishes validate against it, each type against its own data",
+    () =>
+      Effect.gen(function*() {
+        const exchange = `kassa.docs-test.${randomUUID()}`
+        const amqpUrl = "amqp://guest:guest@127.0.0.1:5672"
+        // bound before the apps start, so nothing they publish is missed
+        const events = yield* consumeAll(amqpUrl, exchange)
+        const ports = { billing: yield* freePort, payments: yield* freePort, catalog: yield* freePort }
+        const admin = { email: "admin@example.com", password: "docs test admin password" }
+        const app = yield* spawnApp("npm start", "scripts/start.ts", {
+          PGLITE_DATA_DIR: "memory",
+          AMQP_URL: amqpUrl,
+          AMQP_EXCHANGE: exchange,
+          BILLING_PORT: String(ports.billing),
+          PAYMENTS_PORT: String(ports.payments),
+          CATALOG_PORT: String(ports.catalog),
+          STRIPE_SANDBOX_PORT: String(yield* freePort),
+          CONSOLE_PORT: "0",
+          ADMIN_EMAIL: admin.email,
+          ADMIN_PASSWORD: admin.password,
+          LOG_LEVEL: "Warn"
+        })
+        const url = (port: number) => `http://127.0.0.1:${port}`
+        for (const port of Object.values(ports)) yield* waitHealthy(app, `${url(port)}/health`)
 
-      // an admin changes the catalog; a viewer subscribes, watches, and cancels the payment
-      const anonymous = yield* clientAt(BillingApi, url(ports.billing))
-      const adminToken = (yield* anonymous.auth.token({ payload: admin })).accessToken
-      const catalog = yield* clientAt(CatalogApi, url(ports.catalog), adminToken)
-      const film = yield* catalog.films.create({ payload: { title: "Docs", releaseYear: 1999, durationMinutes: 90, ageRating: "12+" } })
-      const product = yield* catalog.products.create({
-        payload: { name: `Docs ${randomUUID()}`, filmIds: [film.id], plans: [{ interval: "month", amount: 990, currency: "EUR" }] }
-      })
-      yield* catalog.products.update({ params: { id: product.id }, payload: { description: "updated" } })
-      yield* anonymous.products.get({ params: { id: product.id } }).pipe(
-        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 })
-      )
-      const email = `docs-${randomUUID()}@example.com`
-      const password = "correct horse battery staple"
-      yield* anonymous.auth.register({ payload: { email, password } })
-      const viewer = yield* clientAt(BillingApi, url(ports.billing), (yield* anonymous.auth.token({ payload: { email, password } })).accessToken)
-      const { payment } = yield* viewer.subscriptions.create({
-        headers: { "idempotency-key": randomUUID() },
-        payload: { planId: product.plans[0]!.id, paymentMethod: "pm_card_visa" }
-      })
-      yield* viewer.payments.cancel({ params: { id: payment!.id }, headers: { "idempotency-key": randomUUID() } })
-      yield* catalog.products.archive({ params: { id: product.id } })
+        // an admin changes the catalog; a viewer subscribes, watches, and cancels the payment
+        const anonymous = yield* clientAt(BillingApi, url(ports.billing))
+        const adminToken = (yield* anonymous.auth.token({ payload: admin })).accessToken
+        const catalog = yield* clientAt(CatalogApi, url(ports.catalog), adminToken)
+        const film = yield* catalog.films.create({
+          payload: { title: "Docs", releaseYear: 1999, durationMinutes: 90, ageRating: "12+" }
+        })
+        const product = yield* catalog.products.create({
+          payload: {
+            name: `Docs ${randomUUID()}`,
+            filmIds: [film.id],
+            plans: [{ interval: "month", amount: 990, currency: "EUR" }]
+          }
+        })
+        yield* catalog.products.update({ params: { id: product.id }, payload: { description: "updated" } })
+        yield* anonymous.products.get({ params: { id: product.id } }).pipe(
+          Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 })
+        )
+        const email = `docs-${randomUUID()}@example.com`
+        const password = "correct horse battery staple"
+        yield* anonymous.auth.register({ payload: { email, password } })
+        const viewer = yield* clientAt(
+          BillingApi,
+          url(ports.billing),
+          (yield* anonymous.auth.token({ payload: { email, password } })).accessToken
+        )
+        const { payment } = yield* viewer.subscriptions.create({
+          headers: { "idempotency-key": randomUUID() },
+          payload: { planId: product.plans[0]!.id, paymentMethod: "pm_card_visa" }
+        })
+        yield* viewer.payments.cancel({ params: { id: payment!.id }, headers: { "idempotency-key": randomUUID() } })
+        yield* catalog.products.archive({ params: { id: product.id } })
 
-      const expected = new Set([
-        "catalog.product.created",
-        "catalog.product.updated",
-        "catalog.product.archived",
-        "user.registered",
-        "subscription.created",
-        "subscription.activated",
-        "subscription.canceled",
-        "invoice.paid",
-        "payment.succeeded",
-        "payment.refunded",
-        "entitlement.granted",
-        "entitlement.revoked"
-      ])
-      const validate = validator()
-      const seen = new Set<string>()
-      let validated = 0
-      while ([...expected].some((type) => !seen.has(type))) {
-        const message = yield* Queue.take(events).pipe(Effect.timeoutOrElse({
-          duration: "15 seconds",
-          orElse: () => Effect.die(new Error(`never published: ${[...expected].filter((t) => !seen.has(t))}`))
-        }))
-        const event = JSON.parse(message.body) as { readonly type: string }
-        assert.strictEqual(event.type, message.type, "the routing key is the type")
-        assert.isTrue(validate(event), `${message.type}: ${JSON.stringify(validate.errors)}\n${message.body}`)
-        seen.add(event.type)
-        validated++
-      }
-      // the demo catalog's products and the journey's own
-      assert.isAtLeast(validated, expected.size)
-    }), 60_000)
+        const expected = new Set([
+          "catalog.product.created",
+          "catalog.product.updated",
+          "catalog.product.archived",
+          "user.registered",
+          "subscription.created",
+          "subscription.activated",
+          "subscription.canceled",
+          "invoice.paid",
+          "payment.succeeded",
+          "payment.refunded",
+          "entitlement.granted",
+          "entitlement.revoked"
+        ])
+        const validate = validator()
+        const seen = new Set<string>()
+        let validated = 0
+        while ([...expected].some((type) => !seen.has(type))) {
+          const message = yield* Queue.take(events).pipe(Effect.timeoutOrElse({
+            duration: "15 seconds",
+            orElse: () => Effect.die(new Error(`never published: ${[...expected].filter((t) => !seen.has(t))}`))
+          }))
+          const event = JSON.parse(message.body) as { readonly type: string }
+          assert.strictEqual(event.type, message.type, "the routing key is the type")
+          assert.isTrue(validate(event), `${message.type}: ${JSON.stringify(validate.errors)}\n${message.body}`)
+          seen.add(event.type)
+          validated++
+        }
+        // the demo catalog's products and the journey's own
+        assert.isAtLeast(validated, expected.size)
+      }),
+    60_000
+  )
 })

@@ -15,7 +15,8 @@ export const freePort = Effect.promise(() =>
       const address = s.address()
       s.close(() => resolve(typeof address === "object" && address ? address.port : 0))
     })
-  }))
+  })
+)
 
 /** A TCP proxy to `upstream` on a port of its own, with cut/stall/restore. */
 export const link = (upstream: number) =>
@@ -23,7 +24,12 @@ export const link = (upstream: number) =>
     const proxy = yield* tcpProxy(upstream)
     const port = yield* proxy.start(0)
     // (a stalled proxy still listens: restoring closes it first)
-    return { port, cut: proxy.cut, stall: proxy.stall, restore: Effect.andThen(proxy.cut, Effect.asVoid(proxy.start(port))) }
+    return {
+      port,
+      cut: proxy.cut,
+      stall: proxy.stall,
+      restore: Effect.andThen(proxy.cut, Effect.asVoid(proxy.start(port)))
+    }
   })
 export type Link = Effect.Success<ReturnType<typeof link>>
 
@@ -64,7 +70,8 @@ export const appProcess = (name: string, port: number, env: Record<string, strin
         if (running === undefined || running.exitCode !== null || running.signalCode !== null) return resolve()
         running.once("exit", () => resolve())
         running.kill("SIGKILL")
-      }))
+      })
+    )
     yield* Effect.addFinalizer(() => kill)
     yield* start
     return { name, port, start, kill, output: () => output.join("") }
@@ -98,7 +105,8 @@ export const untilFinal = (
     for (let attempt = 0; attempt < 400; attempt++) {
       const during = faulty()
       const answer = yield* Effect.promise(() =>
-        request().catch((error: unknown) => ({ status: 0, body: { error: String(error) } }) as Answer))
+        request().catch((error: unknown) => ({ status: 0, body: { error: String(error) } }) as Answer)
+      )
       // counted in the scenario it came back in; a fault that began while it was in flight counts too
       const tally = tallyNow()
       const faultSeen = during || faulty()

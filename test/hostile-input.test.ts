@@ -28,37 +28,54 @@ const jwtSecret = randomBytes(32).toString("base64url")
 const serviceToken = "hostile-input-service-token"
 const admin = { email: `admin-${randomUUID()}@example.com`, password: "admin password for hostile input" }
 
-const config = ConfigProvider.layerAdd(ConfigProvider.fromUnknown({
-  JWT_SECRET: jwtSecret,
-  SERVICE_TOKEN: serviceToken,
-  STRIPE_WEBHOOK_SECRET: "whsec_hostile_input",
-  ADMIN_EMAIL: admin.email,
-  ADMIN_PASSWORD: admin.password,
-  PAYMENTS_RECONCILE_INTERVAL: "1 hour"
-}), { asPrimary: true })
+const config = ConfigProvider.layerAdd(
+  ConfigProvider.fromUnknown({
+    JWT_SECRET: jwtSecret,
+    SERVICE_TOKEN: serviceToken,
+    STRIPE_WEBHOOK_SECRET: "whsec_hostile_input",
+    ADMIN_EMAIL: admin.email,
+    ADMIN_PASSWORD: admin.password,
+    PAYMENTS_RECONCILE_INTERVAL: "1 hour"
+  }),
+  { asPrimary: true }
+)
 
-class Urls extends Context.Service<Urls, { readonly billing: string; readonly payments: string; readonly catalog: string }>()(
-  "test/HostileInputUrls"
-) {}
+class Urls
+  extends Context.Service<Urls, { readonly billing: string; readonly payments: string; readonly catalog: string }>()(
+    "test/HostileInputUrls"
+  )
+{}
 const PaymentsUrl = Context.Service<string>("test/PaymentsUrl")
 
 const urlOf = <I, E, R>(app: Layer.Layer<I | HttpServer.HttpServer, E, R>) =>
   Effect.map(Layer.build(app), (context) => serverUrl(Context.get(context, HttpServer.HttpServer)))
 
-const Payments = Layer.effect(PaymentsUrl, urlOf(PaymentsApp.pipe(
-  Layer.provide(Layer.unwrap(Effect.map(Effect.service(StripeSandbox), (sandbox) =>
-    StripeClient.layerWith({ apiBase: sandbox.url, timeout: "3 seconds" }))))
-)))
-
-const Apps = Layer.effect(Urls, Effect.gen(function*() {
-  const payments = yield* PaymentsUrl
-  const billing = yield* urlOf(BillingApp.pipe(
-    Layer.provide(PaymentsRpcClient.layer(`${payments}/rpc`, Redacted.make(serviceToken))),
-    Layer.provide(CatalogMigrations)
+const Payments = Layer.effect(
+  PaymentsUrl,
+  urlOf(PaymentsApp.pipe(
+    Layer.provide(
+      Layer.unwrap(
+        Effect.map(
+          Effect.service(StripeSandbox),
+          (sandbox) => StripeClient.layerWith({ apiBase: sandbox.url, timeout: "3 seconds" })
+        )
+      )
+    )
   ))
-  const catalog = yield* urlOf(CatalogLive)
-  return { billing, payments, catalog }
-})).pipe(
+)
+
+const Apps = Layer.effect(
+  Urls,
+  Effect.gen(function*() {
+    const payments = yield* PaymentsUrl
+    const billing = yield* urlOf(BillingApp.pipe(
+      Layer.provide(PaymentsRpcClient.layer(`${payments}/rpc`, Redacted.make(serviceToken))),
+      Layer.provide(CatalogMigrations)
+    ))
+    const catalog = yield* urlOf(CatalogLive)
+    return { billing, payments, catalog }
+  })
+).pipe(
   Layer.provide(Payments),
   Layer.provideMerge(StripeSandbox.layer({ webhookRetryBase: "50 millis" })),
   Layer.provide(config),
@@ -103,7 +120,9 @@ const login = (billing: string, email: string, password: string) =>
  */
 const fault = (answer: Answer, secured: boolean): string | undefined => {
   if (answer.status < 400 || answer.status >= 500) return `status ${answer.status}: ${answer.text.slice(0, 200)}`
-  if (secured && (answer.status === 401 || answer.status === 403)) return `status ${answer.status}: the probe was not authenticated`
+  if (secured && (answer.status === 401 || answer.status === 403)) {
+    return `status ${answer.status}: the probe was not authenticated`
+  }
   if (!answer.contentType.startsWith("application/json")) return `status ${answer.status} without a JSON body`
   try {
     const body = JSON.parse(answer.text) as { _tag?: unknown; message?: unknown }
@@ -124,7 +143,9 @@ const tableCounts = SqlClient.SqlClient.use((sql) =>
       WHERE table_schema IN ('billing', 'payments', 'catalog') AND table_type = 'BASE TABLE' ORDER BY 1, 2`
     const counts: Record<string, number> = {}
     for (const table of tables) {
-      const rows = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(table.schema)}.${sql(table.name)}`
+      const rows = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(table.schema)}.${
+        sql(table.name)
+      }`
       counts[`${table.schema}.${table.name}`] = rows[0]?.n ?? -1
     }
     return counts
@@ -132,7 +153,9 @@ const tableCounts = SqlClient.SqlClient.use((sql) =>
 ).pipe(Effect.orDie)
 
 const sandboxCounts = StripeSandbox.use((sandbox) => sandbox.ledger.snapshot).pipe(
-  Effect.map((snapshot) => Object.fromEntries(Object.entries(snapshot).map(([name, objects]) => [name, objects.length])))
+  Effect.map((snapshot) =>
+    Object.fromEntries(Object.entries(snapshot).map(([name, objects]) => [name, objects.length]))
+  )
 )
 
 const state = Effect.all({ tables: tableCounts, sandbox: sandboxCounts })
@@ -153,7 +176,9 @@ layer(Apps, { excludeTestServices: true, timeout: 120_000 })("hostile input", (i
       const statuses: Record<number, number> = {}
       for (const app of apps) {
         const base = urls[app]
-        const doc = yield* Effect.promise(() => fetch(`${base}/openapi.json`).then((r) => r.json() as Promise<OpenApiDocument>))
+        const doc = yield* Effect.promise(() =>
+          fetch(`${base}/openapi.json`).then((r) => r.json() as Promise<OpenApiDocument>)
+        )
         const operations = endpoints(doc)
         let count = 0
         for (const endpoint of operations) {
@@ -168,13 +193,16 @@ layer(Apps, { excludeTestServices: true, timeout: 120_000 })("hostile input", (i
           count += probes.length
           const answers = yield* Effect.forEach(
             probes,
-            (probe: Probe) => Effect.promise(() => send(base, probe.request).then((answer) => [probe, answer] as const)),
+            (probe: Probe) =>
+              Effect.promise(() => send(base, probe.request).then((answer) => [probe, answer] as const)),
             { concurrency: 8 }
           )
           for (const [probe, answer] of answers) {
             statuses[answer.status] = (statuses[answer.status] ?? 0) + 1
             const problem = fault(answer, endpoint.secured)
-            if (problem !== undefined) faults.push(`${app} ${endpoint.method} ${endpoint.path} — ${probe.label}: ${problem}`)
+            if (problem !== undefined) {
+              faults.push(`${app} ${endpoint.method} ${endpoint.path} — ${probe.label}: ${problem}`)
+            }
           }
         }
         sizes[app] = { operations: operations.length, probes: count }
@@ -202,14 +230,18 @@ layer(Apps, { excludeTestServices: true, timeout: 120_000 })("hostile input", (i
           .sign(Buffer.from(jwtSecret, "utf8"))
       )
       const before = yield* state
-      const doc = yield* Effect.promise(() => fetch(`${urls.billing}/openapi.json`).then((r) => r.json() as Promise<OpenApiDocument>))
+      const doc = yield* Effect.promise(() =>
+        fetch(`${urls.billing}/openapi.json`).then((r) => r.json() as Promise<OpenApiDocument>)
+      )
       const answers: Array<string> = []
       for (const endpoint of endpoints(doc).filter((e) => e.secured)) {
         const { baseline } = probesOf(doc, endpoint, { authorization: `Bearer ${ghost}` })
         // twice: the second would be a hot route's answer, had the first been accepted
         for (const _ of [1, 2]) {
           const answer = yield* Effect.promise(() => send(urls.billing, baseline))
-          if (answer.status !== 401) answers.push(`${endpoint.method} ${endpoint.path}: ${answer.status} ${answer.text.slice(0, 120)}`)
+          if (answer.status !== 401) {
+            answers.push(`${endpoint.method} ${endpoint.path}: ${answer.status} ${answer.text.slice(0, 120)}`)
+          }
         }
       }
       assert.deepStrictEqual(answers, [])
@@ -223,9 +255,12 @@ const unvalidated = <Id extends string, Groups extends HttpApiGroup.Constraint>(
   HttpApi.reflect(api, {
     onGroup: () => {},
     onEndpoint: ({ endpoint, middleware }) => {
-      const takesInput = endpoint.params !== undefined || endpoint.query !== undefined || endpoint.headers !== undefined ||
+      const takesInput = endpoint.params !== undefined || endpoint.query !== undefined ||
+        endpoint.headers !== undefined ||
         endpoint.payload.size > 0 || endpoint.method !== "GET"
-      if (takesInput && ![...middleware].some((m) => m.key === RequestValidation.key)) missing.push(`${endpoint.method} ${endpoint.path}`)
+      if (takesInput && ![...middleware].some((m) => m.key === RequestValidation.key)) {
+        missing.push(`${endpoint.method} ${endpoint.path}`)
+      }
     }
   })
   return missing
@@ -233,10 +268,9 @@ const unvalidated = <Id extends string, Groups extends HttpApiGroup.Constraint>(
 
 describe("hostile input inventory", () => {
   it("every endpoint that takes input carries RequestValidation (body limit, storable text, 400 naming the field)", () => {
-    assert.deepStrictEqual({ billing: unvalidated(BillingApi), payments: unvalidated(PaymentsApi), catalog: unvalidated(CatalogApi) }, {
-      billing: [],
-      payments: [],
-      catalog: []
-    })
+    assert.deepStrictEqual(
+      { billing: unvalidated(BillingApi), payments: unvalidated(PaymentsApi), catalog: unvalidated(CatalogApi) },
+      { billing: [], payments: [], catalog: [] }
+    )
   })
 })

@@ -76,7 +76,8 @@ export const endpoints = (doc: OpenApiDocument): ReadonlyArray<Endpoint> =>
         params: operation.parameters ?? [],
         body: operation.requestBody?.content?.["application/json"]?.schema
       }]
-    }))
+    })
+  )
 
 const resolver = (doc: OpenApiDocument) => (schema: JsonSchema | undefined): JsonSchema => {
   let current = schema ?? {}
@@ -84,7 +85,9 @@ const resolver = (doc: OpenApiDocument) => (schema: JsonSchema | undefined): Jso
     const name = current.$ref.split("/").at(-1) ?? ""
     current = doc.components?.schemas?.[name] ?? {}
   }
-  if (current.allOf !== undefined) return current.allOf.reduce<JsonSchema>((all, part) => ({ ...all, ...resolver(doc)(part) }), current)
+  if (current.allOf !== undefined) {
+    return current.allOf.reduce<JsonSchema>((all, part) => ({ ...all, ...resolver(doc)(part) }), current)
+  }
   const alternatives = current.anyOf ?? current.oneOf
   // `X | null`: the non-null side
   if (alternatives !== undefined) return resolver(doc)(alternatives.find((a) => a.type !== "null") ?? alternatives[0])
@@ -126,7 +129,9 @@ const baselineValue = (doc: OpenApiDocument, name: string, raw: JsonSchema | und
     case "array":
       return [baselineValue(doc, name, schema.items)]
     case "object":
-      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([key, inner]) => [key, baselineValue(doc, key, inner)]))
+      return Object.fromEntries(
+        Object.entries(schema.properties ?? {}).map(([key, inner]) => [key, baselineValue(doc, key, inner)])
+      )
     default:
       return schema.pattern === undefined ? `probe ${name}` : fromPattern(schema.pattern, name)
   }
@@ -140,12 +145,13 @@ const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toStrin
 /** In a URL a lone surrogate can only travel as the percent-encoded bytes of its (invalid) UTF-8 form. */
 const loneSurrogateInUrl = "%ED%A0%80"
 
-const stringProbes = (base: string) => [
-  ["NUL", `${base}\u0000`],
-  ["lone high surrogate", `${base}\ud800`],
-  ["lone low surrogate", `\udc00${base}`],
-  ["10k characters", `${base}${tenThousand}`]
-] as const
+const stringProbes = (base: string) =>
+  [
+    ["NUL", `${base}\u0000`],
+    ["lone high surrogate", `${base}\ud800`],
+    ["lone low surrogate", `\udc00${base}`],
+    ["10k characters", `${base}${tenThousand}`]
+  ] as const
 
 const wrongTypes = (type: string | undefined): ReadonlyArray<readonly [string, unknown]> => [
   ...(type === "string" || type === "enum" ? [] : [["a string", "12"] as const]),
@@ -156,7 +162,13 @@ const wrongTypes = (type: string | undefined): ReadonlyArray<readonly [string, u
   ...(type === "array" ? [] : [["an array", ["a"]] as const])
 ]
 
-const boundaryNumbers = [["-1", -1], ["1.5", 1.5], ["1e300", 1e300], ["-1e15", -1e15], ["2^53 + 2", 9_007_199_254_740_994]] as const
+const boundaryNumbers = [
+  ["-1", -1],
+  ["1.5", 1.5],
+  ["1e300", 1e300],
+  ["-1e15", -1e15],
+  ["2^53 + 2", 9_007_199_254_740_994]
+] as const
 
 const impossibleDates = [
   "2026-02-31",
@@ -181,7 +193,11 @@ const tamperedCursors = [
 ] as const
 
 /** Query strings carry text only: what each kind of query field must refuse. */
-const queryProbes = (doc: OpenApiDocument, param: Parameter, base: string): ReadonlyArray<readonly [string, string]> => {
+const queryProbes = (
+  doc: OpenApiDocument,
+  param: Parameter,
+  base: string
+): ReadonlyArray<readonly [string, string]> => {
   const schema = resolver(doc)(param.schema)
   const encoded = (value: string) => encodeURIComponent(value)
   const text: Array<readonly [string, string]> = [
@@ -189,8 +205,12 @@ const queryProbes = (doc: OpenApiDocument, param: Parameter, base: string): Read
     ["lone surrogate", `${encoded(base)}${loneSurrogateInUrl}`],
     ["10k characters", encoded(`${base}${tenThousand}`)]
   ]
-  if (param.name === "cursor") return [...text.slice(0, 2), ...tamperedCursors.map(([label, value]) => [label, encoded(value)] as const)]
-  if (param.name === "limit") return [...text, ...["abc", "-1", "0", "101", "1.5", "1e300", " 5"].map((v) => [v, encoded(v)] as const)]
+  if (param.name === "cursor") {
+    return [...text.slice(0, 2), ...tamperedCursors.map(([label, value]) => [label, encoded(value)] as const)]
+  }
+  if (param.name === "limit") {
+    return [...text, ...["abc", "-1", "0", "101", "1.5", "1e300", " 5"].map((v) => [v, encoded(v)] as const)]
+  }
   if (isDateField(param.name, param.schema)) return [...text, ...impossibleDates.map((v) => [v, encoded(v)] as const)]
   if (typeOf(schema) === "enum") return [...text, ["not a value", "not-a-value"]]
   return text
@@ -206,7 +226,12 @@ const pathProbes = (base: string): ReadonlyArray<readonly [string, string]> => [
 ]
 
 /** Body probes for the field at `path` (its schema `raw`, its baseline value `base`). */
-const bodyProbes = (doc: OpenApiDocument, name: string, raw: JsonSchema | undefined, base: unknown): ReadonlyArray<readonly [string, unknown]> => {
+const bodyProbes = (
+  doc: OpenApiDocument,
+  name: string,
+  raw: JsonSchema | undefined,
+  base: unknown
+): ReadonlyArray<readonly [string, unknown]> => {
   const type = typeOf(resolver(doc)(raw))
   const probes: Array<readonly [string, unknown]> = [...wrongTypes(type)]
   if (typeof base === "string") probes.push(...stringProbes(base))
@@ -228,7 +253,12 @@ const setAt = (value: unknown, path: Path, replacement: unknown): unknown => {
 }
 
 /** Every field of a baseline body with its schema: objects by key, arrays by their first element. */
-const fieldsOf = (doc: OpenApiDocument, raw: JsonSchema | undefined, value: unknown, path: Path = []): ReadonlyArray<readonly [Path, string, JsonSchema | undefined, unknown]> => {
+const fieldsOf = (
+  doc: OpenApiDocument,
+  raw: JsonSchema | undefined,
+  value: unknown,
+  path: Path = []
+): ReadonlyArray<readonly [Path, string, JsonSchema | undefined, unknown]> => {
   const schema = resolver(doc)(raw)
   const here = path.length === 0 ? [] : [[path, String(path.at(-1)), raw, value] as const]
   if (Array.isArray(value)) return [...here, ...fieldsOf(doc, schema.items, value[0], [...path, 0])]
@@ -263,33 +293,49 @@ export const probesOf = (doc: OpenApiDocument, endpoint: Endpoint, headers: Read
   const pathParams = endpoint.params.filter((p) => p.in === "path")
   const queryParams = endpoint.params.filter((p) => p.in === "query")
   // header parameters (Idempotency-Key) get a well-formed value; they are not probed
-  const headerValues = Object.fromEntries(endpoint.params.filter((p) => p.in === "header").map((p) => [p.name, "hostile-probe-key"]))
+  const headerValues = Object.fromEntries(
+    endpoint.params.filter((p) => p.in === "header").map((p) => [p.name, "hostile-probe-key"])
+  )
   const allHeaders = { ...headerValues, ...headers }
   const pathBase = Object.fromEntries(pathParams.map((p) => [p.name, String(baselineValue(doc, p.name, p.schema))]))
   const queryBase = queryParams.filter((p) => p.required === true || p.name === "from" || p.name === "to")
     .map((p) => [p.name, encodeURIComponent(String(baselineValue(doc, p.name, p.schema)))] as const)
   const body = endpoint.body === undefined ? undefined : baselineValue(doc, "body", endpoint.body)
-  const baseline = requestOf(endpoint, Object.fromEntries(Object.entries(pathBase).map(([k, v]) => [k, encodeURIComponent(v)])), queryBase, body, allHeaders)
+  const baseline = requestOf(
+    endpoint,
+    Object.fromEntries(Object.entries(pathBase).map(([k, v]) => [k, encodeURIComponent(v)])),
+    queryBase,
+    body,
+    allHeaders
+  )
 
   const probes: Array<Probe> = []
   const encodedPath = Object.fromEntries(Object.entries(pathBase).map(([k, v]) => [k, encodeURIComponent(v)]))
   for (const param of pathParams) {
     for (const [label, value] of pathProbes(pathBase[param.name] ?? "")) {
-      probes.push({ label: `path ${param.name}: ${label}`, request: requestOf(endpoint, { ...encodedPath, [param.name]: value }, queryBase, body, allHeaders) })
+      probes.push({
+        label: `path ${param.name}: ${label}`,
+        request: requestOf(endpoint, { ...encodedPath, [param.name]: value }, queryBase, body, allHeaders)
+      })
     }
   }
   for (const param of queryParams) {
     const base = String(baselineValue(doc, param.name, param.schema))
     for (const [label, value] of queryProbes(doc, param, base)) {
       const query = [...queryBase.filter(([name]) => name !== param.name), [param.name, value] as const]
-      probes.push({ label: `query ${param.name}: ${label}`, request: requestOf(endpoint, encodedPath, query, body, allHeaders) })
+      probes.push({
+        label: `query ${param.name}: ${label}`,
+        request: requestOf(endpoint, encodedPath, query, body, allHeaders)
+      })
     }
   }
   if (body !== undefined) {
-    probes.push(...wrongTypes("object").map(([label, value]) => ({
-      label: `body: ${label}`,
-      request: requestOf(endpoint, encodedPath, queryBase, value, allHeaders)
-    })))
+    probes.push(
+      ...wrongTypes("object").map(([label, value]) => ({
+        label: `body: ${label}`,
+        request: requestOf(endpoint, encodedPath, queryBase, value, allHeaders)
+      }))
+    )
     for (const [path, name, schema, value] of fieldsOf(doc, endpoint.body, body)) {
       for (const [label, replacement] of bodyProbes(doc, name, schema, value)) {
         probes.push({

@@ -78,16 +78,31 @@ const Catalog = CatalogLive.pipe(
 layer(Catalog, { excludeTestServices: true, timeout: 30_000 })("the HTTP edge (catalog)", (it) => {
   it.effect("every response carries the security headers: hot, API, error, not found, docs", () =>
     Effect.gen(function*() {
-      for (const path of ["/health", "/ready", "/openapi.json", "/admin/v1/films", "/admin/v1/films/%00", "/nowhere", "/docs"]) {
+      for (const path of [
+        "/health",
+        "/ready",
+        "/openapi.json",
+        "/admin/v1/films",
+        "/admin/v1/films/%00",
+        "/nowhere",
+        "/docs"
+      ]) {
         expectSecurityHeaders((yield* get(path)).headers, path)
       }
       // an error the router answers without a body (no route, an undecodable path) gets a JSON one
       for (const path of ["/nowhere", "/admin/v1/films/%ED%A0%80"]) {
         const missing = yield* get(path)
-        assert.deepStrictEqual([missing.status, (JSON.parse(missing.text) as { _tag: string })._tag], [404, "NotFound"], path)
+        assert.deepStrictEqual(
+          [missing.status, (JSON.parse(missing.text) as { _tag: string })._tag],
+          [404, "NotFound"],
+          path
+        )
       }
       const api = yield* get("/openapi.json")
-      assert.strictEqual(api.headers.get("content-security-policy"), "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+      assert.strictEqual(
+        api.headers.get("content-security-policy"),
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+      )
     }))
 
   it.effect("/docs runs only its own inline scripts (by hash), its fonts, and requests to this origin", () =>
@@ -133,8 +148,10 @@ layer(Catalog, { excludeTestServices: true, timeout: 30_000 })("the HTTP edge (c
       assert.include(trickle, "x-frame-options: DENY")
       const token = yield* adminToken
       const body = yield* rawConnection((socket) => {
-        socket.write(`POST /admin/v1/films HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
-          "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        socket.write(
+          `POST /admin/v1/films HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        )
         const timer = setInterval(() => socket.writable && socket.write(" "), 200)
         socket.on("close", () => clearInterval(timer))
       }).pipe(Effect.timeout("15 seconds"))
@@ -143,7 +160,9 @@ layer(Catalog, { excludeTestServices: true, timeout: 30_000 })("the HTTP edge (c
 
   it.effect("what node:http cannot parse answers 400 as JSON", () =>
     Effect.gen(function*() {
-      const answer = yield* rawConnection((socket) => socket.write("NOT HTTP AT ALL\r\n\r\n")).pipe(Effect.timeout("15 seconds"))
+      const answer = yield* rawConnection((socket) => socket.write("NOT HTTP AT ALL\r\n\r\n")).pipe(
+        Effect.timeout("15 seconds")
+      )
       assert.match(answer, /^HTTP\/1\.1 400 /)
       assert.include(answer, `"_tag":"BadRequest"`)
     }))
@@ -183,7 +202,10 @@ const unauthorizedRpc = Effect.gen(function*() {
       body: JSON.stringify(call)
     })
     assert.strictEqual(answer.status, 401)
-    assert.deepStrictEqual(JSON.parse(answer.text), { _tag: "Unauthorized", message: "missing or invalid service token" })
+    assert.deepStrictEqual(JSON.parse(answer.text), {
+      _tag: "Unauthorized",
+      message: "missing or invalid service token"
+    })
     expectSecurityHeaders(answer.headers, "/rpc")
   }
   // with the token (the development one: SERVICE_TOKEN is unset here) the call reaches the RPC layer

@@ -21,7 +21,8 @@ const specs: Record<string, Json> = {
 
 const operations = (spec: Json) =>
   Object.entries(spec["paths"] as Record<string, Record<string, Json>>).flatMap(([path, item]) =>
-    Object.entries(item).map(([method, operation]) => ({ path, method, operation })))
+    Object.entries(item).map(([method, operation]) => ({ path, method, operation }))
+  )
 
 /** Every (name, schema) property of every component schema, nested objects and array items included. */
 const properties = (schema: Json, found: Array<readonly [string, Json]> = []): Array<readonly [string, Json]> => {
@@ -46,8 +47,11 @@ describe("OpenAPI documents", () => {
       for (const [name, spec] of Object.entries(specs)) {
         writeFileSync(resolve(dir, `${name}.json`), JSON.stringify(spec, null, 2))
         const system = ["/health", "/ready", "/metrics"].filter((path) =>
-          !Object.keys(spec["paths"][path]["get"]["responses"]).some((status) => status.startsWith("4")))
-        ignore[`${name}.json`] = { "operation-4xx-response": system.map((path) => `#/paths/~1${path.slice(1)}/get/responses`) }
+          !Object.keys(spec["paths"][path]["get"]["responses"]).some((status) => status.startsWith("4"))
+        )
+        ignore[`${name}.json`] = {
+          "operation-4xx-response": system.map((path) => `#/paths/~1${path.slice(1)}/get/responses`)
+        }
       }
       writeFileSync(resolve(dir, ".redocly.lint-ignore.yaml"), JSON.stringify(ignore, null, 2))
       const cli = resolve(repoRoot, "node_modules/@redocly/cli/bin/cli.js")
@@ -58,7 +62,11 @@ describe("OpenAPI documents", () => {
             return execFileSync(process.execPath, [cli, "lint", "--extends", "recommended", "--format", "json", file], {
               cwd: dir,
               encoding: "utf8",
-              env: { PATH: process.env["PATH"] ?? "", REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+              env: {
+                PATH: process.env["PATH"] ?? "",
+                REDOCLY_TELEMETRY: "off",
+                REDOCLY_SUPPRESS_UPDATE_NOTICE: "true"
+              },
               stdio: ["ignore", "pipe", "pipe"]
             })
           } catch (error) {
@@ -70,7 +78,9 @@ describe("OpenAPI documents", () => {
       }
       for (const name of Object.keys(specs)) {
         const report = lint(`${name}.json`)
-        const problems = report.problems.map((p) => `${name}: ${p["ruleId"]} at ${p["location"]?.[0]?.["pointer"]}: ${p["message"]}`)
+        const problems = report.problems.map((p) =>
+          `${name}: ${p["ruleId"]} at ${p["location"]?.[0]?.["pointer"]}: ${p["message"]}`
+        )
         assert.deepStrictEqual(problems, [])
         assert.strictEqual(report.totals.errors + report.totals.warnings, 0, name)
       }
@@ -96,7 +106,9 @@ describe("OpenAPI documents", () => {
             assert.notProperty(operation["responses"], "415", `${method} ${path}`)
           }
           for (const parameter of operation["parameters"] ?? []) {
-            if (parameter["name"] === "limit") assert.deepInclude(parameter["schema"], { type: "integer", minimum: 1, maximum: 100 })
+            if (parameter["name"] === "limit") {
+              assert.deepInclude(parameter["schema"], { type: "integer", minimum: 1, maximum: 100 })
+            }
           }
         }
       })

@@ -56,7 +56,9 @@ export const configVariablesBy = {
 } as const
 
 /** Every variable name the config layer asks for. */
-export const configVariables: ReadonlySet<string> = new Set(Object.values(configVariablesBy).flatMap((names) => [...names]))
+export const configVariables: ReadonlySet<string> = new Set(
+  Object.values(configVariablesBy).flatMap((names) => [...names])
+)
 
 const whatEachAppNeeds = () =>
   operationsDoc.slice(operationsDoc.indexOf("### What each app needs"), operationsDoc.indexOf("## Running"))

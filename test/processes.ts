@@ -19,7 +19,8 @@ export const freePort = Effect.promise(() =>
       const address = s.address()
       s.close(() => resolve(typeof address === "object" && address ? address.port : 0))
     })
-  }))
+  })
+)
 
 export interface AppProcess {
   readonly name: string
@@ -122,7 +123,8 @@ export const clientAt = <Id extends string, Groups extends HttpApiGroup.Constrai
   HttpApiClient.make(api, {
     baseUrl,
     transformClient: HttpClient.mapRequest((request) =>
-      bearer === undefined ? request : HttpClientRequest.bearerToken(request, bearer))
+      bearer === undefined ? request : HttpClientRequest.bearerToken(request, bearer)
+    )
   }).pipe(Effect.provide(FetchHttpClient.layer))
 
 /** Every message on the exchange, from now on. */
@@ -138,8 +140,13 @@ export const consumeAll = (url: string, exchange: string) =>
     yield* Effect.promise(() => channel.bindQueue(queue, exchange, "#"))
     const inbox = yield* Queue.unbounded<{ readonly type: string; readonly body: string }>()
     yield* Effect.promise(() =>
-      channel.consume(queue, (m) => m && Queue.offerUnsafe(inbox, { type: m.fields.routingKey, body: m.content.toString() }), {
-        noAck: true
-      }))
+      channel.consume(
+        queue,
+        (m) => m && Queue.offerUnsafe(inbox, { type: m.fields.routingKey, body: m.content.toString() }),
+        {
+          noAck: true
+        }
+      )
+    )
     return inbox
   })

@@ -27,16 +27,27 @@ const freePort = Effect.promise(() =>
       const address = s.address()
       s.close(() => resolve(typeof address === "object" && address ? address.port : 0))
     })
-  }))
+  })
+)
 
 describe("graceful shutdown", () => {
   it.live("closing the scope refuses new connections and drains the in-flight request", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
-      const SlowLive = HttpApiBuilder.group(SlowApi, "slow", (handlers) =>
-        handlers.handle("slow", () =>
-          Deferred.succeed(started, undefined).pipe(Effect.andThen(Deferred.await(release)), Effect.as({ done: true }))))
+      const SlowLive = HttpApiBuilder.group(
+        SlowApi,
+        "slow",
+        (handlers) =>
+          handlers.handle(
+            "slow",
+            () =>
+              Deferred.succeed(started, undefined).pipe(
+                Effect.andThen(Deferred.await(release)),
+                Effect.as({ done: true })
+              )
+          )
+      )
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
         serveApi({ service: "slow", api: SlowApi, groups: SlowLive, http: HttpConfig("SLOW_TEST_PORT", 0) }),

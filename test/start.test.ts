@@ -7,10 +7,12 @@ import { documentedMetrics } from "./operations-doc.ts"
 import { fetchText, freePort, spawnApp, waitHealthy } from "./processes.ts"
 
 const seriesLabels = (text: string, label: string) =>
-  new Set(text.split("\n").filter((l) => !l.startsWith("#")).flatMap((l) => {
-    const found = new RegExp(`${label}="([^"]*)"`).exec(l)
-    return found === null ? [] : [found[1]!]
-  }))
+  new Set(
+    text.split("\n").filter((l) => !l.startsWith("#")).flatMap((l) => {
+      const found = new RegExp(`${label}="([^"]*)"`).exec(l)
+      return found === null ? [] : [found[1]!]
+    })
+  )
 
 describe("npm start", () => {
   it.live("each app's /metrics serves its own series, HTTP and business metrics alike", () =>

@@ -56,7 +56,8 @@ for (const app of apps) {
           assert.match(text, /# TYPE http_request_duration_seconds histogram/)
           const line = text.split("\n").find((l) =>
             l.startsWith("http_requests_total{") && l.includes(`service="${app.name}"`) && l.includes(`route="/health"`)
-            && l.includes(`status="200"`))
+            && l.includes(`status="200"`)
+          )
           assert.isDefined(line)
           assert.isAtLeast(Number(line?.split(" ").at(-1)), 2)
           const raw = yield* get("/metrics")

@@ -7,7 +7,18 @@
 //  - GET /v1/me at full speed with one (cached) access token; target >= 0.5x bare node:http.
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
-import { freePort, load, type LoadResult, median, postJsonTo, printTable, realServicesEnv, roundsRow, startBare, startNode } from "./lib.ts"
+import {
+  freePort,
+  load,
+  type LoadResult,
+  median,
+  postJsonTo,
+  printTable,
+  realServicesEnv,
+  roundsRow,
+  startBare,
+  startNode
+} from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const rate = 200
@@ -42,7 +53,10 @@ const tokens = Array.from({ length: needed }, () => randomBytes(32).toString("ba
 const rows = tokens.map((token) =>
   [randomUUID(), createHash("sha256").update(token).digest("hex"), randomUUID(), String(account["id"])].join("\t")
 ).join("\n")
-psql(["-d", database, "-c",
+psql([
+  "-d",
+  database,
+  "-c",
   "CREATE TEMP TABLE t (id text, token_hash text, family_id text, user_id text); " +
   "COPY t FROM STDIN; " +
   "INSERT INTO billing.refresh_tokens (id, token_hash, family_id, user_id, issued_at, expires_at) " +
@@ -72,7 +86,9 @@ const refreshLoad = (url: string, duration: number, consume: boolean, connection
 const meLoad = (url: string) => load({ url: url + "/v1/me", headers: { authorization: `Bearer ${accessToken}` } })
 
 const results = {
-  refresh: Object.fromEntries(widths.map((c) => [c, { bare: [] as Array<LoadResult>, billing: [] as Array<LoadResult> }])),
+  refresh: Object.fromEntries(
+    widths.map((c) => [c, { bare: [] as Array<LoadResult>, billing: [] as Array<LoadResult> }])
+  ),
   me: { bare: [] as Array<LoadResult>, billing: [] as Array<LoadResult> }
 }
 try {
@@ -95,16 +111,27 @@ try {
   psql(["-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
 }
 
-printTable(`POST /v1/auth/refresh at ${rate} req/s (autocannon overallRate), ${rounds} rounds of ${refreshSeconds} s`, widths.flatMap((c) => [
-  roundsRow(`bare node:http, -c ${c}`, results.refresh[c]?.bare ?? []),
-  roundsRow(`billing /v1/auth/refresh, -c ${c}`, results.refresh[c]?.billing ?? [])
-]))
+printTable(
+  `POST /v1/auth/refresh at ${rate} req/s (autocannon overallRate), ${rounds} rounds of ${refreshSeconds} s`,
+  widths.flatMap((c) => [
+    roundsRow(`bare node:http, -c ${c}`, results.refresh[c]?.bare ?? []),
+    roundsRow(`billing /v1/auth/refresh, -c ${c}`, results.refresh[c]?.billing ?? [])
+  ])
+)
 printTable(`GET /v1/me, autocannon -c 32, ${rounds} alternating rounds of 5 s`, [
   roundsRow("bare node:http", results.me.bare),
   roundsRow("billing /v1/me", results.me.billing)
 ])
 const ratios = results.me.billing.map((r, i) => r.rps / (results.me.bare[i]?.rps ?? NaN))
 for (const c of widths) {
-  console.log(`\nrefresh p99 at -c ${c}: median ${median((results.refresh[c]?.billing ?? []).map((r) => r.p99))} ms; target <= 30 ms`)
+  console.log(
+    `\nrefresh p99 at -c ${c}: median ${
+      median((results.refresh[c]?.billing ?? []).map((r) => r.p99))
+    } ms; target <= 30 ms`
+  )
 }
-console.log(`/v1/me / bare: median ${median(ratios).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")}); target >= 0.5`)
+console.log(
+  `/v1/me / bare: median ${median(ratios).toFixed(2)} (per round ${
+    ratios.map((r) => r.toFixed(2)).join(", ")
+  }); target >= 0.5`
+)

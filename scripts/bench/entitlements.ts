@@ -10,14 +10,28 @@ import { FilmId, UserId } from "@kassa/domain/ids"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
-import { freePort, load, type LoadResult, median, migrateCatalog, postJsonTo, printTable, realServicesEnv, roundsRow, startBare, startNode } from "./lib.ts"
+import {
+  freePort,
+  load,
+  type LoadResult,
+  median,
+  migrateCatalog,
+  postJsonTo,
+  printTable,
+  realServicesEnv,
+  roundsRow,
+  startBare,
+  startNode
+} from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const films = 30_000
 const database = `kassa_bench_ent_${randomBytes(4).toString("hex")}`
 const serviceToken = randomBytes(24).toString("base64url")
 const psql = (args: ReadonlyArray<string>) =>
-  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", ...args], { stdio: ["ignore", "ignore", "inherit"] })
+  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", ...args], {
+    stdio: ["ignore", "ignore", "inherit"]
+  })
 psql(["-c", `CREATE DATABASE ${database}`])
 await migrateCatalog(database)
 
@@ -38,18 +52,23 @@ const { accessToken } = await postJson("/v1/auth/token", { email, password }) as
 
 // one product holding every film, and the read-model row its active subscription leaves (the writer is tested
 // elsewhere; here only reads are measured)
-psql(["-d", database, "-c", [
-  "INSERT INTO billing.products (id, name, description, status, catalog_version) VALUES ('prod_bench', 'Bench', '', 'active', 0)",
-  `INSERT INTO billing.films (id, title, catalog_version) SELECT 'film_' || g, 'Film ' || g, 0 FROM generate_series(1, ${films}) g`,
-  "INSERT INTO billing.product_films (product_id, film_id) SELECT 'prod_bench', id FROM billing.films",
-  `INSERT INTO billing.entitlements (user_id, product_id, until, updated_at) VALUES ('${userId}', 'prod_bench', now() + interval '30 days', now())`
-].join("; ")])
+psql([
+  "-d",
+  database,
+  "-c",
+  [
+    "INSERT INTO billing.products (id, name, description, status, catalog_version) VALUES ('prod_bench', 'Bench', '', 'active', 0)",
+    `INSERT INTO billing.films (id, title, catalog_version) SELECT 'film_' || g, 'Film ' || g, 0 FROM generate_series(1, ${films}) g`,
+    "INSERT INTO billing.product_films (product_id, film_id) SELECT 'prod_bench', id FROM billing.films",
+    `INSERT INTO billing.entitlements (user_id, product_id, until, updated_at) VALUES ('${userId}', 'prod_bench', now() + interval '30 days', now())`
+  ].join("; ")
+])
 
 const auth = { authorization: `Bearer ${accessToken}` }
 const hotPath = "/v1/entitlements/films/film_1"
 const sample = await fetch(billing.url + hotPath, { headers: auth })
 const sampleBody = await sample.text()
-if (!sampleBody.includes('"allowed":true')) throw new Error(`unexpected answer ${sampleBody}`)
+if (!sampleBody.includes("\"allowed\":true")) throw new Error(`unexpected answer ${sampleBody}`)
 const bare = await startBare(sampleBody, sample.headers.get("content-type") ?? "application/json")
 
 let cold = 2 // film_1 is warm
@@ -61,7 +80,12 @@ const coldLoad = (url: string) =>
     connections: 8,
     duration: 5,
     overallRate: 200,
-    requests: [{ method: "GET", path: hotPath, headers: auth, setupRequest: (request) => ({ ...request, path: `/v1/entitlements/films/film_${cold++}` }) }]
+    requests: [{
+      method: "GET",
+      path: hotPath,
+      headers: auth,
+      setupRequest: (request) => ({ ...request, path: `/v1/entitlements/films/film_${cold++}` })
+    }]
   })
 
 const rpcRun = (seconds: number) =>
@@ -123,7 +147,11 @@ printTable("RPC CheckEntitlements, batches of 100, 16 concurrent callers, typed 
   "per round": results.rpc.map(Math.round).join(" / ")
 }])
 const ratios = results.maxHit.map((r, i) => r.rps / (results.maxBare[i]?.rps ?? NaN))
-console.log(`\nhit / bare: median ${median(ratios).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")}); target >= 0.6`)
+console.log(
+  `\nhit / bare: median ${median(ratios).toFixed(2)} (per round ${
+    ratios.map((r) => r.toFixed(2)).join(", ")
+  }); target >= 0.6`
+)
 console.log(`hit p99 at 5,000 req/s: median ${median(results.fixedHit.map((r) => r.p99))} ms; target <= 5 ms, 0 errors`)
 console.log(`cold p99 at 200 req/s: median ${median(results.cold.map((r) => r.p99))} ms; target <= 25 ms`)
 console.log(`RPC: median ${Math.round(median(results.rpc))} checks/s; target >= 100,000`)

@@ -10,7 +10,10 @@ try {
 } catch { /* exists already */ }
 
 const port = await freePort()
-const billing = await startNode(["apps/billing/src/main.ts"], { ...realServicesEnv(database), BILLING_PORT: String(port) }, port)
+const billing = await startNode(["apps/billing/src/main.ts"], {
+  ...realServicesEnv(database),
+  BILLING_PORT: String(port)
+}, port)
 try {
   await compareWithBare({ title: "GET /health", name: "billing /health", url: billing.url + "/health", rounds })
   console.log("target >= 0.75")

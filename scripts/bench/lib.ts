@@ -21,10 +21,18 @@ export const freePort = () =>
     })
   })
 
-export interface Server { readonly url: string; readonly stop: () => Promise<void> }
+export interface Server {
+  readonly url: string
+  readonly stop: () => Promise<void>
+}
 
 /** Spawns `node <args>` and waits until `readyPath` answers 200. */
-export const startNode = async (args: ReadonlyArray<string>, env: Record<string, string>, port: number, readyPath = "/health"): Promise<Server> => {
+export const startNode = async (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  port: number,
+  readyPath = "/health"
+): Promise<Server> => {
   const child: ChildProcess = spawn(process.execPath, [...args], {
     cwd: root,
     env: {
@@ -32,7 +40,9 @@ export const startNode = async (args: ReadonlyArray<string>, env: Record<string,
       LOG_LEVEL: "Warn",
       LOG_FORMAT: "json",
       // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it stops
-      ...(process.env.BENCH_CPU_PROF === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` }),
+      ...(process.env.BENCH_CPU_PROF === undefined
+        ? {}
+        : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` }),
       ...env
     },
     stdio: ["ignore", "inherit", "inherit"]
@@ -58,11 +68,18 @@ const stop = (child: ChildProcess) =>
 /** The baseline: bare node:http in its own process answering exactly `body` with `contentType`. */
 export const startBare = async (body: string, contentType: string): Promise<Server> => {
   const port = await freePort()
-  const code = `require("node:http").createServer((q, s) => { s.writeHead(200, { "content-type": ${JSON.stringify(contentType)}, "content-length": ${Buffer.byteLength(body)} }); s.end(${JSON.stringify(body)}) }).listen(${port}, "127.0.0.1")`
+  const code = `require("node:http").createServer((q, s) => { s.writeHead(200, { "content-type": ${
+    JSON.stringify(contentType)
+  }, "content-length": ${Buffer.byteLength(body)} }); s.end(${JSON.stringify(body)}) }).listen(${port}, "127.0.0.1")`
   return startNode(["-e", code], {}, port, "/")
 }
 
-export interface LoadResult { readonly rps: number; readonly p50: number; readonly p99: number; readonly errors: number }
+export interface LoadResult {
+  readonly rps: number
+  readonly p50: number
+  readonly p99: number
+  readonly errors: number
+}
 
 export const load = async (options: autocannon.Options): Promise<LoadResult> => {
   const r = await autocannon({ connections: 32, duration: 5, ...options })
@@ -83,7 +100,8 @@ export const printTable = (title: string, rows: ReadonlyArray<Record<string, str
   const first = rows[0]
   if (!first) return
   const cols = Object.keys(first)
-  const cell = (v: string | number | undefined) => typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v ?? "")
+  const cell = (v: string | number | undefined) =>
+    typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v ?? "")
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
   const line = (vals: ReadonlyArray<string>) => "| " + vals.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ") + " |"
   console.log(`\n${title}`)
@@ -152,20 +170,25 @@ export const compareWithBare = async (options: {
     roundsRow("bare node:http", results.bare),
     roundsRow(options.name, results.target)
   ])
-  console.log(`\nratio ${options.name} / bare: median ${median(ratios).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")})`)
+  console.log(
+    `\nratio ${options.name} / bare: median ${median(ratios).toFixed(2)} (per round ${
+      ratios.map((r) => r.toFixed(2)).join(", ")
+    })`
+  )
   return median(ratios)
 }
 
 /** POST a JSON body to `baseUrl + path`; a non-2xx answer throws with its body. */
-export const postJsonTo = (baseUrl: string) => async (path: string, body: unknown): Promise<Record<string, unknown>> => {
-  const response = await fetch(baseUrl + path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body)
-  })
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
-  return response.json() as Promise<Record<string, unknown>>
-}
+export const postJsonTo =
+  (baseUrl: string) => async (path: string, body: unknown): Promise<Record<string, unknown>> => {
+    const response = await fetch(baseUrl + path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body)
+    })
+    if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
+    return response.json() as Promise<Record<string, unknown>>
+  }
 
 /**
  * CPU seconds used so far by each process group (Linux /proc): `groups` maps a name to a test on the command line.
@@ -191,7 +214,12 @@ export const cpuSnapshot = (groups: Record<string, (cmdline: string) => boolean>
 }
 
 /** The CPU ms per unit of work of each group between two snapshots, as table rows. */
-export const cpuPerUnit = (before: Record<string, number>, after: Record<string, number>, units: number, unit: string) =>
+export const cpuPerUnit = (
+  before: Record<string, number>,
+  after: Record<string, number>,
+  units: number,
+  unit: string
+) =>
   Object.keys(after).map((name) => ({
     process: name,
     "CPU s": Number(((after[name] ?? 0) - (before[name] ?? 0)).toFixed(2)),
@@ -222,7 +250,11 @@ export const paced = async (options: {
     if (wait > 0) await sleep(wait)
     const request = options.request()
     sends.push(
-      fetch(options.url, { method: request.method, headers: request.headers, ...(request.body === undefined ? {} : { body: request.body }) })
+      fetch(options.url, {
+        method: request.method,
+        headers: request.headers,
+        ...(request.body === undefined ? {} : { body: request.body })
+      })
         .then(async (response) => {
           await response.arrayBuffer()
           if (!response.ok) errors++

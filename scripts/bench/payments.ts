@@ -49,7 +49,8 @@ interface ChargeRun {
   readonly errors: number
 }
 
-const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
 
 /** `concurrency` fibers calling CreatePayment back to back for `seconds`, each charge a new invoice. */
 const charges = (seconds: number) =>
@@ -100,7 +101,14 @@ const webhookRequest = () => {
     object: "event",
     type: "payment_intent.succeeded",
     created: 0,
-    data: { object: { id: `pi_${randomUUID().replaceAll("-", "")}`, object: "payment_intent", status: "succeeded", metadata: {} } }
+    data: {
+      object: {
+        id: `pi_${randomUUID().replaceAll("-", "")}`,
+        object: "payment_intent",
+        status: "succeeded",
+        metadata: {}
+      }
+    }
   })
   return {
     body,
@@ -130,21 +138,46 @@ try {
   const webhooks = await webhookLoad(`${payments.url}/webhooks/stripe`, webhookSeconds)
   const bareWebhooks = await webhookLoad(bare.url, webhookSeconds)
 
-  printTable(`CreatePayment over RPC, concurrency ${concurrency}, ${chargeSeconds} s, provider limit lifted (target >= 300/s)`, [
-    { target: "bare node:http (tiny JSON)", "per s": Math.round(bareRun.rps), "p50 ms": bareRun.p50, "p99 ms": bareRun.p99, errors: bareRun.errors },
+  printTable(
+    `CreatePayment over RPC, concurrency ${concurrency}, ${chargeSeconds} s, provider limit lifted (target >= 300/s)`,
+    [
+      {
+        target: "bare node:http (tiny JSON)",
+        "per s": Math.round(bareRun.rps),
+        "p50 ms": bareRun.p50,
+        "p99 ms": bareRun.p99,
+        errors: bareRun.errors
+      },
+      {
+        target: "CreatePayment → sandbox",
+        "per s": Math.round(chargeRun.perSecond),
+        "p50 ms": Math.round(chargeRun.p50 * 10) / 10,
+        "p99 ms": Math.round(chargeRun.p99 * 10) / 10,
+        errors: chargeRun.errors
+      }
+    ]
+  )
+  printTable(`POST /webhooks/stripe at 100 req/s, ${webhookSeconds} s (target p99 <= 50 ms)`, [
     {
-      target: "CreatePayment → sandbox",
-      "per s": Math.round(chargeRun.perSecond),
-      "p50 ms": Math.round(chargeRun.p50 * 10) / 10,
-      "p99 ms": Math.round(chargeRun.p99 * 10) / 10,
-      errors: chargeRun.errors
+      target: "bare node:http",
+      "req/s": Math.round(bareWebhooks.rps),
+      "p50 ms": bareWebhooks.p50,
+      "p99 ms": bareWebhooks.p99,
+      errors: bareWebhooks.errors
+    },
+    {
+      target: "payments webhook",
+      "req/s": Math.round(webhooks.rps),
+      "p50 ms": webhooks.p50,
+      "p99 ms": webhooks.p99,
+      errors: webhooks.errors
     }
   ])
-  printTable(`POST /webhooks/stripe at 100 req/s, ${webhookSeconds} s (target p99 <= 50 ms)`, [
-    { target: "bare node:http", "req/s": Math.round(bareWebhooks.rps), "p50 ms": bareWebhooks.p50, "p99 ms": bareWebhooks.p99, errors: bareWebhooks.errors },
-    { target: "payments webhook", "req/s": Math.round(webhooks.rps), "p50 ms": webhooks.p50, "p99 ms": webhooks.p99, errors: webhooks.errors }
-  ])
-  console.log(`\ncharges: ${chargeRun.charges} succeeded in ${chargeSeconds} s (${chargeRun.perSecond.toFixed(0)}/s; target >= 300)`)
+  console.log(
+    `\ncharges: ${chargeRun.charges} succeeded in ${chargeSeconds} s (${
+      chargeRun.perSecond.toFixed(0)
+    }/s; target >= 300)`
+  )
   console.log(`webhook p99: ${webhooks.p99} ms (target <= 50)`)
 } finally {
   await runtime.dispose()

@@ -13,14 +13,23 @@ import { compareWithBare, freePort, printTable, realServicesEnv, startNode } fro
 const rounds = Number(process.argv[2] ?? 3)
 const products = 40
 const database = `kassa_bench_products_${randomBytes(4).toString("hex")}`
-const psql = (command: string) => execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", command], { stdio: "ignore" })
+const psql = (command: string) =>
+  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", command], { stdio: "ignore" })
 psql(`CREATE DATABASE ${database}`)
 
 const secret = randomBytes(32).toString("base64url")
 const env = { ...realServicesEnv(database), JWT_SECRET: secret }
 const [billingPort, catalogPort] = [await freePort(), await freePort()]
-const billing = await startNode(["apps/billing/src/main.ts"], { ...env, BILLING_PORT: String(billingPort) }, billingPort)
-const catalog = await startNode(["apps/catalog/src/main.ts"], { ...env, CATALOG_PORT: String(catalogPort) }, catalogPort)
+const billing = await startNode(
+  ["apps/billing/src/main.ts"],
+  { ...env, BILLING_PORT: String(billingPort) },
+  billingPort
+)
+const catalog = await startNode(
+  ["apps/catalog/src/main.ts"],
+  { ...env, CATALOG_PORT: String(catalogPort) },
+  catalogPort
+)
 
 const now = Math.floor(Date.now() / 1000)
 const adminToken = await new SignJWT({ email: "bench@example.com", role: "admin", sid: randomUUID() })
@@ -41,9 +50,14 @@ const admin = async <A>(path: string, body: unknown): Promise<A> => {
 
 const films: Array<string> = []
 for (let i = 0; i < 10; i++) {
-  films.push((await admin<{ id: string }>("/admin/v1/films", {
-    title: `Film ${i}`, releaseYear: 1990 + i, durationMinutes: 90 + i, ageRating: "12+"
-  })).id)
+  films.push(
+    (await admin<{ id: string }>("/admin/v1/films", {
+      title: `Film ${i}`,
+      releaseYear: 1990 + i,
+      durationMinutes: 90 + i,
+      ageRating: "12+"
+    })).id
+  )
 }
 
 const latencies: Array<number> = []

@@ -26,13 +26,25 @@ const productsPerUser = 10
 const token = "bench-service-token"
 const database = `kassa_bench_renewals_${randomBytes(4).toString("hex")}`
 const psql = (command: string) =>
-  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qtAc", command], { encoding: "utf8" }).trim()
+  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qtAc", command], { encoding: "utf8" })
+    .trim()
 execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `CREATE DATABASE ${database}`], { stdio: "ignore" })
-await Effect.runPromise(Layer.build(Layer.mergeAll(BillingMigrations, PaymentsMigrations, CatalogMigrations).pipe(
-  Layer.provide(layerFromUrl(Redacted.make(`postgres://postgres@127.0.0.1:5432/${database}`), { maxConnections: 1 }))
-)).pipe(Effect.scoped))
+await Effect.runPromise(
+  Layer.build(
+    Layer.mergeAll(BillingMigrations, PaymentsMigrations, CatalogMigrations).pipe(
+      Layer.provide(
+        layerFromUrl(Redacted.make(`postgres://postgres@127.0.0.1:5432/${database}`), { maxConnections: 1 })
+      )
+    )
+  ).pipe(Effect.scoped)
+)
 
-const env = { ...realServicesEnv(database), SERVICE_TOKEN: token, LOG_LEVEL: "Error", REDIS_KEY_PREFIX: `bench:${database}:` }
+const env = {
+  ...realServicesEnv(database),
+  SERVICE_TOKEN: token,
+  LOG_LEVEL: "Error",
+  REDIS_KEY_PREFIX: `bench:${database}:`
+}
 const [sandboxPort, paymentsPort, billingPort] = [await freePort(), await freePort(), await freePort()]
 const sandbox = await startNode(["apps/stripe-sandbox/src/main.ts"], {
   STRIPE_SANDBOX_PORT: String(sandboxPort),
@@ -52,7 +64,9 @@ const postPayments = (path: string, body: unknown) =>
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify(body)
-  }).then((r) => { if (!r.ok) throw new Error(`${path}: ${r.status}`) })
+  }).then((r) => {
+    if (!r.ok) throw new Error(`${path}: ${r.status}`)
+  })
 
 /** `count` due subscriptions (a batch of users, each subscribed to `productsPerUser` products), cards saved. */
 let batches = 0
@@ -73,10 +87,12 @@ const seed = async (subscriptions: number) => {
     FROM generate_series(1, ${subscriptions}) s;`)
   const ids = Array.from({ length: users }, (_, i) => `usr_${tag}_${i + 1}`)
   for (let i = 0; i < ids.length; i += 16) {
-    await Promise.all(ids.slice(i, i + 16).map(async (userId) => {
-      await postPayments("/customers", { userId })
-      await postPayments(`/customers/${userId}/payment-methods`, { paymentMethod: "pm_card_visa" })
-    }))
+    await Promise.all(
+      ids.slice(i, i + 16).map(async (userId) => {
+        await postPayments("/customers", { userId })
+        await postPayments(`/customers/${userId}/payment-methods`, { paymentMethod: "pm_card_visa" })
+      })
+    )
   }
   return tag
 }
@@ -86,9 +102,17 @@ const peakRss = (pid: number) => {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
 }
 const pidOf = (port: number) =>
-  Number(execFileSync("sh", ["-c", `ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`], { encoding: "utf8" }).trim())
+  Number(
+    execFileSync("sh", ["-c", `ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`], {
+      encoding: "utf8"
+    }).trim()
+  )
 
-interface Progress { readonly at: number; readonly invoiced: number; readonly paid: number }
+interface Progress {
+  readonly at: number
+  readonly invoiced: number
+  readonly paid: number
+}
 /** Polls the invoices of `tag` until `target` are paid; the series of (time, invoiced, paid). */
 const watch = async (tag: string, target: number, onProgress?: (p: Progress) => void) => {
   const series: Array<Progress> = []
@@ -137,11 +161,13 @@ await billing.stop()
 // ---- 2. Postgres's own bulk insert of the same rows ----------------------------------------------------------
 psql(`CREATE TABLE billing.bench_invoices (LIKE billing.invoices INCLUDING ALL)`)
 const bulkStarted = performance.now()
-psql(`INSERT INTO billing.bench_invoices (id, user_id, subscription_id, status, amount, currency, period_start, period_end,
+psql(
+  `INSERT INTO billing.bench_invoices (id, user_id, subscription_id, status, amount, currency, period_start, period_end,
     created_at, updated_at, next_charge_at, charge_attempts)
   SELECT 'inv_bulk_' || s.id, s.user_id, s.id, 'open', pl.amount, pl.currency, s.current_period_end,
     s.current_period_end + interval '1 month', now(), now(), now(), 0
-  FROM billing.subscriptions s JOIN billing.plans pl ON pl.id = s.plan_id WHERE s.id LIKE 'sub_${main}_%'`)
+  FROM billing.subscriptions s JOIN billing.plans pl ON pl.id = s.plan_id WHERE s.id LIKE 'sub_${main}_%'`
+)
 const bulk = n / ((performance.now() - bulkStarted) / 1000)
 
 // ---- 3. payments' own CreatePayment rate, as billing calls it (32 at once, limit lifted) ---------------------
@@ -194,18 +220,52 @@ await billing.stop()
 
 const fmt = (x: number) => Number.isFinite(x) ? x.toFixed(0) : "—"
 const ratio = (a: number, b: number) => Number.isFinite(a / b) ? (a / b).toFixed(2) : "—"
-printTable(`renewals: ${n.toLocaleString()} subscriptions due, billing ×1 (BILLING_CHARGE_CONCURRENCY 128), payments ×1`, [
-  { stage: "invoicing", "per second": fmt(invoicing), baseline: `${fmt(bulk)}/s Postgres bulk insert of the same rows`, ratio: ratio(invoicing, bulk), target: ">= 2,000/s" },
-  { stage: "charging, limit lifted", "per second": fmt(charging), baseline: `${fmt(own)}/s payments' own CreatePayment`, ratio: ratio(charging, own), target: ">= 0.8x" },
-  { stage: "charging, 200 ms provider", "per second": fmt(slowRate), baseline: `${fmt(charging)}/s no latency`, ratio: ratio(slowRate, charging), target: ">= 0.8x" },
-  { stage: `charging, limit ${limit}/s`, "per second": fmt(limitedRate), baseline: `${limit}/s the limit`, ratio: ratio(limitedRate, limit), target: ">= 0.95x" }
-])
+printTable(
+  `renewals: ${n.toLocaleString()} subscriptions due, billing ×1 (BILLING_CHARGE_CONCURRENCY 128), payments ×1`,
+  [
+    {
+      stage: "invoicing",
+      "per second": fmt(invoicing),
+      baseline: `${fmt(bulk)}/s Postgres bulk insert of the same rows`,
+      ratio: ratio(invoicing, bulk),
+      target: ">= 2,000/s"
+    },
+    {
+      stage: "charging, limit lifted",
+      "per second": fmt(charging),
+      baseline: `${fmt(own)}/s payments' own CreatePayment`,
+      ratio: ratio(charging, own),
+      target: ">= 0.8x"
+    },
+    {
+      stage: "charging, 200 ms provider",
+      "per second": fmt(slowRate),
+      baseline: `${fmt(charging)}/s no latency`,
+      ratio: ratio(slowRate, charging),
+      target: ">= 0.8x"
+    },
+    {
+      stage: `charging, limit ${limit}/s`,
+      "per second": fmt(limitedRate),
+      baseline: `${limit}/s the limit`,
+      ratio: ratio(limitedRate, limit),
+      target: ">= 0.95x"
+    }
+  ]
+)
 printTable("billing's peak RSS (MB)", [
   { after: "10,000 renewals", rss: rssAt10k.toFixed(0) },
-  { after: `${n.toLocaleString()} renewals`, rss: rssAtN.toFixed(0), growth: (rssAtN - rssAt10k).toFixed(0), target: "< 50 MB growth from 10k to 100k" }
+  {
+    after: `${n.toLocaleString()} renewals`,
+    rss: rssAtN.toFixed(0),
+    growth: (rssAtN - rssAt10k).toFixed(0),
+    target: "< 50 MB growth from 10k to 100k"
+  }
 ])
 
 await payments.stop()
 await sandbox.stop()
-execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`], { stdio: "ignore" })
+execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`], {
+  stdio: "ignore"
+})
 process.exit(0)

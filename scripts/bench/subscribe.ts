@@ -7,19 +7,36 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { execFileSync } from "node:child_process"
 import { availableParallelism } from "node:os"
 import type autocannon from "autocannon"
-import { cpuPerUnit, cpuSnapshot, freePort, load, migrateCatalog, paced, printTable, realServicesEnv, startBare, startNode } from "./lib.ts"
+import {
+  cpuPerUnit,
+  cpuSnapshot,
+  freePort,
+  load,
+  migrateCatalog,
+  paced,
+  printTable,
+  realServicesEnv,
+  startBare,
+  startNode
+} from "./lib.ts"
 
 const users = 64
 const nproc = availableParallelism()
 const products = 400
 const database = `kassa_bench_subscribe_${randomBytes(4).toString("hex")}`
-const psql = (command: string) => execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qc", command], { stdio: "ignore" })
+const psql = (command: string) =>
+  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qc", command], { stdio: "ignore" })
 execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `CREATE DATABASE ${database}`], { stdio: "ignore" })
 await migrateCatalog(database)
 
 const token = randomBytes(16).toString("hex")
 // the bench's 64 viewers sign up from one address, past the default per-address registration limit
-const env = { ...realServicesEnv(database), JWT_SECRET: randomBytes(32).toString("base64url"), SERVICE_TOKEN: token, REGISTER_MAX_PER_ADDRESS: "1000" }
+const env = {
+  ...realServicesEnv(database),
+  JWT_SECRET: randomBytes(32).toString("base64url"),
+  SERVICE_TOKEN: token,
+  REGISTER_MAX_PER_ADDRESS: "1000"
+}
 const [sandboxPort, paymentsPort, billingPort] = [await freePort(), await freePort(), await freePort()]
 // in memory: nothing added to npm start's sandbox account under .kassa
 const sandbox = await startNode(["apps/stripe-sandbox/src/main.ts"], {
@@ -61,7 +78,9 @@ try {
   for (let i = 0; i < users; i++) {
     const email = `bench-${randomUUID()}@example.com`
     await post("/v1/auth/register", { email, password: "bench password 1234" })
-    const accessToken = String((await post("/v1/auth/token", { email, password: "bench password 1234" }))["accessToken"])
+    const accessToken = String(
+      (await post("/v1/auth/token", { email, password: "bench password 1234" }))["accessToken"]
+    )
     // a saved card, as a returning viewer has: the subscribe charges the default method
     await post("/v1/payment-methods", { paymentMethod: "pm_card_visa" }, { authorization: `Bearer ${accessToken}` })
     tokens.push(accessToken)
@@ -112,7 +131,12 @@ try {
     const rated = await paced({ url: `${billing.url}/v1/subscriptions`, rate: 50, duration: 10, request: pacedRequest })
     if (next > capacity) throw new Error("ran out of (user, product) pairs; raise users or products")
     const row = (target: string, mode: string, r: Awaited<ReturnType<typeof load>>) => ({
-      target, load: mode, "req/s": Math.round(r.rps), "p50 ms": r.p50, "p99 ms": r.p99, errors: r.errors
+      target,
+      load: mode,
+      "req/s": Math.round(r.rps),
+      "p50 ms": r.p50,
+      "p99 ms": r.p99,
+      errors: r.errors
     })
     printTable("POST /v1/subscriptions (full flow, sandbox charge)", [
       row("bare node:http", "-c 32", bareFull),
@@ -129,5 +153,9 @@ try {
   await billing.stop()
   await payments.stop()
   await sandbox.stop()
-  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`], { stdio: "ignore" })
+  execFileSync(
+    "psql",
+    ["-h", "127.0.0.1", "-U", "postgres", "-qc", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`],
+    { stdio: "ignore" }
+  )
 }

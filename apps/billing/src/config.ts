@@ -32,7 +32,8 @@ export const AdminBootstrapConfig = Config.all({
       ? Effect.succeed(Option.some({ email: email.value, password: password.value }))
       : email._tag === "None" && password._tag === "None"
       ? Effect.succeed(Option.none())
-      : Effect.fail(configError("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither")))
+      : Effect.fail(configError("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither"))
+  )
 )
 
 /** Billing's side of billing ⇄ payments, and the scheduler. */
@@ -47,7 +48,8 @@ export const BillingConfig = Config.all({
     Config.mapEffect((delays) =>
       delays.every((delay, i) => i === 0 || Duration.isGreaterThan(delay, delays[i - 1]!))
         ? Effect.succeed(delays)
-        : Effect.fail(configError("BILLING_DUNNING_RETRIES must be increasing delays from the period's start")))
+        : Effect.fail(configError("BILLING_DUNNING_RETRIES must be increasing delays from the period's start"))
+    )
   ),
   /** how many charges the scheduler has in flight at once (a slow provider is hidden by having more) */
   chargeConcurrency: positiveInt("BILLING_CHARGE_CONCURRENCY", 128),

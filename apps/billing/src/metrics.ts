@@ -1,8 +1,3 @@
-// Billing's business metrics, read by SQL when /metrics is scraped (docs/operations.md lists them with their
-// alert thresholds; docker/prometheus/alerts.yml encodes those), and the login-lockout counter the throttle bumps.
-// The scheduler's due conditions are restated here in SQL: work the scheduler should have done by now and has
-// not is the backlog (a step that keeps failing stays due, so its age grows).
-import { BillingConfig } from "./config.ts"
 import { ageSeconds, clockNow, type Collector, outboxCollector, setGauge } from "@kassa/platform/metrics"
 import { Duration, Effect, Metric } from "effect"
 import { SqlClient } from "effect/sql"
@@ -21,13 +16,19 @@ export const loginLockouts = (scope: "pair" | "email" | "address") =>
 export const invoicesCreated = (kind: "renewal" | "trial_end") =>
   Metric.counter("kassa_invoices_created_total", { description: "invoices the scheduler made", attributes: { kind } })
 export const chargesMade = (outcome: "paid" | "failed" | "pending") =>
-  Metric.counter("kassa_scheduler_charges_total", { description: "charges the scheduler made, by outcome", attributes: { outcome } })
+  Metric.counter("kassa_scheduler_charges_total", {
+    description: "charges the scheduler made, by outcome",
+    attributes: { outcome }
+  })
 /**
  * Scheduler work that failed and was left for later, per process: one subscription's invoice (`invoice`), one
  * invoice's charge (`charge`), a whole cycle or charging pass (`cycle`, `charging`: the database gone, say).
  */
 export const schedulerFailures = (step: "invoice" | "charge" | "cycle" | "charging") =>
-  Metric.counter("kassa_scheduler_step_failures_total", { description: "scheduler steps that failed and were left for later", attributes: { step } })
+  Metric.counter("kassa_scheduler_step_failures_total", {
+    description: "scheduler steps that failed and were left for later",
+    attributes: { step }
+  })
 
 export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, SqlClient.SqlClient> = Effect.gen(
   function*() {
@@ -62,7 +63,9 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
         SELECT kind, count(*)::int AS "count", ${ageSeconds(sql, now, "due_at")} AS "oldest" FROM due GROUP BY kind`
       for (const kind of ["renewal", "trial_end", "charge", "dunning_retry", "expiry", "incomplete_expiry"]) {
         const row = rows.find((r) => r.kind === kind)
-        yield* setGauge("kassa_scheduler_due", "work the billing scheduler should have done by now", row?.count ?? 0, { kind })
+        yield* setGauge("kassa_scheduler_due", "work the billing scheduler should have done by now", row?.count ?? 0, {
+          kind
+        })
         yield* setGauge(
           "kassa_scheduler_oldest_due_seconds",
           "how long the oldest such item has been due (0 when none)",
@@ -72,7 +75,11 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
       }
       const [parked] = yield* sql<{ readonly n: number }>`
         SELECT count(*)::int AS n FROM billing.subscriptions WHERE parked_at IS NOT NULL`
-      yield* setGauge("kassa_subscriptions_parked", "subscriptions a safety bound parked, waiting for an admin", parked?.n ?? 0)
+      yield* setGauge(
+        "kassa_subscriptions_parked",
+        "subscriptions a safety bound parked, waiting for an admin",
+        parked?.n ?? 0
+      )
     })
 
     // catalog changes (products with their plans and films, and films) not yet copied into billing's copy
@@ -86,19 +93,34 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
           SELECT updated_at FROM catalog.films WHERE version > (SELECT watermark FROM w)
         )
         SELECT count(*)::int AS "behind", ${ageSeconds(sql, now, "updated_at")} AS "lag" FROM pending`
-      yield* setGauge("kassa_catalog_sync_behind", "catalog products and films changed and not yet copied to billing", row?.behind ?? 0)
-      yield* setGauge("kassa_catalog_sync_lag_seconds", "age of the oldest catalog change not yet copied to billing (0 when none)", row?.lag ?? 0)
+      yield* setGauge(
+        "kassa_catalog_sync_behind",
+        "catalog products and films changed and not yet copied to billing",
+        row?.behind ?? 0
+      )
+      yield* setGauge(
+        "kassa_catalog_sync_lag_seconds",
+        "age of the oldest catalog change not yet copied to billing (0 when none)",
+        row?.lag ?? 0
+      )
     })
 
     // counters' series exist from the first scrape, before anything is counted
     const engine = Effect.all([
       Effect.forEach(["renewal", "trial_end"] as const, (kind) => Metric.update(invoicesCreated(kind), 0)),
       Effect.forEach(["paid", "failed", "pending"] as const, (outcome) => Metric.update(chargesMade(outcome), 0)),
-      Effect.forEach(["invoice", "charge", "cycle", "charging"] as const, (step) => Metric.update(schedulerFailures(step), 0))
+      Effect.forEach(
+        ["invoice", "charge", "cycle", "charging"] as const,
+        (step) => Metric.update(schedulerFailures(step), 0)
+      )
     ], { discard: true })
-    const lockouts = Effect.forEach(["pair", "email", "address"] as const, (scope) => Metric.update(loginLockouts(scope), 0), {
-      discard: true
-    })
+    const lockouts = Effect.forEach(
+      ["pair", "email", "address"] as const,
+      (scope) => Metric.update(loginLockouts(scope), 0),
+      {
+        discard: true
+      }
+    )
 
     return [
       yield* outboxCollector("billing"),

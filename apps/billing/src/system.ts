@@ -6,9 +6,13 @@ import { billingCollectors } from "./metrics.ts"
 
 const system = systemHandlers("billing")
 
-export const SystemLive = HttpApiBuilder.group(BillingApi, "system", (handlers) =>
-  Effect.map(billingCollectors, (collectors) =>
-    handlers
-      .handle("health", () => system.health)
-      .handle("ready", () => system.ready)
-      .handle("metrics", () => system.metrics(collectors))))
+export const SystemLive = HttpApiBuilder.group(
+  BillingApi,
+  "system",
+  (handlers) =>
+    Effect.map(billingCollectors, (collectors) =>
+      handlers
+        .handle("health", () => system.health)
+        .handle("ready", () => system.ready)
+        .handle("metrics", () => system.metrics(collectors)))
+)

@@ -10,7 +10,16 @@ import { Clock, DateTime, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import { metricValue, scrapeMetrics } from "@kassa/platform/testing"
-import { billingEvents, BillingWithPayments, errorTag, newKey, raw, seedPlan, testAdmin, viewer } from "./billing-harness.ts"
+import {
+  billingEvents,
+  BillingWithPayments,
+  errorTag,
+  newKey,
+  raw,
+  seedPlan,
+  testAdmin,
+  viewer
+} from "./billing-harness.ts"
 
 const bootstrapAdmin = testAdmin()
 const adminClient = bootstrapAdmin.client
@@ -50,9 +59,18 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         const b = yield* seedPlan()
         const alice = yield* viewer("alice")
         const bob = yield* viewer("bob")
-        yield* alice.client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: a.planId, paymentMethod: "pm_card_visa" } })
-        yield* alice.client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: b.planId, paymentMethod: "pm_card_chargeDeclined" } })
-        yield* bob.client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: a.planId, paymentMethod: "pm_card_visa" } })
+        yield* alice.client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: a.planId, paymentMethod: "pm_card_visa" }
+        })
+        yield* alice.client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: b.planId, paymentMethod: "pm_card_chargeDeclined" }
+        })
+        yield* bob.client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: a.planId, paymentMethod: "pm_card_visa" }
+        })
         const admin = yield* adminClient
 
         const aliceInvoices = yield* admin.adminBilling.invoices({ query: { userId: alice.account.id } })
@@ -61,15 +79,21 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         assert.deepStrictEqual(paidOfA.items.map((i) => i.userId).sort(), [alice.account.id, bob.account.id].sort())
         const failed = yield* admin.adminBilling.payments({ query: { userId: alice.account.id, status: "failed" } })
         assert.strictEqual(failed.items.length, 1)
-        const incomplete = yield* admin.adminBilling.subscriptions({ query: { status: "incomplete", userId: alice.account.id } })
+        const incomplete = yield* admin.adminBilling.subscriptions({
+          query: { status: "incomplete", userId: alice.account.id }
+        })
         assert.deepStrictEqual(incomplete.items.map((s) => s.productId), [b.productId])
-        const future = yield* admin.adminBilling.invoices({ query: { userId: alice.account.id, from: DateTime.makeUnsafe("2999-01-01T00:00:00Z") } })
+        const future = yield* admin.adminBilling.invoices({
+          query: { userId: alice.account.id, from: DateTime.makeUnsafe("2999-01-01T00:00:00Z") }
+        })
         assert.deepStrictEqual(future.items, [])
 
         const first = yield* admin.adminBilling.subscriptions({ query: { userId: alice.account.id, limit: 1 } })
         assert.strictEqual(first.items.length, 1)
         assert.isNotNull(first.nextCursor)
-        const second = yield* admin.adminBilling.subscriptions({ query: { userId: alice.account.id, limit: 1, cursor: first.nextCursor ?? "" } })
+        const second = yield* admin.adminBilling.subscriptions({
+          query: { userId: alice.account.id, limit: 1, cursor: first.nextCursor ?? "" }
+        })
         assert.strictEqual(second.items.length, 1)
         assert.notStrictEqual(second.items[0]?.id, first.items[0]?.id)
         assert.isNull(second.nextCursor)
@@ -120,8 +144,18 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         ])
 
         const day = DateTime.formatIso(yield* DateTime.now).slice(0, 10)
-        const statement = yield* admin.adminBilling.statement({ params: { id: viewerA.account.id }, query: { from: day, to: day } })
-        assert.deepStrictEqual(statement.entries.map((e) => e.kind), ["invoice", "payment", "credit", "refund", "credit", "refund"])
+        const statement = yield* admin.adminBilling.statement({
+          params: { id: viewerA.account.id },
+          query: { from: day, to: day }
+        })
+        assert.deepStrictEqual(statement.entries.map((e) => e.kind), [
+          "invoice",
+          "payment",
+          "credit",
+          "refund",
+          "credit",
+          "refund"
+        ])
         assert.deepStrictEqual(statement.balances, [{ currency: "EUR", opening: 0, closing: 0 }])
       }))
 
@@ -135,32 +169,48 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
           headers: { "idempotency-key": newKey() },
           payload: { planId: declined.planId, paymentMethod: "pm_card_chargeDeclined" }
         })
-        const trialing = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: trial.planId } })
+        const trialing = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: trial.planId }
+        })
         assert.strictEqual(trialing.subscription.status, "trialing")
         const leaving = yield* seedPlan({ trialDays: 3 })
-        const canceledTrial = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: leaving.planId } })
+        const canceledTrial = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: leaving.planId }
+        })
         yield* client.subscriptions.cancel({ params: { id: canceledTrial.subscription.id }, payload: {} })
 
         const early = yield* runSchedulerAfter(22)
         assert.deepStrictEqual([early.expiredIncomplete, early.trialsEnded], [0, 0])
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: incomplete.subscription.id } })).status, "incomplete")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: incomplete.subscription.id } })).status,
+          "incomplete"
+        )
 
         // other tests of this file leave incomplete subscriptions too
         const later = yield* runSchedulerAfter(24)
         assert.isAtLeast(later.expiredIncomplete, 1)
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: incomplete.subscription.id } })).status, "incomplete_expired")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: incomplete.subscription.id } })).status,
+          "incomplete_expired"
+        )
         assert.strictEqual((yield* client.invoices.get({ params: { id: incomplete.invoice.id } })).status, "void")
 
         const trialEnd = yield* runSchedulerAfter(3 * 24 + 1)
         assert.strictEqual(trialEnd.trialsEnded, 1)
         assert.isAtLeast(trialEnd.expiredAtPeriodEnd, 1)
         // a trial canceled at period end ends with the trial, uncharged
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: canceledTrial.subscription.id } })).status, "expired")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: canceledTrial.subscription.id } })).status,
+          "expired"
+        )
         const renewed = yield* client.subscriptions.get({ params: { id: trialing.subscription.id } })
         assert.strictEqual(renewed.status, "active")
         const invoices = yield* client.invoices.list({ query: {} })
         assert.deepStrictEqual(
-          invoices.items.filter((i) => i.subscriptionId === trialing.subscription.id).map((i) => [i.status, i.amount]).sort(),
+          invoices.items.filter((i) => i.subscriptionId === trialing.subscription.id).map((i) => [i.status, i.amount])
+            .sort(),
           [["paid", 0], ["paid", 500]]
         )
         // the same cycle again changes nothing
@@ -181,13 +231,22 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
 
         // canceled at period end: active until the period is over, then expired
         const { planId } = yield* seedPlan()
-        const monthly = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
+        const monthly = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId }
+        })
         yield* client.subscriptions.cancel({ params: { id: monthly.subscription.id }, payload: { atPeriodEnd: true } })
         yield* runSchedulerAfter(24 * 27)
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: monthly.subscription.id } })).status, "active")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: monthly.subscription.id } })).status,
+          "active"
+        )
         const over = yield* runSchedulerAfter(24 * 32)
         assert.strictEqual(over.expiredAtPeriodEnd, 1)
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: monthly.subscription.id } })).status, "expired")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: monthly.subscription.id } })).status,
+          "expired"
+        )
       }))
 
     it.effect("the scheduler fiber runs a cycle every BILLING_SCHEDULER_INTERVAL (default 1 min) with no one asking", () =>
@@ -269,9 +328,20 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         assert.deepStrictEqual(yield* charges(), ["failed", "succeeded"])
 
         // the retries count from when the period was invoiced (an hour after its end here)
-        for (const [at, expected] of [[end + 1 * day, 2], [end + 1 * day + 2 * hour, 3], [end + 2 * day, 3], [end + 3 * day + 2 * hour, 4]] as const) {
+        for (
+          const [at, expected] of [
+            [end + 1 * day, 2],
+            [end + 1 * day + 2 * hour, 3],
+            [end + 2 * day, 3],
+            [end + 3 * day + 2 * hour, 4]
+          ] as const
+        ) {
           yield* runSchedulerAt(at)
-          assert.strictEqual((yield* charges()).length, expected, `charges by ${(at - end) / hour} h after the period end`)
+          assert.strictEqual(
+            (yield* charges()).length,
+            expected,
+            `charges by ${(at - end) / hour} h after the period end`
+          )
           assert.strictEqual((yield* subscription()).status, "past_due")
         }
         // the last retry fails too: given up at once
@@ -289,7 +359,10 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
           "invoice.payment_failed",
           "invoice.uncollectible"
         ])
-        assert.deepStrictEqual((yield* billingEvents(first.subscription.id)).slice(-2), ["subscription.past_due", "subscription.canceled"])
+        assert.deepStrictEqual((yield* billingEvents(first.subscription.id)).slice(-2), [
+          "subscription.past_due",
+          "subscription.canceled"
+        ])
         // and nothing more is charged
         yield* runSchedulerAt(end + 9 * day)
         assert.strictEqual((yield* charges()).length, 5)
@@ -321,13 +394,30 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         const { planId } = yield* seedPlan()
         const { client, token } = yield* viewer()
         assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "UTC" })
-        for (const body of [{ timeZone: "Mars/Olympus_Mons" }, { timeZone: "" }, { timeZone: 3 }, {}, { timeZone: "A/".repeat(5_000) }]) {
+        for (const body of [
+          { timeZone: "Mars/Olympus_Mons" },
+          { timeZone: "" },
+          { timeZone: 3 },
+          {},
+          { timeZone: "A/".repeat(5_000) }
+        ]) {
           const bad = yield* raw("PUT", "/v1/me/time-zone", { token, body })
-          assert.deepStrictEqual([bad.status, bad.body["_tag"], bad.body["field"]], [400, "BadRequest", "timeZone"], JSON.stringify(body).slice(0, 40))
+          assert.deepStrictEqual(
+            [bad.status, bad.body["_tag"], bad.body["field"]],
+            [400, "BadRequest", "timeZone"],
+            JSON.stringify(body).slice(0, 40)
+          )
         }
-        const notJson = yield* raw("PUT", "/v1/me/time-zone", { token, body: "not json" as unknown, headers: { "content-type": "text/plain" } })
+        const notJson = yield* raw("PUT", "/v1/me/time-zone", {
+          token,
+          body: "not json" as unknown,
+          headers: { "content-type": "text/plain" }
+        })
         assert.deepStrictEqual([notJson.status, notJson.body["_tag"]], [415, "UnsupportedMediaType"])
-        const huge = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone: "UTC", padding: "x".repeat(2_000_000) } })
+        const huge = yield* raw("PUT", "/v1/me/time-zone", {
+          token,
+          body: { timeZone: "UTC", padding: "x".repeat(2_000_000) }
+        })
         assert.deepStrictEqual([huge.status, huge.body["_tag"]], [413, "PayloadTooLarge"])
         assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "UTC" })
         // the runtime's spelling is stored
@@ -336,7 +426,10 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         assert.deepStrictEqual(yield* client.me.timeZone(), { timeZone: "America/New_York" })
         const day = DateTime.formatIso(yield* DateTime.now).slice(0, 10)
         const statement = yield* client.statement.get({ query: { from: day, to: day } })
-        assert.strictEqual(typeof statement === "object" && "timeZone" in statement ? statement.timeZone : null, "America/New_York")
+        assert.strictEqual(
+          typeof statement === "object" && "timeZone" in statement ? statement.timeZone : null,
+          "America/New_York"
+        )
 
         const first = yield* client.subscriptions.create({
           headers: { "idempotency-key": newKey() },
@@ -344,13 +437,16 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         })
         // a period ending at noon in New York on 20 Feb 2027: the next ends at noon there on 20 Mar, after the
         // switch to daylight time on 14 Mar, so an hour earlier in UTC than a month of UTC would give
-        yield* SqlClient.SqlClient.use((sql) =>
-          sql`UPDATE billing.subscriptions SET current_period_start = '2027-01-20T17:00:00Z', current_period_end = '2027-02-20T17:00:00Z',
+        yield* SqlClient.SqlClient.use((
+          sql
+        ) => sql`UPDATE billing.subscriptions SET current_period_start = '2027-01-20T17:00:00Z', current_period_end = '2027-02-20T17:00:00Z',
             billing_anchor = '2027-01-20T17:00:00Z' WHERE id = ${first.subscription.id}`).pipe(Effect.orDie)
         yield* runSchedulerAt(Date.parse("2027-02-20T18:00:00Z"))
         const renewed = yield* client.subscriptions.get({ params: { id: first.subscription.id } })
         assert.deepStrictEqual(
-          [renewed.status, renewed.currentPeriodStart, renewed.currentPeriodEnd].map((v) => typeof v === "string" ? v : v && DateTime.formatIso(v)),
+          [renewed.status, renewed.currentPeriodStart, renewed.currentPeriodEnd].map((v) =>
+            typeof v === "string" ? v : v && DateTime.formatIso(v)
+          ),
           ["active", "2027-02-20T17:00:00.000Z", "2027-03-20T16:00:00.000Z"]
         )
       }))
@@ -359,8 +455,14 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
       Effect.gen(function*() {
         const { planId } = yield* seedPlan()
         const subscribers = [yield* viewer(), yield* viewer()]
-        const subscriptions = yield* Effect.forEach(subscribers, ({ client }) =>
-          client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } }))
+        const subscriptions = yield* Effect.forEach(
+          subscribers,
+          ({ client }) =>
+            client.subscriptions.create({
+              headers: { "idempotency-key": newKey() },
+              payload: { planId, paymentMethod: "pm_card_visa" }
+            })
+        )
         const [broken, healthy] = subscriptions.map((s) => s.subscription)
         const sql = yield* SqlClient.SqlClient
         const period = (id: SubscriptionId) =>
@@ -368,15 +470,23 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
             WHERE id = ${id}`.pipe(Effect.orDie)
         yield* period(broken!.id)
         yield* period(healthy!.id)
-        yield* sql`UPDATE billing.users SET time_zone = 'Mars/Olympus_Mons' WHERE id = ${broken!.userId}`.pipe(Effect.orDie)
+        yield* sql`UPDATE billing.users SET time_zone = 'Mars/Olympus_Mons' WHERE id = ${broken!.userId}`.pipe(
+          Effect.orDie
+        )
         // the test runs the cycle itself, so the count is in this fiber's registry, the one billing's /metrics serves here
-        const failures = Effect.map(scrapeMetrics, (text) => metricValue(text, "kassa_scheduler_step_failures_total", { step: "invoice" }) ?? 0)
+        const failures = Effect.map(
+          scrapeMetrics,
+          (text) => metricValue(text, "kassa_scheduler_step_failures_total", { step: "invoice" }) ?? 0
+        )
         const failedBefore = yield* failures
         const run = yield* runSchedulerAt(Date.parse("2030-02-01T01:00:00Z"))
         assert.isAtLeast(run.renewals, 1)
         assert.strictEqual(yield* failures, failedBefore + 1, "the failed step is counted")
         const endOf = (client: (typeof subscribers)[number]["client"], id: SubscriptionId) =>
-          Effect.map(client.subscriptions.get({ params: { id } }), (s) => s.currentPeriodEnd && DateTime.formatIso(s.currentPeriodEnd))
+          Effect.map(
+            client.subscriptions.get({ params: { id } }),
+            (s) => s.currentPeriodEnd && DateTime.formatIso(s.currentPeriodEnd)
+          )
         assert.strictEqual(yield* endOf(subscribers[1]!.client, healthy!.id), "2030-03-01T00:00:00.000Z")
         assert.strictEqual(yield* endOf(subscribers[0]!.client, broken!.id), "2030-02-01T00:00:00.000Z")
         // fixed, the next cycle renews it
@@ -403,7 +513,10 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         })
         assert.strictEqual(trial.subscription.status, "trialing")
         yield* runSchedulerAfter(7 * 24 + 1)
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: trial.subscription.id } })).status, "active")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: trial.subscription.id } })).status,
+          "active"
+        )
         const payments = yield* client.payments.list({ query: {} })
         assert.deepStrictEqual(payments.items.map((p) => [p.status, p.amount]), [["succeeded", 700]])
       }))

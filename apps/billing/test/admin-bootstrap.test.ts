@@ -45,7 +45,9 @@ layer(BillingUnderTest({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword 
       yield* restartWith(adminEmail, adminPassword)
       assert.strictEqual((yield* me(tokens.accessToken)).role, "admin")
       const sql = yield* SqlClient.SqlClient
-      const admins = yield* sql<{ readonly count: number }>`SELECT count(*)::int AS count FROM billing.users WHERE role = 'admin'`
+      const admins = yield* sql<
+        { readonly count: number }
+      >`SELECT count(*)::int AS count FROM billing.users WHERE role = 'admin'`
       assert.strictEqual(admins[0]?.count, 1)
     }))
 
@@ -56,7 +58,10 @@ layer(BillingUnderTest({ ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword 
       assert.strictEqual((yield* login(adminEmail, adminPassword).pipe(Effect.flip))._tag, "Unauthorized")
       assert.strictEqual((yield* me(tokens.accessToken).pipe(Effect.flip))._tag, "Unauthorized")
       const client = yield* billingClient()
-      assert.strictEqual((yield* client.auth.refresh({ payload: { refreshToken: tokens.refreshToken } }).pipe(Effect.flip))._tag, "Unauthorized")
+      assert.strictEqual(
+        (yield* client.auth.refresh({ payload: { refreshToken: tokens.refreshToken } }).pipe(Effect.flip))._tag,
+        "Unauthorized"
+      )
       const fresh = yield* login(adminEmail, "bootstrap password 2")
       assert.strictEqual((yield* me(fresh.accessToken)).role, "admin")
     }))
@@ -75,13 +80,16 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("billi
   it.effect("creates no admin", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      const admins = yield* sql<{ readonly count: number }>`SELECT count(*)::int AS count FROM billing.users WHERE role = 'admin'`
+      const admins = yield* sql<
+        { readonly count: number }
+      >`SELECT count(*)::int AS count FROM billing.users WHERE role = 'admin'`
       assert.strictEqual(admins[0]?.count, 0)
     }))
 })
 
 describe("AdminBootstrapConfig", () => {
-  const parse = (env: Record<string, string>) => Effect.exit(AdminBootstrapConfig.parse(ConfigProvider.fromUnknown(env)))
+  const parse = (env: Record<string, string>) =>
+    Effect.exit(AdminBootstrapConfig.parse(ConfigProvider.fromUnknown(env)))
   it.effect("needs both variables or neither", () =>
     Effect.gen(function*() {
       assert.isTrue(Exit.isFailure(yield* parse({ ADMIN_EMAIL: "a@b.co" })))

@@ -59,7 +59,10 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("auth 
       assert.include(long.body?.message ?? "", "at most 256")
       // the bounds themselves are accepted
       assert.strictEqual((yield* post("/v1/auth/register", { email: uniqueEmail(), password: "12345678" })).status, 201)
-      assert.strictEqual((yield* post("/v1/auth/register", { email: uniqueEmail(), password: "y".repeat(256) })).status, 201)
+      assert.strictEqual(
+        (yield* post("/v1/auth/register", { email: uniqueEmail(), password: "y".repeat(256) })).status,
+        201
+      )
     }))
 
   it.effect("wrong types and missing fields answer 400 naming the field", () =>
@@ -110,7 +113,10 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("auth 
 
   it.effect("SQL-looking input is data: rejected by the schema or stored and compared verbatim", () =>
     Effect.gen(function*() {
-      badField(yield* post("/v1/auth/register", { email: "x'; DROP TABLE billing.users; --@example.com", password }), "email")
+      badField(
+        yield* post("/v1/auth/register", { email: "x'; DROP TABLE billing.users; --@example.com", password }),
+        "email"
+      )
       const email = `o'brien+${uniqueEmail()}`
       const sqlish = "' OR '1'='1' --"
       assert.strictEqual((yield* post("/v1/auth/register", { email, password: sqlish })).status, 201)

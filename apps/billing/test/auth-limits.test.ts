@@ -9,25 +9,34 @@ import { billingClient, BillingUnderTest, signUp, uniqueAddress, uniqueEmail } f
 const password = "correct horse battery staple"
 
 const login = (email: string, secret: string, address = uniqueAddress()) =>
-  Effect.flatMap(billingClient({ address }), (client) =>
-    client.auth.token({ payload: { email, password: secret }, responseMode: "response-only" }).pipe(
-      Effect.flatMap((response) =>
-        Effect.map(response.json, (body) => ({
-          status: response.status,
-          retryAfter: response.headers["retry-after"],
-          body: body as { readonly _tag?: string; readonly retryAfterSeconds?: number }
-        }))
+  Effect.flatMap(
+    billingClient({ address }),
+    (client) =>
+      client.auth.token({ payload: { email, password: secret }, responseMode: "response-only" }).pipe(
+        Effect.flatMap((response) =>
+          Effect.map(response.json, (body) => ({
+            status: response.status,
+            retryAfter: response.headers["retry-after"],
+            body: body as { readonly _tag?: string; readonly retryAfterSeconds?: number }
+          }))
+        )
       )
-    ))
+  )
 
 const register = (address: string, email = uniqueEmail("limited")) =>
-  Effect.flatMap(billingClient({ address }), (client) =>
-    client.auth.register({ payload: { email, password }, responseMode: "response-only" }).pipe(
-      Effect.map((response) => ({ status: response.status, retryAfter: response.headers["retry-after"] }))
-    ))
+  Effect.flatMap(
+    billingClient({ address }),
+    (client) =>
+      client.auth.register({ payload: { email, password }, responseMode: "response-only" }).pipe(
+        Effect.map((response) => ({ status: response.status, retryAfter: response.headers["retry-after"] }))
+      )
+  )
 
 // registrations in all: its own layer, first in the file, so the global counter starts at zero
-layer(BillingUnderTest({ REGISTER_MAX_PER_MINUTE: "4", REGISTER_MAX_PER_ADDRESS: "100" }), { excludeTestServices: true, timeout: 60_000 })(
+layer(BillingUnderTest({ REGISTER_MAX_PER_MINUTE: "4", REGISTER_MAX_PER_ADDRESS: "100" }), {
+  excludeTestServices: true,
+  timeout: 60_000
+})(
   "registrations in all",
   (it) => {
     it.effect("past REGISTER_MAX_PER_MINUTE every address gets 429 with Retry-After", () =>
@@ -83,7 +92,11 @@ layer(
       const { email } = yield* signUp()
       const address = uniqueAddress()
       const statuses = []
-      for (let i = 0; i < 8; i++) statuses.push((yield* login(i % 2 === 0 ? email : uniqueEmail(), i % 2 === 0 ? password : "x".repeat(9), address)).status)
+      for (let i = 0; i < 8; i++) {
+        statuses.push(
+          (yield* login(i % 2 === 0 ? email : uniqueEmail(), i % 2 === 0 ? password : "x".repeat(9), address)).status
+        )
+      }
       assert.deepStrictEqual(statuses, [200, 401, 200, 401, 200, 401, 200, 401])
       assert.strictEqual((yield* login(email, password, address)).status, 429)
       assert.strictEqual((yield* login(email, password)).status, 200)
@@ -108,25 +121,31 @@ layer(
   it.effect("a burst of 30 registrations from one address: 3 accounts, the rest 429, no 5xx", () =>
     Effect.gen(function*() {
       const address = uniqueAddress()
-      const answers = yield* Effect.all(Array.from({ length: 30 }, () => register(address)), { concurrency: "unbounded" })
+      const answers = yield* Effect.all(Array.from({ length: 30 }, () => register(address)), {
+        concurrency: "unbounded"
+      })
       const statuses = answers.map((a) => a.status).sort()
       assert.deepStrictEqual(statuses, [...Array(3).fill(201), ...Array(27).fill(429)])
     }))
 })
 
 describe("PasswordHasher", () => {
-  it.effect("runs one hash per permit and refuses with 429 past 16 waiting per permit, instead of queueing without end", () =>
-    Effect.gen(function*() {
-      const hasher = yield* PasswordHasher
-      const exits = yield* Effect.all(
-        Array.from({ length: 40 }, () => Effect.exit(hasher.hash(password))),
-        { concurrency: "unbounded" }
-      )
-      const refused = exits.filter((exit) => Exit.isFailure(exit))
-      assert.strictEqual(exits.length - refused.length, 17)
-      assert.strictEqual(refused.length, 23)
-      assert.strictEqual(yield* hasher.pending, 0)
-      const hashed = exits.find(Exit.isSuccess)
-      assert.isTrue(hashed !== undefined && (yield* hasher.verify(password, hashed.value)))
-    }).pipe(Effect.provide(PasswordHasher.layerWith(1))), { timeout: 30_000 })
+  it.effect(
+    "runs one hash per permit and refuses with 429 past 16 waiting per permit, instead of queueing without end",
+    () =>
+      Effect.gen(function*() {
+        const hasher = yield* PasswordHasher
+        const exits = yield* Effect.all(
+          Array.from({ length: 40 }, () => Effect.exit(hasher.hash(password))),
+          { concurrency: "unbounded" }
+        )
+        const refused = exits.filter((exit) => Exit.isFailure(exit))
+        assert.strictEqual(exits.length - refused.length, 17)
+        assert.strictEqual(refused.length, 23)
+        assert.strictEqual(yield* hasher.pending, 0)
+        const hashed = exits.find(Exit.isSuccess)
+        assert.isTrue(hashed !== undefined && (yield* hasher.verify(password, hashed.value)))
+      }).pipe(Effect.provide(PasswordHasher.layerWith(1))),
+    { timeout: 30_000 }
+  )
 })

@@ -13,10 +13,10 @@ const password = "correct horse battery staple"
 
 /** Moves a refresh token's rotation this far into the past, as if that much time had gone by since. */
 const ageRotations = (seconds: number) =>
-  SqlClient.SqlClient.use((sql) =>
-    sql`UPDATE billing.refresh_tokens SET rotated_at = rotated_at - make_interval(secs => ${seconds})
-      WHERE rotated_at IS NOT NULL`
-  )
+  SqlClient.SqlClient.use((
+    sql
+  ) => sql`UPDATE billing.refresh_tokens SET rotated_at = rotated_at - make_interval(secs => ${seconds})
+      WHERE rotated_at IS NOT NULL`)
 
 /** A raw JSON POST, for input the derived client refuses to encode. */
 const postJson = (path: string, body: unknown, address = uniqueAddress()) =>
@@ -47,7 +47,11 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
       // the normalised address is the account
       const client = yield* billingClient()
       const tokens = yield* client.auth.token({ payload: { email: email.toLowerCase(), password } })
-      assert.deepStrictEqual(yield* me(tokens.accessToken), { id: account.id, email: email.toLowerCase(), role: "user" })
+      assert.deepStrictEqual(yield* me(tokens.accessToken), {
+        id: account.id,
+        email: email.toLowerCase(),
+        role: "user"
+      })
       const spelled = yield* postJson("/v1/auth/token", { email: ` ${email.toUpperCase()}`, password }, uniqueAddress())
       assert.strictEqual(spelled.status, 200)
     }))
@@ -57,7 +61,9 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
       const client = yield* billingClient()
       const email = uniqueEmail()
       yield* client.auth.register({ payload: { email, password } })
-      const again = yield* client.auth.register({ payload: { email: email.toUpperCase(), password: "another password" } })
+      const again = yield* client.auth.register({
+        payload: { email: email.toUpperCase(), password: "another password" }
+      })
         .pipe(Effect.flip)
       assert.strictEqual(again._tag, "EmailTaken")
     }))
@@ -100,7 +106,13 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
           const response = await fetch(url, authorization === undefined ? {} : { headers: { authorization } })
           return { status: response.status, body: await response.json() as unknown }
         })
-      for (const authorization of [`Bearer ${tokens.accessToken}`, `bearer   ${tokens.accessToken}`, undefined, "Bearer x.y.z", "Basic abc"]) {
+      for (const authorization of [
+        `Bearer ${tokens.accessToken}`,
+        `bearer   ${tokens.accessToken}`,
+        undefined,
+        "Bearer x.y.z",
+        "Basic abc"
+      ]) {
         // the first use of a token is verified by the HttpApi; the second is answered from the verifier's memory
         const first = yield* get(`${base}/v1/me`, authorization)
         const hot = yield* get(`${base}/v1/me`, authorization)
@@ -135,7 +147,9 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
       const reuse = yield* client.auth.refresh({ payload: { refreshToken: tokens.refreshToken } }).pipe(Effect.flip)
       assert.strictEqual(reuse._tag, "Unauthorized")
       assert.match(reuse.message, /already used/)
-      const newest = yield* client.auth.refresh({ payload: { refreshToken: grandchild.refreshToken } }).pipe(Effect.flip)
+      const newest = yield* client.auth.refresh({ payload: { refreshToken: grandchild.refreshToken } }).pipe(
+        Effect.flip
+      )
       assert.strictEqual(newest._tag, "Unauthorized")
       // and so is every access token the family issued
       assert.strictEqual((yield* me(grandchild.accessToken).pipe(Effect.flip))._tag, "Unauthorized")
@@ -165,7 +179,10 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 60_000 })("auth"
       const { tokens } = yield* signUp()
       const client = yield* billingClient()
       yield* me(tokens.accessToken) // cached as verified
-      const response = yield* client.auth.logout({ payload: { refreshToken: tokens.refreshToken }, responseMode: "response-only" })
+      const response = yield* client.auth.logout({
+        payload: { refreshToken: tokens.refreshToken },
+        responseMode: "response-only"
+      })
       assert.strictEqual(response.status, 204)
       const refresh = yield* client.auth.refresh({ payload: { refreshToken: tokens.refreshToken } }).pipe(Effect.flip)
       assert.strictEqual(refresh._tag, "Unauthorized")

@@ -33,7 +33,9 @@ const paidDaysAgo = (id: PaymentId, days: number) =>
 
 /** Walks a list with limit=1 from the first page to the one whose nextCursor is null (bounded: a stuck cursor fails). */
 const walk = <A extends { readonly id: string }, E, R>(
-  list: (query: { readonly limit: number; readonly cursor?: string }) => Effect.Effect<{ readonly items: ReadonlyArray<A>; readonly nextCursor: string | null }, E, R>
+  list: (
+    query: { readonly limit: number; readonly cursor?: string }
+  ) => Effect.Effect<{ readonly items: ReadonlyArray<A>; readonly nextCursor: string | null }, E, R>
 ) =>
   Effect.gen(function*() {
     const pages: Array<{ readonly ids: ReadonlyArray<string>; readonly nextCursor: string | null }> = []
@@ -56,7 +58,10 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         const inTime = yield* seedPlan({ amount: 1800 })
         const { client } = yield* viewer()
         const subscribe = (planId: PlanId) =>
-          client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+          client.subscriptions.create({
+            headers: { "idempotency-key": newKey() },
+            payload: { planId, paymentMethod: "pm_card_visa" }
+          })
         const old = yield* subscribe(late.planId)
         if (old.payment === null) return assert.fail("expected a payment")
         const paymentId = old.payment.id
@@ -73,26 +78,42 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         )
 
         assert.strictEqual(
-          yield* errorTag(client.payments.cancel({ params: { id: paymentId }, headers: { "idempotency-key": newKey() } })),
+          yield* errorTag(
+            client.payments.cancel({ params: { id: paymentId }, headers: { "idempotency-key": newKey() } })
+          ),
           "RefundWindowClosed"
         )
         assert.deepStrictEqual(yield* state, before)
-        assert.deepStrictEqual(yield* billingEvents(old.subscription.id), ["subscription.created", "subscription.activated"])
+        assert.deepStrictEqual(yield* billingEvents(old.subscription.id), [
+          "subscription.created",
+          "subscription.activated"
+        ])
         // nor on payments' side: the payment is untouched and no refund was started
-        const atPayments = yield* SqlClient.SqlClient.use((sql) =>
-          sql<{ readonly status: string; readonly refundedAmount: string }>`SELECT status, refunded_amount FROM payments.payments
-            WHERE id = ${paymentId}`
-        ).pipe(Effect.orDie)
+        const atPayments = yield* SqlClient.SqlClient.use((
+          sql
+        ) => sql<
+          { readonly status: string; readonly refundedAmount: string }
+        >`SELECT status, refunded_amount FROM payments.payments
+            WHERE id = ${paymentId}`).pipe(Effect.orDie)
         assert.deepStrictEqual(atPayments.map((r) => [r.status, Number(r.refundedAmount)]), [["succeeded", 0]])
-        assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM payments.refunds WHERE payment_id = ${paymentId}`), 0)
+        assert.strictEqual(
+          yield* count((sql) => sql`SELECT count(*)::int AS n FROM payments.refunds WHERE payment_id = ${paymentId}`),
+          0
+        )
 
         // the same aging one day short of the window: refunded, so the 422 above is the window's
         const recent = yield* subscribe(inTime.planId)
         if (recent.payment === null) return assert.fail("expected a payment")
         yield* paidDaysAgo(recent.payment.id, 13)
-        const refunded = yield* client.payments.cancel({ params: { id: recent.payment.id }, headers: { "idempotency-key": newKey() } })
+        const refunded = yield* client.payments.cancel({
+          params: { id: recent.payment.id },
+          headers: { "idempotency-key": newKey() }
+        })
         assert.deepStrictEqual([refunded.status, refunded.refundedAmount], ["refunded", 1800])
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: recent.subscription.id } })).status, "canceled")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: recent.subscription.id } })).status,
+          "canceled"
+        )
       }))
 
     it.effect("a retired plan of an active product → 422, and nothing is created or charged", () =>
@@ -103,7 +124,12 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         yield* sql`UPDATE billing.plans SET status = 'retired' WHERE id = ${planId}`.pipe(Effect.orDie)
         const { account, client } = yield* viewer()
         assert.strictEqual(
-          yield* errorTag(client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })),
+          yield* errorTag(
+            client.subscriptions.create({
+              headers: { "idempotency-key": newKey() },
+              payload: { planId, paymentMethod: "pm_card_visa" }
+            })
+          ),
           "PlanNotOnSale"
         )
         const rows = yield* Effect.all([
@@ -118,7 +144,10 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         const current = PlanId.make(`plan_${randomUUID()}`)
         yield* sql`INSERT INTO billing.plans (id, product_id, interval, amount, currency, trial_days, status)
           VALUES (${current}, ${productId}, 'month', 990, 'EUR', 0, 'active')`.pipe(Effect.orDie)
-        const ok = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: current, paymentMethod: "pm_card_visa" } })
+        const ok = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: current, paymentMethod: "pm_card_visa" }
+        })
         assert.strictEqual(ok.subscription.status, "active")
       }))
 
@@ -147,10 +176,20 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
 
         const invoiceIds: ReadonlyArray<string> = [paid.invoice.id, declined.invoice.id, trialing.invoice.id]
         const paymentIds = [paid.payment?.id ?? "missing", declined.payment?.id ?? "missing", settled.payment.id]
-        for (const [pages, expected, full] of [
-          [yield* walk((query) => client.invoices.list({ query })), invoiceIds, yield* client.invoices.list({ query: {} })],
-          [yield* walk((query) => client.payments.list({ query })), paymentIds, yield* client.payments.list({ query: {} })]
-        ] as const) {
+        for (
+          const [pages, expected, full] of [
+            [
+              yield* walk((query) => client.invoices.list({ query })),
+              invoiceIds,
+              yield* client.invoices.list({ query: {} })
+            ],
+            [
+              yield* walk((query) => client.payments.list({ query })),
+              paymentIds,
+              yield* client.payments.list({ query: {} })
+            ]
+          ] as const
+        ) {
           assert.deepStrictEqual(pages.map((p) => p.ids.length), [1, 1, 1])
           assert.deepStrictEqual(pages.map((p) => p.nextCursor === null), [false, false, true])
           const walked = pages.flatMap((p) => p.ids)
@@ -168,7 +207,10 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
           params: { id: UserId.make(`usr_${randomUUID()}`) },
           query: { from: day, to: day }
         }))
-        assert.deepStrictEqual([missing._tag, missing._tag === "NotFound" ? missing.resource : null], ["NotFound", "user"])
+        assert.deepStrictEqual(
+          [missing._tag, missing._tag === "NotFound" ? missing.resource : null],
+          ["NotFound", "user"]
+        )
         const { account } = yield* viewer()
         const empty = yield* admin.adminBilling.statement({ params: { id: account.id }, query: { from: day, to: day } })
         assert.deepStrictEqual([empty.userId, empty.entries, empty.balances], [account.id, [], []])
@@ -184,8 +226,10 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         })
         const before = yield* client.invoices.get({ params: { id: invoice.id } })
         const sql = yield* SqlClient.SqlClient
-        const insertCopy = (id: string, shift: string) =>
-          sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start, period_end,
+        const insertCopy = (
+          id: string,
+          shift: string
+        ) => sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start, period_end,
               created_at, updated_at)
             SELECT ${id}, user_id, subscription_id, 'open', amount, currency, period_start + ${shift}::interval,
               period_end + ${shift}::interval, now(), now()
@@ -199,12 +243,18 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
         )
         assert.deepStrictEqual(yield* client.invoices.get({ params: { id: invoice.id } }), before)
         assert.strictEqual(
-          yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices WHERE subscription_id = ${subscription.id}`),
+          yield* count((sql) =>
+            sql`SELECT count(*)::int AS n FROM billing.invoices WHERE subscription_id = ${subscription.id}`
+          ),
           1
         )
         // the index is on the pair: the same subscription's next period is a new row (rolled back, it is not billing's)
         const next = yield* insertCopy(`inv_next_${randomUUID()}`, "1 month").pipe(
-          Effect.andThen(count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices WHERE subscription_id = ${subscription.id}`)),
+          Effect.andThen(
+            count((sql) =>
+              sql`SELECT count(*)::int AS n FROM billing.invoices WHERE subscription_id = ${subscription.id}`
+            )
+          ),
           Effect.andThen((n) => Effect.fail({ _tag: "Rollback" as const, n })),
           sql.withTransaction,
           Effect.flip

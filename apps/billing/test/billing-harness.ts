@@ -29,21 +29,32 @@ const paymentsConfig = ConfigProvider.layer(ConfigProvider.fromUnknown({
   PAYMENTS_RECONCILE_INTERVAL: "1 hour"
 }))
 
-const PaymentsSide = (sandbox: SandboxOptions) => Layer.effectDiscard(Effect.gen(function*() {
-  const sandbox = yield* StripeSandbox
-  yield* sandbox.webhooks.addEndpoint(`${serverUrl(yield* HttpServer.HttpServer)}/webhooks/stripe`, webhookSecret)
-})).pipe(
-  Layer.provideMerge(PaymentsApp.pipe(
-    Layer.provide(Layer.unwrap(Effect.map(Effect.service(StripeSandbox), (sandbox) =>
-      StripeClient.layerWith({ apiBase: sandbox.url, timeout: "3 seconds" })))),
-    Layer.provide(paymentsConfig)
-  )),
-  Layer.provideMerge(StripeSandbox.layer({ webhookRetryBase: "50 millis", ...sandbox }))
-)
+const PaymentsSide = (sandbox: SandboxOptions) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const sandbox = yield* StripeSandbox
+    yield* sandbox.webhooks.addEndpoint(`${serverUrl(yield* HttpServer.HttpServer)}/webhooks/stripe`, webhookSecret)
+  })).pipe(
+    Layer.provideMerge(PaymentsApp.pipe(
+      Layer.provide(
+        Layer.unwrap(
+          Effect.map(
+            Effect.service(StripeSandbox),
+            (sandbox) => StripeClient.layerWith({ apiBase: sandbox.url, timeout: "3 seconds" })
+          )
+        )
+      ),
+      Layer.provide(paymentsConfig)
+    )),
+    Layer.provideMerge(StripeSandbox.layer({ webhookRetryBase: "50 millis", ...sandbox }))
+  )
 
 // payments' HttpServer stays inside: the harness's HttpServer is billing's
-const ClientToPayments = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
-  PaymentsRpcClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))))
+const ClientToPayments = Layer.unwrap(
+  Effect.map(
+    Effect.service(HttpServer.HttpServer),
+    (server) => PaymentsRpcClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))
+  )
+)
 
 /**
  * `options.database`: another database than a fresh one (e.g. one a test restarts the apps on); `options.sandbox`:
@@ -66,7 +77,9 @@ export const BillingWithPayments = (
   )
 
 /** A product on sale with one plan, written into billing's copy of the catalog. */
-export const seedPlan = (options: { readonly amount?: number; readonly trialDays?: number; readonly interval?: "month" | "year" } = {}) =>
+export const seedPlan = (
+  options: { readonly amount?: number; readonly trialDays?: number; readonly interval?: "month" | "year" } = {}
+) =>
   SqlClient.SqlClient.use((sql) =>
     Effect.gen(function*() {
       const productId = ProductId.make(`prod_${randomUUID()}`)
@@ -97,11 +110,17 @@ export const newKey = () => `key-${randomUUID()}`
 /** The billing outbox events of one aggregate, oldest first. */
 export const billingEvents = (aggregateId: string) =>
   SqlClient.SqlClient.use((sql) =>
-    sql<{ readonly type: string }>`SELECT type FROM billing.outbox WHERE aggregate_id = ${aggregateId} ORDER BY sequence`
+    sql<
+      { readonly type: string }
+    >`SELECT type FROM billing.outbox WHERE aggregate_id = ${aggregateId} ORDER BY sequence`
   ).pipe(Effect.map((rows) => rows.map((row) => row.type)), Effect.orDie)
 
 /** A raw request to billing, for what the typed client cannot send (a missing header, a body it would not encode). */
-export const raw = (method: string, path: string, options: { readonly token: string; readonly body?: unknown; readonly headers?: Record<string, string> }) =>
+export const raw = (
+  method: string,
+  path: string,
+  options: { readonly token: string; readonly body?: unknown; readonly headers?: Record<string, string> }
+) =>
   Effect.gen(function*() {
     const url = serverUrl(yield* HttpServer.HttpServer)
     return yield* Effect.promise(async () => {

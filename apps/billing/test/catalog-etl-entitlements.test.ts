@@ -28,7 +28,10 @@ class BillingSide extends Context.Service<BillingSide, {
 
 const Apps = Layer.mergeAll(
   Layer.effect(CatalogServer, Effect.service(HttpServer.HttpServer)).pipe(Layer.provide(CatalogLive)),
-  Layer.effect(BillingSide, Effect.all({ server: Effect.service(HttpServer.HttpServer), entitlements: EntitlementCache }))
+  Layer.effect(
+    BillingSide,
+    Effect.all({ server: Effect.service(HttpServer.HttpServer), entitlements: EntitlementCache })
+  )
     .pipe(Layer.provide(BillingLive)),
   AccessTokenIssuer.layer
 ).pipe(
@@ -47,21 +50,32 @@ const Apps = Layer.mergeAll(
 
 const admin = Effect.flatMap(Effect.service(CatalogServer), catalogAdmin)
 const billingClient = (bearer?: string) =>
-  Effect.flatMap(Effect.service(BillingSide), (side) =>
-    apiClient(BillingApi, bearer === undefined ? {} : { bearer }).pipe(Effect.provideService(HttpServer.HttpServer, side.server)))
+  Effect.flatMap(
+    Effect.service(BillingSide),
+    (side) =>
+      apiClient(BillingApi, bearer === undefined ? {} : { bearer }).pipe(
+        Effect.provideService(HttpServer.HttpServer, side.server)
+      )
+  )
 
 /** Polls until `done` holds, for at most 5 s (the catalog's promise; the ETL's sweep is 2 s, events are sooner). */
 const within5s = <A, E, R>(poll: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
   poll.pipe(
     Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: done }),
-    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die(new Error("not seen in billing within 5 s")) })
+    Effect.timeoutOrElse({
+      duration: "5 seconds",
+      orElse: () => Effect.die(new Error("not seen in billing within 5 s"))
+    })
   )
 
 // the Redis tier's layout (cache.ts): entries under the membership and user versions current when written
 const redisEntry = (userId: string, filmId: string) =>
   Effect.gen(function*() {
     const cache = yield* Cache
-    const [membership, user] = yield* cache.getMany(["entitlement-version:membership", `entitlement-version:user:${userId}`])
+    const [membership, user] = yield* cache.getMany([
+      "entitlement-version:membership",
+      `entitlement-version:user:${userId}`
+    ])
     const version = (v: Option.Option<string> | undefined) => Option.getOrElse(v ?? Option.none(), () => "0")
     return yield* cache.get(`entitlement:${version(membership)}:${version(user)}:${userId}\u0000${filmId}`)
   }).pipe(Effect.orDie)
@@ -93,8 +107,12 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog ETL → ent
       const account = yield* anonymous.auth.register({ payload: { email, password } })
       const tokens = yield* anonymous.auth.token({ payload: { email, password } })
       const viewer = yield* billingClient(tokens.accessToken)
-      yield* viewer.subscriptions.create({ headers: { "idempotency-key": randomUUID() }, payload: { planId: product.plans[0]!.id } })
-      const allowed = (filmId: FilmId) => Effect.map(viewer.entitlements.film({ params: { filmId } }), (answer) => answer.allowed)
+      yield* viewer.subscriptions.create({
+        headers: { "idempotency-key": randomUUID() },
+        payload: { planId: product.plans[0]!.id }
+      })
+      const allowed = (filmId: FilmId) =>
+        Effect.map(viewer.entitlements.film({ params: { filmId } }), (answer) => answer.allowed)
       const userId = UserId.make(account.id)
       assert.isTrue(yield* allowed(removed.id))
       assert.isTrue(yield* allowed(kept.id))
@@ -103,12 +121,17 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog ETL → ent
       const now = yield* Clock.currentTimeMillis
       assert.isDefined(entitlements.peek(userId, removed.id, now))
       assert.isTrue(Option.isSome(yield* redisEntry(userId, removed.id)))
-      const membershipVersion = Effect.flatMap(Effect.service(Cache), (cache) => cache.get("entitlement-version:membership"))
+      const membershipVersion = Effect.flatMap(
+        Effect.service(Cache),
+        (cache) => cache.get("entitlement-version:membership")
+      )
         .pipe(Effect.orDie)
       const versionBefore = yield* membershipVersion
 
       // control: billing's copy changed behind the cache's back (no invalidation) is not seen while cached
-      yield* sql`DELETE FROM billing.product_films WHERE product_id = ${product.id} AND film_id = ${kept.id}`.pipe(Effect.orDie)
+      yield* sql`DELETE FROM billing.product_films WHERE product_id = ${product.id} AND film_id = ${kept.id}`.pipe(
+        Effect.orDie
+      )
       assert.isTrue(yield* allowed(kept.id))
 
       // the catalog drops the film; the ETL copies the product (re-adding `kept`, dropping `removed`) and invalidates

@@ -6,7 +6,7 @@ import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { Films } from "@kassa/catalog/films/repo"
 import { Products } from "@kassa/catalog/products/repo"
 import type { PlanSpec } from "@kassa/domain/catalog"
-import { type FilmId, type ProductId } from "@kassa/domain/ids"
+import type { FilmId, ProductId } from "@kassa/domain/ids"
 import { TestPlatform } from "@kassa/platform/testing"
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, References, Schedule, Scope } from "effect"
@@ -16,7 +16,9 @@ import { CatalogEtl, syncCatalogBatch } from "../src/etl/catalog.ts"
 import { BillingMigrations } from "../src/migrations.ts"
 import { billingState, catalogHead, catalogState, watermark } from "./catalog-support.ts"
 
-const Both = Layer.mergeAll(CatalogReposLive, CatalogMigrations, BillingMigrations).pipe(Layer.provideMerge(TestPlatform))
+const Both = Layer.mergeAll(CatalogReposLive, CatalogMigrations, BillingMigrations).pipe(
+  Layer.provideMerge(TestPlatform)
+)
 
 const film = (title: string) => ({ title, releaseYear: 2000, durationMinutes: 100, ageRating: "16+" as const })
 const plan = (amount: number, interval: "month" | "year" = "month"): PlanSpec => ({ interval, amount, currency: "USD" })
@@ -24,7 +26,10 @@ const plan = (amount: number, interval: "month" | "year" = "month"): PlanSpec =>
 const eventually = <A, E, R>(poll: Effect.Effect<A, E, R>, done: (a: A) => boolean, what: string) =>
   poll.pipe(
     Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }),
-    Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) })
+    Effect.timeoutOrElse({
+      duration: "20 seconds",
+      orElse: () => Effect.die(new Error(`timed out waiting for ${what}`))
+    })
   )
 
 // rule violations (a deleted film, an archived product, a film still in use) are expected outcomes here
@@ -42,20 +47,22 @@ const blockCopyWrites = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const locked = yield* Deferred.make<void>()
   const release = yield* Deferred.make<void>()
-  const holder = yield* Effect.forkChild(sql.withTransaction(Effect.gen(function*() {
-    yield* sql`LOCK TABLE billing.films, billing.products, billing.plans, billing.product_films IN EXCLUSIVE MODE`
-    yield* Deferred.succeed(locked, undefined)
-    yield* Deferred.await(release)
-  })).pipe(Effect.orDie))
+  const holder = yield* Effect.forkChild(
+    sql.withTransaction(Effect.gen(function*() {
+      yield* sql`LOCK TABLE billing.films, billing.products, billing.plans, billing.product_films IN EXCLUSIVE MODE`
+      yield* Deferred.succeed(locked, undefined)
+      yield* Deferred.await(release)
+    })).pipe(Effect.orDie)
+  )
   yield* Deferred.await(locked)
   return Deferred.succeed(release, undefined).pipe(Effect.andThen(Fiber.join(holder)))
 })
 
-const waitersOnCopy = SqlClient.SqlClient.use((sql) =>
-  sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_locks
+const waitersOnCopy = SqlClient.SqlClient.use((
+  sql
+) => sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_locks
     WHERE NOT granted AND relation = ANY (ARRAY['billing.films', 'billing.products', 'billing.plans',
-      'billing.product_films']::regclass[])`
-).pipe(Effect.map((rows) => rows[0]?.n ?? 0), Effect.orDie)
+      'billing.product_films']::regclass[])`).pipe(Effect.map((rows) => rows[0]?.n ?? 0), Effect.orDie)
 
 layer(Both, { excludeTestServices: true, timeout: 120_000 })("catalog ETL restart safety", (it) => {
   it.effect("stopped mid-batch and restarted, the ETL loses nothing and duplicates nothing", () =>
@@ -68,7 +75,13 @@ layer(Both, { excludeTestServices: true, timeout: 120_000 })("catalog ETL restar
       const productIds: Array<ProductId> = []
       for (let i = 0; i < 30; i++) {
         const members = [filmIds[i]!, filmIds[(i + 7) % 50]!, filmIds[(i + 13) % 50]!]
-        productIds.push((yield* products.create({ name: `Product ${i}`, filmIds: members, plans: [plan(500 + i), plan(5000 + i, "year")] })).id)
+        productIds.push(
+          (yield* products.create({
+            name: `Product ${i}`,
+            filmIds: members,
+            plans: [plan(500 + i), plan(5000 + i, "year")]
+          })).id
+        )
       }
       for (let i = 0; i < 20; i++) yield* products.update(productIds[i]!, { plans: [plan(900 + i)] })
       for (let i = 0; i < 20; i++) yield* films.update(filmIds[i]!, { title: `Film ${i}, renamed` })
@@ -106,8 +119,11 @@ layer(Both, { excludeTestServices: true, timeout: 120_000 })("catalog ETL restar
     Effect.gen(function*() {
       const films = yield* Films
       const products = yield* Products
-      const etls = Effect.forEach([1, 2, 3], (batchSize) =>
-        Layer.build(CatalogEtl({ batchSize, sweepInterval: "20 millis" })), { concurrency: "unbounded" })
+      const etls = Effect.forEach(
+        [1, 2, 3],
+        (batchSize) => Layer.build(CatalogEtl({ batchSize, sweepInterval: "20 millis" })),
+        { concurrency: "unbounded" }
+      )
       yield* etls
       // changes keep coming while the three copy
       for (let i = 0; i < 30; i++) {
@@ -139,9 +155,17 @@ layer(Both, { excludeTestServices: true, timeout: 120_000 })("catalog ETL restar
       const pick = fc.nat({ max: 1000 })
       const operation = fc.oneof(
         fc.record({ op: fc.constant("createFilm" as const), title: fc.string({ minLength: 1, maxLength: 12 }) }),
-        fc.record({ op: fc.constant("renameFilm" as const), film: pick, title: fc.string({ minLength: 1, maxLength: 12 }) }),
+        fc.record({
+          op: fc.constant("renameFilm" as const),
+          film: pick,
+          title: fc.string({ minLength: 1, maxLength: 12 })
+        }),
         fc.record({ op: fc.constant("deleteFilm" as const), film: pick }),
-        fc.record({ op: fc.constant("createProduct" as const), films: fc.array(pick, { maxLength: 4 }), plans: planSpecs }),
+        fc.record({
+          op: fc.constant("createProduct" as const),
+          films: fc.array(pick, { maxLength: 4 }),
+          plans: planSpecs
+        }),
         fc.record({
           op: fc.constant("updateProduct" as const),
           product: pick,
@@ -150,61 +174,78 @@ layer(Both, { excludeTestServices: true, timeout: 120_000 })("catalog ETL restar
           plans: fc.option(planSpecs, { nil: undefined })
         }),
         fc.record({ op: fc.constant("archiveProduct" as const), product: pick }),
-        fc.record({ op: fc.constant("sync" as const), batchSize: fc.integer({ min: 1, max: 5 }), batches: fc.integer({ min: 1, max: 3 }) })
+        fc.record({
+          op: fc.constant("sync" as const),
+          batchSize: fc.integer({ min: 1, max: 5 }),
+          batches: fc.integer({ min: 1, max: 3 })
+        })
       )
 
       yield* Effect.promise(() =>
         fc.assert(
-          fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 7 }), (operations, finalBatch) =>
-            run(Effect.gen(function*() {
-              const filmIds: Array<FilmId> = []
-              const productIds: Array<ProductId> = []
-              const at = <A>(xs: ReadonlyArray<A>, i: number) => xs.length === 0 ? undefined : xs[i % xs.length]
-              const distinct = (picks: ReadonlyArray<number>) => [...new Set(picks.flatMap((i) => at(filmIds, i) ?? []))]
-              for (const o of operations) {
-                switch (o.op) {
-                  case "createFilm":
-                    filmIds.push((yield* films.create(film(title(o.title))).pipe(Effect.orDie)).id)
-                    break
-                  case "renameFilm": {
-                    const id = at(filmIds, o.film)
-                    if (id !== undefined) yield* attempt(films.update(id, { title: title(o.title) }))
-                    break
+          fc.asyncProperty(
+            fc.array(operation, { minLength: 1, maxLength: 25 }),
+            fc.integer({ min: 1, max: 7 }),
+            (operations, finalBatch) =>
+              run(
+                Effect.gen(function*() {
+                  const filmIds: Array<FilmId> = []
+                  const productIds: Array<ProductId> = []
+                  const at = <A>(xs: ReadonlyArray<A>, i: number) => xs.length === 0 ? undefined : xs[i % xs.length]
+                  const distinct = (picks: ReadonlyArray<number>) => [
+                    ...new Set(picks.flatMap((i) => at(filmIds, i) ?? []))
+                  ]
+                  for (const o of operations) {
+                    switch (o.op) {
+                      case "createFilm":
+                        filmIds.push((yield* films.create(film(title(o.title))).pipe(Effect.orDie)).id)
+                        break
+                      case "renameFilm": {
+                        const id = at(filmIds, o.film)
+                        if (id !== undefined) yield* attempt(films.update(id, { title: title(o.title) }))
+                        break
+                      }
+                      case "deleteFilm": {
+                        const id = at(filmIds, o.film)
+                        if (id !== undefined) yield* attempt(films.delete(id))
+                        break
+                      }
+                      case "createProduct":
+                        yield* attempt(
+                          products.create({ name: "p", filmIds: distinct(o.films), plans: o.plans }).pipe(
+                            Effect.map((created) => productIds.push(created.id))
+                          )
+                        )
+                        break
+                      case "updateProduct": {
+                        const id = at(productIds, o.product)
+                        if (id === undefined) {
+                          break
+                        }
+                        yield* attempt(products.update(id, {
+                          ...(o.name === undefined ? {} : { name: title(o.name) }),
+                          ...(o.films === undefined ? {} : { filmIds: distinct(o.films) }),
+                          ...(o.plans === undefined ? {} : { plans: o.plans })
+                        }))
+                        break
+                      }
+                      case "archiveProduct": {
+                        const id = at(productIds, o.product)
+                        if (id !== undefined) {
+                          yield* attempt(products.archive(id))
+                        }
+                        break
+                      }
+                      case "sync":
+                        yield* Effect.repeat(syncCatalogBatch(o.batchSize), { times: o.batches - 1 }).pipe(Effect.orDie)
+                        break
+                    }
                   }
-                  case "deleteFilm": {
-                    const id = at(filmIds, o.film)
-                    if (id !== undefined) yield* attempt(films.delete(id))
-                    break
-                  }
-                  case "createProduct":
-                    yield* attempt(products.create({ name: "p", filmIds: distinct(o.films), plans: o.plans }).pipe(
-                      Effect.map((created) => productIds.push(created.id))
-                    ))
-                    break
-                  case "updateProduct": {
-                    const id = at(productIds, o.product)
-                    if (id === undefined) break
-                    yield* attempt(products.update(id, {
-                      ...(o.name === undefined ? {} : { name: title(o.name) }),
-                      ...(o.films === undefined ? {} : { filmIds: distinct(o.films) }),
-                      ...(o.plans === undefined ? {} : { plans: o.plans })
-                    }))
-                    break
-                  }
-                  case "archiveProduct": {
-                    const id = at(productIds, o.product)
-                    if (id !== undefined) yield* attempt(products.archive(id))
-                    break
-                  }
-                  case "sync":
-                    yield* Effect.repeat(syncCatalogBatch(o.batchSize), { times: o.batches - 1 }).pipe(Effect.orDie)
-                    break
-                }
-              }
-              yield* syncAll(finalBatch)
-              assert.strictEqual(yield* watermark, yield* catalogHead)
-              assert.deepStrictEqual(yield* billingState, yield* catalogState)
-            }).pipe(Effect.provide(Layer.mergeAll(Layer.succeed(Films, films), Layer.succeed(Products, products)))))
+                  yield* syncAll(finalBatch)
+                  assert.strictEqual(yield* watermark, yield* catalogHead)
+                  assert.deepStrictEqual(yield* billingState, yield* catalogState)
+                }).pipe(Effect.provide(Layer.mergeAll(Layer.succeed(Films, films), Layer.succeed(Products, products))))
+              )
           ),
           { numRuns: 100 }
         )
@@ -219,7 +260,9 @@ layer(BillingOnly, { excludeTestServices: true, timeout: 60_000 })("catalog ETL 
     Effect.gen(function*() {
       // the failed attempts log warnings by design; this test expects them
       yield* Layer.build(
-        CatalogEtl({ sweepInterval: "50 millis" }).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error")))
+        CatalogEtl({ sweepInterval: "50 millis" }).pipe(
+          Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
+        )
       )
       const failing = yield* Effect.flip(syncCatalogBatch(10))
       assert.strictEqual(failing._tag, "SqlError")

@@ -36,13 +36,19 @@ const Apps = Layer.mergeAll(
 )
 
 const admin = Effect.flatMap(Effect.service(CatalogServer), catalogAdmin)
-const viewer = Effect.flatMap(Effect.service(BillingServer), (s) => apiClient(BillingApi).pipe(Effect.provideService(HttpServer.HttpServer, s)))
+const viewer = Effect.flatMap(
+  Effect.service(BillingServer),
+  (s) => apiClient(BillingApi).pipe(Effect.provideService(HttpServer.HttpServer, s))
+)
 
 /** Polls until `done` holds; the catalog promises billing sees a change within 5 s. */
 const within5s = <A, E, R>(poll: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
   poll.pipe(
     Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: done }),
-    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die(new Error("not visible in billing within 5 s")) })
+    Effect.timeoutOrElse({
+      duration: "5 seconds",
+      orElse: () => Effect.die(new Error("not visible in billing within 5 s"))
+    })
   )
 
 const listed = Effect.gen(function*() {
@@ -65,8 +71,12 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog → billing
   it.effect("a product created in the catalog is on sale in billing within 5 s, with its plans and film titles", () =>
     Effect.gen(function*() {
       const catalog = yield* admin
-      const a = yield* catalog.films.create({ payload: { title: "Zerkalo", releaseYear: 1975, durationMinutes: 107, ageRating: "12+" } })
-      const b = yield* catalog.films.create({ payload: { title: "Andrei Rublev", releaseYear: 1966, durationMinutes: 205, ageRating: "16+" } })
+      const a = yield* catalog.films.create({
+        payload: { title: "Zerkalo", releaseYear: 1975, durationMinutes: 107, ageRating: "12+" }
+      })
+      const b = yield* catalog.films.create({
+        payload: { title: "Andrei Rublev", releaseYear: 1966, durationMinutes: 205, ageRating: "16+" }
+      })
       const created = yield* catalog.products.create({
         payload: { name: "Tarkovsky", description: "two", filmIds: [a.id, b.id], plans: [monthly, yearly] }
       })
@@ -76,7 +86,13 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog → billing
         name: "Tarkovsky",
         description: "two",
         status: "active",
-        plans: created.plans.map(({ amount, currency, id, interval, trialDays }) => ({ id, interval, amount, currency, trialDays }))
+        plans: created.plans.map(({ amount, currency, id, interval, trialDays }) => ({
+          id,
+          interval,
+          amount,
+          currency,
+          trialDays
+        }))
           .sort((x, y) => x.interval.localeCompare(y.interval)),
         films: [{ id: b.id, title: "Andrei Rublev" }, { id: a.id, title: "Zerkalo" }]
       })
@@ -89,20 +105,36 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog → billing
       const created = yield* catalog.products.create({ payload: { name: "Reprice", plans: [monthly] } })
       const oldPlan = created.plans[0]!
       yield* within5s(listedProduct(created.id), (p) => p !== undefined)
-      const updated = yield* catalog.products.update({ params: { id: created.id }, payload: { plans: [{ ...monthly, amount: 1499 }] } })
+      const updated = yield* catalog.products.update({
+        params: { id: created.id },
+        payload: { plans: [{ ...monthly, amount: 1499 }] }
+      })
       const newPlan = updated.plans.find((p) => p.status === "active")!
       const offer = yield* within5s(listedProduct(created.id), (p) => p?.plans[0]?.id === newPlan.id)
-      assert.deepStrictEqual(offer?.plans, [{ id: newPlan.id, interval: "month", amount: 1499, currency: "USD", trialDays: 7 }])
+      assert.deepStrictEqual(offer?.plans, [{
+        id: newPlan.id,
+        interval: "month",
+        amount: 1499,
+        currency: "USD",
+        trialDays: 7
+      }])
       const copy = yield* CatalogCopy
       const old = yield* copy.findPlan(oldPlan.id)
-      assert.deepStrictEqual(Option.map(old, (p) => [p.status, p.amount, p.productStatus]), Option.some(["retired", 999, "active"]))
+      assert.deepStrictEqual(
+        Option.map(old, (p) => [p.status, p.amount, p.productStatus]),
+        Option.some(["retired", 999, "active"])
+      )
     }))
 
   it.effect("a film's new title reaches billing's product listing", () =>
     Effect.gen(function*() {
       const catalog = yield* admin
-      const f = yield* catalog.films.create({ payload: { title: "Working Title", releaseYear: 2001, durationMinutes: 90, ageRating: "0+" } })
-      const created = yield* catalog.products.create({ payload: { name: "Renamed", filmIds: [f.id], plans: [monthly] } })
+      const f = yield* catalog.films.create({
+        payload: { title: "Working Title", releaseYear: 2001, durationMinutes: 90, ageRating: "0+" }
+      })
+      const created = yield* catalog.products.create({
+        payload: { name: "Renamed", filmIds: [f.id], plans: [monthly] }
+      })
       yield* within5s(listedProduct(created.id), (p) => p !== undefined)
       yield* catalog.films.update({ params: { id: f.id }, payload: { title: "Final Title" } })
       yield* within5s(listedProduct(created.id), (p) => p?.films[0]?.title === "Final Title")
@@ -121,7 +153,10 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog → billing
       const copy = yield* CatalogCopy
       for (const plan of created.plans) {
         const resolved = yield* copy.findPlan(plan.id)
-        assert.deepStrictEqual(Option.map(resolved, (p) => [p.status, p.productStatus]), Option.some(["active", "archived"]))
+        assert.deepStrictEqual(
+          Option.map(resolved, (p) => [p.status, p.productStatus]),
+          Option.some(["active", "archived"])
+        )
       }
     }))
 
@@ -129,8 +164,10 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog → billing
     Effect.gen(function*() {
       const catalog = yield* admin
       const tag = randomUUID()
-      const made = yield* Effect.forEach(["b", "c", "a"], (n) =>
-        catalog.products.create({ payload: { name: `${tag} ${n}`, plans: [monthly] } }))
+      const made = yield* Effect.forEach(
+        ["b", "c", "a"],
+        (n) => catalog.products.create({ payload: { name: `${tag} ${n}`, plans: [monthly] } })
+      )
       yield* within5s(listed, (all) => made.every((m) => all.some((p) => p.id === m.id)))
       const client = yield* viewer
       const names: Array<string> = []
@@ -141,11 +178,18 @@ layer(Apps, { excludeTestServices: true, timeout: 60_000 })("catalog → billing
         cursor = page.nextCursor ?? undefined
       } while (cursor !== undefined)
       assert.deepStrictEqual(names.filter((n) => n.startsWith(tag)), [`${tag} a`, `${tag} b`, `${tag} c`])
-      const missing = yield* Effect.flip(client.products.get({ params: { id: made[0]!.id.replace("prod_", "prod_x") as never } }))
+      const missing = yield* Effect.flip(
+        client.products.get({ params: { id: made[0]!.id.replace("prod_", "prod_x") as never } })
+      )
       assert.strictEqual(missing._tag, "NotFound")
       const base = serverUrl(yield* BillingServer)
       for (const query of ["limit=0", "limit=1000", "cursor=%27%3B--"]) {
-        const response = yield* Effect.promise(() => fetch(`${base}/v1/products?${query}`).then(async (r) => ({ status: r.status, body: await r.json() as { _tag: string; field?: string } })))
+        const response = yield* Effect.promise(() =>
+          fetch(`${base}/v1/products?${query}`).then(async (r) => ({
+            status: r.status,
+            body: await r.json() as { _tag: string; field?: string }
+          }))
+        )
         assert.strictEqual(response.status, 400, query)
         assert.strictEqual(response.body._tag, "BadRequest")
         assert.include(["limit", "cursor"], response.body.field)

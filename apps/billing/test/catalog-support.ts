@@ -15,7 +15,9 @@ export const catalogAdmin = (server: HttpServer.HttpServer["Service"]) =>
     const issued = yield* AccessTokenIssuer.use((issuer) =>
       issuer.issue({ id: UserId.make(`usr_${randomUUID()}`), email: "admin@example.com", role: "admin" }, randomUUID())
     )
-    return yield* apiClient(CatalogApi, { bearer: issued.token }).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    return yield* apiClient(CatalogApi, { bearer: issued.token }).pipe(
+      Effect.provideService(HttpServer.HttpServer, server)
+    )
   })
 
 const rows = (query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
@@ -42,12 +44,15 @@ export const billingState = Effect.all({
 })
 
 /** The newest catalog version stamped on any row: billing's copy is complete once its watermark is here. */
-export const catalogHead = SqlClient.SqlClient.use((sql) =>
-  sql<{ readonly head: string }>`SELECT GREATEST(
+export const catalogHead = SqlClient.SqlClient.use((sql) => sql<{ readonly head: string }>`SELECT GREATEST(
       (SELECT COALESCE(max(version), 0) FROM catalog.products),
-      (SELECT COALESCE(max(version), 0) FROM catalog.films))::text AS "head"`
-).pipe(Effect.map((r) => Number(r[0]?.head ?? 0)), Effect.orDie)
+      (SELECT COALESCE(max(version), 0) FROM catalog.films))::text AS "head"`).pipe(
+  Effect.map((r) => Number(r[0]?.head ?? 0)),
+  Effect.orDie
+)
 
 export const watermark = SqlClient.SqlClient.use((sql) =>
-  sql<{ readonly watermark: string }>`SELECT watermark::text AS "watermark" FROM billing.etl_state WHERE source = 'catalog'`
+  sql<
+    { readonly watermark: string }
+  >`SELECT watermark::text AS "watermark" FROM billing.etl_state WHERE source = 'catalog'`
 ).pipe(Effect.map((r) => Number(r[0]?.watermark ?? 0)), Effect.orDie)

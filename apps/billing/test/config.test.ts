@@ -4,9 +4,12 @@ import { ConfigProvider, Duration, Effect } from "effect"
 import { BillingConfig } from "../src/config.ts"
 
 const billingConfig = (env: Record<string, string>) =>
-  Effect.provide(Effect.gen(function*() {
-    return yield* BillingConfig
-  }), ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
+  Effect.provide(
+    Effect.gen(function*() {
+      return yield* BillingConfig
+    }),
+    ConfigProvider.layer(ConfigProvider.fromUnknown(env))
+  )
 
 describe("BillingConfig", () => {
   it.effect("defaults: a cycle a minute, dunning at +1, +3, +5 days", () =>
@@ -24,7 +27,12 @@ describe("BillingConfig", () => {
 
   it.effect("a zero interval and delays that do not increase are refused, naming the variable", () =>
     Effect.gen(function*() {
-      for (const [name, value] of [["BILLING_SCHEDULER_INTERVAL", "0 millis"], ["BILLING_DUNNING_RETRIES", "3 days,1 day"]] as const) {
+      for (
+        const [name, value] of [
+          ["BILLING_SCHEDULER_INTERVAL", "0 millis"],
+          ["BILLING_DUNNING_RETRIES", "3 days,1 day"]
+        ] as const
+      ) {
         const error = yield* Effect.flip(billingConfig({ [name]: value }))
         assert.include(String(error), name)
       }

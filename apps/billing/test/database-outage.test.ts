@@ -29,7 +29,10 @@ const ProxiedDatabase = Layer.unwrap(Effect.gen(function*() {
   url.port = String(port)
   return Layer.merge(
     layerFromUrl(Redacted.make(url.toString())),
-    Layer.succeed(PostgresLink, PostgresLink.of({ cut: proxy.cut, stall: proxy.stall, restore: Effect.asVoid(proxy.start(port)) }))
+    Layer.succeed(
+      PostgresLink,
+      PostgresLink.of({ cut: proxy.cut, stall: proxy.stall, restore: Effect.asVoid(proxy.start(port)) })
+    )
   )
 }))
 
@@ -52,7 +55,15 @@ const failsPromptly = <A, E extends { readonly _tag: string }, R>(request: Effec
     return error
   })
 
-const rawStatus = (path: string, init: { readonly method: string; readonly token: string; readonly body?: unknown; readonly headers?: Record<string, string> }) =>
+const rawStatus = (
+  path: string,
+  init: {
+    readonly method: string
+    readonly token: string
+    readonly body?: unknown
+    readonly headers?: Record<string, string>
+  }
+) =>
   Effect.gen(function*() {
     const url = serverUrl(yield* HttpServer.HttpServer)
     return yield* Effect.promise(async () => {
@@ -95,7 +106,9 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
         payload: { planId: second.planId }
       }))
       assert.strictEqual(subscribe._tag, "ServiceUnavailable")
-      const cancel = yield* failsPromptly(client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } }))
+      const cancel = yield* failsPromptly(
+        client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } })
+      )
       assert.strictEqual(cancel._tag, "ServiceUnavailable")
       const anonymous = yield* billingClient()
       const register = yield* failsPromptly(
@@ -124,7 +137,13 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
       const created = yield* client.subscriptions.create({
         headers: { "idempotency-key": newKey() },
         payload: { planId: second.planId }
-      }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (error) => error._tag === "ServiceUnavailable", times: 50 }))
+      }).pipe(
+        Effect.retry({
+          schedule: Schedule.spaced("100 millis"),
+          while: (error) => error._tag === "ServiceUnavailable",
+          times: 50
+        })
+      )
       assert.strictEqual(created.subscription.status, "trialing")
     }))
 
@@ -158,7 +177,13 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
       const created = yield* client.subscriptions.create({
         headers: { "idempotency-key": newKey() },
         payload: { planId: later.planId }
-      }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (error) => error._tag === "ServiceUnavailable", times: 50 }))
+      }).pipe(
+        Effect.retry({
+          schedule: Schedule.spaced("100 millis"),
+          while: (error) => error._tag === "ServiceUnavailable",
+          times: 50
+        })
+      )
       assert.strictEqual(created.subscription.status, "trialing")
     }))
 })

@@ -26,11 +26,14 @@ const hour = 3_600_000
 // ---- statement counting: the SQL text of every statement run (by the app, its RPC handlers, the test) ---------
 
 const log = { recording: false, statements: [] as Array<string> }
-const StatementLog = Layer.succeed(Statement.CurrentTransformer, (statement: Statement.Statement<unknown>) =>
-  Effect.sync(() => {
-    if (log.recording) log.statements.push(statement.compile()[0])
-    return statement
-  }))
+const StatementLog = Layer.succeed(
+  Statement.CurrentTransformer,
+  (statement: Statement.Statement<unknown>) =>
+    Effect.sync(() => {
+      if (log.recording) log.statements.push(statement.compile()[0])
+      return statement
+    })
+)
 
 /** Runs `effect` and counts the statements that read entitlements (the single and the batch query both do). */
 const entitlementReads = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -39,7 +42,11 @@ const entitlementReads = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       log.statements = []
       log.recording = true
     }),
-    () => Effect.map(effect, (value) => ({ value, reads: log.statements.filter((text) => /billing\.entitlements\b/.test(text)).length })),
+    () =>
+      Effect.map(effect, (value) => ({
+        value,
+        reads: log.statements.filter((text) => /billing\.entitlements\b/.test(text)).length
+      })),
     () => Effect.sync(() => {
       log.recording = false
     })
@@ -48,15 +55,25 @@ const entitlementReads = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 /** Another replica's entitlement services on the same database and Redis (through proxies or not), with its own in-process tier. */
 const replica = (ports: { readonly redis: number; readonly postgres: number } = { redis: 6379, postgres: 5432 }) =>
   Effect.gen(function*() {
-    const [row] = yield* SqlClient.SqlClient.use((sql) => sql<{ readonly name: string }>`SELECT current_database() AS name`)
+    const [row] = yield* SqlClient.SqlClient.use((sql) =>
+      sql<{ readonly name: string }>`SELECT current_database() AS name`
+    )
       .pipe(Effect.orDie)
-    const context = yield* Layer.buildWithMemoMap(Entitlements.layer.pipe(
-      Layer.provideMerge(EntitlementCache.layer),
-      Layer.provideMerge(EntitlementsRepo.layer),
-      Layer.provide(Outbox.layer("billing")),
-      Layer.provide(testRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
-      Layer.provide(layerFromUrl(Redacted.make(`postgres://postgres@127.0.0.1:${ports.postgres}/${row!.name}`), { maxConnections: 2 }))
-    ), yield* Layer.makeMemoMap, yield* Effect.scope).pipe(Effect.orDie)
+    const context = yield* Layer.buildWithMemoMap(
+      Entitlements.layer.pipe(
+        Layer.provideMerge(EntitlementCache.layer),
+        Layer.provideMerge(EntitlementsRepo.layer),
+        Layer.provide(Outbox.layer("billing")),
+        Layer.provide(testRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
+        Layer.provide(
+          layerFromUrl(Redacted.make(`postgres://postgres@127.0.0.1:${ports.postgres}/${row!.name}`), {
+            maxConnections: 2
+          })
+        )
+      ),
+      yield* Layer.makeMemoMap,
+      yield* Effect.scope
+    ).pipe(Effect.orDie)
     return Context.get(context, Entitlements)
   })
 
@@ -80,7 +97,9 @@ layer(BillingWithPayments().pipe(Layer.provideMerge(StatementLog)), { excludeTes
         for (let i = 0; i < 20; i++) films.push({ id: yield* seedFilm(two.productId), in: [two.productId] })
         for (let i = 0; i < 10; i++) {
           const id = yield* seedFilm(one.productId)
-          yield* sql`INSERT INTO billing.product_films (product_id, film_id) VALUES (${two.productId}, ${id})`.pipe(Effect.orDie)
+          yield* sql`INSERT INTO billing.product_films (product_id, film_id) VALUES (${two.productId}, ${id})`.pipe(
+            Effect.orDie
+          )
           films.push({ id, in: [one.productId, two.productId] })
         }
         for (let i = 0; i < 10; i++) films.push({ id: FilmId.make(`film_${randomUUID()}`), in: [] })
@@ -95,10 +114,18 @@ layer(BillingWithPayments().pipe(Layer.provideMerge(StatementLog)), { excludeTes
         const now = yield* Clock.currentTimeMillis
         yield* sql`INSERT INTO billing.entitlements (user_id, product_id, until, updated_at)
           VALUES (${lapsed}, ${one.productId}, ${new Date(now - hour)}, ${new Date(now - 2 * hour)})`.pipe(Effect.orDie)
-        const holds: ReadonlyArray<ReadonlyArray<ProductId>> = [[one.productId], [two.productId], [one.productId, two.productId], [], []]
+        const holds: ReadonlyArray<ReadonlyArray<ProductId>> = [
+          [one.productId],
+          [two.productId],
+          [one.productId, two.productId],
+          [],
+          []
+        ]
 
         // interleaved, so the answers' order is checked too
-        const checks = films.flatMap((film) => viewers.map((v) => ({ userId: UserId.make(v.account.id), filmId: film.id })))
+        const checks = films.flatMap((film) =>
+          viewers.map((v) => ({ userId: UserId.make(v.account.id), filmId: film.id }))
+        )
         assert.strictEqual(checks.length, 300)
         const expected = films.flatMap((film) => holds.map((products) => film.in.some((p) => products.includes(p))))
 
@@ -108,7 +135,10 @@ layer(BillingWithPayments().pipe(Layer.provideMerge(StatementLog)), { excludeTes
           const batch = yield* entitlementReads(rpc.CheckEntitlements({ checks }))
           assert.strictEqual(batch.reads, 1, "a cold batch reads entitlements in one statement")
           assert.deepStrictEqual(batch.value.map((answer) => answer.allowed), expected)
-          assert.deepStrictEqual(batch.value.map((answer) => [answer.userId, answer.filmId]), checks.map((c) => [c.userId, c.filmId]))
+          assert.deepStrictEqual(
+            batch.value.map((answer) => [answer.userId, answer.filmId]),
+            checks.map((c) => [c.userId, c.filmId])
+          )
 
           // a replica with an empty in-process tier: every pair from Redis (once the batch's write-back landed)
           let replicaReads = -1
@@ -153,11 +183,17 @@ layer(BillingWithPayments().pipe(Layer.provideMerge(StatementLog)), { excludeTes
         // feed is live (its first heartbeat forgets everything cached before it), so the answers below are the ones
         // it keeps
         const other = yield* replica({ redis: yield* redis.start(0), postgres: yield* postgres.start(0) })
-        const trusted = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.succeed(other.peek(userId, films[0]!, now) !== undefined))
+        const trusted = Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => Effect.succeed(other.peek(userId, films[0]!, now) !== undefined)
+        )
         yield* other.checkMany(checks).pipe(
           Effect.andThen(trusted),
           Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("20 millis") }),
-          Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die(new Error("the replica's feed never came up")) })
+          Effect.timeoutOrElse({
+            duration: "5 seconds",
+            orElse: () => Effect.die(new Error("the replica's feed never came up"))
+          })
         )
         const before = yield* other.checkMany(checks)
         assert.deepStrictEqual(before.map((answer) => answer.allowed), [true, false, true, false])
@@ -165,14 +201,22 @@ layer(BillingWithPayments().pipe(Layer.provideMerge(StatementLog)), { excludeTes
         yield* postgres.cut
         yield* redis.cut
         // once its feed is stale the replica trusts no in-process entry: every pair goes to the (failing) batch load
-        const untrusted = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.succeed(other.peek(userId, films[0]!, now) === undefined))
+        const untrusted = Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => Effect.succeed(other.peek(userId, films[0]!, now) === undefined)
+        )
         yield* untrusted.pipe(
           Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("20 millis") }),
-          Effect.timeoutOrElse({ duration: "3 seconds", orElse: () => Effect.die(new Error("the feed never went stale")) })
+          Effect.timeoutOrElse({
+            duration: "3 seconds",
+            orElse: () => Effect.die(new Error("the feed never went stale"))
+          })
         )
         assert.deepStrictEqual(yield* other.checkMany(checks), before)
         const [took, failure] = yield* Effect.timed(Effect.flip(
-          other.checkMany([...checks, { userId, filmId: FilmId.make(`film_${randomUUID()}`) }]).pipe(Effect.timeout("10 seconds"))
+          other.checkMany([...checks, { userId, filmId: FilmId.make(`film_${randomUUID()}`) }]).pipe(
+            Effect.timeout("10 seconds")
+          )
         ))
         assert.strictEqual(failure._tag, "ServiceUnavailable")
         assert.isTrue(Duration.isLessThan(took, Duration.seconds(3)), `failed after ${Duration.format(took)}`)

@@ -19,7 +19,13 @@ const grace = Duration.toMillis(Duration.days(7))
 const statuses = ["active", "trialing", "past_due", "canceled", "expired", "incomplete"] as const
 
 type Command =
-  | { readonly kind: "status"; readonly user: number; readonly product: number; readonly status: typeof statuses[number]; readonly endHours: number }
+  | {
+    readonly kind: "status"
+    readonly user: number
+    readonly product: number
+    readonly status: typeof statuses[number]
+    readonly endHours: number
+  }
   | { readonly kind: "member"; readonly product: number; readonly film: number; readonly member: boolean }
   | { readonly kind: "time"; readonly hours: number }
   | { readonly kind: "single"; readonly user: number; readonly film: number }
@@ -51,7 +57,9 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 120_000 })("e
           sql<{ readonly allowed: boolean }>`SELECT EXISTS (SELECT 1 FROM billing.subscriptions s
             JOIN billing.product_films pf ON pf.product_id = s.product_id AND pf.film_id = ${filmId}
             WHERE s.user_id = ${userId} AND s.current_period_end IS NOT NULL AND (
-              (s.status IN ('active', 'trialing', 'past_due') AND s.cancel_at_period_end AND s.current_period_end > ${new Date(now)})
+              (s.status IN ('active', 'trialing', 'past_due') AND s.cancel_at_period_end AND s.current_period_end > ${new Date(
+                now
+              )})
               OR (s.status IN ('active', 'trialing', 'past_due') AND NOT s.cancel_at_period_end
                 AND s.current_period_end > ${new Date(now - grace)}))) AS allowed`,
           (rows) => rows[0]?.allowed === true
@@ -67,7 +75,9 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 120_000 })("e
               VALUES (${id}, ${`${id}@model.test`}, 'x', 'user', ${new Date(now)}, ${new Date(now)})`
           }
           const films = [0, 1, 2, 3].map(() => FilmId.make(`film_${randomUUID()}`))
-          for (const id of films) yield* sql`INSERT INTO billing.films (id, title, catalog_version) VALUES (${id}, 'f', 0)`
+          for (const id of films) {
+            yield* sql`INSERT INTO billing.films (id, title, catalog_version) VALUES (${id}, 'f', 0)`
+          }
           const products: ReadonlyArray<ProductId> = plans.map((plan) => plan.productId)
           // every pair, and some twice over (a batch may ask a pair more than once)
           const pairs = [

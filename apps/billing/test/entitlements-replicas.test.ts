@@ -17,19 +17,35 @@ import { seedFilm } from "./entitlements-support.ts"
 /** Another replica's entitlement services, reaching Redis and Postgres at the given ports (proxies or not). */
 const replica = (ports: { readonly redis: number; readonly postgres: number }, onDatabaseRead = () => {}) =>
   Effect.gen(function*() {
-    const [row] = yield* SqlClient.SqlClient.use((sql) => sql<{ readonly name: string }>`SELECT current_database() AS name`)
+    const [row] = yield* SqlClient.SqlClient.use((sql) =>
+      sql<{ readonly name: string }>`SELECT current_database() AS name`
+    )
       .pipe(Effect.orDie)
     const url = Redacted.make(`postgres://postgres@127.0.0.1:${ports.postgres}/${row!.name}`)
     // a memo map of its own: the app's layers are not shared with it, as across processes
-    const context = yield* Layer.buildWithMemoMap(Entitlements.layer.pipe(
-      Layer.provideMerge(EntitlementCache.layer),
-      Layer.provideMerge(Layer.effect(EntitlementsRepo, Effect.map(Effect.service(EntitlementsRepo), (repo) =>
-        EntitlementsRepo.of({ ...repo, grants: (userId, filmId) => Effect.andThen(Effect.sync(onDatabaseRead), repo.grants(userId, filmId)) })
-      )).pipe(Layer.provide(EntitlementsRepo.layer))),
-      Layer.provide(Outbox.layer("billing")),
-      Layer.provide(testRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
-      Layer.provide(layerFromUrl(url, { maxConnections: 2 }))
-    ), yield* Layer.makeMemoMap, yield* Effect.scope).pipe(Effect.orDie)
+    const context = yield* Layer.buildWithMemoMap(
+      Entitlements.layer.pipe(
+        Layer.provideMerge(EntitlementCache.layer),
+        Layer.provideMerge(
+          Layer.effect(
+            EntitlementsRepo,
+            Effect.map(
+              Effect.service(EntitlementsRepo),
+              (repo) =>
+                EntitlementsRepo.of({
+                  ...repo,
+                  grants: (userId, filmId) => Effect.andThen(Effect.sync(onDatabaseRead), repo.grants(userId, filmId))
+                })
+            )
+          ).pipe(Layer.provide(EntitlementsRepo.layer))
+        ),
+        Layer.provide(Outbox.layer("billing")),
+        Layer.provide(testRedis(`redis://127.0.0.1:${ports.redis}`, { commandTimeout: "200 millis" })),
+        Layer.provide(layerFromUrl(url, { maxConnections: 2 }))
+      ),
+      yield* Layer.makeMemoMap,
+      yield* Effect.scope
+    ).pipe(Effect.orDie)
     return Context.get(context, Entitlements)
   })
 
@@ -40,7 +56,9 @@ const eventually = <E>(check: Effect.Effect<boolean, E>, expected: boolean, with
     while (true) {
       const answer = yield* check
       if (answer === expected) return
-      if ((yield* Clock.currentTimeMillis) > deadline) return yield* Effect.die(new Error(`still ${answer} after ${within} ms`))
+      if ((yield* Clock.currentTimeMillis) > deadline) {
+        return yield* Effect.die(new Error(`still ${answer} after ${within} ms`))
+      }
       yield* Effect.sleep("20 millis")
     }
   })
@@ -88,12 +106,18 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       const allowed = (s: typeof first) => other.check(s.userId, s.filmId).pipe(Effect.map((answer) => answer.allowed))
       assert.isTrue(yield* allowed(first))
       yield* redis.cut
-      yield* first.client.subscriptions.cancel({ params: { id: first.subscription.id }, payload: { atPeriodEnd: false } })
+      yield* first.client.subscriptions.cancel({
+        params: { id: first.subscription.id },
+        payload: { atPeriodEnd: false }
+      })
       // its feed is gone: within its staleness bound it stops trusting what it cached and asks Postgres
       yield* eventually(allowed(first), false, 2_000)
       const second = yield* subscribed
       assert.isTrue(yield* allowed(second))
-      yield* second.client.subscriptions.cancel({ params: { id: second.subscription.id }, payload: { atPeriodEnd: false } })
+      yield* second.client.subscriptions.cancel({
+        params: { id: second.subscription.id },
+        payload: { atPeriodEnd: false }
+      })
       // another replica's change reaches this one within 1 s, Redis or not
       yield* eventually(allowed(second), false, 1_000)
       assert.isFalse(yield* allowed(first))
@@ -111,7 +135,9 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       assert.isTrue((yield* other.check(cached.userId, cached.filmId)).allowed)
       yield* redis.cut
       assert.isTrue((yield* other.check(cached.userId, cached.filmId)).allowed)
-      const failure = yield* Effect.flip(other.check(uncached.userId, uncached.filmId).pipe(Effect.timeout("10 seconds")))
+      const failure = yield* Effect.flip(
+        other.check(uncached.userId, uncached.filmId).pipe(Effect.timeout("10 seconds"))
+      )
       assert.strictEqual(failure._tag, "ServiceUnavailable")
     }).pipe(Effect.scoped))
 })

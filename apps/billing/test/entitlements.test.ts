@@ -16,10 +16,11 @@ import { billingEvents, BillingWithPayments, newKey, seedPlan, serviceToken, vie
 import { seedFilm } from "./entitlements-support.ts"
 
 const entitlementEvents = (userId: string) =>
-  SqlClient.SqlClient.use((sql) =>
-    sql<{ readonly type: string }>`SELECT type FROM billing.outbox
-      WHERE aggregate_id = ${userId} AND type LIKE 'entitlement.%' ORDER BY sequence`
-  ).pipe(Effect.map((rows) => rows.map((row) => row.type)), Effect.orDie)
+  SqlClient.SqlClient.use((sql) => sql<{ readonly type: string }>`SELECT type FROM billing.outbox
+      WHERE aggregate_id = ${userId} AND type LIKE 'entitlement.%' ORDER BY sequence`).pipe(
+    Effect.map((rows) => rows.map((row) => row.type)),
+    Effect.orDie
+  )
 
 /** The raw URL (hot route once cached), and the same endpoint through routing (a query string skips the hot route). */
 const rawCheck = (token: string, filmId: string, query = "") =>
@@ -55,12 +56,16 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
         subscription.currentPeriodEnd!.epochMilliseconds + Duration.toMillis(Duration.days(7))
       )
       const listed = yield* client.entitlements.list()
-      assert.deepStrictEqual(listed.products.map((p) => [p.productId, [...p.filmIds].sort()]), [[productId, [filmId, other].sort()]])
+      assert.deepStrictEqual(listed.products.map((p) => [p.productId, [...p.filmIds].sort()]), [[
+        productId,
+        [filmId, other].sort()
+      ]])
       assert.deepStrictEqual(listed.films.map((f) => f.filmId).sort(), [filmId, other].sort())
 
       // the catalog ETL drops the film from the product: the ETL invalidates every answer on commit
       yield* SqlClient.SqlClient.use((sql) =>
-        sql`DELETE FROM billing.product_films WHERE product_id = ${productId} AND film_id = ${filmId}`).pipe(Effect.orDie)
+        sql`DELETE FROM billing.product_films WHERE product_id = ${productId} AND film_id = ${filmId}`
+      ).pipe(Effect.orDie)
       yield* EntitlementCache.use((cache) => cache.invalidateMembership)
       assert.isFalse((yield* client.entitlements.film({ params: { filmId } })).allowed)
       assert.isTrue((yield* client.entitlements.film({ params: { filmId: other } })).allowed)
@@ -68,7 +73,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       // "Отменить платеж" inside the refund window: access ends with the response
       assert.isNotNull(payment)
       yield* client.payments.cancel({ params: { id: payment!.id }, headers: { "idempotency-key": newKey() } })
-      assert.deepStrictEqual(yield* client.entitlements.film({ params: { filmId: other } }), { allowed: false, filmId: other })
+      assert.deepStrictEqual(yield* client.entitlements.film({ params: { filmId: other } }), {
+        allowed: false,
+        filmId: other
+      })
       assert.deepStrictEqual((yield* client.entitlements.list()).products, [])
       assert.deepStrictEqual(yield* entitlementEvents(account.id), ["entitlement.granted", "entitlement.revoked"])
       assert.include(yield* billingEvents(subscription.id), "subscription.canceled")
@@ -100,7 +108,11 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
         assert.isFalse((yield* entitlements.check(userId, filmId)).allowed)
       }).pipe(Effect.provide(TestClock.layer()))
       // granted through the grace, cut back to the period end by the cancel, revoked at the end
-      assert.deepStrictEqual(yield* entitlementEvents(account.id), ["entitlement.granted", "entitlement.granted", "entitlement.revoked"])
+      assert.deepStrictEqual(yield* entitlementEvents(account.id), [
+        "entitlement.granted",
+        "entitlement.granted",
+        "entitlement.revoked"
+      ])
     }))
 
   it.effect("past_due keeps access within the grace period, not after (TestClock)", () =>
@@ -108,7 +120,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       const { productId, planId } = yield* seedPlan({ trialDays: 7 })
       const filmId = yield* seedFilm(productId)
       const { account, client } = yield* viewer()
-      const { subscription } = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
+      const { subscription } = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId }
+      })
       assert.isTrue((yield* client.entitlements.film({ params: { filmId } })).allowed)
       const trialEnd = subscription.currentPeriodEnd!.epochMilliseconds
       const grace = Duration.toMillis(Duration.days(7))
@@ -120,7 +135,8 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
         // no card on file: the trial's charge fails, the subscription goes past due
         yield* cycle.run
         const [status] = yield* SqlClient.SqlClient.use((sql) =>
-          sql<{ readonly status: string }>`SELECT status FROM billing.subscriptions WHERE id = ${subscription.id}`).pipe(Effect.orDie)
+          sql<{ readonly status: string }>`SELECT status FROM billing.subscriptions WHERE id = ${subscription.id}`
+        ).pipe(Effect.orDie)
         assert.strictEqual(status?.status, "past_due")
         const within = yield* entitlements.check(userId, filmId)
         assert.isTrue(within.allowed)
@@ -137,7 +153,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       const { productId, planId } = yield* seedPlan()
       const filmId = yield* seedFilm(productId)
       const { client, token } = yield* viewer()
-      yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+      yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
       for (const id of [filmId, "film_unknown"]) {
         // the first check loads the answer through the HttpApi; the second is served from memory
         const first = yield* rawCheck(token, id)
@@ -157,7 +176,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       const { productId, planId } = yield* seedPlan()
       const filmId = yield* seedFilm(productId)
       const { account, client, token } = yield* viewer()
-      yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+      yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
       const url = `${serverUrl(yield* HttpServer.HttpServer)}/rpc`
       const userId = UserId.make(account.id)
       yield* Effect.gen(function*() {
@@ -173,9 +195,11 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
         const bad = yield* Effect.flip(rpc.VerifyToken({ accessToken: "nonsense" }))
         assert.strictEqual(bad._tag, "Unauthorized")
       }).pipe(Effect.provide(EntitlementsRpcClient.layer(url, Redacted.make(serviceToken))))
-      const refused = yield* Effect.flip(EntitlementsRpcClient.use((rpc) => rpc.CheckEntitlement({ userId, filmId })).pipe(
-        Effect.provide(EntitlementsRpcClient.layer(url, Redacted.make("wrong-token")))
-      ))
+      const refused = yield* Effect.flip(
+        EntitlementsRpcClient.use((rpc) => rpc.CheckEntitlement({ userId, filmId })).pipe(
+          Effect.provide(EntitlementsRpcClient.layer(url, Redacted.make("wrong-token")))
+        )
+      )
       // refused at the HTTP level (401) before the RPC layer, so the call fails as a transport error carrying it
       assert.strictEqual(refused._tag, "RpcClientError")
       assert.include(JSON.stringify(refused), `"status":401`)

@@ -34,90 +34,113 @@ const periodEndedAgo = (id: string, minutes: number) =>
 const between = (value: number | undefined, low: number, high: number, what: string) =>
   assert.isTrue(value !== undefined && value >= low && value < high, `${what}: ${value}`)
 
-layer(BillingWithPayments({ LOGIN_MAX_FAILURES: "3" }), { excludeTestServices: true, timeout: 60_000 })("billing metrics", (it) => {
-  it.effect("a renewal and a trial end past due are the scheduler's backlog, with how long they have been due", () =>
-    Effect.gen(function*() {
-      const before = yield* scrapeMetrics
-      for (const kind of ["renewal", "trial_end", "expiry", "incomplete_expiry", "dunning_retry"]) {
-        assert.strictEqual(metricValue(before, "kassa_scheduler_due", { kind }), 0, kind)
-      }
-      const active = yield* subscribe()
-      const trialing = yield* subscribe({ trialDays: 7 })
-      assert.deepStrictEqual([active.status, trialing.status], ["active", "trialing"])
-      yield* periodEndedAgo(active.id, 120)
-      yield* periodEndedAgo(trialing.id, 30)
-      const text = yield* scrapeMetrics
-      assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "renewal" }), 1)
-      between(metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "renewal" }), 7200, 7260, "renewal due for")
-      assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "trial_end" }), 1)
-      between(metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "trial_end" }), 1800, 1860, "trial end due for")
-      assert.strictEqual(metricValue(text, "kassa_metrics_collector_up", { collector: "scheduler" }), 1)
-    }))
+layer(BillingWithPayments({ LOGIN_MAX_FAILURES: "3" }), { excludeTestServices: true, timeout: 60_000 })(
+  "billing metrics",
+  (it) => {
+    it.effect("a renewal and a trial end past due are the scheduler's backlog, with how long they have been due", () =>
+      Effect.gen(function*() {
+        const before = yield* scrapeMetrics
+        for (const kind of ["renewal", "trial_end", "expiry", "incomplete_expiry", "dunning_retry"]) {
+          assert.strictEqual(metricValue(before, "kassa_scheduler_due", { kind }), 0, kind)
+        }
+        const active = yield* subscribe()
+        const trialing = yield* subscribe({ trialDays: 7 })
+        assert.deepStrictEqual([active.status, trialing.status], ["active", "trialing"])
+        yield* periodEndedAgo(active.id, 120)
+        yield* periodEndedAgo(trialing.id, 30)
+        const text = yield* scrapeMetrics
+        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "renewal" }), 1)
+        between(
+          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "renewal" }),
+          7200,
+          7260,
+          "renewal due for"
+        )
+        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "trial_end" }), 1)
+        between(
+          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "trial_end" }),
+          1800,
+          1860,
+          "trial end due for"
+        )
+        assert.strictEqual(metricValue(text, "kassa_metrics_collector_up", { collector: "scheduler" }), 1)
+      }))
 
-  it.effect("a period canceled at its end, and a past-due invoice not charged yet, are due once the time comes", () =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const { planId } = yield* seedPlan()
-      const { client } = yield* viewer()
-      const { subscription: canceled } = yield* client.subscriptions.create({
-        headers: { "idempotency-key": newKey() },
-        payload: { planId, paymentMethod: "pm_card_visa" }
-      })
-      yield* client.subscriptions.cancel({ params: { id: canceled.id }, payload: {} })
-      yield* periodEndedAgo(canceled.id, 60)
-      // past due as a failed renewal leaves it, minus the charge: the new period's open invoice, no payment yet
-      const pastDue = yield* subscribe()
-      yield* periodEndedAgo(pastDue.id, 90)
-      yield* sql`UPDATE billing.subscriptions SET status = 'past_due' WHERE id = ${pastDue.id}`
-      yield* sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start,
+    it.effect("a period canceled at its end, and a past-due invoice not charged yet, are due once the time comes", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { planId } = yield* seedPlan()
+        const { client } = yield* viewer()
+        const { subscription: canceled } = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
+        yield* client.subscriptions.cancel({ params: { id: canceled.id }, payload: {} })
+        yield* periodEndedAgo(canceled.id, 60)
+        // past due as a failed renewal leaves it, minus the charge: the new period's open invoice, no payment yet
+        const pastDue = yield* subscribe()
+        yield* periodEndedAgo(pastDue.id, 90)
+        yield* sql`UPDATE billing.subscriptions SET status = 'past_due' WHERE id = ${pastDue.id}`
+        yield* sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start,
           period_end, created_at, updated_at, charge_attempts, next_charge_at)
         SELECT 'inv_metrics_dunning', user_id, id, 'open', 990, 'EUR', current_period_end,
           current_period_end + interval '1 month', now(), now(), 1, current_period_end
         FROM billing.subscriptions WHERE id = ${pastDue.id}`
-      const text = yield* scrapeMetrics
-      assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "expiry" }), 1)
-      between(metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "expiry" }), 3600, 3660, "expiry due for")
-      assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "dunning_retry" }), 1)
-      between(metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "dunning_retry" }), 5400, 5460, "retry due for")
-    }))
+        const text = yield* scrapeMetrics
+        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "expiry" }), 1)
+        between(
+          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "expiry" }),
+          3600,
+          3660,
+          "expiry due for"
+        )
+        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "dunning_retry" }), 1)
+        between(
+          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "dunning_retry" }),
+          5400,
+          5460,
+          "retry due for"
+        )
+      }))
 
-  it.effect("a catalog change the ETL has not copied yet is the sync lag", () =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      // hold the ETL's lock, so that it cannot copy the change while the test looks
-      const locked = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
-      const holder = yield* Effect.forkChild(sql.withTransaction(Effect.gen(function*() {
-        yield* sql`SELECT watermark FROM billing.etl_state WHERE source = 'catalog' FOR UPDATE`
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(release)
-      })))
-      yield* Deferred.await(locked)
-      yield* sql`INSERT INTO catalog.films (id, title, description, release_year, duration_minutes, age_rating,
+    it.effect("a catalog change the ETL has not copied yet is the sync lag", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // hold the ETL's lock, so that it cannot copy the change while the test looks
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.forkChild(sql.withTransaction(Effect.gen(function*() {
+          yield* sql`SELECT watermark FROM billing.etl_state WHERE source = 'catalog' FOR UPDATE`
+          yield* Deferred.succeed(locked, undefined)
+          yield* Deferred.await(release)
+        })))
+        yield* Deferred.await(locked)
+        yield* sql`INSERT INTO catalog.films (id, title, description, release_year, duration_minutes, age_rating,
           created_at, updated_at, version)
         VALUES ('film_metrics_lag', 'Lagging', '', 2001, 90, 'PG', now() - interval '5 minutes',
           now() - interval '5 minutes', (SELECT watermark + 1 FROM billing.etl_state WHERE source = 'catalog'))`
-      const text = yield* scrapeMetrics
-      yield* Deferred.succeed(release, undefined)
-      yield* Fiber.join(holder)
-      assert.strictEqual(metricValue(text, "kassa_catalog_sync_behind"), 1)
-      between(metricValue(text, "kassa_catalog_sync_lag_seconds"), 300, 360, "lag")
-    }))
+        const text = yield* scrapeMetrics
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        assert.strictEqual(metricValue(text, "kassa_catalog_sync_behind"), 1)
+        between(metricValue(text, "kassa_catalog_sync_lag_seconds"), 300, 360, "lag")
+      }))
 
-  it.effect("the failed login that reaches the pair's limit starts one lockout of that (email, address) pair", () =>
-    Effect.gen(function*() {
-      const before = yield* scrapeMetrics
-      assert.strictEqual(metricValue(before, "kassa_login_lockouts_total", { scope: "pair" }), 0)
-      const email = uniqueEmail()
-      const client = yield* billingClient({ address: uniqueAddress() })
-      yield* client.auth.register({ payload: { email, password: "correct horse battery staple" } })
-      for (let i = 0; i < 6; i++) {
-        yield* client.auth.token({ payload: { email, password: "not the password" } }).pipe(Effect.flip)
-      }
-      const text = yield* scrapeMetrics
-      assert.strictEqual(metricValue(text, "kassa_login_lockouts_total", { scope: "pair" }), 1)
-      // five failures from one address trip neither the email's back-off nor the address's attempts
-      assert.strictEqual(metricValue(text, "kassa_login_lockouts_total", { scope: "email" }), 0)
-      assert.strictEqual(metricValue(text, "kassa_login_lockouts_total", { scope: "address" }), 0)
-    }))
-})
+    it.effect("the failed login that reaches the pair's limit starts one lockout of that (email, address) pair", () =>
+      Effect.gen(function*() {
+        const before = yield* scrapeMetrics
+        assert.strictEqual(metricValue(before, "kassa_login_lockouts_total", { scope: "pair" }), 0)
+        const email = uniqueEmail()
+        const client = yield* billingClient({ address: uniqueAddress() })
+        yield* client.auth.register({ payload: { email, password: "correct horse battery staple" } })
+        for (let i = 0; i < 6; i++) {
+          yield* client.auth.token({ payload: { email, password: "not the password" } }).pipe(Effect.flip)
+        }
+        const text = yield* scrapeMetrics
+        assert.strictEqual(metricValue(text, "kassa_login_lockouts_total", { scope: "pair" }), 1)
+        // five failures from one address trip neither the email's back-off nor the address's attempts
+        assert.strictEqual(metricValue(text, "kassa_login_lockouts_total", { scope: "email" }), 0)
+        assert.strictEqual(metricValue(text, "kassa_login_lockouts_total", { scope: "address" }), 0)
+      }))
+  }
+)

@@ -13,16 +13,32 @@ import { DateTime, Effect, Layer, Redacted, Schedule } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
-import { billingEvents, BillingWithPayments, errorTag, newKey, raw, seedPlan, serviceToken, testAdmin, viewer } from "./billing-harness.ts"
+import {
+  billingEvents,
+  BillingWithPayments,
+  errorTag,
+  newKey,
+  raw,
+  seedPlan,
+  serviceToken,
+  testAdmin,
+  viewer
+} from "./billing-harness.ts"
 import { seedFilm } from "./entitlements-support.ts"
 
 const admin = testAdmin()
 
-const CallbackToBilling = Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
-  BillingCallbackClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))))
+const CallbackToBilling = Layer.unwrap(
+  Effect.map(
+    Effect.service(HttpServer.HttpServer),
+    (server) => BillingCallbackClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))
+  )
+)
 
 const statusOf = (id: string) =>
-  SqlClient.SqlClient.use((sql) => sql<{ readonly status: string }>`SELECT status FROM billing.subscriptions WHERE id = ${id}`).pipe(
+  SqlClient.SqlClient.use((sql) =>
+    sql<{ readonly status: string }>`SELECT status FROM billing.subscriptions WHERE id = ${id}`
+  ).pipe(
     Effect.map((rows) => rows[0]?.status),
     Effect.orDie
   )
@@ -41,8 +57,10 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       assert.isTrue((yield* client.entitlements.film({ params: { filmId } })).allowed)
       // refunded at payments behind billing's back (an operator, or billing killed after asking): billing hears of it
       // only as payments' delivery fiber tells it
-      const refunded = yield* Effect.flatMap(PaymentsRpcClient, (rpc) =>
-        rpc.CancelPayment({ paymentId: payment.id, idempotencyKey: newKey(), reason: "requested_by_customer" }))
+      const refunded = yield* Effect.flatMap(
+        PaymentsRpcClient,
+        (rpc) => rpc.CancelPayment({ paymentId: payment.id, idempotencyKey: newKey(), reason: "requested_by_customer" })
+      )
       assert.strictEqual(refunded.payment.status, "refunded")
       const callback = yield* BillingCallbackClient
       yield* callback.PaymentOutcome({ id: randomUUID(), type: "payment.refunded", payment: refunded.payment })
@@ -52,7 +70,9 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       assert.include(yield* billingEvents(subscription.id), "subscription.canceled")
       // the viewer's own cancel afterwards: nothing left to refund
       assert.strictEqual(
-        yield* errorTag(client.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": newKey() } })),
+        yield* errorTag(
+          client.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": newKey() } })
+        ),
         "AlreadyRefunded"
       )
     }).pipe(Effect.provide(CallbackToBilling)))
@@ -61,12 +81,17 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
     Effect.gen(function*() {
       const { planId } = yield* seedPlan({ amount: 800 })
       const { client } = yield* viewer()
-      const { payment } = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+      const { payment } = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
       if (payment === null) return assert.fail("expected a payment")
       const key = newKey()
       const first = yield* client.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": key } })
       // the first answer lost (billing killed after the refund): the stored answer is gone with it
-      yield* SqlClient.SqlClient.use((sql) => sql`DELETE FROM billing.idempotency_keys WHERE key = ${key}`).pipe(Effect.orDie)
+      yield* SqlClient.SqlClient.use((sql) => sql`DELETE FROM billing.idempotency_keys WHERE key = ${key}`).pipe(
+        Effect.orDie
+      )
       const retried = yield* client.payments.cancel({ params: { id: payment.id }, headers: { "idempotency-key": key } })
       assert.deepStrictEqual([retried.status, retried.refundedAmount], [first.status, first.refundedAmount])
     }))
@@ -78,22 +103,31 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       const request = { planId, paymentMethod: "pm_card_visa" }
       const dead = newKey()
       const live = newKey()
-      yield* SqlClient.SqlClient.use((sql) =>
-        sql`INSERT INTO billing.idempotency_keys (user_id, key, operation, request_hash, owner, lease_until, created_at)
+      yield* SqlClient.SqlClient.use((
+        sql
+      ) => sql`INSERT INTO billing.idempotency_keys (user_id, key, operation, request_hash, owner, lease_until, created_at)
           VALUES (${account.id}, ${dead}, 'subscribe', ${requestDigest("subscribe", request)}, 'a-process-that-died',
             now() - interval '1 second', now()),
             (${account.id}, ${live}, 'subscribe', ${requestDigest("subscribe", request)}, 'a-process-still-running',
-            now() + interval '8 seconds', now())`
-      ).pipe(Effect.orDie)
+            now() + interval '8 seconds', now())`).pipe(Effect.orDie)
       const taken = yield* client.subscriptions.create({ headers: { "idempotency-key": dead }, payload: request })
       assert.strictEqual(taken.subscription.status, "active")
       // replayed from now on
-      assert.deepStrictEqual(yield* client.subscriptions.create({ headers: { "idempotency-key": dead }, payload: request }), taken)
-      const busy = yield* raw("POST", "/v1/subscriptions", { token, body: request, headers: { "idempotency-key": live } })
+      assert.deepStrictEqual(
+        yield* client.subscriptions.create({ headers: { "idempotency-key": dead }, payload: request }),
+        taken
+      )
+      const busy = yield* raw("POST", "/v1/subscriptions", {
+        token,
+        body: request,
+        headers: { "idempotency-key": live }
+      })
       assert.deepStrictEqual([busy.status, busy.body["_tag"]], [409, "IdempotencyInFlight"])
       assert.isAtLeast(Number(busy.headers["retry-after"]), 1)
       const left = yield* SqlClient.SqlClient.use((sql) =>
-        sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM billing.idempotency_keys WHERE user_id = ${account.id} AND response IS NULL`
+        sql<
+          { readonly n: number }
+        >`SELECT count(*)::int AS n FROM billing.idempotency_keys WHERE user_id = ${account.id} AND response IS NULL`
       ).pipe(Effect.orDie)
       assert.strictEqual(left[0]?.n, 1)
     }))
@@ -108,10 +142,16 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       // every try of the charge (payments retries with the same key) is committed at the provider, its answer lost;
       // and no webhook tells payments either
       yield* sandbox.webhooks.hold
-      yield* sandbox.faults.inject({ action: "drop_after_commit", method: "POST", path: "/v1/payment_intents", times: 10 })
-      const pending = yield* raw("POST", "/v1/subscriptions", { token, body, headers: { "idempotency-key": key } }).pipe(
-        Effect.ensuring(sandbox.faults.clear)
-      )
+      yield* sandbox.faults.inject({
+        action: "drop_after_commit",
+        method: "POST",
+        path: "/v1/payment_intents",
+        times: 10
+      })
+      const pending = yield* raw("POST", "/v1/subscriptions", { token, body, headers: { "idempotency-key": key } })
+        .pipe(
+          Effect.ensuring(sandbox.faults.clear)
+        )
       yield* sandbox.webhooks.discardHeld
       assert.deepStrictEqual([pending.status, pending.body["_tag"]], [202, "OutcomePending"])
       assert.isAtLeast(Number(pending.headers["retry-after"]), 1)
@@ -123,7 +163,8 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       const result = done.body as { subscription: { status: string }; payment: { id: string; status: string } }
       assert.deepStrictEqual([result.subscription.status, result.payment.status], ["active", "succeeded"])
       const charges = (yield* sandbox.ledger.snapshot).paymentIntents.filter((pi) =>
-        (pi.metadata as Record<string, string>)["kassa_payment_id"] === result.payment.id)
+        (pi.metadata as Record<string, string>)["kassa_payment_id"] === result.payment.id
+      )
       assert.strictEqual(charges.length, 1)
     }))
 
@@ -140,7 +181,12 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       const cycle = yield* SchedulerCycle
       yield* Effect.gen(function*() {
         yield* TestClock.setTime(end + 60_000)
-        yield* sandbox.faults.inject({ action: "drop_after_commit", method: "POST", path: "/v1/payment_intents", times: 10 })
+        yield* sandbox.faults.inject({
+          action: "drop_after_commit",
+          method: "POST",
+          path: "/v1/payment_intents",
+          times: 10
+        })
         yield* cycle.run.pipe(Effect.ensuring(sandbox.faults.clear))
         assert.strictEqual(yield* statusOf(subscription.id), "active")
         // the next cycle charges under the same key: payments asks the provider and finds the charge made
@@ -174,6 +220,9 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       assert.strictEqual(finished.status, "succeeded")
       assert.isNotNull(finished.result)
       assert.isNotNull(finished.finishedAt)
-      assert.strictEqual(yield* errorTag(adminClient.adminBilling.runStatus({ params: { id: "run_unknown" } })), "NotFound")
+      assert.strictEqual(
+        yield* errorTag(adminClient.adminBilling.runStatus({ params: { id: "run_unknown" } })),
+        "NotFound"
+      )
     }))
 })

@@ -17,7 +17,8 @@ const chargeDefault = (userId: UserId) =>
       amount: 990,
       currency: "EUR",
       offSession: true
-    }))
+    })
+  )
 
 layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("payment methods", (it) => {
   it.effect("GET lists the viewer's cards newest first with brand, last4, expiry and which is the default", () =>
@@ -48,9 +49,15 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("pa
 
       yield* alice.client.paymentMethods.remove({ params: { id: removed.id } })
       assert.deepStrictEqual((yield* alice.client.paymentMethods.list()).items.map((m) => m.id), [kept.id])
-      assert.strictEqual(yield* errorTag(alice.client.paymentMethods.remove({ params: { id: removed.id } })), "NotFound")
+      assert.strictEqual(
+        yield* errorTag(alice.client.paymentMethods.remove({ params: { id: removed.id } })),
+        "NotFound"
+      )
       assert.strictEqual(yield* errorTag(alice.client.paymentMethods.remove({ params: { id: bobs.id } })), "NotFound")
-      assert.strictEqual(yield* errorTag(alice.client.paymentMethods.remove({ params: { id: "pm_doesnotexist" } })), "NotFound")
+      assert.strictEqual(
+        yield* errorTag(alice.client.paymentMethods.remove({ params: { id: "pm_doesnotexist" } })),
+        "NotFound"
+      )
       // a viewer without any card yet (no customer at the provider) gets the same answer
       const carol = yield* viewer("carol")
       assert.strictEqual(yield* errorTag(carol.client.paymentMethods.remove({ params: { id: kept.id } })), "NotFound")
@@ -85,14 +92,19 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("pa
       const older = yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_visa" } })
       const current = yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_mastercard" } })
       yield* client.paymentMethods.remove({ params: { id: older.id } })
-      assert.deepStrictEqual((yield* client.paymentMethods.list()).items.map((m) => [m.id, m.isDefault]), [[current.id, true]])
+      assert.deepStrictEqual((yield* client.paymentMethods.list()).items.map((m) => [m.id, m.isDefault]), [[
+        current.id,
+        true
+      ]])
       assert.strictEqual((yield* chargeDefault(account.id)).status, "succeeded")
     }))
 
   it.effect("a card the provider declines when it is checked is not saved: 400 naming paymentMethod and the decline", () =>
     Effect.gen(function*() {
       const { client } = yield* viewer()
-      const refused = yield* Effect.flip(client.paymentMethods.add({ payload: { paymentMethod: "pm_card_visa_chargeDeclinedInsufficientFunds" } }))
+      const refused = yield* Effect.flip(
+        client.paymentMethods.add({ payload: { paymentMethod: "pm_card_visa_chargeDeclinedInsufficientFunds" } })
+      )
       assert.strictEqual(refused._tag, "BadRequest")
       if (refused._tag === "BadRequest") {
         assert.strictEqual(refused.field, "paymentMethod")

@@ -31,14 +31,19 @@ const allowedAt = (userId: string, filmId: Parameters<Entitlements["Service"]["c
   }).pipe(Effect.provide(TestClock.layer()))
 
 const invoicesOf = (subscriptionId: string) =>
-  SqlClient.SqlClient.use((sql) =>
-    sql<{ readonly periodStart: Date; readonly periodEnd: Date; readonly status: string }>`SELECT period_start, period_end, status
-      FROM billing.invoices WHERE subscription_id = ${subscriptionId} ORDER BY period_start`
-  ).pipe(Effect.orDie)
+  SqlClient.SqlClient.use((
+    sql
+  ) => sql<
+    { readonly periodStart: Date; readonly periodEnd: Date; readonly status: string }
+  >`SELECT period_start, period_end, status
+      FROM billing.invoices WHERE subscription_id = ${subscriptionId} ORDER BY period_start`).pipe(Effect.orDie)
 
 const isoOf = (d: Date) => d.toISOString()
 
-layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }), { excludeTestServices: true, timeout: 90_000 })(
+layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }), {
+  excludeTestServices: true,
+  timeout: 90_000
+})(
   "renewal engine",
   (it) => {
     it.effect("missed periods (1 day, 45 days, 3 months): one invoice for the period that contains now; access back once paid", () =>
@@ -60,13 +65,16 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
           const invoices = yield* invoicesOf(subscription.id)
           assert.strictEqual(invoices.length, 2, `one invoice for ${late / day} days late, not a burst`)
           const renewal = invoices[1]!
-          assert.isTrue(renewal.periodStart.getTime() <= back && back < renewal.periodEnd.getTime(), "the period contains now")
+          assert.isTrue(
+            renewal.periodStart.getTime() <= back && back < renewal.periodEnd.getTime(),
+            "the period contains now"
+          )
           assert.strictEqual(renewal.status, "paid")
           const after = yield* client.subscriptions.get({ params: { id: subscription.id } })
-          assert.deepStrictEqual([after.status, after.currentPeriodStart && DateTime.toEpochMillis(after.currentPeriodStart)], [
-            "active",
-            renewal.periodStart.getTime()
-          ])
+          assert.deepStrictEqual(
+            [after.status, after.currentPeriodStart && DateTime.toEpochMillis(after.currentPeriodStart)],
+            ["active", renewal.periodStart.getTime()]
+          )
           // one charge for it, none for the periods that were over
           assert.strictEqual((yield* client.payments.list({ query: {} })).items.length, 2)
           assert.isTrue(yield* allowedAt(account.id, filmId, back))
@@ -84,12 +92,17 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
           headers: { "idempotency-key": newKey() },
           payload: { planId, paymentMethod: "pm_card_visa" }
         })
-        yield* SqlClient.SqlClient.use((sql) =>
-          sql`UPDATE billing.subscriptions SET billing_anchor = '2027-01-31T10:00:00Z',
+        yield* SqlClient.SqlClient.use((
+          sql
+        ) => sql`UPDATE billing.subscriptions SET billing_anchor = '2027-01-31T10:00:00Z',
               current_period_start = '2027-01-31T10:00:00Z', current_period_end = '2027-02-28T10:00:00Z'
             WHERE id = ${subscription.id}`).pipe(Effect.orDie)
-        for (const at of ["2027-02-28T11:00:00Z", "2027-03-31T11:00:00Z", "2027-04-30T11:00:00Z"]) yield* runAt(Date.parse(at))
-        const renewals = (yield* invoicesOf(subscription.id)).slice(1).map((i) => [isoOf(i.periodStart), isoOf(i.periodEnd), i.status])
+        for (const at of ["2027-02-28T11:00:00Z", "2027-03-31T11:00:00Z", "2027-04-30T11:00:00Z"]) {
+          yield* runAt(Date.parse(at))
+        }
+        const renewals = (yield* invoicesOf(subscription.id)).slice(1).map((
+          i
+        ) => [isoOf(i.periodStart), isoOf(i.periodEnd), i.status])
         assert.deepStrictEqual(renewals, [
           ["2027-02-28T10:00:00.000Z", "2027-03-31T10:00:00.000Z", "paid"],
           ["2027-03-31T10:00:00.000Z", "2027-04-30T10:00:00.000Z", "paid"],
@@ -101,7 +114,10 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
       Effect.gen(function*() {
         const { planId } = yield* seedPlan({ trialDays: 3, amount: 500 })
         const { client } = yield* viewer()
-        const { subscription } = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
+        const { subscription } = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId }
+        })
         const end = DateTime.toEpochMillis(subscription.currentPeriodEnd!)
         yield* runAt(end + hour)
         const pastDue = yield* client.subscriptions.get({ params: { id: subscription.id } })
@@ -109,7 +125,10 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
         for (const at of [end + 2 * day, end + 4 * day, end + 6 * day]) yield* runAt(at)
         assert.strictEqual((yield* client.subscriptions.get({ params: { id: subscription.id } })).status, "canceled")
         assert.deepStrictEqual((yield* invoicesOf(subscription.id)).map((i) => i.status), ["paid", "uncollectible"])
-        assert.deepStrictEqual((yield* billingEvents(subscription.id)).slice(-2), ["subscription.past_due", "subscription.canceled"])
+        assert.deepStrictEqual((yield* billingEvents(subscription.id)).slice(-2), [
+          "subscription.past_due",
+          "subscription.canceled"
+        ])
         yield* runAt(end + 30 * day)
         assert.strictEqual((yield* client.payments.list({ query: {} })).items.length, 0, "nothing was ever charged")
       }))
@@ -125,13 +144,23 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
         yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeCustomerFail" } })
         const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
         yield* runAt(end + hour)
-        assert.strictEqual((yield* client.subscriptions.get({ params: { id: first.subscription.id } })).status, "past_due")
+        assert.strictEqual(
+          (yield* client.subscriptions.get({ params: { id: first.subscription.id } })).status,
+          "past_due"
+        )
         yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_mastercard" } })
         const retry = yield* runAt(end + day + 2 * hour)
         assert.deepStrictEqual([retry.dunningRetries >= 1, retry.paid >= 1], [true, true])
         const after = yield* client.subscriptions.get({ params: { id: first.subscription.id } })
-        assert.deepStrictEqual([after.status, after.currentPeriodStart], ["active", first.subscription.currentPeriodEnd])
-        assert.deepStrictEqual((yield* client.payments.list({ query: {} })).items.map((p) => p.status), ["succeeded", "failed", "succeeded"])
+        assert.deepStrictEqual(
+          [after.status, after.currentPeriodStart],
+          ["active", first.subscription.currentPeriodEnd]
+        )
+        assert.deepStrictEqual((yield* client.payments.list({ query: {} })).items.map((p) => p.status), [
+          "succeeded",
+          "failed",
+          "succeeded"
+        ])
       }))
 
     it.effect("a subscription about to get more invoices in a day than the bound is parked (event, admin list) until an admin unparks it", () =>
@@ -144,8 +173,9 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
         })
         const end = DateTime.toEpochMillis(subscription.currentPeriodEnd!)
         // an invoice made for it within the day before (how a loop of a bug would look): the bound is 1 here
-        yield* SqlClient.SqlClient.use((sql) =>
-          sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start, period_end,
+        yield* SqlClient.SqlClient.use((
+          sql
+        ) => sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start, period_end,
               created_at, updated_at)
             SELECT 'inv_bound_' || id, user_id, id, 'void', 700, 'EUR', current_period_start - interval '2 months',
               current_period_start - interval '1 month', ${new Date(end)}, ${new Date(end)}
@@ -162,10 +192,15 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
         // a later cycle leaves it alone
         yield* runAt(end + 2 * hour)
         assert.strictEqual((yield* invoicesOf(subscription.id)).length, 2)
-        const unparked = yield* adminClient.adminBilling.unpark({ params: { id: subscription.id }, payload: { reason: "looked: a test" } })
+        const unparked = yield* adminClient.adminBilling.unpark({
+          params: { id: subscription.id },
+          payload: { reason: "looked: a test" }
+        })
         assert.isNull(unparked.parkedAt)
         assert.strictEqual(
-          yield* errorTag(adminClient.adminBilling.unpark({ params: { id: subscription.id }, payload: { reason: "again" } })),
+          yield* errorTag(
+            adminClient.adminBilling.unpark({ params: { id: subscription.id }, payload: { reason: "again" } })
+          ),
           "SubscriptionNotParked"
         )
         // the bound counts a day back from now: two days on, it is invoiced and charged
@@ -179,7 +214,10 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
       Effect.gen(function*() {
         const adminClient = yield* admin.client
         assert.strictEqual(yield* errorTag(adminClient.testClock.get()), "TestClockOff")
-        assert.strictEqual(yield* errorTag(adminClient.testClock.move({ payload: { advanceBy: "P31D" } })), "TestClockOff")
+        assert.strictEqual(
+          yield* errorTag(adminClient.testClock.move({ payload: { advanceBy: "P31D" } })),
+          "TestClockOff"
+        )
         assert.isAtMost(Math.abs((yield* Clock.currentTimeMillis) - Date.now()), 5_000)
       }))
   }

@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BillingApi } from "@kassa/domain/apis"
 import { layerFromUrl } from "@kassa/platform/db"
 import { apiClient, makeTestDatabase } from "@kassa/platform/testing"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -22,14 +22,21 @@ describe("a restart of the apps and the sandbox", () => {
       )
       // each run builds the apps afresh on the same database and sandbox data, and stops them at its end
       const run = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        effect.pipe(Effect.provide(BillingWithPayments({}, { database: layerFromUrl(database), sandbox: { dataDir } }), { local: true }))
+        effect.pipe(
+          Effect.provide(BillingWithPayments({}, { database: layerFromUrl(database), sandbox: { dataDir } }), {
+            local: true
+          })
+        )
 
       const before = yield* run(Effect.gen(function*() {
         const first = yield* seedPlan({ amount: 700 })
         const second = yield* seedPlan({ amount: 900 })
         const { account, client } = yield* viewer("returning")
         const card = yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_visa" } })
-        const paid = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: first.planId } })
+        const paid = yield* client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId: first.planId }
+        })
         assert.strictEqual(paid.payment?.status, "succeeded")
         return { email: account.email, card, paid, secondPlan: second.planId }
       }))

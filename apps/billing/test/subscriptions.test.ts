@@ -13,7 +13,16 @@ import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { CatalogCopy } from "../src/products/repo.ts"
-import { billingEvents, BillingWithPayments, errorTag, newKey, raw, seedPlan, serviceToken, viewer } from "./billing-harness.ts"
+import {
+  billingEvents,
+  BillingWithPayments,
+  errorTag,
+  newKey,
+  raw,
+  seedPlan,
+  serviceToken,
+  viewer
+} from "./billing-harness.ts"
 
 const count = (query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<{ readonly n: number }>, unknown>) =>
   SqlClient.SqlClient.use((sql) => query(sql)).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)), Effect.orDie)
@@ -23,7 +32,10 @@ const assertOnePeriod = (subscription: Subscription, invoice: Invoice) => {
   const iso = (t: DateTime.Utc | null) => t === null ? null : DateTime.formatIso(t)
   const period = [iso(invoice.periodStart), iso(invoice.periodEnd)]
   assert.deepStrictEqual([iso(subscription.currentPeriodStart), iso(subscription.currentPeriodEnd)], period)
-  assert.deepStrictEqual(invoice.lines.filter((l) => l.kind === "plan").map((l) => [iso(l.periodStart), iso(l.periodEnd)]), [period])
+  assert.deepStrictEqual(
+    invoice.lines.filter((l) => l.kind === "plan").map((l) => [iso(l.periodStart), iso(l.periodEnd)]),
+    [period]
+  )
 }
 
 layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("subscriptions", (it) => {
@@ -44,15 +56,18 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assertOnePeriod(result.subscription, result.invoice)
       assert.deepStrictEqual(yield* client.invoices.get({ params: { id: result.invoice.id } }), result.invoice)
       assert.strictEqual(result.payment?.status, "succeeded")
-      assert.deepStrictEqual(yield* billingEvents(result.subscription.id), ["subscription.created", "subscription.activated"])
+      assert.deepStrictEqual(yield* billingEvents(result.subscription.id), [
+        "subscription.created",
+        "subscription.activated"
+      ])
       assert.deepStrictEqual(yield* billingEvents(result.invoice.id), ["invoice.created", "invoice.paid"])
       const fetched = yield* client.subscriptions.get({ params: { id: result.subscription.id } })
       assert.strictEqual(fetched.status, "active")
       // event data follows the contract: subscription.* carry the Subscription, invoice.* the InvoiceEventData
-      const data = yield* SqlClient.SqlClient.use((sql) =>
-        sql<{ readonly type: string; readonly data: string }>`SELECT type, data::text AS data FROM billing.outbox
-          WHERE aggregate_id IN (${result.subscription.id}, ${result.invoice.id}) ORDER BY id`
-      ).pipe(Effect.orDie)
+      const data = yield* SqlClient.SqlClient.use((
+        sql
+      ) => sql<{ readonly type: string; readonly data: string }>`SELECT type, data::text AS data FROM billing.outbox
+          WHERE aggregate_id IN (${result.subscription.id}, ${result.invoice.id}) ORDER BY id`).pipe(Effect.orDie)
       for (const event of data) {
         const decoded = event.type.startsWith("subscription.")
           ? Schema.decodeUnknownSync(Subscription)(JSON.parse(event.data)).id
@@ -65,8 +80,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
     Effect.gen(function*() {
       const bus = yield* EventBus
       const inbox = yield* Queue.unbounded<EventEnvelope>()
-      yield* bus.subscribe(["subscription.*", "invoice.*"], (delivery) =>
-        Effect.flatMap(decodeEnvelope(delivery.body), (envelope) => Queue.offer(inbox, envelope)))
+      yield* bus.subscribe(
+        ["subscription.*", "invoice.*"],
+        (delivery) => Effect.flatMap(decodeEnvelope(delivery.body), (envelope) => Queue.offer(inbox, envelope))
+      )
       const { planId } = yield* seedPlan()
       const { client } = yield* viewer()
       const { invoice, subscription } = yield* client.subscriptions.create({
@@ -129,12 +146,19 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const catalog = yield* CatalogCopy
       const sql = yield* SqlClient.SqlClient
       const zoneOf = (userId: UserId) =>
-        catalog.findPlanWithTimeZone(planId, userId).pipe(Effect.map((found) => Option.getOrThrow(found).timeZone), Effect.orDie)
+        catalog.findPlanWithTimeZone(planId, userId).pipe(
+          Effect.map((found) => Option.getOrThrow(found).timeZone),
+          Effect.orDie
+        )
       assert.strictEqual(yield* zoneOf(account.id), "UTC")
       yield* sql`UPDATE billing.users SET time_zone = 'America/New_York' WHERE id = ${account.id}`.pipe(Effect.orDie)
       assert.strictEqual(yield* zoneOf(account.id), "America/New_York")
       assert.strictEqual(yield* zoneOf(UserId.make("usr_nobody")), "UTC")
-      assert.isTrue(Option.isNone(yield* catalog.findPlanWithTimeZone(PlanId.make("plan_nonexistent"), account.id).pipe(Effect.orDie)))
+      assert.isTrue(
+        Option.isNone(
+          yield* catalog.findPlanWithTimeZone(PlanId.make("plan_nonexistent"), account.id).pipe(Effect.orDie)
+        )
+      )
     }))
 
   it.effect("a saved card becomes the default: a subscribe without paymentMethod charges it", () =>
@@ -143,7 +167,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const { client } = yield* viewer()
       const method = yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_visa" } })
       assert.deepStrictEqual([method.brand, method.last4, method.isDefault], ["visa", "4242", true])
-      const result = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
+      const result = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId }
+      })
       assert.deepStrictEqual([result.subscription.status, result.payment?.status], ["active", "succeeded"])
     }))
 
@@ -153,8 +180,14 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const { account, client } = yield* viewer()
       const refused = client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
       assert.strictEqual(yield* errorTag(refused), "NoPaymentMethod")
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.subscriptions WHERE user_id = ${account.id}`), 0)
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices WHERE user_id = ${account.id}`), 0)
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.subscriptions WHERE user_id = ${account.id}`),
+        0
+      )
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices WHERE user_id = ${account.id}`),
+        0
+      )
       const result = yield* client.subscriptions.create({
         headers: { "idempotency-key": newKey() },
         payload: { planId, paymentMethod: "pm_card_visa" }
@@ -168,7 +201,12 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const ids: Array<string> = []
       for (let i = 0; i < 3; i++) {
         const { planId } = yield* seedPlan()
-        ids.push((yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })).subscription.id)
+        ids.push(
+          (yield* client.subscriptions.create({
+            headers: { "idempotency-key": newKey() },
+            payload: { planId, paymentMethod: "pm_card_visa" }
+          })).subscription.id
+        )
       }
       const first = yield* client.subscriptions.list({ query: { limit: 2 } })
       const second = yield* client.subscriptions.list({ query: { limit: 2, cursor: first.nextCursor ?? "" } })
@@ -182,11 +220,19 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const other = yield* seedPlan()
       const { client, token } = yield* viewer()
       const key = newKey()
-      const first = yield* client.subscriptions.create({ headers: { "idempotency-key": key }, payload: { planId, paymentMethod: "pm_card_visa" } })
-      const again = yield* client.subscriptions.create({ headers: { "idempotency-key": key }, payload: { planId, paymentMethod: "pm_card_visa" } })
+      const first = yield* client.subscriptions.create({
+        headers: { "idempotency-key": key },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
+      const again = yield* client.subscriptions.create({
+        headers: { "idempotency-key": key },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
       assert.deepStrictEqual(again, first)
       assert.strictEqual(
-        yield* errorTag(client.subscriptions.create({ headers: { "idempotency-key": key }, payload: { planId: other.planId } })),
+        yield* errorTag(
+          client.subscriptions.create({ headers: { "idempotency-key": key }, payload: { planId: other.planId } })
+        ),
         "IdempotencyKeyReused"
       )
       const missing = yield* raw("POST", "/v1/subscriptions", { token, body: { planId: other.planId } })
@@ -200,30 +246,58 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       const { account, client } = yield* viewer()
       const key = newKey()
       const answers = yield* Effect.all(
-        Array.from({ length: 50 }, () =>
-          client.subscriptions.create({ headers: { "idempotency-key": key }, payload: { planId, paymentMethod: "pm_card_visa" } })),
+        Array.from(
+          { length: 50 },
+          () =>
+            client.subscriptions.create({
+              headers: { "idempotency-key": key },
+              payload: { planId, paymentMethod: "pm_card_visa" }
+            })
+        ),
         { concurrency: 50 }
       )
       for (const answer of answers) assert.deepStrictEqual(answer, answers[0])
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.subscriptions WHERE user_id = ${account.id}`), 1)
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices WHERE user_id = ${account.id}`), 1)
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM payments.payments WHERE user_id = ${account.id}`), 1)
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.subscriptions WHERE user_id = ${account.id}`),
+        1
+      )
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices WHERE user_id = ${account.id}`),
+        1
+      )
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM payments.payments WHERE user_id = ${account.id}`),
+        1
+      )
     }))
 
   it.effect("a second live subscription to one product → 409; an archived product's plan → 422; unknown plan → 404", () =>
     Effect.gen(function*() {
       const { planId, productId } = yield* seedPlan()
       const { client } = yield* viewer()
-      const first = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+      const first = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
       const second = yield* Effect.flip(
-        client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+        client.subscriptions.create({
+          headers: { "idempotency-key": newKey() },
+          payload: { planId, paymentMethod: "pm_card_visa" }
+        })
       )
       assert.strictEqual(second._tag, "AlreadySubscribed")
       assert.strictEqual(second._tag === "AlreadySubscribed" ? second.subscriptionId : null, first.subscription.id)
-      yield* SqlClient.SqlClient.use((sql) => sql`UPDATE billing.products SET status = 'archived' WHERE id = ${productId}`).pipe(Effect.orDie)
+      yield* SqlClient.SqlClient.use((sql) =>
+        sql`UPDATE billing.products SET status = 'archived' WHERE id = ${productId}`
+      ).pipe(Effect.orDie)
       const { client: late } = yield* viewer()
       assert.strictEqual(
-        yield* errorTag(late.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })),
+        yield* errorTag(
+          late.subscriptions.create({
+            headers: { "idempotency-key": newKey() },
+            payload: { planId, paymentMethod: "pm_card_visa" }
+          })
+        ),
         "PlanNotOnSale"
       )
       assert.strictEqual(
@@ -239,7 +313,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
     Effect.gen(function*() {
       const { planId } = yield* seedPlan({ trialDays: 7 })
       const { client } = yield* viewer()
-      const result = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
+      const result = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId }
+      })
       assert.strictEqual(result.subscription.status, "trialing")
       assert.deepStrictEqual([result.invoice.status, result.invoice.amount], ["paid", 0])
       assert.isNull(result.payment)
@@ -249,19 +326,34 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
     Effect.gen(function*() {
       const { planId } = yield* seedPlan()
       const { client } = yield* viewer()
-      const { subscription } = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+      const { subscription } = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
       const pending = yield* client.subscriptions.cancel({ params: { id: subscription.id }, payload: {} })
       assert.deepStrictEqual([pending.status, pending.cancelAtPeriodEnd], ["active", true])
       const resumed = yield* client.subscriptions.resume({ params: { id: subscription.id } })
       assert.deepStrictEqual([resumed.status, resumed.cancelAtPeriodEnd], ["active", false])
-      assert.strictEqual(yield* errorTag(client.subscriptions.resume({ params: { id: subscription.id } })), "NoCancellationPending")
-      const ended = yield* client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } })
+      assert.strictEqual(
+        yield* errorTag(client.subscriptions.resume({ params: { id: subscription.id } })),
+        "NoCancellationPending"
+      )
+      const ended = yield* client.subscriptions.cancel({
+        params: { id: subscription.id },
+        payload: { atPeriodEnd: false }
+      })
       assert.strictEqual(ended.status, "canceled")
       assert.strictEqual(
-        yield* errorTag(client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } })),
+        yield* errorTag(
+          client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } })
+        ),
         "SubscriptionEnded"
       )
-      assert.deepStrictEqual(yield* billingEvents(subscription.id), ["subscription.created", "subscription.activated", "subscription.canceled"])
+      assert.deepStrictEqual(yield* billingEvents(subscription.id), [
+        "subscription.created",
+        "subscription.activated",
+        "subscription.canceled"
+      ])
     }))
 
   it.effect("canceling an incomplete subscription voids its open invoice, which can then not be paid", () =>
@@ -275,7 +367,13 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       yield* client.subscriptions.cancel({ params: { id: subscription.id }, payload: {} })
       assert.strictEqual((yield* client.invoices.get({ params: { id: invoice.id } })).status, "void")
       assert.strictEqual(
-        yield* errorTag(client.invoices.pay({ params: { id: invoice.id }, headers: { "idempotency-key": newKey() }, payload: { paymentMethod: "pm_card_visa" } })),
+        yield* errorTag(
+          client.invoices.pay({
+            params: { id: invoice.id },
+            headers: { "idempotency-key": newKey() },
+            payload: { paymentMethod: "pm_card_visa" }
+          })
+        ),
         "InvoiceNotOpen"
       )
     }))
@@ -295,7 +393,13 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
         yield* errorTag(c.subscriptions.cancel({ params: { id: subscription.id }, payload: {} })),
         yield* errorTag(c.subscriptions.resume({ params: { id: subscription.id } })),
         yield* errorTag(c.invoices.get({ params: { id: invoice.id } })),
-        yield* errorTag(c.invoices.pay({ params: { id: invoice.id }, headers: { "idempotency-key": newKey() }, payload: { paymentMethod: "pm_card_visa" } })),
+        yield* errorTag(
+          c.invoices.pay({
+            params: { id: invoice.id },
+            headers: { "idempotency-key": newKey() },
+            payload: { paymentMethod: "pm_card_visa" }
+          })
+        ),
         yield* errorTag(c.payments.get({ params: { id: PaymentId.make(payment?.id ?? "none") } }))
       ]
       assert.deepStrictEqual(tags, Array(6).fill("NotFound"))
@@ -322,7 +426,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       })
       assert.strictEqual(response.status, 201)
       const body = response.body as { subscription: { status: string; userId: string }; invoice: { amount: number } }
-      assert.deepStrictEqual([body.subscription.status, body.subscription.userId, body.invoice.amount], ["incomplete", account.id, 700])
+      assert.deepStrictEqual(
+        [body.subscription.status, body.subscription.userId, body.invoice.amount],
+        ["incomplete", account.id, 700]
+      )
     }))
 
   it.effect("mass assignment: status, amount and userId in pay, cancel, payment-method and time-zone bodies are ignored", () =>
@@ -342,13 +449,22 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       })
       const payment = (paid.body as { payment: { amount: number; userId: string } }).payment
       assert.deepStrictEqual([paid.status, payment.amount, payment.userId], [200, 800, account.id])
-      const card = yield* raw("POST", "/v1/payment-methods", { token, body: { paymentMethod: "pm_card_visa", ...extra, isDefault: false } })
+      const card = yield* raw("POST", "/v1/payment-methods", {
+        token,
+        body: { paymentMethod: "pm_card_visa", ...extra, isDefault: false }
+      })
       assert.deepStrictEqual([card.status, card.body["isDefault"]], [201, true])
       const zone = yield* raw("PUT", "/v1/me/time-zone", { token, body: { timeZone: "Europe/Paris", ...extra } })
       assert.deepStrictEqual([zone.status, zone.body], [200, { timeZone: "Europe/Paris" }])
       assert.deepStrictEqual(yield* other.client.me.timeZone(), { timeZone: "UTC" })
-      const canceled = yield* raw("POST", `/v1/subscriptions/${subscription.id}/cancel`, { token, body: { atPeriodEnd: true, ...extra, status: "active" } })
-      assert.deepStrictEqual([canceled.status, canceled.body["status"], canceled.body["cancelAtPeriodEnd"]], [200, "active", true])
+      const canceled = yield* raw("POST", `/v1/subscriptions/${subscription.id}/cancel`, {
+        token,
+        body: { atPeriodEnd: true, ...extra, status: "active" }
+      })
+      assert.deepStrictEqual(
+        [canceled.status, canceled.body["status"], canceled.body["cancelAtPeriodEnd"]],
+        [200, "active", true]
+      )
       assert.deepStrictEqual((yield* other.client.subscriptions.list({ query: {} })).items, [])
     }))
 
@@ -356,7 +472,10 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
     Effect.gen(function*() {
       const { planId } = yield* seedPlan({ amount: 1500 })
       const { client } = yield* viewer()
-      const { invoice, payment } = yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId, paymentMethod: "pm_card_visa" } })
+      const { invoice, payment } = yield* client.subscriptions.create({
+        headers: { "idempotency-key": newKey() },
+        payload: { planId, paymentMethod: "pm_card_visa" }
+      })
       assert.isNotNull(payment)
       if (payment === null) return
       const callback = yield* BillingCallbackClient
@@ -370,9 +489,21 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
       assert.strictEqual(after.creditedAmount, 1500)
       assert.strictEqual((yield* client.payments.get({ params: { id: payment.id } })).refundedAmount, 1500)
       // an outcome for an invoice billing never issued is acknowledged and ignored
-      yield* callback.PaymentOutcome({ id: randomUUID(), type: "payment.succeeded", payment: { ...payment, id: PaymentId.make("pay_unknown"), invoiceId: InvoiceId.make("inv_unknown") } })
-    }).pipe(Effect.provide(Layer.unwrap(Effect.map(Effect.service(HttpServer.HttpServer), (server) =>
-      BillingCallbackClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken)))))))
+      yield* callback.PaymentOutcome({
+        id: randomUUID(),
+        type: "payment.succeeded",
+        payment: { ...payment, id: PaymentId.make("pay_unknown"), invoiceId: InvoiceId.make("inv_unknown") }
+      })
+    }).pipe(
+      Effect.provide(
+        Layer.unwrap(
+          Effect.map(
+            Effect.service(HttpServer.HttpServer),
+            (server) => BillingCallbackClient.layer(`${serverUrl(server)}/rpc`, Redacted.make(serviceToken))
+          )
+        )
+      )
+    ))
 
   it.effect("a pay racing a cancel of its invoice: paid, or void with any money taken refunded in full", () =>
     Effect.gen(function*() {
@@ -385,16 +516,28 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
           payload: { planId, paymentMethod: "pm_card_chargeDeclined" }
         })
         // the charge is held at the provider for a while, so the cancel lands while it is in flight (no lock waits)
-        yield* sandbox.faults.inject({ action: "delay", delayMs: 150 * round, method: "POST", path: "/v1/payment_intents" })
+        yield* sandbox.faults.inject({
+          action: "delay",
+          delayMs: 150 * round,
+          method: "POST",
+          path: "/v1/payment_intents"
+        })
         const [pay, cancel] = yield* Effect.all([
-          Effect.exit(client.invoices.pay({ params: { id: invoice.id }, headers: { "idempotency-key": newKey() }, payload: { paymentMethod: "pm_card_visa" } })),
+          Effect.exit(
+            client.invoices.pay({
+              params: { id: invoice.id },
+              headers: { "idempotency-key": newKey() },
+              payload: { paymentMethod: "pm_card_visa" }
+            })
+          ),
           Effect.exit(client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } }))
         ], { concurrency: 2 })
         yield* sandbox.faults.clear
         assert.isTrue(pay._tag === "Success" || cancel._tag === "Success")
         const final = yield* client.invoices.get({ params: { id: invoice.id } })
-        const kept = yield* count((sql) =>
-          sql`SELECT COALESCE(SUM(amount - refunded_amount), 0)::int AS n FROM billing.payments WHERE invoice_id = ${invoice.id}
+        const kept = yield* count((
+          sql
+        ) => sql`SELECT COALESCE(SUM(amount - refunded_amount), 0)::int AS n FROM billing.payments WHERE invoice_id = ${invoice.id}
             AND status IN ('succeeded', 'partially_refunded', 'refunded')`)
         if (final.status === "void") assert.strictEqual(kept, 0, "money kept on a void invoice")
         else assert.strictEqual(final.status, "paid")
@@ -403,13 +546,22 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("su
 
   it.effect("invariants over everything this file wrote: one invoice per (subscription, period start), refunds within payments", () =>
     Effect.gen(function*() {
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM (SELECT subscription_id, period_start
-        FROM billing.invoices GROUP BY 1, 2 HAVING count(*) > 1) d`), 0)
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices i
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM (SELECT subscription_id, period_start
+        FROM billing.invoices GROUP BY 1, 2 HAVING count(*) > 1) d`),
+        0
+      )
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM billing.invoices i
         WHERE (SELECT COALESCE(-SUM(amount), 0) FROM billing.invoice_lines l WHERE l.invoice_id = i.id AND l.kind = 'credit')
           > (SELECT COALESCE(SUM(amount), 0) FROM billing.payments p WHERE p.invoice_id = i.id
-              AND p.status IN ('succeeded', 'partially_refunded', 'refunded'))`), 0)
-      assert.strictEqual(yield* count((sql) => sql`SELECT count(*)::int AS n FROM (SELECT invoice_id FROM billing.payments
-        WHERE status IN ('succeeded', 'partially_refunded', 'refunded') GROUP BY 1 HAVING count(*) > 1) d`), 0)
+              AND p.status IN ('succeeded', 'partially_refunded', 'refunded'))`),
+        0
+      )
+      assert.strictEqual(
+        yield* count((sql) => sql`SELECT count(*)::int AS n FROM (SELECT invoice_id FROM billing.payments
+        WHERE status IN ('succeeded', 'partially_refunded', 'refunded') GROUP BY 1 HAVING count(*) > 1) d`),
+        0
+      )
     }))
 })

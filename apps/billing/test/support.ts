@@ -15,7 +15,13 @@ export const audience = "kassa-test-clients"
 
 export const authTestConfig = (extra: Record<string, string> = {}) =>
   ConfigProvider.layerAdd(
-    ConfigProvider.fromUnknown({ JWT_SECRET: jwtSecret, JWT_ISSUER: issuer, JWT_AUDIENCE: audience, TRUST_PROXY: "true", ...extra }),
+    ConfigProvider.fromUnknown({
+      JWT_SECRET: jwtSecret,
+      JWT_ISSUER: issuer,
+      JWT_AUDIENCE: audience,
+      TRUST_PROXY: "true",
+      ...extra
+    }),
     { asPrimary: true }
   )
 

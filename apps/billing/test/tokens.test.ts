@@ -53,7 +53,11 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("acces
         ["GET", "/admin/v1/invoices"]
       ] as const
       for (const [method, path, body] of routes) {
-        assert.deepStrictEqual(yield* call(method, path, body), [401, "the token's account does not exist"], `${method} ${path}`)
+        assert.deepStrictEqual(
+          yield* call(method, path, body),
+          [401, "the token's account does not exist"],
+          `${method} ${path}`
+        )
       }
     }))
 
@@ -61,7 +65,17 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("acces
     Effect.gen(function*() {
       const now = yield* nowSeconds
       yield* rejected(
-        unsignedToken({ sub: "usr_x", email: "x@example.com", role: "admin", sid: "s", jti: "j", iss: "kassa-test", aud: "kassa-test-clients", iat: now, exp: now + 600 }),
+        unsignedToken({
+          sub: "usr_x",
+          email: "x@example.com",
+          role: "admin",
+          sid: "s",
+          jti: "j",
+          iss: "kassa-test",
+          aud: "kassa-test-clients",
+          iat: now,
+          exp: now + 600
+        }),
         /malformed|algorithm/
       )
     }))
@@ -73,7 +87,10 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("acces
 
   it.effect("a token signed with another key is rejected", () =>
     Effect.gen(function*() {
-      const token = yield* forgeToken({}, { key: "some-other-secret-that-is-long-enough!!", nowSeconds: yield* nowSeconds })
+      const token = yield* forgeToken(
+        {},
+        { key: "some-other-secret-that-is-long-enough!!", nowSeconds: yield* nowSeconds }
+      )
       yield* rejected(token, /signature/)
     }))
 
@@ -90,7 +107,10 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("acces
   it.effect("an expired token is rejected", () =>
     Effect.gen(function*() {
       const now = yield* nowSeconds
-      yield* rejected(yield* forgeToken({ iat: now - 1200, nbf: now - 1200, exp: now - 300 }, { nowSeconds: now }), /expired/)
+      yield* rejected(
+        yield* forgeToken({ iat: now - 1200, nbf: now - 1200, exp: now - 300 }, { nowSeconds: now }),
+        /expired/
+      )
     }))
 
   it.effect("a token that is not yet valid (nbf in the future) is rejected", () =>

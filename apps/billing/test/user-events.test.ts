@@ -13,8 +13,10 @@ layer(BillingUnderTest(), { excludeTestServices: true, timeout: 30_000 })("user.
     Effect.gen(function*() {
       const bus = yield* EventBus
       const inbox = yield* Queue.unbounded<EventEnvelope>()
-      yield* bus.subscribe(["user.registered"], (delivery) =>
-        Effect.flatMap(decodeEnvelope(delivery.body), (envelope) => Queue.offer(inbox, envelope)))
+      yield* bus.subscribe(
+        ["user.registered"],
+        (delivery) => Effect.flatMap(decodeEnvelope(delivery.body), (envelope) => Queue.offer(inbox, envelope))
+      )
 
       const client = yield* billingClient()
       const email = uniqueEmail("events")

@@ -11,12 +11,48 @@ import { CatalogMigrations } from "./migrations.ts"
 import { Products } from "./products/repo.ts"
 
 const demoFilms: ReadonlyArray<NewFilm> = [
-  { title: "Metropolis", description: "A futuristic city divided by class.", releaseYear: 1927, durationMinutes: 153, ageRating: "12+" },
-  { title: "The General", description: "A Confederate engineer chases his stolen locomotive.", releaseYear: 1926, durationMinutes: 78, ageRating: "6+" },
-  { title: "Nosferatu", description: "A vampire comes to Wisborg.", releaseYear: 1922, durationMinutes: 94, ageRating: "16+" },
-  { title: "The Kid", description: "A tramp raises an abandoned child.", releaseYear: 1921, durationMinutes: 68, ageRating: "0+" },
-  { title: "Battleship Potemkin", description: "Sailors mutiny in 1905 Odessa.", releaseYear: 1925, durationMinutes: 75, ageRating: "12+" },
-  { title: "Sherlock Jr.", description: "A projectionist dreams himself into the film.", releaseYear: 1924, durationMinutes: 45, ageRating: "6+" }
+  {
+    title: "Metropolis",
+    description: "A futuristic city divided by class.",
+    releaseYear: 1927,
+    durationMinutes: 153,
+    ageRating: "12+"
+  },
+  {
+    title: "The General",
+    description: "A Confederate engineer chases his stolen locomotive.",
+    releaseYear: 1926,
+    durationMinutes: 78,
+    ageRating: "6+"
+  },
+  {
+    title: "Nosferatu",
+    description: "A vampire comes to Wisborg.",
+    releaseYear: 1922,
+    durationMinutes: 94,
+    ageRating: "16+"
+  },
+  {
+    title: "The Kid",
+    description: "A tramp raises an abandoned child.",
+    releaseYear: 1921,
+    durationMinutes: 68,
+    ageRating: "0+"
+  },
+  {
+    title: "Battleship Potemkin",
+    description: "Sailors mutiny in 1905 Odessa.",
+    releaseYear: 1925,
+    durationMinutes: 75,
+    ageRating: "12+"
+  },
+  {
+    title: "Sherlock Jr.",
+    description: "A projectionist dreams himself into the film.",
+    releaseYear: 1924,
+    durationMinutes: 45,
+    ageRating: "6+"
+  }
 ]
 
 const plans = (monthly: number, trialDays: number): ReadonlyArray<PlanSpec> => [
@@ -29,7 +65,12 @@ const plans = (monthly: number, trialDays: number): ReadonlyArray<PlanSpec> => [
 const demoProducts = (films: ReadonlyArray<FilmId>): ReadonlyArray<NewProduct> => {
   const pick = (...indexes: ReadonlyArray<number>) => indexes.flatMap((i) => films[i] ?? [])
   return [
-    { name: "Silent Classics", description: "Every film in the demo catalog.", filmIds: pick(0, 1, 2, 3, 4, 5), plans: plans(999, 7) },
+    {
+      name: "Silent Classics",
+      description: "Every film in the demo catalog.",
+      filmIds: pick(0, 1, 2, 3, 4, 5),
+      plans: plans(999, 7)
+    },
     { name: "Comedy Shorts", description: "Keaton and Chaplin.", filmIds: pick(1, 3, 5), plans: plans(499, 0) },
     { name: "Night Frights", description: "For the brave.", filmIds: pick(2), plans: plans(299, 3) }
   ]

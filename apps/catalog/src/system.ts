@@ -6,9 +6,13 @@ import { HttpApiBuilder } from "effect/http-api"
 
 const system = systemHandlers("catalog")
 
-export const SystemLive = HttpApiBuilder.group(CatalogApi, "system", (handlers) =>
-  Effect.map(outboxCollector("catalog"), (outbox) =>
-    handlers
-      .handle("health", () => system.health)
-      .handle("ready", () => system.ready)
-      .handle("metrics", () => system.metrics([outbox]))))
+export const SystemLive = HttpApiBuilder.group(
+  CatalogApi,
+  "system",
+  (handlers) =>
+    Effect.map(outboxCollector("catalog"), (outbox) =>
+      handlers
+        .handle("health", () => system.health)
+        .handle("ready", () => system.ready)
+        .handle("metrics", () => system.metrics([outbox])))
+)

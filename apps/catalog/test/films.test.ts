@@ -30,7 +30,10 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("films",
     Effect.gen(function*() {
       const client = yield* catalogClient()
       const created = yield* client.films.create({ payload: { ...film("Mirror"), description: "1975" } })
-      const updated = yield* client.films.update({ params: { id: created.id }, payload: { title: "The Mirror", durationMinutes: 107 } })
+      const updated = yield* client.films.update({
+        params: { id: created.id },
+        payload: { title: "The Mirror", durationMinutes: 107 }
+      })
       assert.strictEqual(updated.title, "The Mirror")
       assert.strictEqual(updated.durationMinutes, 107)
       assert.strictEqual(updated.description, "1975")
@@ -118,7 +121,9 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("films",
       yield* client.products.update({ params: { id: second.id }, payload: { filmIds: [] } })
       yield* client.films.delete({ params: { id: busy.id } })
       // a deleted film cannot be put into a product again
-      const unknown = yield* Effect.flip(client.products.update({ params: { id: first.id }, payload: { filmIds: [busy.id] } }))
+      const unknown = yield* Effect.flip(
+        client.products.update({ params: { id: first.id }, payload: { filmIds: [busy.id] } })
+      )
       assert.strictEqual(unknown._tag, "UnknownFilms")
     }))
 
@@ -126,17 +131,21 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("films",
     Effect.gen(function*() {
       const base = serverUrl(yield* HttpServer.HttpServer)
       const doc = yield* Effect.promise(() =>
-        fetch(`${base}/openapi.json`).then((r) => r.json() as Promise<{
-          paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>
-        }>)
+        fetch(`${base}/openapi.json`).then((r) =>
+          r.json() as Promise<{
+            paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>
+          }>
+        )
       )
-      for (const [path, methods] of [
-        ["/admin/v1/films", ["get", "post"]],
-        ["/admin/v1/films/{id}", ["get", "patch", "delete"]],
-        ["/admin/v1/products", ["get", "post"]],
-        ["/admin/v1/products/{id}", ["get", "patch"]],
-        ["/admin/v1/products/{id}/archive", ["post"]]
-      ] as const) {
+      for (
+        const [path, methods] of [
+          ["/admin/v1/films", ["get", "post"]],
+          ["/admin/v1/films/{id}", ["get", "patch", "delete"]],
+          ["/admin/v1/products", ["get", "post"]],
+          ["/admin/v1/products/{id}", ["get", "patch"]],
+          ["/admin/v1/products/{id}/archive", ["post"]]
+        ] as const
+      ) {
         for (const method of methods) {
           const operation = doc.paths[path]?.[method]
           assert.isDefined(operation, `${method} ${path}`)

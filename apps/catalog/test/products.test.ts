@@ -18,10 +18,10 @@ const terms = (plans: ReadonlyArray<Plan | PlanSpec>) =>
     .sort((a, b) => `${a.interval}${a.currency}`.localeCompare(`${b.interval}${b.currency}`))
 
 const events = (productId: string) =>
-  SqlClient.SqlClient.use((sql) =>
-    sql<{ readonly type: string; readonly data: string }>`
-      SELECT type, data::text AS "data" FROM catalog.outbox WHERE aggregate_id = ${productId} ORDER BY sequence`
-  ).pipe(Effect.map((rows) => rows.map((row) => ({ type: row.type, data: JSON.parse(row.data) as Record<string, unknown> }))))
+  SqlClient.SqlClient.use((sql) => sql<{ readonly type: string; readonly data: string }>`
+      SELECT type, data::text AS "data" FROM catalog.outbox WHERE aggregate_id = ${productId} ORDER BY sequence`).pipe(
+    Effect.map((rows) => rows.map((row) => ({ type: row.type, data: JSON.parse(row.data) as Record<string, unknown> })))
+  )
 
 layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("products", (it) => {
   it.effect("create answers 201 with active plans, the films, and writes catalog.product.created", () =>
@@ -86,7 +86,10 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("product
         "catalog.product.updated",
         "catalog.product.updated"
       ])
-      assert.deepStrictEqual((written[2]?.data.plans as Array<{ id: string }>).map((p) => p.id), active(trimmed).map((p) => p.id))
+      assert.deepStrictEqual(
+        (written[2]?.data.plans as Array<{ id: string }>).map((p) => p.id),
+        active(trimmed).map((p) => p.id)
+      )
     }))
 
   it.effect("an update that changes nothing keeps the product as is and writes no event", () =>
@@ -110,8 +113,13 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("product
       assert.strictEqual(archived.status, "archived")
       assert.isNotNull(archived.archivedAt)
       assert.deepStrictEqual(archived.plans, created.plans)
-      assert.strictEqual((yield* Effect.flip(client.products.archive({ params: { id: created.id } })))._tag, "ProductArchived")
-      const update = yield* Effect.flip(client.products.update({ params: { id: created.id }, payload: { name: "New" } }))
+      assert.strictEqual(
+        (yield* Effect.flip(client.products.archive({ params: { id: created.id } })))._tag,
+        "ProductArchived"
+      )
+      const update = yield* Effect.flip(
+        client.products.update({ params: { id: created.id }, payload: { name: "New" } })
+      )
       assert.strictEqual(update._tag, "ProductArchived")
       assert.deepStrictEqual((yield* events(created.id)).map((e) => e.type), [
         "catalog.product.created",
@@ -152,8 +160,10 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("product
     Effect.gen(function*() {
       const client = yield* catalogClient()
       const tag = randomUUID()
-      const made = yield* Effect.forEach(["c", "a", "b"], (n) =>
-        client.products.create({ payload: { name: `${tag} ${n}`, plans: [monthlyUsd] } }))
+      const made = yield* Effect.forEach(
+        ["c", "a", "b"],
+        (n) => client.products.create({ payload: { name: `${tag} ${n}`, plans: [monthlyUsd] } })
+      )
       yield* client.products.archive({ params: { id: made[0]!.id } })
       const collect = (status: "active" | "archived") =>
         Effect.gen(function*() {
@@ -175,10 +185,14 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 30_000 })("product
       const client = yield* catalogClient()
       const created = yield* client.products.create({ payload: { name: "Race", plans: [monthlyUsd] } })
       const amounts = [1001, 1002, 1003, 1004, 1005]
-      yield* Effect.forEach(amounts, (amount) =>
-        client.products.update({ params: { id: created.id }, payload: { plans: [{ ...monthlyUsd, amount }] } }), {
-        concurrency: "unbounded"
-      })
+      yield* Effect.forEach(
+        amounts,
+        (amount) =>
+          client.products.update({ params: { id: created.id }, payload: { plans: [{ ...monthlyUsd, amount }] } }),
+        {
+          concurrency: "unbounded"
+        }
+      )
       const final = yield* client.products.get({ params: { id: created.id } })
       assert.strictEqual(active(final).length, 1)
       assert.strictEqual(final.plans.length, 1 + amounts.length)

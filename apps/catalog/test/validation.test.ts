@@ -46,7 +46,10 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 60_000 })("bad inp
         [{ ...film("x"), ageRating: "PG-13" }, "ageRating"]
       ]
       for (const [body, field] of cases) yield* expectBadRequest(yield* post("/admin/v1/films", body), field)
-      yield* expectBadRequest(yield* rawRequest("PATCH", "/admin/v1/films/film_x", JSON.stringify({ title: 7 })), "title")
+      yield* expectBadRequest(
+        yield* rawRequest("PATCH", "/admin/v1/films/film_x", JSON.stringify({ title: 7 })),
+        "title"
+      )
     }))
 
   it.effect("product bodies: unknown currency, negative, zero, fractional or huge amounts, bad plans and film ids", () =>
@@ -72,7 +75,11 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 60_000 })("bad inp
         [{ name: "p", plans: [plan], filmIds: [""] }, "filmIds.0"]
       ]
       for (const [body, field] of cases) yield* expectBadRequest(yield* post("/admin/v1/products", body), field)
-      const patch = yield* rawRequest("PATCH", "/admin/v1/products/prod_x", JSON.stringify({ plans: [{ ...plan, currency: "XYZ" }] }))
+      const patch = yield* rawRequest(
+        "PATCH",
+        "/admin/v1/products/prod_x",
+        JSON.stringify({ plans: [{ ...plan, currency: "XYZ" }] })
+      )
       yield* expectBadRequest(patch, "plans.0.currency")
     }))
 
@@ -174,7 +181,11 @@ layer(CatalogUnderTest, { excludeTestServices: true, timeout: 60_000 })("bad inp
 
   it.effect("fields a client may not set are ignored: the server picks the id", () =>
     Effect.gen(function*() {
-      const response = yield* post("/admin/v1/films", { ...film("Chosen"), id: "film_mine", createdAt: "1999-01-01T00:00:00Z" })
+      const response = yield* post("/admin/v1/films", {
+        ...film("Chosen"),
+        id: "film_mine",
+        createdAt: "1999-01-01T00:00:00Z"
+      })
       assert.strictEqual(response.status, 201)
       const created = yield* decodeFilm(response.body)
       assert.notStrictEqual(created.id, "film_mine")

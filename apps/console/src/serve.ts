@@ -51,7 +51,9 @@ const decoded = (path: string): string => {
 const serveFile = (path: string, response: ServerResponse) => {
   const clean = normalize(decoded(path))
   let file = join(distDir, clean)
-  if (!file.startsWith(distDir + sep) || !existsSync(file) || statSync(file).isDirectory()) file = join(distDir, "index.html")
+  if (!file.startsWith(distDir + sep) || !existsSync(file) || statSync(file).isDirectory()) {
+    file = join(distDir, "index.html")
+  }
   const hashed = file.includes(`${sep}assets${sep}`)
   response.writeHead(200, {
     ...securityHeaders,
@@ -88,7 +90,9 @@ const proxy = (incoming: IncomingMessage, response: ServerResponse, upstream: UR
   incoming.pipe(outgoing)
 }
 
-export class ConsoleServer extends Context.Service<ConsoleServer, { readonly url: string }>()("console/ConsoleServer") {}
+export class ConsoleServer
+  extends Context.Service<ConsoleServer, { readonly url: string }>()("console/ConsoleServer")
+{}
 
 /** Builds the console if its files are stale, then serves them and the API routes on `host:port` until the scope ends. */
 export const layer = (options: {

@@ -14,7 +14,9 @@ const echo = (name: string) =>
         request.on("data", (chunk) => (body += chunk))
         request.on("end", () => {
           response.writeHead(201, { "content-type": "application/json", "x-app": name })
-          response.end(JSON.stringify({ app: name, method: request.method, url: request.url, headers: request.headers, body }))
+          response.end(
+            JSON.stringify({ app: name, method: request.method, url: request.url, headers: request.headers, body })
+          )
         })
       })
       server.listen(0, "127.0.0.1", () => {
@@ -27,8 +29,10 @@ const echo = (name: string) =>
   )
 
 const serve = (upstreams: ConsoleServer.ConsoleUpstreams) =>
-  Effect.map(Layer.build(ConsoleServer.layer({ host: "127.0.0.1", port: 0, upstreams })), (ctx) =>
-    Context.get(ctx, ConsoleServer.ConsoleServer).url)
+  Effect.map(
+    Layer.build(ConsoleServer.layer({ host: "127.0.0.1", port: 0, upstreams })),
+    (ctx) => Context.get(ctx, ConsoleServer.ConsoleServer).url
+  )
 
 const get = (url: string, init?: RequestInit) =>
   Effect.promise(async () => {
@@ -41,8 +45,18 @@ describe("console server", () => {
     const upstreams = { billing: new URL("http://billing"), catalog: new URL("http://catalog") }
     const route = (path: string) => ConsoleServer.upstreamOf(path, upstreams)?.host ?? "files"
     assert.deepStrictEqual(
-      ["/admin/v1/films", "/admin/v1/films/film_1", "/admin/v1/products?status=active", "/admin/v1/invoices", "/v1/products",
-        "/v1/auth/token", "/", "/assets/index.js", "/v10", "/admin/v1/filmsx"].map(route),
+      [
+        "/admin/v1/films",
+        "/admin/v1/films/film_1",
+        "/admin/v1/products?status=active",
+        "/admin/v1/invoices",
+        "/v1/products",
+        "/v1/auth/token",
+        "/",
+        "/assets/index.js",
+        "/v10",
+        "/admin/v1/filmsx"
+      ].map(route),
       ["catalog", "catalog", "catalog", "billing", "billing", "billing", "files", "files", "files", "billing"]
     )
   })
@@ -60,7 +74,10 @@ describe("console server", () => {
       })
       assert.strictEqual(token.status, 201)
       const seen = JSON.parse(token.text)
-      assert.deepStrictEqual([seen.app, seen.method, seen.url, seen.body], ["billing", "POST", "/v1/auth/token?x=1", `{"email":"a@example.com"}`])
+      assert.deepStrictEqual(
+        [seen.app, seen.method, seen.url, seen.body],
+        ["billing", "POST", "/v1/auth/token?x=1", `{"email":"a@example.com"}`]
+      )
       assert.strictEqual(seen.headers.authorization, "Bearer abc")
       assert.strictEqual(seen.headers["x-forwarded-for"], "127.0.0.1")
       assert.strictEqual(JSON.parse((yield* get(`${url}/admin/v1/films`)).text).app, "catalog")
@@ -81,7 +98,9 @@ describe("console server", () => {
     Effect.gen(function*() {
       const billing = yield* echo("billing")
       const url = yield* serve({ billing: billing.url, catalog: new URL("http://127.0.0.1:1") })
-      for (const path of ["/../package.json", "/%2e%2e/%2e%2e/package.json", "/assets/../../src/serve.ts", "/%E0%A4%A"]) {
+      for (
+        const path of ["/../package.json", "/%2e%2e/%2e%2e/package.json", "/assets/../../src/serve.ts", "/%E0%A4%A"]
+      ) {
         const answer = yield* get(`${url}${path}`)
         assert.strictEqual(answer.status, 200, path)
         assert.match(answer.text, /<div id="root">/, path)

@@ -8,7 +8,8 @@ import { BillingApi, CatalogApi } from "@kassa/domain/apis"
 const options = (token: string | undefined) => ({
   baseUrl: window.location.origin,
   transformClient: HttpClient.mapRequest((request: HttpClientRequest.HttpClientRequest) =>
-    token === undefined ? request : HttpClientRequest.bearerToken(request, token))
+    token === undefined ? request : HttpClientRequest.bearerToken(request, token)
+  )
 })
 
 export const billingClient = (token?: string) => HttpApiClient.make(BillingApi, options(token))
@@ -35,7 +36,9 @@ const describe = (error: unknown): ApiError => {
   if (typeof error === "object" && error !== null) {
     const record = error as Record<string, unknown>
     const tag = typeof record["_tag"] === "string" ? record["_tag"] : undefined
-    if (tag === "HttpClientError") return new ApiError("The server could not be reached. Check your connection and try again.", tag)
+    if (tag === "HttpClientError") {
+      return new ApiError("The server could not be reached. Check your connection and try again.", tag)
+    }
     if (typeof record["message"] === "string" && record["message"] !== "") {
       // a form value the contract refuses: the schema names the field as a path
       const message = record["message"].replace(/\s+at \["?([^"\]]+)"?\]/g, " (field $1)")

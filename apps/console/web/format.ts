@@ -35,7 +35,8 @@ export const parseAmount = (input: string, currency: Money.Currency): Result.Res
     onSuccess: (m) => m.amount
   })
 
-export const majorInput = (amount: number, currency: Money.Currency): string => Money.toMajorString({ amount, currency })
+export const majorInput = (amount: number, currency: Money.Currency): string =>
+  Money.toMajorString({ amount, currency })
 
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" })
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" })

@@ -55,7 +55,9 @@ export const refresh = (): Promise<void> => {
     const token = storedRefreshToken()
     if (token === null) return clear()
     try {
-      await adopt(await run(Effect.flatMap(billingClient(), (c) => c.auth.refresh({ payload: { refreshToken: token } }))))
+      await adopt(
+        await run(Effect.flatMap(billingClient(), (c) => c.auth.refresh({ payload: { refreshToken: token } })))
+      )
     } catch (error) {
       if (error instanceof ApiError && error.tag === "Unauthorized") clear("Your session ended. Sign in again.")
       else if (state.status === "loading") clear()
@@ -79,7 +81,9 @@ export const signUp = async (email: string, password: string) => {
 export const signOut = async () => {
   const token = storedRefreshToken()
   if (token !== null) {
-    await run(Effect.flatMap(billingClient(), (c) => c.auth.logout({ payload: { refreshToken: token } }))).catch(() => {})
+    await run(Effect.flatMap(billingClient(), (c) => c.auth.logout({ payload: { refreshToken: token } }))).catch(
+      () => {}
+    )
   }
   clear()
 }
@@ -95,7 +99,9 @@ export const api = async <A, E>(call: (c: Clients) => Effect.Effect<A, E, never>
   const attempt = () => run(Effect.flatMap(clients(accessToken), call))
   // a page opened while the tokens are being renewed (or before a reload restored them) waits for them
   if (refreshing !== undefined) await refreshing.catch(() => {})
-  else if ((accessToken === undefined || Date.now() >= renewAt) && storedRefreshToken() !== null) await refresh().catch(() => {})
+  else if ((accessToken === undefined || Date.now() >= renewAt) && storedRefreshToken() !== null) {
+    await refresh().catch(() => {})
+  }
   try {
     return await attempt()
   } catch (error) {

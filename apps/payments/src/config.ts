@@ -28,13 +28,15 @@ export const PaymentsConfig = Config.all({
   providerRateLimit: Config.Int("PAYMENTS_PROVIDER_RATE_LIMIT").pipe(
     Config.withDefault(20),
     Config.mapEffect((n) =>
-      n < 0 ? Effect.fail(configError("PAYMENTS_PROVIDER_RATE_LIMIT must be 0 (no limit) or more")) : Effect.succeed(n))
+      n < 0 ? Effect.fail(configError("PAYMENTS_PROVIDER_RATE_LIMIT must be 0 (no limit) or more")) : Effect.succeed(n)
+    )
   ),
   /** Retries of a Stripe call that got a 409/429/5xx or no answer (same idempotency key, jittered backoff). */
   providerRetries: Config.Int("PAYMENTS_PROVIDER_RETRIES").pipe(
     Config.withDefault(3),
     Config.mapEffect((n) =>
-      n < 0 || n > 10 ? Effect.fail(configError("PAYMENTS_PROVIDER_RETRIES must be 0..10")) : Effect.succeed(n))
+      n < 0 || n > 10 ? Effect.fail(configError("PAYMENTS_PROVIDER_RETRIES must be 0..10")) : Effect.succeed(n)
+    )
   ),
   /** Delays between provider re-reads of a pending/unknown payment; the last one repeats. */
   reconcileSchedule: Config.Array(Schema.DurationFromString, "PAYMENTS_RECONCILE_SCHEDULE").pipe(
@@ -42,7 +44,8 @@ export const PaymentsConfig = Config.all({
     Config.mapEffect((delays) =>
       delays.length === 0
         ? Effect.fail(configError("PAYMENTS_RECONCILE_SCHEDULE needs at least one duration"))
-        : Effect.succeed(delays))
+        : Effect.succeed(delays)
+    )
   ),
   /** How often the reconciler looks for payments and refunds that are due. */
   reconcileInterval: Config.Duration("PAYMENTS_RECONCILE_INTERVAL").pipe(Config.withDefault(Duration.seconds(15))),

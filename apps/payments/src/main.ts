@@ -30,7 +30,9 @@ import { WebhookEventsRepo } from "./webhooks/repo.ts"
 export const PaymentsServices = WebhookInbox.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(Payments.layer, PaymentMethods.layer)),
   Layer.provideMerge(Layer.mergeAll(Settlement.layer, Customers.layer)),
-  Layer.provideMerge(Layer.mergeAll(PaymentsRepo.layer, RefundsRepo.layer, WebhookEventsRepo.layer, Provider.layer, Outcomes.layer)),
+  Layer.provideMerge(
+    Layer.mergeAll(PaymentsRepo.layer, RefundsRepo.layer, WebhookEventsRepo.layer, Provider.layer, Outcomes.layer)
+  ),
   Layer.provideMerge(Layer.mergeAll(Outbox.layer("payments"), CallbackWake.layer, ServiceToken.layer))
 )
 

@@ -18,25 +18,44 @@ export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, 
       for (const status of ["pending", "unknown"]) {
         const row = rows.find((r) => r.status === status)
         yield* setGauge("kassa_payments_open", "payments whose outcome is not settled yet", row?.count ?? 0, { status })
-        yield* setGauge("kassa_payments_open_oldest_seconds", "age of the oldest such payment (0 when none)", row?.oldest ?? 0, {
-          status
-        })
+        yield* setGauge(
+          "kassa_payments_open_oldest_seconds",
+          "age of the oldest such payment (0 when none)",
+          row?.oldest ?? 0,
+          {
+            status
+          }
+        )
       }
     })
 
     // Stripe events stored and not applied: retrying (failed at least once) or given up (left for an operator)
     const inbox = Effect.gen(function*() {
       const now = yield* clockNow
-      const [row] = yield* sql<{ readonly unprocessed: number; readonly retrying: number; readonly givenUp: number; readonly oldest: number }>`
+      const [row] = yield* sql<
+        { readonly unprocessed: number; readonly retrying: number; readonly givenUp: number; readonly oldest: number }
+      >`
         SELECT count(*)::int AS "unprocessed",
           count(*) FILTER (WHERE attempts > 0 AND attempts < ${maxAttempts})::int AS "retrying",
           count(*) FILTER (WHERE attempts >= ${maxAttempts})::int AS "given_up",
           ${ageSeconds(sql, now, "received_at")} AS "oldest"
         FROM payments.webhook_events WHERE processed_at IS NULL`
-      yield* setGauge("kassa_webhook_inbox_unprocessed", "Stripe events received and not yet applied", row?.unprocessed ?? 0)
-      yield* setGauge("kassa_webhook_inbox_oldest_unprocessed_seconds", "age of the oldest such event (0 when none)", row?.oldest ?? 0)
-      yield* setGauge("kassa_webhook_inbox_failed", "Stripe events whose processing failed", row?.retrying ?? 0, { state: "retrying" })
-      yield* setGauge("kassa_webhook_inbox_failed", "Stripe events whose processing failed", row?.givenUp ?? 0, { state: "given_up" })
+      yield* setGauge(
+        "kassa_webhook_inbox_unprocessed",
+        "Stripe events received and not yet applied",
+        row?.unprocessed ?? 0
+      )
+      yield* setGauge(
+        "kassa_webhook_inbox_oldest_unprocessed_seconds",
+        "age of the oldest such event (0 when none)",
+        row?.oldest ?? 0
+      )
+      yield* setGauge("kassa_webhook_inbox_failed", "Stripe events whose processing failed", row?.retrying ?? 0, {
+        state: "retrying"
+      })
+      yield* setGauge("kassa_webhook_inbox_failed", "Stripe events whose processing failed", row?.givenUp ?? 0, {
+        state: "given_up"
+      })
     })
 
     // payment outcomes billing has not acknowledged on its RPC yet (retried until it does)
@@ -45,7 +64,11 @@ export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, 
       const [row] = yield* sql<{ readonly count: number; readonly oldest: number }>`
         SELECT count(*)::int AS "count", ${ageSeconds(sql, now, "created_at")} AS "oldest"
         FROM payments.billing_callbacks WHERE acknowledged_at IS NULL`
-      yield* setGauge("kassa_billing_callbacks_unacknowledged", "payment outcomes billing has not acknowledged yet", row?.count ?? 0)
+      yield* setGauge(
+        "kassa_billing_callbacks_unacknowledged",
+        "payment outcomes billing has not acknowledged yet",
+        row?.count ?? 0
+      )
       yield* setGauge(
         "kassa_billing_callbacks_oldest_unacknowledged_seconds",
         "age of the oldest such outcome (0 when none)",
@@ -53,6 +76,11 @@ export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, 
       )
     })
 
-    return [yield* outboxCollector("payments"), ["payments", open], ["webhook_inbox", inbox], ["billing_callbacks", callbacks]]
+    return [
+      yield* outboxCollector("payments"),
+      ["payments", open],
+      ["webhook_inbox", inbox],
+      ["billing_callbacks", callbacks]
+    ]
   }
 )

@@ -1,6 +1,6 @@
 // The only door to Stripe. The SDK never retries on its own (maxNetworkRetries: 0): retries are ours, with
 // Schedule, and because `call` captures the caller's idempotency key, every retry of one call resends that key.
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import Stripe from "stripe"
 import { developmentApiKey, StripeConfig } from "./config.ts"
 import { backoff } from "@kassa/platform/backoff"
@@ -66,9 +66,11 @@ const errorType = (e: Stripe.errors.StripeError): StripeError["type"] => {
 }
 
 const isRetryableStatus = (statusCode: number, shouldRetry: string | undefined): boolean =>
-  shouldRetry === "true" ? true
-  : shouldRetry === "false" ? false
-  : statusCode === 409 || statusCode === 429 || statusCode >= 500
+  shouldRetry === "true" ?
+    true
+    : shouldRetry === "false" ?
+    false
+    : statusCode === 409 || statusCode === 429 || statusCode >= 500
 
 const optional = <K extends string>(key: K, value: string | undefined): { [P in K]?: string } =>
   (value === undefined || value === "" ? {} : { [key]: value }) as { [P in K]?: string }
@@ -83,12 +85,19 @@ const fromSdkFailure = (cause: unknown): Effect.Effect<never, StripeCallError> =
     const detail = cause.detail
     const timedOut = typeof detail === "object" && detail !== null && "code" in detail && detail.code === timeoutCode
     return Effect.fail(
-      new StripeConnectionError({ reason: timedOut ? "timeout" : "network", message: cause.message, ...requestId, retryable: true })
+      new StripeConnectionError({
+        reason: timedOut ? "timeout" : "network",
+        message: cause.message,
+        ...requestId,
+        retryable: true
+      })
     )
   }
   // No status code: the body could not be read as Stripe JSON, so we cannot know what happened.
   if (cause.statusCode === undefined) {
-    return Effect.fail(new StripeConnectionError({ reason: "invalid_response", message: cause.message, ...requestId, retryable: true }))
+    return Effect.fail(
+      new StripeConnectionError({ reason: "invalid_response", message: cause.message, ...requestId, retryable: true })
+    )
   }
   return Effect.fail(
     new StripeError({
@@ -118,7 +127,10 @@ export class StripeClient extends Context.Service<StripeClient, {
    * the SDK method); use a deterministic one such as `payment:<attempt id>`. Wrap the returned effect in a
    * retry (e.g. `retryTransient`), never `call` again with a new key, so a retry cannot double-charge.
    */
-  call<A>(idempotencyKey: string, f: (sdk: Stripe, opts: Stripe.RequestOptions) => Promise<A>): Effect.Effect<A, StripeCallError>
+  call<A>(
+    idempotencyKey: string,
+    f: (sdk: Stripe, opts: Stripe.RequestOptions) => Promise<A>
+  ): Effect.Effect<A, StripeCallError>
   /**
    * GET requests only (retrieve, list, search). Stripe ignores idempotency keys on GET, so none is taken;
    * anything that writes goes through `call`, otherwise the SDK would invent a random key.
@@ -185,7 +197,14 @@ export class StripeClient extends Context.Service<StripeClient, {
         const now = yield* Clock.currentTimeMillis
         return yield* Effect.try({
           try: () =>
-            sdk.webhooks.constructEvent(rawBody, signatureHeader, Redacted.value(signedWith), webhookToleranceSeconds, undefined, now),
+            sdk.webhooks.constructEvent(
+              rawBody,
+              signatureHeader,
+              Redacted.value(signedWith),
+              webhookToleranceSeconds,
+              undefined,
+              now
+            ),
           catch: (e) => new InvalidSignature({ message: e instanceof Error ? e.message : String(e) })
         })
       })
@@ -216,7 +235,9 @@ export const layerWith = StripeClient.layerWith
  * Bounded, jittered retry of retryable failures only (429, 409, 5xx, no answer). Apply it to the effect
  * returned by `call`: each attempt resends the same idempotency key, so Stripe applies the request at most once.
  */
-export const retryTransient = <A, R>(self: Effect.Effect<A, StripeCallError, R>): Effect.Effect<A, StripeCallError, R> =>
+export const retryTransient = <A, R>(
+  self: Effect.Effect<A, StripeCallError, R>
+): Effect.Effect<A, StripeCallError, R> =>
   Effect.retry(self, {
     schedule: backoff({ base: "200 millis", cap: "5 seconds" }),
     times: 3,

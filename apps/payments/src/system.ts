@@ -6,9 +6,13 @@ import { paymentsCollectors } from "./metrics.ts"
 
 const system = systemHandlers("payments")
 
-export const SystemLive = HttpApiBuilder.group(PaymentsApi, "system", (handlers) =>
-  Effect.map(paymentsCollectors, (collectors) =>
-    handlers
-      .handle("health", () => system.health)
-      .handle("ready", () => system.ready)
-      .handle("metrics", () => system.metrics(collectors))))
+export const SystemLive = HttpApiBuilder.group(
+  PaymentsApi,
+  "system",
+  (handlers) =>
+    Effect.map(paymentsCollectors, (collectors) =>
+      handlers
+        .handle("health", () => system.health)
+        .handle("ready", () => system.ready)
+        .handle("metrics", () => system.metrics(collectors)))
+)

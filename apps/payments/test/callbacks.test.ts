@@ -35,7 +35,9 @@ class FakeBilling extends Context.Service<FakeBilling, {
           Layer.provide([
             handlers,
             rpcSerialization,
-            ServiceAuthLive.pipe(Layer.provide(Layer.succeed(ServiceToken, ServiceToken.make(Redacted.make(serviceToken)))))
+            ServiceAuthLive.pipe(
+              Layer.provide(Layer.succeed(ServiceToken, ServiceToken.make(Redacted.make(serviceToken))))
+            )
           ])
         )
         const context = yield* Layer.build(
@@ -49,15 +51,17 @@ class FakeBilling extends Context.Service<FakeBilling, {
     )
 }
 
-const Harness = Layer.unwrap(Effect.map(Effect.service(FakeBilling), (billing) => PaymentsHarness({ BILLING_RPC_URL: billing.url })))
+const Harness = Layer.unwrap(
+  Effect.map(Effect.service(FakeBilling), (billing) => PaymentsHarness({ BILLING_RPC_URL: billing.url }))
+)
   .pipe(Layer.provideMerge(FakeBilling.layer(1)))
 
 const callbacksOf = (paymentId: string) =>
-  SqlClient.SqlClient.use((sql) =>
-    sql<{ readonly id: string; readonly type: string; readonly attempts: number; readonly acknowledged: boolean }>`
+  SqlClient.SqlClient.use((
+    sql
+  ) => sql<{ readonly id: string; readonly type: string; readonly attempts: number; readonly acknowledged: boolean }>`
       SELECT id::text AS id, type, attempts, acknowledged_at IS NOT NULL AS acknowledged
-      FROM payments.billing_callbacks WHERE payment_id = ${paymentId} ORDER BY created_at`
-  )
+      FROM payments.billing_callbacks WHERE payment_id = ${paymentId} ORDER BY created_at`)
 
 layer(Harness, { excludeTestServices: true, timeout: 60_000 })("billing callback", (it) => {
   it.effect("is retried until billing acknowledges it, and carries the outbox event's id", () =>
@@ -75,7 +79,11 @@ layer(Harness, { excludeTestServices: true, timeout: 60_000 })("billing callback
       const [callback] = yield* eventually(callbacksOf(payment.id), (rows) => rows[0]?.acknowledged === true)
       assert.deepStrictEqual([callback?.type, callback?.attempts], ["payment.succeeded", 2])
       const received = (yield* Ref.get(billing.received)).filter((o) => o.payment.id === payment.id)
-      assert.deepStrictEqual(received.map((o) => [o.type, o.payment.status, o.id]), [["payment.succeeded", "succeeded", callback?.id]])
+      assert.deepStrictEqual(received.map((o) => [o.type, o.payment.status, o.id]), [[
+        "payment.succeeded",
+        "succeeded",
+        callback?.id
+      ]])
       const outbox = yield* SqlClient.SqlClient.use((sql) =>
         sql<{ readonly id: string }>`SELECT id::text AS id FROM payments.outbox WHERE aggregate_id = ${payment.id}`
       )
@@ -110,7 +118,11 @@ layer(Harness, { excludeTestServices: true, timeout: 60_000 })("billing callback
       const types = (yield* Ref.get(billing.received))
         .filter((o) => o.payment.id === declined.id || o.payment.id === paid.id)
         .map((o) => [o.payment.id === paid.id ? "paid" : "declined", o.type])
-      assert.sameDeepMembers(types, [["declined", "payment.failed"], ["paid", "payment.succeeded"], ["paid", "payment.refunded"]])
+      assert.sameDeepMembers(types, [
+        ["declined", "payment.failed"],
+        ["paid", "payment.succeeded"],
+        ["paid", "payment.refunded"]
+      ])
       assert.deepStrictEqual((yield* eventsOf(paid.id)).map((e) => e.type), ["payment.succeeded", "payment.refunded"])
     }))
 })

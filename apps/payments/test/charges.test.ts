@@ -24,7 +24,9 @@ import {
   serviceToken
 } from "./harness.ts"
 
-const charge = (options: { readonly paymentMethod?: string; readonly offSession?: boolean; readonly amount?: number } = {}) =>
+const charge = (
+  options: { readonly paymentMethod?: string; readonly offSession?: boolean; readonly amount?: number } = {}
+) =>
   Effect.gen(function*() {
     const client = yield* rpc
     return yield* client.CreatePayment({
@@ -39,7 +41,10 @@ const charge = (options: { readonly paymentMethod?: string; readonly offSession?
   })
 
 const WithToken = (token: string) =>
-  HttpApiMiddleware.layerClient(ServiceTokenAuth, ({ next, request }) => next(HttpClientRequest.bearerToken(request, token)))
+  HttpApiMiddleware.layerClient(
+    ServiceTokenAuth,
+    ({ next, request }) => next(HttpClientRequest.bearerToken(request, token))
+  )
 
 layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("CreatePayment", (it) => {
   it.effect("charges the customer's default method: succeeded, one provider intent, one payment.succeeded", () =>
@@ -52,14 +57,23 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       const method = yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_visa" })
       assert.deepStrictEqual([method.brand, method.last4, method.isDefault], ["visa", "4242", true])
       const invoiceId = newInvoiceId()
-      const payment = yield* client.CreatePayment({ idempotencyKey: newKey(), invoiceId, userId, amount: 1990, currency: "EUR" })
+      const payment = yield* client.CreatePayment({
+        idempotencyKey: newKey(),
+        invoiceId,
+        userId,
+        amount: 1990,
+        currency: "EUR"
+      })
       assert.deepStrictEqual(
         [payment.status, payment.amount, payment.refundedAmount, payment.currency, payment.invoiceId, payment.userId],
         ["succeeded", 1990, 0, "EUR", invoiceId, userId]
       )
       assert.isUndefined(payment.failureCode)
       assert.strictEqual((yield* providerIntentsOf(payment.id)).length, 1)
-      assert.deepStrictEqual((yield* eventsOf(payment.id)).map((e) => [e.type, e.data.status]), [["payment.succeeded", "succeeded"]])
+      assert.deepStrictEqual((yield* eventsOf(payment.id)).map((e) => [e.type, e.data.status]), [[
+        "payment.succeeded",
+        "succeeded"
+      ]])
       assert.deepStrictEqual(yield* client.GetPayment({ paymentId: payment.id }), payment)
     }))
 
@@ -67,7 +81,13 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
     Effect.gen(function*() {
       const client = yield* rpc
       const userId = newUserId()
-      const request = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 990, currency: "EUR" } as const
+      const request = {
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 990,
+        currency: "EUR"
+      } as const
       const refused = yield* Effect.flip(client.CreatePayment(request))
       assert.strictEqual(refused._tag, "NoPaymentMethod")
       // the first charge made the customer; a method saved without being the default does not count either
@@ -124,7 +144,13 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       const client = yield* rpc
       const userId = newUserId()
       yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_visa" })
-      const input = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 4990, currency: "EUR" as const }
+      const input = {
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 4990,
+        currency: "EUR" as const
+      }
       const results = yield* Effect.forEach(
         Array.from({ length: 50 }, () => client.CreatePayment(input)),
         (call) => Effect.result(call),
@@ -146,7 +172,14 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
     Effect.gen(function*() {
       const client = yield* rpc
       const userId = newUserId()
-      const input = { idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 700, currency: "EUR" as const, paymentMethod: "pm_card_visa" }
+      const input = {
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 700,
+        currency: "EUR" as const,
+        paymentMethod: "pm_card_visa"
+      }
       const paid = yield* client.CreatePayment(input)
       const reused = yield* client.CreatePayment({ ...input, amount: 701 }).pipe(Effect.flip)
       assert.strictEqual(reused._tag, "IdempotencyKeyReused")
@@ -180,12 +213,18 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       }).pipe(Effect.flip)
       assert.deepStrictEqual(noMethod._tag === "NoPaymentMethod" ? noMethod.userId : noMethod._tag, userId)
       const badMethod = yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_nope" }).pipe(Effect.flip)
-      assert.deepStrictEqual([badMethod._tag, badMethod._tag === "BadRequest" ? badMethod.field : ""], ["BadRequest", "paymentMethod"])
+      assert.deepStrictEqual(
+        [badMethod._tag, badMethod._tag === "BadRequest" ? badMethod.field : ""],
+        ["BadRequest", "paymentMethod"]
+      )
       const missing = yield* client.GetPayment({ paymentId: PaymentId.make("pay_missing") }).pipe(Effect.flip)
       assert.strictEqual(missing._tag, "NotFound")
       const url = yield* appUrl
       const intruder = yield* Effect.provide(
-        Effect.flatMap(Effect.service(PaymentsRpcClient), (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })),
+        Effect.flatMap(
+          Effect.service(PaymentsRpcClient),
+          (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })
+        ),
         PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make("not-the-token"))
       ).pipe(Effect.flip)
       // refused at the HTTP level (401) before the RPC layer, so the call fails as a transport error carrying it
@@ -193,7 +232,10 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       assert.include(JSON.stringify(intruder), `"status":401`)
       // mid-rotation, a caller still presenting the previous token (SERVICE_TOKEN_PREVIOUS) gets through
       const rotating = yield* Effect.provide(
-        Effect.flatMap(Effect.service(PaymentsRpcClient), (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })),
+        Effect.flatMap(
+          Effect.service(PaymentsRpcClient),
+          (c) => c.GetPayment({ paymentId: PaymentId.make("pay_missing") })
+        ),
         PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make(previousServiceToken))
       ).pipe(Effect.flip)
       assert.strictEqual(rotating._tag, "NotFound")
@@ -204,7 +246,13 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       const client = yield* apiClient(PaymentsApi).pipe(Effect.provide(WithToken(serviceToken)))
       const created = yield* client.payments.create({
         headers: { "idempotency-key": newKey() },
-        payload: { invoiceId: newInvoiceId(), userId: newUserId(), amount: 1500, currency: "USD", paymentMethod: "pm_card_visa" }
+        payload: {
+          invoiceId: newInvoiceId(),
+          userId: newUserId(),
+          amount: 1500,
+          currency: "USD",
+          paymentMethod: "pm_card_visa"
+        }
       })
       assert.strictEqual(created.status, "succeeded")
       assert.deepStrictEqual(yield* client.payments.get({ params: { id: created.id } }), created)
@@ -215,7 +263,11 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       const bad = yield* Effect.promise(async () => {
         const response = await fetch(`${url}/v1/payments`, {
           method: "POST",
-          headers: { authorization: `Bearer ${serviceToken}`, "content-type": "application/json", "idempotency-key": "k" },
+          headers: {
+            authorization: `Bearer ${serviceToken}`,
+            "content-type": "application/json",
+            "idempotency-key": "k"
+          },
           body: JSON.stringify({ invoiceId: "inv_1", userId: "usr_1", amount: -5, currency: "EUR" })
         })
         return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
@@ -223,24 +275,55 @@ layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("Create
       assert.deepStrictEqual([bad.status, bad.body._tag, bad.body.field], [400, "BadRequest", "amount"])
       // amounts are bounded by the currency's largest charge, as Stripe bounds them (8 digits; IDR 12)
       const intentsBefore = (yield* StripeSandbox.use((sandbox) => sandbox.ledger.snapshot)).paymentIntents.length
-      for (const [amount, currency] of [[9_007_199_254_740_991, "USD"], [100_000_000, "EUR"], [1_000_000_000_000, "IDR"]] as const) {
+      for (
+        const [amount, currency] of [
+          [9_007_199_254_740_991, "USD"],
+          [100_000_000, "EUR"],
+          [1_000_000_000_000, "IDR"]
+        ] as const
+      ) {
         const huge = yield* Effect.promise(async () => {
           const response = await fetch(`${url}/v1/payments`, {
             method: "POST",
-            headers: { authorization: `Bearer ${serviceToken}`, "content-type": "application/json", "idempotency-key": newKey() },
-            body: JSON.stringify({ invoiceId: newInvoiceId(), userId: newUserId(), amount, currency, paymentMethod: "pm_card_visa" })
+            headers: {
+              authorization: `Bearer ${serviceToken}`,
+              "content-type": "application/json",
+              "idempotency-key": newKey()
+            },
+            body: JSON.stringify({
+              invoiceId: newInvoiceId(),
+              userId: newUserId(),
+              amount,
+              currency,
+              paymentMethod: "pm_card_visa"
+            })
           })
           return { status: response.status, body: await response.json() as { _tag: string; field?: string } }
         })
-        assert.deepStrictEqual([huge.status, huge.body._tag, huge.body.field], [400, "BadRequest", "amount"], `${amount} ${currency}`)
+        assert.deepStrictEqual(
+          [huge.status, huge.body._tag, huge.body.field],
+          [400, "BadRequest", "amount"],
+          `${amount} ${currency}`
+        )
       }
-      assert.strictEqual((yield* StripeSandbox.use((sandbox) => sandbox.ledger.snapshot)).paymentIntents.length, intentsBefore)
+      assert.strictEqual(
+        (yield* StripeSandbox.use((sandbox) => sandbox.ledger.snapshot)).paymentIntents.length,
+        intentsBefore
+      )
       const largest = yield* client.payments.create({
         headers: { "idempotency-key": newKey() },
-        payload: { invoiceId: newInvoiceId(), userId: newUserId(), amount: 99_999_999, currency: "USD", paymentMethod: "pm_card_visa" }
+        payload: {
+          invoiceId: newInvoiceId(),
+          userId: newUserId(),
+          amount: 99_999_999,
+          currency: "USD",
+          paymentMethod: "pm_card_visa"
+        }
       })
       assert.strictEqual(largest.status, "succeeded")
-      const doc = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.json() as Promise<{ paths: object }>))
+      const doc = yield* Effect.promise(() =>
+        fetch(`${url}/openapi.json`).then((r) => r.json() as Promise<{ paths: object }>)
+      )
       for (const path of ["/v1/payments", "/v1/payments/{id}", "/v1/payments/{id}/cancel", "/webhooks/stripe"]) {
         assert.property(doc.paths, path)
       }

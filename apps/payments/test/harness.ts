@@ -36,12 +36,16 @@ export const testConfig = (extra: Record<string, string> = {}) =>
   }))
 
 const stripeToSandbox = (timeout: Duration.Input) =>
-  Layer.unwrap(Effect.map(Effect.service(StripeSandbox), (sandbox) => StripeClient.layerWith({ apiBase: sandbox.url, timeout })))
+  Layer.unwrap(
+    Effect.map(Effect.service(StripeSandbox), (sandbox) => StripeClient.layerWith({ apiBase: sandbox.url, timeout }))
+  )
 
 /** The app's base URL, e.g. for raw HTTP requests. */
 export const appUrl = Effect.map(Effect.service(HttpServer.HttpServer), serverUrl)
 
-const RpcClientLive = Layer.unwrap(Effect.map(appUrl, (url) => PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make(serviceToken))))
+const RpcClientLive = Layer.unwrap(
+  Effect.map(appUrl, (url) => PaymentsRpcClient.layer(`${url}/rpc`, Redacted.make(serviceToken)))
+)
 
 const DeliverWebhooksToApp = Layer.effectDiscard(Effect.gen(function*() {
   const sandbox = yield* StripeSandbox
@@ -50,7 +54,9 @@ const DeliverWebhooksToApp = Layer.effectDiscard(Effect.gen(function*() {
 
 export const PaymentsHarness = (config: Record<string, string> = {}, stripeTimeout: Duration.Input = "3 seconds") =>
   Layer.mergeAll(RpcClientLive, DeliverWebhooksToApp).pipe(
-    Layer.provideMerge(PaymentsApp.pipe(Layer.provideMerge(stripeToSandbox(stripeTimeout)), Layer.provide(testConfig(config)))),
+    Layer.provideMerge(
+      PaymentsApp.pipe(Layer.provideMerge(stripeToSandbox(stripeTimeout)), Layer.provide(testConfig(config)))
+    ),
     Layer.provideMerge(StripeSandbox.layer({ webhookRetryBase: "50 millis" })),
     Layer.provideMerge(TestPlatform)
   )
@@ -74,10 +80,10 @@ export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A)
 
 /** The outbox events written for one payment, oldest first. */
 export const eventsOf = (paymentId: string) =>
-  SqlClient.SqlClient.use((sql) =>
-    sql<{ readonly type: string; readonly data: { readonly status: string; readonly refundedAmount: number } }>`
-      SELECT type, data FROM payments.outbox WHERE aggregate_id = ${paymentId} ORDER BY sequence`
-  )
+  SqlClient.SqlClient.use((
+    sql
+  ) => sql<{ readonly type: string; readonly data: { readonly status: string; readonly refundedAmount: number } }>`
+      SELECT type, data FROM payments.outbox WHERE aggregate_id = ${paymentId} ORDER BY sequence`)
 
 /** How many payment intents the sandbox holds for one of our payments. */
 export const providerIntentsOf = (paymentId: string) =>

@@ -10,10 +10,10 @@ import { newInvoiceId, newKey, newUserId, PaymentsHarness, rpc } from "./harness
 
 /** Makes the rows of `table` whose `key` is `id` look `minutes` older. */
 const olderBy = (table: string, key: string, id: string, minutes: number) =>
-  SqlClient.SqlClient.use((sql) =>
-    sql`UPDATE ${sql.literal(table)} SET created_at = created_at - make_interval(mins => ${minutes})
-      WHERE ${sql.literal(key)} = ${id}`
-  ).pipe(Effect.orDie)
+  SqlClient.SqlClient.use((
+    sql
+  ) => sql`UPDATE ${sql.literal(table)} SET created_at = created_at - make_interval(mins => ${minutes})
+      WHERE ${sql.literal(key)} = ${id}`).pipe(Effect.orDie)
 
 // billing's RPC is a port nothing listens on: every outcome stays unacknowledged
 layer(PaymentsHarness({ BILLING_RPC_URL: "http://127.0.0.1:9/rpc", PAYMENTS_PROVIDER_RETRIES: "0" }, "1 second"), {
@@ -23,7 +23,9 @@ layer(PaymentsHarness({ BILLING_RPC_URL: "http://127.0.0.1:9/rpc", PAYMENTS_PROV
   it.effect("start at zero, with every collector up", () =>
     Effect.gen(function*() {
       const text = yield* scrapeMetrics
-      for (const status of ["pending", "unknown"]) assert.strictEqual(metricValue(text, "kassa_payments_open", { status }), 0)
+      for (const status of ["pending", "unknown"]) {
+        assert.strictEqual(metricValue(text, "kassa_payments_open", { status }), 0)
+      }
       assert.strictEqual(metricValue(text, "kassa_billing_callbacks_unacknowledged"), 0)
       assert.strictEqual(metricValue(text, "kassa_outbox_unpublished", { schema: "payments" }), 0)
       for (const collector of ["outbox", "payments", "webhook_inbox", "billing_callbacks"]) {
@@ -38,12 +40,29 @@ layer(PaymentsHarness({ BILLING_RPC_URL: "http://127.0.0.1:9/rpc", PAYMENTS_PROV
       const userId = newUserId()
       yield* client.EnsureCustomer({ userId, email: "viewer@example.com" })
       yield* client.AttachPaymentMethod({ userId, paymentMethod: "pm_card_visa" })
-      const paid = yield* client.CreatePayment({ idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 990, currency: "EUR" })
+      const paid = yield* client.CreatePayment({
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 990,
+        currency: "EUR"
+      })
       assert.strictEqual(paid.status, "succeeded")
       // the connection drops after Stripe charged: the outcome is unknown (webhooks held, so nothing settles it)
       yield* sandbox.webhooks.hold
-      yield* sandbox.faults.inject({ action: "drop_after_commit", method: "POST", path: "/v1/payment_intents", times: 10 })
-      const lost = yield* client.CreatePayment({ idempotencyKey: newKey(), invoiceId: newInvoiceId(), userId, amount: 990, currency: "EUR" })
+      yield* sandbox.faults.inject({
+        action: "drop_after_commit",
+        method: "POST",
+        path: "/v1/payment_intents",
+        times: 10
+      })
+      const lost = yield* client.CreatePayment({
+        idempotencyKey: newKey(),
+        invoiceId: newInvoiceId(),
+        userId,
+        amount: 990,
+        currency: "EUR"
+      })
         .pipe(Effect.ensuring(sandbox.faults.clear))
       assert.strictEqual(lost.status, "unknown")
       yield* olderBy("payments.payments", "id", lost.id, 30)

@@ -43,14 +43,24 @@ const route = (req: Recorded, res: Http.ServerResponse) => {
   }
   switch (`${req.method} ${req.path}`) {
     case "GET /v1/payment_intents/pi_read":
-      return json(res, 200, { id: "pi_read", object: "payment_intent", amount: 500, currency: "eur", status: "succeeded" })
+      return json(res, 200, {
+        id: "pi_read",
+        object: "payment_intent",
+        amount: 500,
+        currency: "eur",
+        status: "succeeded"
+      })
     case "GET /v1/payment_intents/pi_hang":
       return // never answers: the client's timeout must fire
     case "POST /v1/payment_intents/pi_declined/confirm":
-      return json(res, 402, stripeError("card_error", "Your card has insufficient funds.", {
-        code: "card_declined",
-        decline_code: "insufficient_funds"
-      }))
+      return json(
+        res,
+        402,
+        stripeError("card_error", "Your card has insufficient funds.", {
+          code: "card_declined",
+          decline_code: "insufficient_funds"
+        })
+      )
     case "POST /v1/payment_intents/pi_busy/confirm":
       // Stripe's 429 body says invalid_request_error/rate_limit; the status is what classifies it
       return json(res, 429, stripeError("invalid_request_error", "Too many requests", { code: "rate_limit" }))
@@ -59,7 +69,11 @@ const route = (req: Recorded, res: Http.ServerResponse) => {
     case "POST /v1/payment_intents/pi_final/confirm":
       return json(res, 500, stripeError("api_error", "Stored failure"), { "stripe-should-retry": "false" })
     default:
-      return json(res, 404, stripeError("invalid_request_error", `Unrecognized request URL (${req.method}: ${req.path})`))
+      return json(
+        res,
+        404,
+        stripeError("invalid_request_error", `Unrecognized request URL (${req.method}: ${req.path})`)
+      )
   }
 }
 
@@ -133,7 +147,13 @@ layer(ClientAgainstFake.pipe(Layer.provideMerge(FakeStripe.layer)))("StripeClien
           opts
         ))
       assert.deepStrictEqual(
-        { id: intent.id, object: intent.object, amount: intent.amount, currency: intent.currency, status: intent.status },
+        {
+          id: intent.id,
+          object: intent.object,
+          amount: intent.amount,
+          currency: intent.currency,
+          status: intent.status
+        },
         { id: "pi_echo", object: "payment_intent", amount: 1999, currency: "eur", status: "succeeded" }
       )
       const sent = fake.requests.filter(withKey(key))
@@ -164,8 +184,20 @@ layer(ClientAgainstFake.pipe(Layer.provideMerge(FakeStripe.layer)))("StripeClien
       assert.instanceOf(error, StripeError)
       if (!(error instanceof StripeError)) return
       assert.deepStrictEqual(
-        { type: error.type, code: error.code, declineCode: error.declineCode, statusCode: error.statusCode, retryable: error.retryable },
-        { type: "card_error", code: "card_declined", declineCode: "insufficient_funds", statusCode: 402, retryable: false }
+        {
+          type: error.type,
+          code: error.code,
+          declineCode: error.declineCode,
+          statusCode: error.statusCode,
+          retryable: error.retryable
+        },
+        {
+          type: "card_error",
+          code: "card_declined",
+          declineCode: "insufficient_funds",
+          statusCode: 402,
+          retryable: false
+        }
       )
       assert.strictEqual(error.message, "Your card has insufficient funds.")
       assert.strictEqual(error.requestId, "req_test")
@@ -218,9 +250,11 @@ layer(ClientAgainstFake.pipe(Layer.provideMerge(FakeStripe.layer)))("StripeClien
 
   it.effect("an empty idempotency key is a defect, never the SDK's random key", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(StripeClient.use((stripe) =>
-        stripe.call("", (sdk, opts) => sdk.paymentIntents.create({ amount: 1, currency: "eur" }, opts))
-      ))
+      const exit = yield* Effect.exit(
+        StripeClient.use((stripe) =>
+          stripe.call("", (sdk, opts) => sdk.paymentIntents.create({ amount: 1, currency: "eur" }, opts))
+        )
+      )
       assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
     }))
 })
@@ -230,7 +264,10 @@ describe("StripeClient without a server", () => {
     Effect.gen(function*() {
       const port = yield* closedPort
       const error = yield* StripeClient.use((stripe) =>
-        stripe.call("payment:att_refused", (sdk, opts) => sdk.paymentIntents.create({ amount: 100, currency: "eur" }, opts))
+        stripe.call(
+          "payment:att_refused",
+          (sdk, opts) => sdk.paymentIntents.create({ amount: 100, currency: "eur" }, opts)
+        )
       ).pipe(Effect.flip, Effect.provide(layerWith({ apiBase: new URL(`http://127.0.0.1:${port}`) })))
       assert.instanceOf(error, StripeConnectionError)
       if (!(error instanceof StripeConnectionError)) return
@@ -245,7 +282,12 @@ describe("verifyWebhook", () => {
   const secrets = [Redacted.make(secretA), Redacted.make(secretB)]
   const now = Date.UTC(2025, 0, 15, 12, 0, 0) // fixed instant for the TestClock
   const nowSeconds = Math.floor(now / 1000)
-  const payload = JSON.stringify({ id: "evt_1", object: "event", type: "payment_intent.succeeded", data: { object: { id: "pi_1" } } })
+  const payload = JSON.stringify({
+    id: "evt_1",
+    object: "event",
+    type: "payment_intent.succeeded",
+    data: { object: { id: "pi_1" } }
+  })
   const sign = (secret: string, timestamp = nowSeconds, body = payload) =>
     Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp })
 
@@ -255,8 +297,7 @@ describe("verifyWebhook", () => {
       return yield* StripeClient.use((stripe) => stripe.verifyWebhook(body, header, secrets))
     }).pipe(Effect.provide(layerWith({})))
 
-  const rejection = (body: string, header: string | undefined) =>
-    verify(body, header).pipe(Effect.flip)
+  const rejection = (body: string, header: string | undefined) => verify(body, header).pipe(Effect.flip)
 
   it.effect("accepts a payload signed with either secret (rotation)", () =>
     Effect.gen(function*() {

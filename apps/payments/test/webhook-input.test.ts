@@ -15,7 +15,9 @@ import { Clock, Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { appUrl, PaymentsHarness, webhookSecret } from "./harness.ts"
 
-const storedEvents = SqlClient.SqlClient.use((sql) => sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM payments.webhook_events`)
+const storedEvents = SqlClient.SqlClient.use((sql) =>
+  sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM payments.webhook_events`
+)
   .pipe(Effect.map((rows) => rows[0]?.n ?? -1), Effect.orDie)
 
 const postSigned = (body: string) =>
@@ -28,7 +30,10 @@ const postSigned = (body: string) =>
         headers: { "content-type": "application/json", "stripe-signature": signature },
         body
       })
-      return { status: response.status, body: await response.json() as { readonly _tag?: string; readonly message?: string } }
+      return {
+        status: response.status,
+        body: await response.json() as { readonly _tag?: string; readonly message?: string }
+      }
     })
   })
 
@@ -72,101 +77,140 @@ const upload = (url: string, totalBytes: number, declared: boolean) =>
     pump()
   })
 
-layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })("the webhook route against hostile input", (it) => {
-  it.effect("a signed event that can never be stored is a 400 BadRequest, and nothing is stored", () =>
-    Effect.gen(function*() {
-      const before = yield* storedEvents
-      const id = () => `evt_${randomUUID().replaceAll("-", "")}`
-      const object = { id: "pi_1", object: "payment_intent", status: "succeeded" }
-      const bodies = [
-        JSON.stringify({ object: "event", type: "payment_intent.succeeded", data: { object } }), // no id
-        JSON.stringify([{ id: id(), type: "payment_intent.succeeded", data: { object } }]), // an array
-        JSON.stringify({ id: id(), type: "payment_intent.succeeded", data: { object: { ...object, id: "pi_\u0000" } } }),
-        JSON.stringify({ id: id(), type: "payment_intent.succeeded", data: { object: { ...object, status: "\ud800" } } }),
-        JSON.stringify({ id: id(), type: "payment_intent.succeeded" }), // no data.object
-        JSON.stringify({ id: "not-an-event-id", type: "payment_intent.succeeded", data: { object } }),
-        JSON.stringify({ id: id(), type: 42, data: { object } }),
-        JSON.stringify("evt_just_a_string"),
-        "null"
-      ]
-      for (const body of bodies) {
-        const answer = yield* postSigned(body)
-        assert.deepStrictEqual([answer.status, answer.body._tag], [400, "BadRequest"], body)
-        assert.isString(answer.body.message)
-      }
-      assert.strictEqual(yield* storedEvents, before)
-      // a well-formed one still goes through
-      const good = yield* postSigned(JSON.stringify({ id: id(), type: "invoice.finalized", data: { object: { id: "in_1" } } }))
-      assert.strictEqual(good.status, 200)
-      assert.strictEqual(yield* storedEvents, before + 1)
-    }))
+layer(PaymentsHarness(), { excludeTestServices: true, timeout: 60_000 })(
+  "the webhook route against hostile input",
+  (it) => {
+    it.effect("a signed event that can never be stored is a 400 BadRequest, and nothing is stored", () =>
+      Effect.gen(function*() {
+        const before = yield* storedEvents
+        const id = () => `evt_${randomUUID().replaceAll("-", "")}`
+        const object = { id: "pi_1", object: "payment_intent", status: "succeeded" }
+        const bodies = [
+          JSON.stringify({ object: "event", type: "payment_intent.succeeded", data: { object } }), // no id
+          JSON.stringify([{ id: id(), type: "payment_intent.succeeded", data: { object } }]), // an array
+          JSON.stringify({
+            id: id(),
+            type: "payment_intent.succeeded",
+            data: { object: { ...object, id: "pi_\u0000" } }
+          }),
+          JSON.stringify({
+            id: id(),
+            type: "payment_intent.succeeded",
+            data: { object: { ...object, status: "\ud800" } }
+          }),
+          JSON.stringify({ id: id(), type: "payment_intent.succeeded" }), // no data.object
+          JSON.stringify({ id: "not-an-event-id", type: "payment_intent.succeeded", data: { object } }),
+          JSON.stringify({ id: id(), type: 42, data: { object } }),
+          JSON.stringify("evt_just_a_string"),
+          "null"
+        ]
+        for (const body of bodies) {
+          const answer = yield* postSigned(body)
+          assert.deepStrictEqual([answer.status, answer.body._tag], [400, "BadRequest"], body)
+          assert.isString(answer.body.message)
+        }
+        assert.strictEqual(yield* storedEvents, before)
+        // a well-formed one still goes through
+        const good = yield* postSigned(
+          JSON.stringify({ id: id(), type: "invoice.finalized", data: { object: { id: "in_1" } } })
+        )
+        assert.strictEqual(good.status, 200)
+        assert.strictEqual(yield* storedEvents, before + 1)
+      }))
 
-  it.effect("a body over 1 MiB is refused with 413, declared or chunked, and the connection is closed", () =>
-    Effect.gen(function*() {
-      const url = yield* appUrl
-      const before = yield* storedEvents
-      const tooBig = defaultMaxBodyBytes + 64 * 1024
-      for (const declared of [true, false]) {
-        assert.strictEqual(yield* Effect.promise(() => upload(url, tooBig, declared)), 413, declared ? "declared" : "chunked")
-      }
-      const answer = yield* Effect.promise(() =>
-        fetch(`${url}/webhooks/stripe`, { method: "POST", headers: { "content-type": "application/json" }, body: "x".repeat(tooBig) })
-          .then(async (r) => ({ status: r.status, connection: r.headers.get("connection"), body: await r.json() as { _tag: string } })))
-      assert.deepStrictEqual([answer.status, answer.body._tag, answer.connection], [413, "PayloadTooLarge", "close"])
-      assert.strictEqual(yield* storedEvents, before)
-    }))
-
-  it.effect("a 100 MB upload to payments as its own process: 413, and its RSS grows by less than 10 MB", () =>
-    Effect.gen(function*() {
-      const databaseUrl = Redacted.value(yield* makeTestDatabase())
-      const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          spawn(process.execPath, [main], {
-            env: {
-              PATH: process.env["PATH"] ?? "",
-              DATABASE_URL: databaseUrl,
-              REDIS_URL: "redis://127.0.0.1:6379",
-              REDIS_KEY_PREFIX: `test:${randomBytes(6).toString("hex")}:`,
-              AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
-              PAYMENTS_PORT: "0",
-              STRIPE_API_BASE: "http://127.0.0.1:9",
-              STRIPE_WEBHOOK_SECRET: webhookSecret,
-              SERVICE_TOKEN: "webhook-input-test-token",
-              PAYMENTS_RECONCILE_INTERVAL: "1 hour",
-              LOG_FORMAT: "json"
-            },
-            stdio: ["ignore", "pipe", "inherit"]
+    it.effect("a body over 1 MiB is refused with 413, declared or chunked, and the connection is closed", () =>
+      Effect.gen(function*() {
+        const url = yield* appUrl
+        const before = yield* storedEvents
+        const tooBig = defaultMaxBodyBytes + 64 * 1024
+        for (const declared of [true, false]) {
+          assert.strictEqual(
+            yield* Effect.promise(() => upload(url, tooBig, declared)),
+            413,
+            declared ? "declared" : "chunked"
+          )
+        }
+        const answer = yield* Effect.promise(() =>
+          fetch(`${url}/webhooks/stripe`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: "x".repeat(tooBig)
           })
-        ),
-        (child) => Effect.sync(() => child.kill("SIGTERM"))
-      )
-      const url = yield* Effect.callback<string>((resume) => {
-        let output = ""
-        child.stdout?.on("data", (data: Buffer) => {
-          output += data.toString()
-          const found = /listening on (http:\/\/[^\s"]+)/.exec(output)
-          if (found?.[1] !== undefined) resume(Effect.succeed(found[1]))
-        })
-        child.once("exit", (code) => resume(Effect.die(new Error(`payments exited with ${code} before listening:\n${output}`))))
-      }).pipe(Effect.timeout("30 seconds"))
+            .then(async (r) => ({
+              status: r.status,
+              connection: r.headers.get("connection"),
+              body: await r.json() as { _tag: string }
+            }))
+        )
+        assert.deepStrictEqual([answer.status, answer.body._tag, answer.connection], [413, "PayloadTooLarge", "close"])
+        assert.strictEqual(yield* storedEvents, before)
+      }))
 
-      const status = () => readFileSync(`/proc/${child.pid}/status`, "utf8")
-      const kib = (text: string, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1])
-      // warm the paths up first (a small bad request and refused bodies), so the measure is the upload's alone
-      for (const declared of [true, false, true, false]) yield* Effect.promise(() => upload(url, 2 * defaultMaxBodyBytes, declared))
-      yield* Effect.sleep("500 millis")
-      const baseline = kib(status(), "VmRSS")
-      writeFileSync(`/proc/${child.pid}/clear_refs`, "5") // resets the peak (VmHWM) to the current RSS
-      const hundredMegabytes = 100 * 1024 * 1024
-      const outcomes = [
-        yield* Effect.promise(() => upload(url, hundredMegabytes, true)),
-        yield* Effect.promise(() => upload(url, hundredMegabytes, false))
-      ]
-      const peak = kib(status(), "VmHWM")
-      const growthMb = (peak - baseline) / 1024
-      console.log(`payments RSS on a 100 MB webhook: baseline ${(baseline / 1024).toFixed(1)} MB, peak ${(peak / 1024).toFixed(1)} MB, growth ${growthMb.toFixed(1)} MB`)
-      assert.deepStrictEqual(outcomes, [413, 413])
-      assert.isBelow(growthMb, 10)
-    }).pipe(Effect.scoped), { timeout: 90_000 })
-})
+    it.effect(
+      "a 100 MB upload to payments as its own process: 413, and its RSS grows by less than 10 MB",
+      () =>
+        Effect.gen(function*() {
+          const databaseUrl = Redacted.value(yield* makeTestDatabase())
+          const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
+          const child = yield* Effect.acquireRelease(
+            Effect.sync(() =>
+              spawn(process.execPath, [main], {
+                env: {
+                  PATH: process.env["PATH"] ?? "",
+                  DATABASE_URL: databaseUrl,
+                  REDIS_URL: "redis://127.0.0.1:6379",
+                  REDIS_KEY_PREFIX: `test:${randomBytes(6).toString("hex")}:`,
+                  AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
+                  PAYMENTS_PORT: "0",
+                  STRIPE_API_BASE: "http://127.0.0.1:9",
+                  STRIPE_WEBHOOK_SECRET: webhookSecret,
+                  SERVICE_TOKEN: "webhook-input-test-token",
+                  PAYMENTS_RECONCILE_INTERVAL: "1 hour",
+                  LOG_FORMAT: "json"
+                },
+                stdio: ["ignore", "pipe", "inherit"]
+              })
+            ),
+            (child) => Effect.sync(() => child.kill("SIGTERM"))
+          )
+          const url = yield* Effect.callback<string>((resume) => {
+            let output = ""
+            child.stdout?.on("data", (data: Buffer) => {
+              output += data.toString()
+              const found = /listening on (http:\/\/[^\s"]+)/.exec(output)
+              if (found?.[1] !== undefined) resume(Effect.succeed(found[1]))
+            })
+            child.once(
+              "exit",
+              (code) => resume(Effect.die(new Error(`payments exited with ${code} before listening:\n${output}`)))
+            )
+          }).pipe(Effect.timeout("30 seconds"))
+
+          const status = () => readFileSync(`/proc/${child.pid}/status`, "utf8")
+          const kib = (text: string, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1])
+          // warm the paths up first (a small bad request and refused bodies), so the measure is the upload's alone
+          for (const declared of [true, false, true, false]) {
+            yield* Effect.promise(() => upload(url, 2 * defaultMaxBodyBytes, declared))
+          }
+          yield* Effect.sleep("500 millis")
+          const baseline = kib(status(), "VmRSS")
+          writeFileSync(`/proc/${child.pid}/clear_refs`, "5") // resets the peak (VmHWM) to the current RSS
+          const hundredMegabytes = 100 * 1024 * 1024
+          const outcomes = [
+            yield* Effect.promise(() => upload(url, hundredMegabytes, true)),
+            yield* Effect.promise(() => upload(url, hundredMegabytes, false))
+          ]
+          const peak = kib(status(), "VmHWM")
+          const growthMb = (peak - baseline) / 1024
+          console.log(
+            `payments RSS on a 100 MB webhook: baseline ${(baseline / 1024).toFixed(1)} MB, peak ${
+              (peak / 1024).toFixed(1)
+            } MB, growth ${growthMb.toFixed(1)} MB`
+          )
+          assert.deepStrictEqual(outcomes, [413, 413])
+          assert.isBelow(growthMb, 10)
+        }).pipe(Effect.scoped),
+      { timeout: 90_000 }
+    )
+  }
+)

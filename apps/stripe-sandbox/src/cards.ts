@@ -25,7 +25,13 @@ export interface TestCard {
   readonly attachable: boolean
 }
 
-const declines = (code: string, declineCode: string, message: string, adviceCode?: string, param?: string): Decline => ({
+const declines = (
+  code: string,
+  declineCode: string,
+  message: string,
+  adviceCode?: string,
+  param?: string
+): Decline => ({
   kind: "declines",
   code,
   declineCode,
@@ -35,11 +41,22 @@ const declines = (code: string, declineCode: string, message: string, adviceCode
 })
 
 const generic = declines("card_declined", "generic_decline", "Your card was declined.", "try_again_later")
-const insufficientFunds = declines("card_declined", "insufficient_funds", "Your card has insufficient funds.", "try_again_later")
+const insufficientFunds = declines(
+  "card_declined",
+  "insufficient_funds",
+  "Your card has insufficient funds.",
+  "try_again_later"
+)
 const lostCard = declines("card_declined", "lost_card", "Your card was declined.", "do_not_try_again")
 const stolenCard = declines("card_declined", "stolen_card", "Your card was declined.", "do_not_try_again")
 const expiredCard = declines("expired_card", "expired_card", "Your card has expired.", "confirm_card_data", "exp_month")
-const incorrectCvc = declines("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.", "confirm_card_data", "cvc")
+const incorrectCvc = declines(
+  "incorrect_cvc",
+  "incorrect_cvc",
+  "Your card's security code is incorrect.",
+  "confirm_card_data",
+  "cvc"
+)
 const processingError = declines(
   "processing_error",
   "processing_error",

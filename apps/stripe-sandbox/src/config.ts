@@ -10,7 +10,9 @@ export const developmentWebhookSecret = "whsec_kassa_sandbox"
 export const StripeSandboxConfig = Config.all({
   /** Where the sandbox delivers its signed webhooks (comma-separated URLs). */
   webhookUrls: Config.Array(Schema.String, "STRIPE_SANDBOX_WEBHOOK_URLS").pipe(Config.withDefault([])),
-  webhookSecret: Config.Redacted("STRIPE_WEBHOOK_SECRET").pipe(Config.withDefault(Redacted.make(developmentWebhookSecret))),
+  webhookSecret: Config.Redacted("STRIPE_WEBHOOK_SECRET").pipe(
+    Config.withDefault(Redacted.make(developmentWebhookSecret))
+  ),
   /** Where it keeps its account between runs ("memory": nowhere); unset → `stripe-sandbox` beside PGlite's data. */
   dataDir: Config.all({
     set: Config.option(Config.String("STRIPE_SANDBOX_DATA_DIR")),

@@ -8,7 +8,11 @@ import { find, type Json, newId, type PaymentMethodRecord, type RequestInfo, typ
 export const customerOperations = (state: State) => {
   const { customers, paymentMethods } = state
 
-  const newPaymentMethod = (testId: string, info: RequestInfo, customer: string | null): PaymentMethodRecord | undefined => {
+  const newPaymentMethod = (
+    testId: string,
+    info: RequestInfo,
+    customer: string | null
+  ): PaymentMethodRecord | undefined => {
     const card = testCards[testId]
     if (card === undefined) return undefined
     const id = newId("pm")
@@ -53,7 +57,9 @@ export const customerOperations = (state: State) => {
       return Effect.void
     }
     const pm = paymentMethods.get(pmId)
-    if (pm === undefined) return Effect.fail(resourceMissing("PaymentMethod", pmId, "invoice_settings[default_payment_method]"))
+    if (pm === undefined) {
+      return Effect.fail(resourceMissing("PaymentMethod", pmId, "invoice_settings[default_payment_method]"))
+    }
     if (pm.json.customer !== customer.id) {
       return Effect.fail(invalidRequest(
         `The customer does not have a payment method with the ID ${pmId}. The payment method must be attached to the customer.`,
@@ -150,7 +156,10 @@ export const customerOperations = (state: State) => {
       const type = yield* p.string("type")
       const limit = (yield* p.int("limit")) ?? 10
       if (limit < 1 || limit > 100) {
-        return yield* invalidRequest("Limit must be between 1 and 100.", { code: "parameter_invalid_integer", param: "limit" })
+        return yield* invalidRequest("Limit must be between 1 and 100.", {
+          code: "parameter_invalid_integer",
+          param: "limit"
+        })
       }
       const all = [...paymentMethods.values()].reverse()
         .map((pm) => pm.json)

@@ -44,7 +44,13 @@ export const unexpectedState = (message: string, code: string, param?: string) =
   new StripeApiError({
     status: 400,
     validation: false,
-    body: { type: "invalid_request_error", message, code, doc_url: docUrl(code), ...(param === undefined ? {} : { param }) }
+    body: {
+      type: "invalid_request_error",
+      message,
+      code,
+      doc_url: docUrl(code),
+      ...(param === undefined ? {} : { param })
+    }
   })
 
 export const resourceMissing = (kind: string, id: string, param?: string) =>
@@ -78,7 +84,10 @@ export interface Params {
   readonly requiredString: (name: string) => Effect.Effect<string, StripeApiError>
   readonly int: (name: string) => Effect.Effect<number | undefined, StripeApiError>
   readonly boolean: (name: string) => Effect.Effect<boolean | undefined, StripeApiError>
-  readonly oneOf: <const A extends string>(name: string, values: ReadonlyArray<A>) => Effect.Effect<A | undefined, StripeApiError>
+  readonly oneOf: <const A extends string>(
+    name: string,
+    values: ReadonlyArray<A>
+  ) => Effect.Effect<A | undefined, StripeApiError>
   /** A flat `name[key]=value` map such as `metadata`. */
   readonly map: (name: string) => Effect.Effect<Record<string, string>, StripeApiError>
   readonly nested: (name: string) => Params
@@ -107,7 +116,10 @@ export const params = (raw: ParamObject, prefix = ""): Params => {
     },
     string: scalar,
     requiredString: (name) =>
-      Effect.flatMap(scalar(name), (value) => value === undefined || value === "" ? Effect.fail(missing(full(name))) : Effect.succeed(value)),
+      Effect.flatMap(
+        scalar(name),
+        (value) => value === undefined || value === "" ? Effect.fail(missing(full(name))) : Effect.succeed(value)
+      ),
     int: (name) =>
       Effect.flatMap(scalar(name), (value) => {
         if (value === undefined) return Effect.succeed(undefined)

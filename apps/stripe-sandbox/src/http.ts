@@ -131,7 +131,9 @@ const stripeRoute = (method: "GET" | "POST", path: HttpRouter.PathInput, operati
         info: { now, requestId, idempotencyKey: key }
       }).pipe(
         Effect.map((value) => ({ status: 200, body: JSON.stringify(value), keep: true })),
-        Effect.catch((error) => Effect.succeed({ status: error.status, body: errorText(error), keep: !error.validation })),
+        Effect.catch((error) =>
+          Effect.succeed({ status: error.status, body: errorText(error), keep: !error.validation })
+        ),
         Effect.catchDefect(() =>
           Effect.succeed({ status: 500, body: errorText(apiError("An unknown error occurred.")), keep: false })
         )
@@ -152,15 +154,31 @@ const stripeRoutes = [
   stripeRoute("POST", "/v1/customers", (l, { params, info }) => l.createCustomer(params, info)),
   stripeRoute("GET", "/v1/customers/:id", (l, { id }) => l.retrieveCustomer(id)),
   stripeRoute("POST", "/v1/customers/:id", (l, { id, params }) => l.updateCustomer(id, params)),
-  stripeRoute("GET", "/v1/customers/:id/payment_methods", (l, { id, params }) => l.listCustomerPaymentMethods(id, params)),
+  stripeRoute(
+    "GET",
+    "/v1/customers/:id/payment_methods",
+    (l, { id, params }) => l.listCustomerPaymentMethods(id, params)
+  ),
   stripeRoute("GET", "/v1/payment_methods/:id", (l, { id }) => l.retrievePaymentMethod(id)),
-  stripeRoute("POST", "/v1/payment_methods/:id/attach", (l, { id, params, info }) => l.attachPaymentMethod(id, params, info)),
+  stripeRoute(
+    "POST",
+    "/v1/payment_methods/:id/attach",
+    (l, { id, params, info }) => l.attachPaymentMethod(id, params, info)
+  ),
   stripeRoute("POST", "/v1/payment_methods/:id/detach", (l, { id, params }) => l.detachPaymentMethod(id, params)),
   stripeRoute("POST", "/v1/payment_intents", (l, { params, info }) => l.createPaymentIntent(params, info)),
   stripeRoute("GET", "/v1/payment_intents", (l, { params }) => l.listPaymentIntents(params)),
   stripeRoute("GET", "/v1/payment_intents/:id", (l, { id }) => l.retrievePaymentIntent(id)),
-  stripeRoute("POST", "/v1/payment_intents/:id/confirm", (l, { id, params, info }) => l.confirmPaymentIntent(id, params, info)),
-  stripeRoute("POST", "/v1/payment_intents/:id/cancel", (l, { id, params, info }) => l.cancelPaymentIntent(id, params, info)),
+  stripeRoute(
+    "POST",
+    "/v1/payment_intents/:id/confirm",
+    (l, { id, params, info }) => l.confirmPaymentIntent(id, params, info)
+  ),
+  stripeRoute(
+    "POST",
+    "/v1/payment_intents/:id/cancel",
+    (l, { id, params, info }) => l.cancelPaymentIntent(id, params, info)
+  ),
   stripeRoute("POST", "/v1/refunds", (l, { params, info }) => l.createRefund(params, info)),
   stripeRoute("GET", "/v1/refunds/:id", (l, { id }) => l.retrieveRefund(id)),
   stripeRoute("GET", "/v1/charges/:id", (l, { id }) => l.retrieveCharge(id))
@@ -174,7 +192,8 @@ const unrecognized = HttpRouter.route("*", "/v1/*", (request) =>
       validation: true,
       body: {
         type: "invalid_request_error",
-        message: `Unrecognized request URL (${request.method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`
+        message:
+          `Unrecognized request URL (${request.method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`
       }
     })
     return respond(404, errorText(error), jsonHeaders(newId("req")))
@@ -196,42 +215,76 @@ const ChaosBody = Schema.Struct({
 })
 
 const controlRoutes = [
-  HttpRouter.route("POST", "/_sandbox/faults", Effect.gen(function*() {
-    const rule = yield* HttpServerRequest.schemaBodyJson(FaultRule)
-    yield* Faults.use((f) => f.inject(rule))
-    return HttpServerResponse.jsonUnsafe({ ok: true })
-  }).pipe(Effect.catch(badControl))),
-  HttpRouter.route("DELETE", "/_sandbox/faults", Effect.as(Faults.use((f) => f.clear), HttpServerResponse.jsonUnsafe({ ok: true }))),
-  HttpRouter.route("POST", "/_sandbox/webhook_endpoints", Effect.gen(function*() {
-    const body = yield* HttpServerRequest.schemaBodyJson(EndpointBody)
-    const endpoint = yield* Webhooks.use((w) => w.addEndpoint(body.url, body.secret))
-    return HttpServerResponse.jsonUnsafe({ id: endpoint.id, url: endpoint.url })
-  }).pipe(Effect.catch(badControl))),
-  HttpRouter.route("POST", "/_sandbox/webhooks/hold", Effect.as(Webhooks.use((w) => w.hold), HttpServerResponse.jsonUnsafe({ ok: true }))),
-  HttpRouter.route("POST", "/_sandbox/webhooks/flush", Effect.gen(function*() {
-    const options = yield* HttpServerRequest.schemaBodyJson(FlushBody)
-    const delivered = yield* Webhooks.use((w) => w.flush(options))
-    return HttpServerResponse.jsonUnsafe({ delivered })
-  }).pipe(Effect.catch(badControl))),
-  HttpRouter.route("POST", "/_sandbox/webhooks/chaos", Effect.gen(function*() {
-    const body = yield* HttpServerRequest.schemaBodyJson(ChaosBody)
-    yield* Webhooks.use((w) => w.chaos({ duplicateProbability: body.duplicateProbability, maxDelay: Duration.millis(body.maxDelayMs) }))
-    return HttpServerResponse.jsonUnsafe({ ok: true })
-  }).pipe(Effect.catch(badControl))),
-  HttpRouter.route("GET", "/_sandbox/state", Effect.gen(function*() {
-    const snapshot = yield* Ledger.use((l) => l.snapshot)
-    const attempts = yield* Webhooks.use((w) => w.attempts)
-    return HttpServerResponse.jsonUnsafe({
-      customers: snapshot.customers.length,
-      paymentIntents: snapshot.paymentIntents.length,
-      charges: snapshot.charges.length,
-      refunds: snapshot.refunds.length,
-      webhookAttempts: attempts.length
+  HttpRouter.route(
+    "POST",
+    "/_sandbox/faults",
+    Effect.gen(function*() {
+      const rule = yield* HttpServerRequest.schemaBodyJson(FaultRule)
+      yield* Faults.use((f) => f.inject(rule))
+      return HttpServerResponse.jsonUnsafe({ ok: true })
+    }).pipe(Effect.catch(badControl))
+  ),
+  HttpRouter.route(
+    "DELETE",
+    "/_sandbox/faults",
+    Effect.as(Faults.use((f) => f.clear), HttpServerResponse.jsonUnsafe({ ok: true }))
+  ),
+  HttpRouter.route(
+    "POST",
+    "/_sandbox/webhook_endpoints",
+    Effect.gen(function*() {
+      const body = yield* HttpServerRequest.schemaBodyJson(EndpointBody)
+      const endpoint = yield* Webhooks.use((w) => w.addEndpoint(body.url, body.secret))
+      return HttpServerResponse.jsonUnsafe({ id: endpoint.id, url: endpoint.url })
+    }).pipe(Effect.catch(badControl))
+  ),
+  HttpRouter.route(
+    "POST",
+    "/_sandbox/webhooks/hold",
+    Effect.as(Webhooks.use((w) => w.hold), HttpServerResponse.jsonUnsafe({ ok: true }))
+  ),
+  HttpRouter.route(
+    "POST",
+    "/_sandbox/webhooks/flush",
+    Effect.gen(function*() {
+      const options = yield* HttpServerRequest.schemaBodyJson(FlushBody)
+      const delivered = yield* Webhooks.use((w) => w.flush(options))
+      return HttpServerResponse.jsonUnsafe({ delivered })
+    }).pipe(Effect.catch(badControl))
+  ),
+  HttpRouter.route(
+    "POST",
+    "/_sandbox/webhooks/chaos",
+    Effect.gen(function*() {
+      const body = yield* HttpServerRequest.schemaBodyJson(ChaosBody)
+      yield* Webhooks.use((w) =>
+        w.chaos({ duplicateProbability: body.duplicateProbability, maxDelay: Duration.millis(body.maxDelayMs) })
+      )
+      return HttpServerResponse.jsonUnsafe({ ok: true })
+    }).pipe(Effect.catch(badControl))
+  ),
+  HttpRouter.route(
+    "GET",
+    "/_sandbox/state",
+    Effect.gen(function*() {
+      const snapshot = yield* Ledger.use((l) => l.snapshot)
+      const attempts = yield* Webhooks.use((w) => w.attempts)
+      return HttpServerResponse.jsonUnsafe({
+        customers: snapshot.customers.length,
+        paymentIntents: snapshot.paymentIntents.length,
+        charges: snapshot.charges.length,
+        refunds: snapshot.refunds.length,
+        webhookAttempts: attempts.length
+      })
     })
-  }))
+  )
 ]
 
-const health = HttpRouter.route("GET", "/health", HttpServerResponse.jsonUnsafe({ status: "ok", service: "stripe-sandbox" }))
+const health = HttpRouter.route(
+  "GET",
+  "/health",
+  HttpServerResponse.jsonUnsafe({ status: "ok", service: "stripe-sandbox" })
+)
 
 /** Every route of the sandbox; needs the Ledger, Faults, IdempotencyStore, Journal and Webhooks services. */
 export const SandboxRoutes = HttpRouter.addAll([...stripeRoutes, unrecognized, ...controlRoutes, health])

@@ -64,7 +64,13 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
           const entry = entries.get(key)
           if (entry === undefined) return
           entry.response = response
-          journal.idempotent({ key, endpoint: entry.endpoint, fingerprint: entry.fingerprint, createdAt: entry.createdAt, response })
+          journal.idempotent({
+            key,
+            endpoint: entry.endpoint,
+            fingerprint: entry.fingerprint,
+            createdAt: entry.createdAt,
+            response
+          })
         }),
       release: (key) => Effect.sync(() => void entries.delete(key))
     })

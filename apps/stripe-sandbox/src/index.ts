@@ -1,4 +1,4 @@
-export { StripeSandbox, type SandboxOptions } from "./sandbox.ts"
+export type { FaultAction, FaultRule } from "./faults.ts"
 export { SandboxLive } from "./main.ts"
-export { type FaultAction, type FaultRule } from "./faults.ts"
+export { StripeSandbox, type SandboxOptions } from "./sandbox.ts"
 export { signatureHeader, type FlushOptions } from "./webhooks.ts"

@@ -6,12 +6,22 @@ import { authenticationRequired, cardErrorBody, type Decline } from "./cards.ts"
 import { invalidRequest, type Params, StripeApiError, unexpectedState } from "./errors.ts"
 import { find, type Json, newId, type PaymentMethodRecord, type RequestInfo, type State } from "./state.ts"
 
-const cancelableStatuses = ["requires_payment_method", "requires_confirmation", "requires_action", "requires_capture", "processing"]
+const cancelableStatuses = [
+  "requires_payment_method",
+  "requires_confirmation",
+  "requires_action",
+  "requires_capture",
+  "processing"
+]
 const cancellationReasons = ["duplicate", "fraudulent", "requested_by_customer", "abandoned"] as const
 
 export const intentOperations = (
   state: State,
-  resolvePaymentMethod: (id: string, info: RequestInfo, param: string) => Effect.Effect<PaymentMethodRecord, StripeApiError>
+  resolvePaymentMethod: (
+    id: string,
+    info: RequestInfo,
+    param: string
+  ) => Effect.Effect<PaymentMethodRecord, StripeApiError>
 ) => {
   const { customers, intents, charges, emit } = state
 
@@ -35,8 +45,20 @@ export const intentOperations = (
       livemode: false,
       metadata: intent.metadata,
       outcome: failure === undefined
-        ? { network_status: "approved_by_network", reason: null, risk_level: "normal", seller_message: "Payment complete.", type: "authorized" }
-        : { network_status: "declined_by_network", reason: failure.declineCode, risk_level: "normal", seller_message: "The bank returned the decline code.", type: "issuer_declined" },
+        ? {
+          network_status: "approved_by_network",
+          reason: null,
+          risk_level: "normal",
+          seller_message: "Payment complete.",
+          type: "authorized"
+        }
+        : {
+          network_status: "declined_by_network",
+          reason: failure.declineCode,
+          risk_level: "normal",
+          seller_message: "The bank returned the decline code.",
+          type: "issuer_declined"
+        },
       paid: failure === undefined,
       payment_intent: intent.id,
       payment_method: pm.json.id,
@@ -66,7 +88,12 @@ export const intentOperations = (
   }
 
   /** Runs a confirmation: the charge happens here. */
-  const confirm = (intent: Json, pm: PaymentMethodRecord, offSession: boolean, info: RequestInfo): Effect.Effect<Json, StripeApiError> => {
+  const confirm = (
+    intent: Json,
+    pm: PaymentMethodRecord,
+    offSession: boolean,
+    info: RequestInfo
+  ): Effect.Effect<Json, StripeApiError> => {
     intent.payment_method = pm.json.id
     const behavior = pm.behavior
     if (behavior.kind === "declines") return Effect.fail(decline(intent, pm, info, behavior, true))
@@ -93,22 +120,43 @@ export const intentOperations = (
   const createPaymentIntent = (p: Params, info: RequestInfo) =>
     Effect.gen(function*() {
       yield* p.only([
-        "amount", "currency", "customer", "payment_method", "confirm", "off_session", "metadata", "description",
-        "payment_method_types", "automatic_payment_methods", "capture_method", "confirmation_method", "expand",
-        "statement_descriptor", "receipt_email", "setup_future_usage"
+        "amount",
+        "currency",
+        "customer",
+        "payment_method",
+        "confirm",
+        "off_session",
+        "metadata",
+        "description",
+        "payment_method_types",
+        "automatic_payment_methods",
+        "capture_method",
+        "confirmation_method",
+        "expand",
+        "statement_descriptor",
+        "receipt_email",
+        "setup_future_usage"
       ])
       const automatic = p.nested("automatic_payment_methods")
       yield* automatic.only(["enabled", "allow_redirects"])
       yield* automatic.boolean("enabled")
       yield* automatic.oneOf("allow_redirects", ["always", "never"])
       const amount = yield* p.int("amount")
-      if (amount === undefined) return yield* invalidRequest("Missing required param: amount.", { code: "parameter_missing", param: "amount" })
+      if (amount === undefined) {
+        return yield* invalidRequest("Missing required param: amount.", { code: "parameter_missing", param: "amount" })
+      }
       if (amount < 1) {
-        return yield* invalidRequest("This value must be greater than or equal to 1.", { code: "parameter_invalid_integer", param: "amount" })
+        return yield* invalidRequest("This value must be greater than or equal to 1.", {
+          code: "parameter_invalid_integer",
+          param: "amount"
+        })
       }
       const currency = (yield* p.requiredString("currency")).toLowerCase()
       if (!/^[a-z]{3}$/.test(currency)) {
-        return yield* invalidRequest(`Invalid currency: ${currency}.`, { code: "parameter_invalid_string", param: "currency" })
+        return yield* invalidRequest(`Invalid currency: ${currency}.`, {
+          code: "parameter_invalid_string",
+          param: "currency"
+        })
       }
       const customerId = yield* p.string("customer")
       if (customerId !== undefined) yield* find(customers, "customer", customerId, "customer")
@@ -117,12 +165,16 @@ export const intentOperations = (
       const offSessionParam = yield* p.oneOf("off_session", ["true", "false", "one_off", "recurring"])
       const offSession = offSessionParam === undefined ? undefined : offSessionParam !== "false"
       if (offSession !== undefined && !confirmNow) {
-        return yield* invalidRequest("You may only specify `off_session` when `confirm=true`.", { param: "off_session" })
+        return yield* invalidRequest("You may only specify `off_session` when `confirm=true`.", {
+          param: "off_session"
+        })
       }
       yield* p.oneOf("capture_method", ["automatic", "automatic_async"])
       const pmId = yield* p.string("payment_method")
       const pm = pmId === undefined ? undefined : yield* resolvePaymentMethod(pmId, info, "payment_method")
-      if (pm !== undefined && customerId !== undefined && pm.json.customer !== null && pm.json.customer !== customerId) {
+      if (
+        pm !== undefined && customerId !== undefined && pm.json.customer !== null && pm.json.customer !== customerId
+      ) {
         return yield* invalidRequest(
           `The provided PaymentMethod belongs to another Customer (${String(pm.json.customer)}).`,
           { param: "payment_method" }
@@ -192,7 +244,11 @@ export const intentOperations = (
       const intent = yield* find(intents, "payment_intent", id)
       if (!cancelableStatuses.includes(intent.status as string)) {
         return yield* unexpectedState(
-          `You cannot cancel this PaymentIntent because it has a status of ${String(intent.status)}. Only a PaymentIntent with one of the following statuses may be canceled: ${cancelableStatuses.join(", ")}.`,
+          `You cannot cancel this PaymentIntent because it has a status of ${
+            String(intent.status)
+          }. Only a PaymentIntent with one of the following statuses may be canceled: ${
+            cancelableStatuses.join(", ")
+          }.`,
           "payment_intent_unexpected_state"
         )
       }
@@ -211,7 +267,10 @@ export const intentOperations = (
       yield* p.only(["customer", "created", "limit", "starting_after", "ending_before", "expand"])
       const limit = (yield* p.int("limit")) ?? 10
       if (limit < 1 || limit > 100) {
-        return yield* invalidRequest("Limit must be between 1 and 100.", { code: "parameter_invalid_integer", param: "limit" })
+        return yield* invalidRequest("Limit must be between 1 and 100.", {
+          code: "parameter_invalid_integer",
+          param: "limit"
+        })
       }
       const customer = yield* p.string("customer")
       const created = p.nested("created")

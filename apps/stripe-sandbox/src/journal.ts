@@ -69,14 +69,17 @@ export class Journal extends Context.Service<Journal, {
 
   /** `memory`, or the directory the sandbox keeps its account in (created if missing); closed with the scope. */
   static readonly make = (dataDir: string): Effect.Effect<Journal["Service"], SandboxDataError, Scope.Scope> =>
-    dataDir === "memory" ? Effect.succeed(Journal.memory) : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.acquireRelease(
-        Effect.try({
-          try: () => open(dataDir, now),
-          catch: (cause) => new SandboxDataError({ message: `cannot open the Stripe sandbox's data in ${dataDir}`, cause })
-        }),
-        ({ close }) => Effect.sync(close)
-      ).pipe(Effect.map(({ journal }) => journal)))
+    dataDir === "memory" ?
+      Effect.succeed(Journal.memory) :
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.acquireRelease(
+          Effect.try({
+            try: () => open(dataDir, now),
+            catch: (cause) =>
+              new SandboxDataError({ message: `cannot open the Stripe sandbox's data in ${dataDir}`, cause })
+          }),
+          ({ close }) => Effect.sync(close)
+        ).pipe(Effect.map(({ journal }) => journal)))
 }
 
 const open = (dataDir: string, now: number) => {
@@ -116,8 +119,12 @@ const migrate = (db: DatabaseSync) => {
 
 const prune = (db: DatabaseSync, now: number) => {
   const seconds = (lifetime: Duration.Duration) => Math.floor((now - Duration.toMillis(lifetime)) / 1000)
-  db.prepare("DELETE FROM deliveries WHERE event_id IN (SELECT id FROM events WHERE created < ?)").run(seconds(deliveryLifetime))
-  db.prepare("DELETE FROM events WHERE created < ? AND id NOT IN (SELECT event_id FROM deliveries)").run(seconds(eventLifetime))
+  db.prepare("DELETE FROM deliveries WHERE event_id IN (SELECT id FROM events WHERE created < ?)").run(
+    seconds(deliveryLifetime)
+  )
+  db.prepare("DELETE FROM events WHERE created < ? AND id NOT IN (SELECT event_id FROM deliveries)").run(
+    seconds(eventLifetime)
+  )
   db.prepare("DELETE FROM idempotency WHERE created_at < ?").run(now - Duration.toMillis(idempotencyLifetime))
 }
 
@@ -142,11 +149,25 @@ const restore = (db: DatabaseSync): Rows => {
   const pending = db.prepare(`SELECT d.url, e.id, e.type, e.created, e.payload FROM deliveries d
     JOIN events e ON e.id = d.event_id ORDER BY e.rowid`).all()
   for (const row of pending) {
-    const { url, id, type, created, payload } = row as { url: string; id: string; type: EventType; created: number; payload: string }
+    const { url, id, type, created, payload } = row as {
+      url: string
+      id: string
+      type: EventType
+      created: number
+      payload: string
+    }
     rows.pending.push({ url, event: { id, type, created, payload } })
   }
   for (const row of db.prepare("SELECT * FROM idempotency ORDER BY created_at, rowid").all()) {
-    const r = row as { key: string; endpoint: string; fingerprint: string; created_at: number; status: number; body: string; request_id: string }
+    const r = row as {
+      key: string
+      endpoint: string
+      fingerprint: string
+      created_at: number
+      status: number
+      body: string
+      request_id: string
+    }
     rows.idempotency.push({
       key: r.key,
       endpoint: r.endpoint,
@@ -160,12 +181,16 @@ const restore = (db: DatabaseSync): Rows => {
 
 const journalOn = (db: DatabaseSync, rows: Rows): Journal["Service"] => {
   const statements = {
-    object: db.prepare("INSERT INTO objects (kind, id, json) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET json = excluded.json"),
+    object: db.prepare(
+      "INSERT INTO objects (kind, id, json) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET json = excluded.json"
+    ),
     event: db.prepare("INSERT OR IGNORE INTO events (id, type, created, payload) VALUES (?, ?, ?, ?)"),
     owe: db.prepare("INSERT OR IGNORE INTO deliveries (event_id, url) VALUES (?, ?)"),
     delivered: db.prepare("DELETE FROM deliveries WHERE event_id = ? AND url = ?"),
-    idempotent: db.prepare(`INSERT OR REPLACE INTO idempotency (key, endpoint, fingerprint, created_at, status, body, request_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    idempotent: db.prepare(
+      `INSERT OR REPLACE INTO idempotency (key, endpoint, fingerprint, created_at, status, body, request_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`
+    ),
     forget: db.prepare("DELETE FROM idempotency WHERE key = ?")
   }
   const touched = new Map<string, { readonly kind: string; readonly id: string; readonly value: unknown }>()
@@ -174,7 +199,8 @@ const journalOn = (db: DatabaseSync, rows: Rows): Journal["Service"] => {
   let idempotency = new Map<string, StoredIdempotency | undefined>()
 
   const commit = () => {
-    const changed: Array<{ readonly key: string; readonly kind: string; readonly id: string; readonly json: string }> = []
+    const changed: Array<{ readonly key: string; readonly kind: string; readonly id: string; readonly json: string }> =
+      []
     for (const [key, { kind, id, value }] of touched) {
       const json = JSON.stringify(value)
       if (rows.written.get(key) !== json) changed.push({ key, kind, id, json })
@@ -195,7 +221,15 @@ const journalOn = (db: DatabaseSync, rows: Rows): Journal["Service"] => {
         if (entry === undefined) statements.forget.run(key)
         else {
           const { response } = entry
-          statements.idempotent.run(key, entry.endpoint, entry.fingerprint, entry.createdAt, response.status, response.body, response.requestId)
+          statements.idempotent.run(
+            key,
+            entry.endpoint,
+            entry.fingerprint,
+            entry.createdAt,
+            response.status,
+            response.body,
+            response.requestId
+          )
         }
       }
       db.exec("COMMIT")

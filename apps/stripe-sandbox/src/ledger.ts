@@ -6,7 +6,16 @@ import type { Params, StripeApiError } from "./errors.ts"
 import { intentOperations } from "./intents.ts"
 import { Journal } from "./journal.ts"
 import { refundOperations } from "./refunds.ts"
-import { emitter, find, type Json, type PaymentMethodRecord, type RaisedEvent, type RequestInfo, Store, type StoreKind } from "./state.ts"
+import {
+  emitter,
+  find,
+  type Json,
+  type PaymentMethodRecord,
+  type RaisedEvent,
+  type RequestInfo,
+  Store,
+  type StoreKind
+} from "./state.ts"
 
 export { eventTypes, type EventType, type Json, newId, type RaisedEvent, type RequestInfo } from "./state.ts"
 
@@ -38,7 +47,11 @@ export class Ledger extends Context.Service<Ledger, {
   static readonly make = (onEvent: (event: RaisedEvent) => void, journal: Journal["Service"] = Journal.memory) =>
     Effect.sync(() => {
       const store = <A>(kind: StoreKind) =>
-        new Store<A>(kind, journal.touch, (journal.restored.objects.get(kind) ?? []) as ReadonlyArray<readonly [string, A]>)
+        new Store<A>(
+          kind,
+          journal.touch,
+          (journal.restored.objects.get(kind) ?? []) as ReadonlyArray<readonly [string, A]>
+        )
       const state = {
         customers: store<Json>("customer"),
         paymentMethods: store<PaymentMethodRecord>("payment_method"),

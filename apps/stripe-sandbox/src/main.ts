@@ -20,7 +20,8 @@ export const SandboxLive = Layer.unwrap(Effect.gen(function*() {
     Layer.tap((context) =>
       Effect.logInfo(`stripe-sandbox listening on ${Context.get(context, StripeSandbox).url}`).pipe(
         Effect.annotateLogs({ webhookEndpoints: config.webhookUrls.join(",") || "none", dataDir: config.dataDir })
-      ))
+      )
+    )
   )
 }))
 

@@ -16,9 +16,12 @@ export const refundOperations = (state: State) => {
       const piId = yield* p.string("payment_intent")
       const chargeId = yield* p.string("charge")
       if (piId === undefined && chargeId === undefined) {
-        return yield* invalidRequest("One of the following params should be provided for this request: payment_intent or charge.", {
-          code: "parameter_missing"
-        })
+        return yield* invalidRequest(
+          "One of the following params should be provided for this request: payment_intent or charge.",
+          {
+            code: "parameter_missing"
+          }
+        )
       }
       const reason = yield* p.oneOf("reason", refundReasons)
       const amountParam = yield* p.int("amount")
@@ -37,21 +40,32 @@ export const refundOperations = (state: State) => {
         charge = latest
       }
       if (charge.status !== "succeeded") {
-        return yield* unexpectedState(`Charge ${String(charge.id)} has no successful payment to refund.`, "charge_not_refundable")
+        return yield* unexpectedState(
+          `Charge ${String(charge.id)} has no successful payment to refund.`,
+          "charge_not_refundable"
+        )
       }
       const amount = charge.amount as number
       const refunded = charge.amount_refunded as number
       const currency = charge.currency as string
       if (refunded >= amount) {
-        return yield* unexpectedState(`Charge ${String(charge.id)} has already been refunded.`, "charge_already_refunded")
+        return yield* unexpectedState(
+          `Charge ${String(charge.id)} has already been refunded.`,
+          "charge_already_refunded"
+        )
       }
       const refundAmount = amountParam ?? amount - refunded
       if (refundAmount < 1) {
-        return yield* invalidRequest("This value must be greater than or equal to 1.", { code: "parameter_invalid_integer", param: "amount" })
+        return yield* invalidRequest("This value must be greater than or equal to 1.", {
+          code: "parameter_invalid_integer",
+          param: "amount"
+        })
       }
       if (refundAmount > amount - refunded) {
         return yield* unexpectedState(
-          `Refund amount (${major(refundAmount, currency)}) is greater than unrefunded amount on charge (${major(amount - refunded, currency)})`,
+          `Refund amount (${major(refundAmount, currency)}) is greater than unrefunded amount on charge (${
+            major(amount - refunded, currency)
+          })`,
           "amount_too_large",
           "amount"
         )

@@ -50,7 +50,9 @@ export interface WebhooksOptions {
 
 /** The header value Stripe sends; the SDK's `webhooks.constructEvent` verifies it. */
 export const signatureHeader = (payload: string, secret: string, timestampSeconds: number): string =>
-  `t=${timestampSeconds},v1=${createHmac("sha256", secret).update(`${timestampSeconds}.${payload}`, "utf8").digest("hex")}`
+  `t=${timestampSeconds},v1=${
+    createHmac("sha256", secret).update(`${timestampSeconds}.${payload}`, "utf8").digest("hex")
+  }`
 
 type Mode = { readonly kind: "deliver" } | { readonly kind: "hold" } | { readonly kind: "chaos"; readonly chaos: Chaos }
 
@@ -74,13 +76,19 @@ export class Webhooks extends Context.Service<Webhooks, {
   /** Every delivery attempt so far, oldest first. */
   readonly attempts: Effect.Effect<ReadonlyArray<DeliveryAttempt>>
 }>()("stripe-sandbox/Webhooks") {
-  static readonly make = (options: WebhooksOptions): Effect.Effect<Webhooks["Service"], never, HttpClient.HttpClient | Scope.Scope> =>
+  static readonly make = (
+    options: WebhooksOptions
+  ): Effect.Effect<Webhooks["Service"], never, HttpClient.HttpClient | Scope.Scope> =>
     Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
       const fibers = yield* FiberSet.make()
       const journal = options.journal ?? Journal.memory
       // read synchronously by `publish`, which records the URLs each event is owed to
-      let endpoints: ReadonlyArray<WebhookEndpoint> = (options.endpoints ?? []).map((e) => ({ id: newId("we"), url: e.url, secret: e.secret }))
+      let endpoints: ReadonlyArray<WebhookEndpoint> = (options.endpoints ?? []).map((e) => ({
+        id: newId("we"),
+        url: e.url,
+        secret: e.secret
+      }))
       // owed from before a restart, to endpoints not added yet
       let waiting: ReadonlyArray<PendingDelivery> = journal.restored.pending
       // read synchronously by `publish`, so an event raised while holding is held even before anything runs
@@ -124,7 +132,12 @@ export class Webhooks extends Context.Service<Webhooks, {
       }
 
       /** Retries in the background, `attempts` times at most. */
-      const keepTrying = (once: Effect.Effect<void, number>, event: RaisedEvent, endpoint: WebhookEndpoint, attempts: number) =>
+      const keepTrying = (
+        once: Effect.Effect<void, number>,
+        event: RaisedEvent,
+        endpoint: WebhookEndpoint,
+        attempts: number
+      ) =>
         once.pipe(
           Effect.retry({ schedule: retrySchedule, times: attempts - 1 }),
           Effect.catch(() =>
@@ -177,7 +190,11 @@ export class Webhooks extends Context.Service<Webhooks, {
           const events = held.splice(0)
           mode = { kind: "deliver" }
           const order = flushOptions?.order ?? "created"
-          const ordered = order === "reverse" ? events.reverse() : order === "shuffle" ? yield* Random.shuffle(events) : events
+          const ordered = order === "reverse"
+            ? events.reverse()
+            : order === "shuffle"
+            ? yield* Random.shuffle(events)
+            : events
           const copies = Math.max(1, flushOptions?.copies ?? 1)
           let started = 0
           for (const event of ordered) {

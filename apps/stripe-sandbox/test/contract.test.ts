@@ -12,20 +12,28 @@ class Sdk extends Context.Service<Sdk, Stripe>()("test/Sdk") {}
 
 const sandboxSdk = Layer.effect(
   Sdk,
-  Effect.map(StripeSandbox, ({ url }) =>
-    new Stripe(sandboxApiKey, { host: url.hostname, port: Number(url.port), protocol: "http", maxNetworkRetries: 0 }))
+  Effect.map(
+    StripeSandbox,
+    ({ url }) =>
+      new Stripe(sandboxApiKey, { host: url.hostname, port: Number(url.port), protocol: "http", maxNetworkRetries: 0 })
+  )
 ).pipe(Layer.provide(StripeSandbox.layer()))
 
 const realKey = Effect.runSync(Effect.map(StripeConfig, (config) =>
   Option.isNone(config.apiBase)
-    ? Option.filter(Option.map(config.apiKey, Redacted.value), (key) => key.startsWith("sk_test_") && key !== sandboxApiKey)
+    ? Option.filter(
+      Option.map(config.apiKey, Redacted.value),
+      (key) => key.startsWith("sk_test_") && key !== sandboxApiKey
+    )
     : Option.none()))
 
 const stripeSdk = Layer.sync(Sdk, () => new Stripe(Option.getOrElse(realKey, () => ""), { maxNetworkRetries: 2 }))
 
 const call = <A>(f: (sdk: Stripe) => Promise<A>) => Sdk.use((sdk) => Effect.promise(() => f(sdk)))
 const refused = <A>(f: (sdk: Stripe) => Promise<A>) =>
-  Sdk.use((sdk) => Effect.tryPromise({ try: () => f(sdk), catch: (e) => e as Stripe.errors.StripeError }).pipe(Effect.flip))
+  Sdk.use((sdk) =>
+    Effect.tryPromise({ try: () => f(sdk), catch: (e) => e as Stripe.errors.StripeError }).pipe(Effect.flip)
+  )
 
 const charge = (extra: Partial<Stripe.PaymentIntentCreateParams>) => (sdk: Stripe) =>
   sdk.paymentIntents.create({
@@ -40,7 +48,9 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
   layer(sdk, { excludeTestServices: true, timeout: 60_000 })(`Stripe contract: ${target}`, (it) => {
     it.effect("customers are created, read and updated", () =>
       Effect.gen(function*() {
-        const created = yield* call((s) => s.customers.create({ email: "viewer@example.com", metadata: { kassa_user_id: "u1" } }))
+        const created = yield* call((s) =>
+          s.customers.create({ email: "viewer@example.com", metadata: { kassa_user_id: "u1" } })
+        )
         assert.match(created.id, /^cus_/)
         const read = yield* call((s) => s.customers.retrieve(created.id))
         assert.isFalse(read.deleted === true)
@@ -57,7 +67,8 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
         assert.notStrictEqual(pm.id, "pm_card_visa")
         assert.deepStrictEqual([pm.card?.brand, pm.card?.last4, pm.customer], ["visa", "4242", customer.id])
         const updated = yield* call((s) =>
-          s.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } }))
+          s.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } })
+        )
         assert.strictEqual(updated.invoice_settings.default_payment_method, pm.id)
         const detached = yield* call((s) => s.paymentMethods.detach(pm.id))
         assert.isNull(detached.customer)
@@ -67,14 +78,24 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
       Effect.gen(function*() {
         const customer = yield* call((s) => s.customers.create({}))
         const pm = yield* call((s) => s.paymentMethods.attach("pm_card_mastercard", { customer: customer.id }))
-        const intent = yield* call(charge({ customer: customer.id, payment_method: pm.id, off_session: true, metadata: { kassa_payment_id: "pay_1" } }))
+        const intent = yield* call(
+          charge({
+            customer: customer.id,
+            payment_method: pm.id,
+            off_session: true,
+            metadata: { kassa_payment_id: "pay_1" }
+          })
+        )
         assert.deepStrictEqual(
           [intent.status, intent.amount, intent.amount_received, intent.currency, intent.metadata["kassa_payment_id"]],
           ["succeeded", 2500, 2500, "eur", "pay_1"]
         )
         assert.isString(intent.latest_charge)
         const chargeObject = yield* call((s) => s.charges.retrieve(String(intent.latest_charge)))
-        assert.deepStrictEqual([chargeObject.paid, chargeObject.amount, chargeObject.payment_intent], [true, 2500, intent.id])
+        assert.deepStrictEqual(
+          [chargeObject.paid, chargeObject.amount, chargeObject.payment_intent],
+          [true, 2500, intent.id]
+        )
         const listed = yield* call((s) => s.paymentIntents.list({ customer: customer.id, limit: 10 }))
         assert.include(listed.data.map((pi) => pi.id), intent.id)
       }))
@@ -95,7 +116,10 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
         Effect.gen(function*() {
           const error = yield* refused(charge({ payment_method: card }))
           assert.instanceOf(error, Stripe.errors.StripeCardError)
-          assert.deepStrictEqual([error.statusCode, error.code, error.decline_code, error.param], [402, code, declineCode, param])
+          assert.deepStrictEqual(
+            [error.statusCode, error.code, error.decline_code, error.param],
+            [402, code, declineCode, param]
+          )
           const intent = error.payment_intent
           assert.isDefined(intent)
           const read = yield* call((s) => s.paymentIntents.retrieve(intent?.id ?? ""))
@@ -122,8 +146,13 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
         const pm = yield* call((s) => s.paymentMethods.attach("pm_card_chargeCustomerFail", { customer: customer.id }))
         assert.deepStrictEqual([pm.customer, pm.card?.last4], [customer.id, "0341"])
         for (const offSession of [false, true]) {
-          const error = yield* refused(charge({ customer: customer.id, payment_method: pm.id, off_session: offSession }))
-          assert.deepStrictEqual([error.statusCode, error.code, error.decline_code], [402, "card_declined", "generic_decline"])
+          const error = yield* refused(
+            charge({ customer: customer.id, payment_method: pm.id, off_session: offSession })
+          )
+          assert.deepStrictEqual(
+            [error.statusCode, error.code, error.decline_code],
+            [402, "card_declined", "generic_decline"]
+          )
         }
       }))
 
@@ -133,7 +162,10 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
         const visa = yield* call((s) => s.paymentMethods.attach("pm_card_visa", { customer: customer.id }))
         const mastercard = yield* call((s) => s.paymentMethods.attach("pm_card_mastercard", { customer: customer.id }))
         const listed = yield* call((s) => s.customers.listPaymentMethods(customer.id, { type: "card" }))
-        assert.deepStrictEqual(listed.data.map((pm) => [pm.id, pm.card?.brand]), [[mastercard.id, "mastercard"], [visa.id, "visa"]])
+        assert.deepStrictEqual(listed.data.map((pm) => [pm.id, pm.card?.brand]), [
+          [mastercard.id, "mastercard"],
+          [visa.id, "visa"]
+        ])
         assert.isNumber(listed.data[0]?.card?.exp_year)
         yield* call((s) => s.paymentMethods.detach(visa.id))
         const after = yield* call((s) => s.customers.listPaymentMethods(customer.id))
@@ -145,7 +177,9 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
         const onSession = yield* call(charge({ payment_method: "pm_card_authenticationRequired" }))
         assert.strictEqual(onSession.status, "requires_action")
         const customer = yield* call((s) => s.customers.create({}))
-        const pm = yield* call((s) => s.paymentMethods.attach("pm_card_authenticationRequired", { customer: customer.id }))
+        const pm = yield* call((s) =>
+          s.paymentMethods.attach("pm_card_authenticationRequired", { customer: customer.id })
+        )
         const error = yield* refused(charge({ customer: customer.id, payment_method: pm.id, off_session: true }))
         assert.instanceOf(error, Stripe.errors.StripeCardError)
         assert.strictEqual(error.code, "authentication_required")
@@ -182,12 +216,20 @@ const contract = <E>(target: string, sdk: Layer.Layer<Sdk, E>) =>
     it.effect("idempotency: same key and parameters replay; other parameters are an idempotency error", () =>
       Effect.gen(function*() {
         const key = `contract-${randomUUID()}`
-        const params = { amount: 1200, currency: "eur", payment_method: "pm_card_visa", confirm: true, automatic_payment_methods: { enabled: true, allow_redirects: "never" as const } }
+        const params = {
+          amount: 1200,
+          currency: "eur",
+          payment_method: "pm_card_visa",
+          confirm: true,
+          automatic_payment_methods: { enabled: true, allow_redirects: "never" as const }
+        }
         const first = yield* call((s) => s.paymentIntents.create(params, { idempotencyKey: key }))
         const second = yield* call((s) => s.paymentIntents.create(params, { idempotencyKey: key }))
         assert.strictEqual(second.id, first.id)
         assert.strictEqual(second.lastResponse.headers["idempotent-replayed"], "true")
-        const error = yield* refused((s) => s.paymentIntents.create({ ...params, amount: 1300 }, { idempotencyKey: key }))
+        const error = yield* refused((s) =>
+          s.paymentIntents.create({ ...params, amount: 1300 }, { idempotencyKey: key })
+        )
         assert.instanceOf(error, Stripe.errors.StripeIdempotencyError)
       }))
 

@@ -27,7 +27,10 @@ const dataDir = Effect.acquireRelease(
 const start = (dir: string, options: SandboxOptions = {}) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
-    const context = yield* Layer.buildWithScope(StripeSandbox.layer({ dataDir: dir, webhookRetryBase: "20 millis", ...options }), scope)
+    const context = yield* Layer.buildWithScope(
+      StripeSandbox.layer({ dataDir: dir, webhookRetryBase: "20 millis", ...options }),
+      scope
+    )
     return { sandbox: Context.get(context, StripeSandbox), stop: Scope.close(scope, Exit.void) }
   })
 
@@ -38,7 +41,9 @@ const call = <A>(f: () => Promise<A>) => Effect.promise(f)
 
 /** A webhook endpoint answering `status` (changeable), recording every body it is sent. */
 const receiver = Effect.acquireRelease(
-  Effect.callback<{ server: Http.Server; url: string; bodies: Array<{ body: string; signature: string }>; answer: { status: number } }>(
+  Effect.callback<
+    { server: Http.Server; url: string; bodies: Array<{ body: string; signature: string }>; answer: { status: number } }
+  >(
     (resume) => {
       const bodies: Array<{ body: string; signature: string }> = []
       const answer = { status: 503 }
@@ -46,7 +51,10 @@ const receiver = Effect.acquireRelease(
         const chunks: Array<Buffer> = []
         req.on("data", (c: Buffer) => chunks.push(c))
         req.on("end", () => {
-          bodies.push({ body: Buffer.concat(chunks).toString("utf8"), signature: String(req.headers["stripe-signature"]) })
+          bodies.push({
+            body: Buffer.concat(chunks).toString("utf8"),
+            signature: String(req.headers["stripe-signature"])
+          })
           res.writeHead(answer.status).end()
         })
       })
@@ -84,7 +92,12 @@ describe("a sandbox with a data directory", () => {
       const card = yield* call(() => before.paymentMethods.attach("pm_card_visa", { customer: customer.id }))
       yield* call(() => before.customers.update(customer.id, { invoice_settings: { default_payment_method: card.id } }))
       const params: Stripe.PaymentIntentCreateParams = {
-        amount: 1000, currency: "eur", customer: customer.id, payment_method: card.id, confirm: true, off_session: true
+        amount: 1000,
+        currency: "eur",
+        customer: customer.id,
+        payment_method: card.id,
+        confirm: true,
+        off_session: true
       }
       const paid = yield* call(() => before.paymentIntents.create(params, { idempotencyKey: "charge-1" }))
       const refund = yield* call(() => before.refunds.create({ payment_intent: paid.id, amount: 400 }))
@@ -119,7 +132,10 @@ describe("a sandbox with a data directory", () => {
       const endpoint = yield* receiver
       const first = yield* start(dir, { webhookEndpoints: [{ url: endpoint.url, secret }], webhookRetryBase: "1 hour" })
       const paid = yield* call(() => sdkAt(first.sandbox.url).paymentIntents.create({
-        amount: 1500, currency: "eur", payment_method: "pm_card_visa", confirm: true
+        amount: 1500,
+        currency: "eur",
+        payment_method: "pm_card_visa",
+        confirm: true
       }))
       // refused (503); the sandbox stops before its next try
       const refused = yield* until("the first attempt", Effect.sync(() => endpoint.bodies[0]))
@@ -131,10 +147,16 @@ describe("a sandbox with a data directory", () => {
       const second = yield* start(dir)
       assert.strictEqual(endpoint.bodies.length, attemptsBefore)
       yield* second.sandbox.webhooks.addEndpoint(endpoint.url, secret)
-      const delivered = yield* until("the delivery after the restart", Effect.sync(() => endpoint.bodies[attemptsBefore]))
+      const delivered = yield* until(
+        "the delivery after the restart",
+        Effect.sync(() => endpoint.bodies[attemptsBefore])
+      )
       const event = Stripe.webhooks.constructEvent(delivered.body, delivered.signature, secret)
       assert.strictEqual(event.id, JSON.parse(refused.body).id)
-      assert.deepStrictEqual([event.type, (event.data.object as Stripe.PaymentIntent).id], ["payment_intent.succeeded", paid.id])
+      assert.deepStrictEqual(
+        [event.type, (event.data.object as Stripe.PaymentIntent).id],
+        ["payment_intent.succeeded", paid.id]
+      )
       yield* until(
         "the answer to be recorded",
         Effect.map(second.sandbox.webhooks.attempts, (all) => all.find((a) => a.status === 200))
@@ -169,7 +191,14 @@ describe("a sandbox with a data directory", () => {
       const customer = yield* call(() => s.customers.create({}))
       const card = yield* call(() => s.paymentMethods.attach("pm_card_mastercard", { customer: customer.id }))
       const paid = yield* call(() =>
-        s.paymentIntents.create({ amount: 900, currency: "usd", customer: customer.id, payment_method: card.id, confirm: true }))
+        s.paymentIntents.create({
+          amount: 900,
+          currency: "usd",
+          customer: customer.id,
+          payment_method: card.id,
+          confirm: true
+        })
+      )
       first.child.kill("SIGKILL")
       yield* Effect.callback<void>((resume) => void first.child.once("exit", () => resume(Effect.void)))
 

@@ -36,7 +36,9 @@ class Receiver extends Context.Service<Receiver, {
             req.on("data", (c: Buffer) => chunks.push(c))
             req.on("end", () => {
               const body = Buffer.concat(chunks).toString("utf8")
-              record(Ref.update(received, (all) => [...all, { body, signature: String(req.headers["stripe-signature"]) }]))
+              record(
+                Ref.update(received, (all) => [...all, { body, signature: String(req.headers["stripe-signature"]) }])
+              )
               res.writeHead(statuses.shift() ?? 200).end()
             })
           })
@@ -104,7 +106,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
       const paid = yield* Effect.promise(() => charge(s))
       yield* Effect.promise(() => charge(s, "pm_card_chargeDeclined")).pipe(Effect.catchDefect(() => Effect.void))
       const open = yield* Effect.promise(() =>
-        s.paymentIntents.create({ amount: 500, currency: "eur", payment_method: "pm_card_visa" }))
+        s.paymentIntents.create({ amount: 500, currency: "eur", payment_method: "pm_card_visa" })
+      )
       yield* Effect.promise(() => s.paymentIntents.cancel(open.id))
       yield* Effect.promise(() => s.refunds.create({ payment_intent: paid.id, amount: 400 }))
       const events = eventsOf(yield* receivedUntil((all) => all.length >= 4))
@@ -146,7 +149,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
       const second = yield* Effect.promise(() => charge(s))
       assert.strictEqual((yield* Ref.get((yield* Receiver).received)).length, 0)
       assert.strictEqual(yield* sandbox.webhooks.flush({ order: "reverse", copies: 2 }), 4)
-      const ids = eventsOf(yield* receivedUntil((r) => r.length >= 4)).map((e) => (e.data.object as Stripe.PaymentIntent).id)
+      const ids = eventsOf(yield* receivedUntil((r) => r.length >= 4)).map((e) =>
+        (e.data.object as Stripe.PaymentIntent).id
+      )
       assert.deepStrictEqual(ids, [second.id, second.id, first.id, first.id])
     })))
 
@@ -168,10 +173,13 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
       const before = (yield* sandbox.ledger.snapshot).paymentIntents.length
       const key = `fault-${randomUUID()}`
       const failed = yield* Effect.tryPromise(() =>
-        charge(s, "pm_card_visa", { idempotencyKey: key, headers: { "Stripe-Sandbox-Fault": "error_500" } })).pipe(Effect.flip)
+        charge(s, "pm_card_visa", { idempotencyKey: key, headers: { "Stripe-Sandbox-Fault": "error_500" } })
+      ).pipe(Effect.flip)
       assert.strictEqual((failed.cause as Stripe.errors.StripeError).statusCode, 500)
       yield* sandbox.faults.inject({ action: "error_429", method: "POST", path: "/v1/payment_intents" })
-      const limited = yield* Effect.tryPromise(() => charge(s, "pm_card_visa", { idempotencyKey: key })).pipe(Effect.flip)
+      const limited = yield* Effect.tryPromise(() => charge(s, "pm_card_visa", { idempotencyKey: key })).pipe(
+        Effect.flip
+      )
       assert.instanceOf(limited.cause, Stripe.errors.StripeRateLimitError)
       assert.strictEqual((yield* sandbox.ledger.snapshot).paymentIntents.length, before)
       const ok = yield* Effect.promise(() => charge(s, "pm_card_visa", { idempotencyKey: key }))
@@ -185,7 +193,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
       const s = yield* sdk
       const key = `drop-${randomUUID()}`
       yield* sandbox.faults.inject({ action: "drop_after_commit", method: "POST", path: "/v1/payment_intents" })
-      const dropped = yield* Effect.tryPromise(() => charge(s, "pm_card_visa", { idempotencyKey: key })).pipe(Effect.flip)
+      const dropped = yield* Effect.tryPromise(() => charge(s, "pm_card_visa", { idempotencyKey: key })).pipe(
+        Effect.flip
+      )
       assert.instanceOf(dropped.cause, Stripe.errors.StripeConnectionError)
       const committed = (yield* sandbox.ledger.snapshot).paymentIntents.filter((pi) => pi.status === "succeeded")
       const replayed = yield* Effect.promise(() => charge(s, "pm_card_visa", { idempotencyKey: key }))
@@ -200,7 +210,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
       const s = yield* sdk
       const before = (yield* sandbox.ledger.snapshot).customers.length
       const dropped = yield* Effect.tryPromise(() =>
-        s.customers.create({}, { idempotencyKey: `c-${randomUUID()}`, headers: { "Stripe-Sandbox-Fault": "drop_before_commit" } })
+        s.customers.create(
+          {},
+          { idempotencyKey: `c-${randomUUID()}`, headers: { "Stripe-Sandbox-Fault": "drop_before_commit" } }
+        )
       ).pipe(Effect.flip)
       assert.instanceOf(dropped.cause, Stripe.errors.StripeConnectionError)
       assert.strictEqual((yield* sandbox.ledger.snapshot).customers.length, before)
@@ -213,7 +226,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
       const slow = charge(s, "pm_card_visa", { idempotencyKey: key, headers: { "Stripe-Sandbox-Fault": "delay=300" } })
       const [first, second] = yield* Effect.all([
         Effect.promise(() => slow),
-        Effect.promise(() => charge(s, "pm_card_visa", { idempotencyKey: key }).then(() => undefined, (e: Stripe.errors.StripeError) => e))
+        Effect.promise(() =>
+          charge(s, "pm_card_visa", { idempotencyKey: key }).then(() => undefined, (e: Stripe.errors.StripeError) => e)
+        )
       ], { concurrency: 2 })
       assert.strictEqual(first.status, "succeeded")
       assert.deepStrictEqual([second?.statusCode, second?.code], [409, "idempotency_key_in_use"])
@@ -232,14 +247,23 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
             },
             body
           })
-          return { status: response.status, body: await response.json() as { error: { type: string; code?: string; param?: string } } }
+          return {
+            status: response.status,
+            body: await response.json() as { error: { type: string; code?: string; param?: string } }
+          }
         })
       assert.strictEqual((yield* post("/v1/customers", "")).status, 401)
       assert.strictEqual((yield* post("/v1/customers", "", "sk_live_nope")).status, 401)
       const unknown = yield* post("/v1/customers", "colour=blue", sandboxApiKey)
-      assert.deepStrictEqual([unknown.status, unknown.body.error.code, unknown.body.error.param], [400, "parameter_unknown", "colour"])
+      assert.deepStrictEqual(
+        [unknown.status, unknown.body.error.code, unknown.body.error.param],
+        [400, "parameter_unknown", "colour"]
+      )
       const missing = yield* post("/v1/payment_intents", "currency=eur", sandboxApiKey)
-      assert.deepStrictEqual([missing.status, missing.body.error.code, missing.body.error.param], [400, "parameter_missing", "amount"])
+      assert.deepStrictEqual(
+        [missing.status, missing.body.error.code, missing.body.error.param],
+        [400, "parameter_missing", "amount"]
+      )
       const nowhere = yield* post("/v1/nowhere", "", sandboxApiKey)
       assert.deepStrictEqual([nowhere.status, nowhere.body.error.type], [404, "invalid_request_error"])
     }))
@@ -257,7 +281,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
           })
           return { status: response.status, body: await response.json() as Record<string, unknown> }
         })
-      assert.strictEqual((yield* control("POST", "/_sandbox/faults", { action: "error_500", path: "/v1/customers" })).status, 200)
+      assert.strictEqual(
+        (yield* control("POST", "/_sandbox/faults", { action: "error_500", path: "/v1/customers" })).status,
+        200
+      )
       const failed = yield* Effect.tryPromise(() => s.customers.create({})).pipe(Effect.flip)
       assert.strictEqual((failed.cause as Stripe.errors.StripeError).statusCode, 500)
       assert.strictEqual((yield* control("POST", "/_sandbox/faults", { action: "explode" })).status, 400)
@@ -269,7 +296,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: 30_000 })("sandbox", (it)
 describe("form encoding", () => {
   it("decodes Stripe's bracket notation", () => {
     assert.deepStrictEqual(
-      decodeParams("amount=100&metadata[invoice]=inv_1&metadata[user]=u&expand[]=a&expand[]=b&payment_method_types[0]=card&created[gte]=5"),
+      decodeParams(
+        "amount=100&metadata[invoice]=inv_1&metadata[user]=u&expand[]=a&expand[]=b&payment_method_types[0]=card&created[gte]=5"
+      ),
       {
         amount: "100",
         metadata: { invoice: "inv_1", user: "u" },

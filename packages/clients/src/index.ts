@@ -21,7 +21,9 @@ export class BillingCallbackClient extends Context.Service<
   RpcClient.FromGroup<typeof BillingCallbackRpcs, RpcClientError.RpcClientError>
 >()("kassa/BillingCallbackClient") {
   static readonly layer = (url: string, token: Redacted.Redacted<string>) =>
-    Layer.effect(BillingCallbackClient, RpcClient.make(BillingCallbackRpcs)).pipe(Layer.provide(serviceClientProtocol(url, token)))
+    Layer.effect(BillingCallbackClient, RpcClient.make(BillingCallbackRpcs)).pipe(
+      Layer.provide(serviceClientProtocol(url, token))
+    )
 }
 
 export class EntitlementsRpcClient extends Context.Service<
@@ -29,5 +31,7 @@ export class EntitlementsRpcClient extends Context.Service<
   RpcClient.FromGroup<typeof EntitlementRpcs, RpcClientError.RpcClientError>
 >()("kassa/EntitlementsRpcClient") {
   static readonly layer = (url: string, token: Redacted.Redacted<string>) =>
-    Layer.effect(EntitlementsRpcClient, RpcClient.make(EntitlementRpcs)).pipe(Layer.provide(serviceClientProtocol(url, token)))
+    Layer.effect(EntitlementsRpcClient, RpcClient.make(EntitlementRpcs)).pipe(
+      Layer.provide(serviceClientProtocol(url, token))
+    )
 }

@@ -11,8 +11,11 @@ export const rpcSerialization = RpcSerialization.layerNdjson
 
 /** Client side of the RPC middleware: adds the token to every call. */
 export const serviceAuthClient = (token: Redacted.Redacted<string>) =>
-  RpcMiddleware.layerClient(ServiceAuth, ({ next, request }) =>
-    next({ ...request, headers: Headers.set(request.headers, "authorization", `Bearer ${Redacted.value(token)}`) }))
+  RpcMiddleware.layerClient(
+    ServiceAuth,
+    ({ next, request }) =>
+      next({ ...request, headers: Headers.set(request.headers, "authorization", `Bearer ${Redacted.value(token)}`) })
+  )
 
 /**
  * An RPC client's HTTP protocol presenting the service token twice: on every HTTP request, for the endpoint's
@@ -23,8 +26,14 @@ export const serviceRpcProtocol = (url: string, token: Redacted.Redacted<string>
     RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide(Layer.effect(
       HttpClient.HttpClient,
       // a refusal (401 from the guard) fails the call with its status rather than as an unreadable answer
-      Effect.map(Effect.service(HttpClient.HttpClient), (client) =>
-        client.pipe(HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(token))), HttpClient.filterStatusOk))
+      Effect.map(
+        Effect.service(HttpClient.HttpClient),
+        (client) =>
+          client.pipe(
+            HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(token))),
+            HttpClient.filterStatusOk
+          )
+      )
     ))),
     serviceAuthClient(token)
   )

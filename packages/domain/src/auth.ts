@@ -38,7 +38,9 @@ export const PASSWORD_MAX_LENGTH = 256
 
 // counted in code points, so the documented minLength/maxLength are the bounds checked
 export const Password = Schema.String.check(
-  Schema.isMinCodePoints(PASSWORD_MIN_LENGTH, { message: `password must be at least ${PASSWORD_MIN_LENGTH} characters` }),
+  Schema.isMinCodePoints(PASSWORD_MIN_LENGTH, {
+    message: `password must be at least ${PASSWORD_MIN_LENGTH} characters`
+  }),
   Schema.isMaxCodePoints(PASSWORD_MAX_LENGTH, { message: `password must be at most ${PASSWORD_MAX_LENGTH} characters` })
 ).annotate({ identifier: "Password", description: `${PASSWORD_MIN_LENGTH}..${PASSWORD_MAX_LENGTH} characters` })
 
@@ -172,10 +174,11 @@ export const adminGroup = <
   )
 
 /** 409: an account with this email exists already. */
-export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
-  message: Schema.String,
-  email: Schema.String
-}, { httpApiStatus: 409 }) {}
+export class EmailTaken extends Schema.TaggedError<EmailTaken>()(
+  "EmailTaken",
+  { message: Schema.String, email: Schema.String },
+  { httpApiStatus: 409 }
+) {}
 
 export class AuthGroup extends HttpApiGroup.make("auth")
   .add(

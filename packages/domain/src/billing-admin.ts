@@ -55,17 +55,23 @@ export type AdminInvoiceDetail = typeof AdminInvoiceDetail.Type
 export const AdminRefundRequest = Schema.Struct({
   /** minor units; omitted → everything not yet refunded */
   amount: Schema.optionalKey(PositiveAmount),
-  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
+  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({
+    description: "why; kept in the audit log"
+  })
 }).annotate({ identifier: "AdminRefundRequest" })
 
 export const UnparkRequest = Schema.Struct({
-  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({ description: "why; kept in the audit log" })
+  reason: Schema.Trim.check(Schema.isMinLength(1), Schema.isMaxLength(500)).annotate({
+    description: "why; kept in the audit log"
+  })
 }).annotate({ identifier: "UnparkRequest" })
 
 /** The subscription is not parked (never was, or an admin unparked it already). */
-export class SubscriptionNotParked extends Schema.TaggedError<SubscriptionNotParked>()("SubscriptionNotParked", {
-  message: Schema.String
-}, { httpApiStatus: 409 }) {}
+export class SubscriptionNotParked extends Schema.TaggedError<SubscriptionNotParked>()(
+  "SubscriptionNotParked",
+  { message: Schema.String },
+  { httpApiStatus: 409 }
+) {}
 
 export const AdminRefundResult = Schema.Struct({ payment: Payment, audit: AuditEntry }).annotate({
   identifier: "AdminRefundResult"
@@ -93,7 +99,9 @@ export class AdminBillingGroup extends adminGroup(
     query: {
       ...adminFilters,
       status: Schema.optionalKey(SubscriptionStatus),
-      parked: Schema.optionalKey(Schema.Literals(["true", "false"]).annotate({ description: "only parked (or unparked) ones" }))
+      parked: Schema.optionalKey(
+        Schema.Literals(["true", "false"]).annotate({ description: "only parked (or unparked) ones" })
+      )
     },
     success: Page(Subscription),
     error: [BadRequest, ServiceUnavailable]

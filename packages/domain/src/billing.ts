@@ -3,7 +3,7 @@
 // Payment outcomes reach billing through payments' BillingCallbackRpcs (./payments.ts).
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { adminGroup, Authentication } from "./auth.ts"
+import { Authentication } from "./auth.ts"
 import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
 import { IdempotencyInFlight, IdempotencyKey } from "./idempotency.ts"
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
@@ -15,11 +15,9 @@ import {
   Payment,
   PaymentMethod,
   PaymentMethodId,
-  PaymentMethods,
-  PaymentStatus,
-  PositiveAmount
+  PaymentMethods
 } from "./payments.ts"
-import { CalendarDate, Instant, UtcDateTime } from "./time.ts"
+import { UtcDateTime } from "./time.ts"
 import { RequestValidation } from "./validation.ts"
 
 // ---- resources ---------------------------------------------------------------------------------------------
@@ -38,7 +36,12 @@ export const SubscriptionStatus = Schema.Literals(subscriptionStatuses).annotate
 export type SubscriptionStatus = typeof SubscriptionStatus.Type
 
 /** Statuses that count as the one live subscription a user may hold per product. */
-export const liveSubscriptionStatuses: ReadonlyArray<SubscriptionStatus> = ["incomplete", "trialing", "active", "past_due"]
+export const liveSubscriptionStatuses: ReadonlyArray<SubscriptionStatus> = [
+  "incomplete",
+  "trialing",
+  "active",
+  "past_due"
+]
 
 export const Subscription = Schema.Struct({
   id: SubscriptionId,
@@ -107,12 +110,16 @@ export const InvoiceEventData = Schema.Struct({
   subscriptionId: SubscriptionId,
   amount: Schema.Int.annotate({ description: "the invoice's total in minor units" }),
   currency: Currency,
-  paymentId: Schema.optionalKey(Schema.NullOr(PaymentId).annotate({
-    description: "`invoice.paid` (null for a trial's $0 invoice) and `invoice.payment_failed`: the payment"
-  })),
-  failureCode: Schema.optionalKey(Schema.NullOr(Schema.String).annotate({
-    description: "`invoice.payment_failed`: Stripe's decline code"
-  }))
+  paymentId: Schema.optionalKey(
+    Schema.NullOr(PaymentId).annotate({
+      description: "`invoice.paid` (null for a trial's $0 invoice) and `invoice.payment_failed`: the payment"
+    })
+  ),
+  failureCode: Schema.optionalKey(
+    Schema.NullOr(Schema.String).annotate({
+      description: "`invoice.payment_failed`: Stripe's decline code"
+    })
+  )
 }).annotate({ identifier: "InvoiceEventData" })
 export type InvoiceEventData = typeof InvoiceEventData.Type
 
@@ -157,36 +164,39 @@ const idempotencyHeader = { "idempotency-key": IdempotencyKey }
 // ---- errors ------------------------------------------------------------------------------------------------
 
 /** 409: the user already has a live subscription to this product. */
-export class AlreadySubscribed extends Schema.TaggedError<AlreadySubscribed>()("AlreadySubscribed", {
-  message: Schema.String,
-  subscriptionId: SubscriptionId
-}, { httpApiStatus: 409 }) {}
+export class AlreadySubscribed extends Schema.TaggedError<AlreadySubscribed>()(
+  "AlreadySubscribed",
+  { message: Schema.String, subscriptionId: SubscriptionId },
+  { httpApiStatus: 409 }
+) {}
 
 /** 409: the subscription has ended (canceled or expired); there is nothing left to cancel. */
-export class SubscriptionEnded extends Schema.TaggedError<SubscriptionEnded>()("SubscriptionEnded", {
-  message: Schema.String,
-  subscriptionId: SubscriptionId,
-  status: SubscriptionStatus
-}, { httpApiStatus: 409 }) {}
+export class SubscriptionEnded extends Schema.TaggedError<SubscriptionEnded>()(
+  "SubscriptionEnded",
+  { message: Schema.String, subscriptionId: SubscriptionId, status: SubscriptionStatus },
+  { httpApiStatus: 409 }
+) {}
 
 /** 409: a resume of a subscription that is not set to cancel at its period's end. */
-export class NoCancellationPending extends Schema.TaggedError<NoCancellationPending>()("NoCancellationPending", {
-  message: Schema.String,
-  subscriptionId: SubscriptionId
-}, { httpApiStatus: 409 }) {}
+export class NoCancellationPending extends Schema.TaggedError<NoCancellationPending>()(
+  "NoCancellationPending",
+  { message: Schema.String, subscriptionId: SubscriptionId },
+  { httpApiStatus: 409 }
+) {}
 
 /** 409: only an open invoice can be paid; this one is paid, void or uncollectible. */
-export class InvoiceNotOpen extends Schema.TaggedError<InvoiceNotOpen>()("InvoiceNotOpen", {
-  message: Schema.String,
-  invoiceId: InvoiceId,
-  status: InvoiceStatus
-}, { httpApiStatus: 409 }) {}
+export class InvoiceNotOpen extends Schema.TaggedError<InvoiceNotOpen>()(
+  "InvoiceNotOpen",
+  { message: Schema.String, invoiceId: InvoiceId, status: InvoiceStatus },
+  { httpApiStatus: 409 }
+) {}
 
 /** 422: the plan is retired or its product archived; subscribe to a plan the product offers now. */
-export class PlanNotOnSale extends Schema.TaggedError<PlanNotOnSale>()("PlanNotOnSale", {
-  message: Schema.String,
-  planId: PlanId
-}, { httpApiStatus: 422 }) {}
+export class PlanNotOnSale extends Schema.TaggedError<PlanNotOnSale>()(
+  "PlanNotOnSale",
+  { message: Schema.String, planId: PlanId },
+  { httpApiStatus: 422 }
+) {}
 
 /**
  * 202 Accepted: the request is recorded and its money movement started, but the payment provider has not said how
@@ -194,13 +204,17 @@ export class PlanNotOnSale extends Schema.TaggedError<PlanNotOnSale>()("PlanNotO
  * request with the same Idempotency-Key after `Retry-After` seconds for the final answer. The body shows the
  * objects as they stand now; the outcome also reaches them on its own (and the events) once the provider answers.
  */
-export class OutcomePending extends Schema.TaggedError<OutcomePending>()("OutcomePending", {
-  message: Schema.String,
-  retryAfterSeconds: Schema.Int,
-  subscription: Schema.optionalKey(Subscription),
-  invoice: Schema.optionalKey(Invoice),
-  payment: Schema.optionalKey(Schema.NullOr(Payment))
-}, { httpApiStatus: 202 }) {}
+export class OutcomePending extends Schema.TaggedError<OutcomePending>()(
+  "OutcomePending",
+  {
+    message: Schema.String,
+    retryAfterSeconds: Schema.Int,
+    subscription: Schema.optionalKey(Subscription),
+    invoice: Schema.optionalKey(Invoice),
+    payment: Schema.optionalKey(Schema.NullOr(Payment))
+  },
+  { httpApiStatus: 202 }
+) {}
 
 // Every request that moves money is keyed: a replay of another request is refused, a duplicate of one still
 // running waits, and one whose outcome the provider has not given yet is a 202. Payments' refusals pass through.
@@ -213,7 +227,13 @@ export const SubscribeError = [
   ...CreatePaymentError
 ] as const
 export type SubscribeError = (typeof SubscribeError)[number]["Type"]
-export const PayInvoiceError = [NotFound, InvoiceNotOpen, IdempotencyInFlight, OutcomePending, ...CreatePaymentError] as const
+export const PayInvoiceError = [
+  NotFound,
+  InvoiceNotOpen,
+  IdempotencyInFlight,
+  OutcomePending,
+  ...CreatePaymentError
+] as const
 export type PayInvoiceError = (typeof PayInvoiceError)[number]["Type"]
 /** A viewer's cancel of a payment and an admin's refund. */
 export const RefundPaymentError = [IdempotencyInFlight, OutcomePending, ...CancelPaymentError] as const
@@ -257,7 +277,11 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
       success: SubscribeResult.pipe(HttpApiSchema.status(201)),
       error: SubscribeError
     }).annotate(OpenApi.Summary, "Subscribe to a plan (charges the first period)"),
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Subscription), error: [BadRequest, ServiceUnavailable] })
+    HttpApiEndpoint.get("list", "/", {
+      query: PageQuery,
+      success: Page(Subscription),
+      error: [BadRequest, ServiceUnavailable]
+    })
       .annotate(OpenApi.Summary, "Your subscriptions"),
     HttpApiEndpoint.get("get", "/:id", {
       params: { id: SubscriptionId },
@@ -288,9 +312,17 @@ export class SubscriptionsGroup extends HttpApiGroup.make("subscriptions")
 
 export class InvoicesGroup extends HttpApiGroup.make("invoices")
   .add(
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Invoice), error: [BadRequest, ServiceUnavailable] })
+    HttpApiEndpoint.get("list", "/", {
+      query: PageQuery,
+      success: Page(Invoice),
+      error: [BadRequest, ServiceUnavailable]
+    })
       .annotate(OpenApi.Summary, "Your invoices"),
-    HttpApiEndpoint.get("get", "/:id", { params: { id: InvoiceId }, success: Invoice, error: [NotFound, ServiceUnavailable] })
+    HttpApiEndpoint.get("get", "/:id", {
+      params: { id: InvoiceId },
+      success: Invoice,
+      error: [NotFound, ServiceUnavailable]
+    })
       .annotate(OpenApi.Summary, "One of your invoices"),
     HttpApiEndpoint.post("pay", "/:id/pay", {
       params: { id: InvoiceId },
@@ -308,9 +340,17 @@ export class InvoicesGroup extends HttpApiGroup.make("invoices")
 
 export class BillingPaymentsGroup extends HttpApiGroup.make("payments")
   .add(
-    HttpApiEndpoint.get("list", "/", { query: PageQuery, success: Page(Payment), error: [BadRequest, ServiceUnavailable] })
+    HttpApiEndpoint.get("list", "/", {
+      query: PageQuery,
+      success: Page(Payment),
+      error: [BadRequest, ServiceUnavailable]
+    })
       .annotate(OpenApi.Summary, "Your payments"),
-    HttpApiEndpoint.get("get", "/:id", { params: { id: PaymentId }, success: Payment, error: [NotFound, ServiceUnavailable] })
+    HttpApiEndpoint.get("get", "/:id", {
+      params: { id: PaymentId },
+      success: Payment,
+      error: [NotFound, ServiceUnavailable]
+    })
       .annotate(OpenApi.Summary, "One of your payments"),
     /**
      * Cancel a payment («Отменить платеж»): a pending payment is canceled; a succeeded one inside the refund window is refunded in

@@ -15,8 +15,7 @@ import { UtcDateTime } from "./time.ts"
 // ---- text ----------------------------------------------------------------------------------------
 
 /** Trimmed on decode; length counted in Unicode code points, so "Амели" and "千と千尋" count as people read them. */
-const text = (min: number, max: number) =>
-  Schema.Trim.check(isStorable(), Schema.isBetweenCodePoints(min, max))
+const text = (min: number, max: number) => Schema.Trim.check(isStorable(), Schema.isBetweenCodePoints(min, max))
 
 export const FilmTitle = text(1, 300).annotate({ identifier: "FilmTitle", description: "1..300 characters" })
 export const Description = text(0, 5000).annotate({ description: "0..5000 characters" })
@@ -82,9 +81,11 @@ export type PlanInterval = typeof PlanInterval.Type
  * Minor units of the plan's currency, at most what one charge in it may be (`maxAmount`, checked on PlanSpec).
  * No free plans: free access is a trial (`trialDays`).
  */
-export const PlanAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_AMOUNT_ANY_CURRENCY })).annotate({
-  description: "integer minor units, 1..99999999 (IDR: 999999999999)"
-})
+export const PlanAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_AMOUNT_ANY_CURRENCY })).annotate(
+  {
+    description: "integer minor units, 1..99999999 (IDR: 999999999999)"
+  }
+)
 export const TrialDays = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 365 })).annotate({
   description: "0..365"
 })
@@ -105,10 +106,12 @@ export type PlanSpec = typeof PlanSpec.Type
  */
 export const PlanSpecs = Schema.Array(PlanSpec).check(
   Schema.isBetweenLength(1, 20),
-  Schema.makeFilter((plans: ReadonlyArray<PlanSpec>) =>
-    new Set(plans.map((p) => `${p.interval}/${p.currency}`)).size === plans.length, {
-    expected: "at most one plan per interval and currency"
-  })
+  Schema.makeFilter(
+    (plans: ReadonlyArray<PlanSpec>) => new Set(plans.map((p) => `${p.interval}/${p.currency}`)).size === plans.length,
+    {
+      expected: "at most one plan per interval and currency"
+    }
+  )
 )
 
 export const FilmIds = Schema.Array(FilmId).check(Schema.isMaxLength(1000), Schema.isUnique()).annotate({
@@ -170,23 +173,25 @@ export type ProductPatch = typeof ProductPatch.Type
 // ---- errors --------------------------------------------------------------------------------------
 
 /** 409: a film still listed by a product cannot be deleted; remove it from those products first. */
-export class FilmInUse extends Schema.TaggedError<FilmInUse>()("FilmInUse", {
-  message: Schema.String,
-  filmId: FilmId,
-  productIds: Schema.Array(ProductId)
-}, { httpApiStatus: 409 }) {}
+export class FilmInUse extends Schema.TaggedError<FilmInUse>()(
+  "FilmInUse",
+  { message: Schema.String, filmId: FilmId, productIds: Schema.Array(ProductId) },
+  { httpApiStatus: 409 }
+) {}
 
 /** 409: an archived product is read-only (its subscribers keep what they bought). */
-export class ProductArchived extends Schema.TaggedError<ProductArchived>()("ProductArchived", {
-  message: Schema.String,
-  productId: ProductId
-}, { httpApiStatus: 409 }) {}
+export class ProductArchived extends Schema.TaggedError<ProductArchived>()(
+  "ProductArchived",
+  { message: Schema.String, productId: ProductId },
+  { httpApiStatus: 409 }
+) {}
 
 /** 422: `filmIds` names films that do not exist (or were deleted). */
-export class UnknownFilms extends Schema.TaggedError<UnknownFilms>()("UnknownFilms", {
-  message: Schema.String,
-  filmIds: Schema.Array(FilmId)
-}, { httpApiStatus: 422 }) {}
+export class UnknownFilms extends Schema.TaggedError<UnknownFilms>()(
+  "UnknownFilms",
+  { message: Schema.String, filmIds: Schema.Array(FilmId) },
+  { httpApiStatus: 422 }
+) {}
 
 // ---- events --------------------------------------------------------------------------------------
 
@@ -203,7 +208,9 @@ export const ProductEventData = Schema.Struct({
     currency: Currency,
     trialDays: Schema.Int
   })).annotate({ description: "the plans offered to new buyers" }),
-  catalogVersion: Schema.Int.annotate({ description: "the catalog's change counter at this change: orders changes across products" })
+  catalogVersion: Schema.Int.annotate({
+    description: "the catalog's change counter at this change: orders changes across products"
+  })
 }).annotate({ identifier: "ProductEventData" })
 export type ProductEventData = typeof ProductEventData.Type
 
@@ -223,7 +230,12 @@ export class FilmsGroup extends HttpApiGroup.make("films").add(
     .annotate(OpenApi.Summary, "Add a film"),
   HttpApiEndpoint.get("get", "/films/:id", { params: filmParams, success: Film, error: NotFound })
     .annotate(OpenApi.Summary, "A film"),
-  HttpApiEndpoint.patch("update", "/films/:id", { params: filmParams, payload: FilmPatch, success: Film, error: NotFound })
+  HttpApiEndpoint.patch("update", "/films/:id", {
+    params: filmParams,
+    payload: FilmPatch,
+    success: Film,
+    error: NotFound
+  })
     .annotate(OpenApi.Summary, "Change a film"),
   HttpApiEndpoint.delete("delete", "/films/:id", { params: filmParams, error: [NotFound, FilmInUse] })
     .annotate(OpenApi.Summary, "Delete a film")

@@ -38,10 +38,11 @@ export const eventIdentifier = (type: EventType) =>
   type.split(/[._]/).map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join("") + "Event"
 
 const typedEvent = <T extends EventType>(type: T) =>
-  EventEnvelope.mapFields((fields) => ({ ...fields, type: Schema.Literal(type), data: eventDataSchemas[type] })).annotate({
-    identifier: eventIdentifier(type),
-    description: `\`${type}\``
-  })
+  EventEnvelope.mapFields((fields) => ({ ...fields, type: Schema.Literal(type), data: eventDataSchemas[type] }))
+    .annotate({
+      identifier: eventIdentifier(type),
+      description: `\`${type}\``
+    })
 
 /** Any event Kassa publishes, with its `data` typed by its `type`. */
 export const KassaEvent = Schema.Union(eventTypes.map(typedEvent)).annotate({ identifier: "KassaEvent" })

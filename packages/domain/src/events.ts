@@ -1,6 +1,6 @@
 // Events published on the `kassa.events` topic exchange (docs/events.md). The routing key is the
 // type; consumers dedupe on `id`.
-import { DateTime, Effect, Option, Schema } from "effect"
+import { DateTime, type Effect, Option, Schema } from "effect"
 import { EventId } from "./ids.ts"
 
 export const eventTypes = [

@@ -9,15 +9,18 @@ export const IdempotencyKey = Schema.String.check(
 ).annotate({ identifier: "IdempotencyKey" })
 
 /** 422: the key was already used with another request (another body, or another operation). */
-export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()("IdempotencyKeyReused", {
-  message: Schema.String
-}, { httpApiStatus: 422 }) {}
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()(
+  "IdempotencyKeyReused",
+  { message: Schema.String },
+  { httpApiStatus: 422 }
+) {}
 
 /**
  * 409: an earlier request with this Idempotency-Key is still running; retry after `Retry-After` seconds (the
  * server also sends the header) and get its answer. A request whose process died is re-run by the next retry.
  */
-export class IdempotencyInFlight extends Schema.TaggedError<IdempotencyInFlight>()("IdempotencyInFlight", {
-  message: Schema.String,
-  retryAfterSeconds: Schema.Int
-}, { httpApiStatus: 409 }) {}
+export class IdempotencyInFlight extends Schema.TaggedError<IdempotencyInFlight>()(
+  "IdempotencyInFlight",
+  { message: Schema.String, retryAfterSeconds: Schema.Int },
+  { httpApiStatus: 409 }
+) {}

@@ -3,11 +3,11 @@
 // Schemas, types and errors that stand on their own are exported flat.
 import type * as MoneyModule from "./money.ts"
 
-export * from "./ids.ts"
 export * from "./errors.ts"
+export * from "./ids.ts"
 export * as Money from "./money.ts"
 export type Money = MoneyModule.Money
+export * from "./events.ts"
 export { Currency, CurrencyMismatch, InvalidAmount, MoneyOverflow } from "./money.ts"
 export * from "./pagination.ts"
-export * from "./events.ts"
 export * from "./system.ts"

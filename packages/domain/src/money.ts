@@ -4,12 +4,66 @@ import { Effect, Result, Schema } from "effect"
 
 /** ISO 4217 codes with their minor-unit exponents (digits after the decimal point). */
 export const minorUnits = {
-  USD: 2, EUR: 2, GBP: 2, RUB: 2, CHF: 2, SEK: 2, NOK: 2, DKK: 2, PLN: 2, CZK: 2, HUF: 2, RON: 2,
-  CAD: 2, AUD: 2, NZD: 2, CNY: 2, HKD: 2, SGD: 2, TWD: 2, INR: 2, IDR: 2, THB: 2, MYR: 2, PHP: 2,
-  BRL: 2, MXN: 2, ARS: 2, COP: 2, PEN: 2, TRY: 2, UAH: 2, KZT: 2, UZS: 2, GEL: 2, AMD: 2, AZN: 2,
-  ILS: 2, AED: 2, SAR: 2, QAR: 2, EGP: 2, ZAR: 2, NGN: 2, KES: 2,
-  JPY: 0, KRW: 0, VND: 0, CLP: 0, ISK: 0, PYG: 0, UGX: 0, XAF: 0, XOF: 0,
-  KWD: 3, BHD: 3, JOD: 3, OMR: 3, TND: 3, IQD: 3, LYD: 3
+  USD: 2,
+  EUR: 2,
+  GBP: 2,
+  RUB: 2,
+  CHF: 2,
+  SEK: 2,
+  NOK: 2,
+  DKK: 2,
+  PLN: 2,
+  CZK: 2,
+  HUF: 2,
+  RON: 2,
+  CAD: 2,
+  AUD: 2,
+  NZD: 2,
+  CNY: 2,
+  HKD: 2,
+  SGD: 2,
+  TWD: 2,
+  INR: 2,
+  IDR: 2,
+  THB: 2,
+  MYR: 2,
+  PHP: 2,
+  BRL: 2,
+  MXN: 2,
+  ARS: 2,
+  COP: 2,
+  PEN: 2,
+  TRY: 2,
+  UAH: 2,
+  KZT: 2,
+  UZS: 2,
+  GEL: 2,
+  AMD: 2,
+  AZN: 2,
+  ILS: 2,
+  AED: 2,
+  SAR: 2,
+  QAR: 2,
+  EGP: 2,
+  ZAR: 2,
+  NGN: 2,
+  KES: 2,
+  JPY: 0,
+  KRW: 0,
+  VND: 0,
+  CLP: 0,
+  ISK: 0,
+  PYG: 0,
+  UGX: 0,
+  XAF: 0,
+  XOF: 0,
+  KWD: 3,
+  BHD: 3,
+  JOD: 3,
+  OMR: 3,
+  TND: 3,
+  IQD: 3,
+  LYD: 3
 } as const satisfies Record<string, 0 | 2 | 3>
 
 export type Currency = keyof typeof minorUnits
@@ -41,7 +95,11 @@ export const isAmountWithinCurrencyMax = () =>
   Schema.makeFilter((fields: { readonly amount?: number | undefined; readonly currency: Currency }) =>
     fields.amount === undefined || fields.amount <= maxAmount(fields.currency)
       ? undefined
-      : { path: ["amount"], issue: `amount must be at most ${maxAmount(fields.currency)} minor units of ${fields.currency}` })
+      : {
+        path: ["amount"],
+        issue: `amount must be at most ${maxAmount(fields.currency)} minor units of ${fields.currency}`
+      }
+  )
 
 export const Money = Schema.Struct({
   /** integer minor units (cents, yen, fils); negative for credits */
@@ -50,20 +108,21 @@ export const Money = Schema.Struct({
 }).annotate({ identifier: "Money" })
 export type Money = typeof Money.Type
 
-export class CurrencyMismatch extends Schema.TaggedError<CurrencyMismatch>()("CurrencyMismatch", {
-  message: Schema.String,
-  left: Currency,
-  right: Currency
-}, { httpApiStatus: 422 }) {}
+export class CurrencyMismatch extends Schema.TaggedError<CurrencyMismatch>()(
+  "CurrencyMismatch",
+  { message: Schema.String, left: Currency, right: Currency },
+  { httpApiStatus: 422 }
+) {}
 
-export class MoneyOverflow extends Schema.TaggedError<MoneyOverflow>()("MoneyOverflow", {
-  message: Schema.String
-}, { httpApiStatus: 422 }) {}
+export class MoneyOverflow
+  extends Schema.TaggedError<MoneyOverflow>()("MoneyOverflow", { message: Schema.String }, { httpApiStatus: 422 })
+{}
 
-export class InvalidAmount extends Schema.TaggedError<InvalidAmount>()("InvalidAmount", {
-  message: Schema.String,
-  input: Schema.String
-}, { httpApiStatus: 400 }) {}
+export class InvalidAmount extends Schema.TaggedError<InvalidAmount>()(
+  "InvalidAmount",
+  { message: Schema.String, input: Schema.String },
+  { httpApiStatus: 400 }
+) {}
 
 // `0 + -0` is `0`: a negative zero would print and compare oddly.
 const normalize = (amount: number): number => amount + 0
@@ -118,8 +177,10 @@ export const sumResult = (
 }
 
 /** Sum of `items`, all of which must be in `currency` (an empty list sums to zero). */
-export const sum = (currency: Currency, items: Iterable<Money>): Effect.Effect<Money, CurrencyMismatch | MoneyOverflow> =>
-  Effect.fromResult(sumResult(currency, items))
+export const sum = (
+  currency: Currency,
+  items: Iterable<Money>
+): Effect.Effect<Money, CurrencyMismatch | MoneyOverflow> => Effect.fromResult(sumResult(currency, items))
 
 export const compareResult = (a: Money, b: Money): Result.Result<-1 | 0 | 1, CurrencyMismatch> =>
   Result.map(sameCurrency(a, b), () => a.amount < b.amount ? -1 : a.amount > b.amount ? 1 : 0)

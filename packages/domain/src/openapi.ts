@@ -23,13 +23,24 @@ export const tidy = (spec: Spec): Spec => {
     const plain = name.endsWith("Encoded") ? name.slice(0, -"Encoded".length) : undefined
     if (plain !== undefined && plain !== "" && !(plain in schemas)) renames.set(name, plain)
   }
-  const renamed = renames.size === 0 ? spec : JSON.parse(JSON.stringify(spec, (key, value) =>
-    key === "$ref" && typeof value === "string" && value.startsWith("#/components/schemas/")
-      ? `#/components/schemas/${renames.get(value.slice("#/components/schemas/".length)) ?? value.slice("#/components/schemas/".length)}`
-      : value)) as Spec
+  const renamed = renames.size === 0 ?
+    spec :
+    JSON.parse(
+      JSON.stringify(
+        spec,
+        (key, value) =>
+          key === "$ref" && typeof value === "string" && value.startsWith("#/components/schemas/")
+            ? `#/components/schemas/${
+              renames.get(value.slice("#/components/schemas/".length)) ?? value.slice("#/components/schemas/".length)
+            }`
+            : value
+      )
+    ) as Spec
   if (renames.size > 0) {
     renamed["components"]["schemas"] = Object.fromEntries(
-      Object.entries(renamed["components"]["schemas"] as Record<string, unknown>).map(([name, schema]) => [renames.get(name) ?? name, schema])
+      Object.entries(renamed["components"]["schemas"] as Record<string, unknown>).map((
+        [name, schema]
+      ) => [renames.get(name) ?? name, schema])
     )
   }
   for (const item of Object.values(renamed["paths"] ?? {}) as Array<Record<string, Spec>>) {

@@ -51,7 +51,9 @@ export const Cursor = {
 export type CursorKind = "createdAt" | "name"
 
 const validCursor = {
-  createdAt: Schema.decodeUnknownResult(cursorJson(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: MAX_EPOCH_MILLIS })))),
+  createdAt: Schema.decodeUnknownResult(
+    cursorJson(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: MAX_EPOCH_MILLIS })))
+  ),
   name: Schema.decodeUnknownResult(cursorJson(Schema.String.check(Schema.isMaxLength(1000))))
 }
 
@@ -100,7 +102,9 @@ export const decodePageQuery = (
 ): Effect.Effect<PageRequest, BadRequest> =>
   Effect.gen(function*() {
     const limit = params.limit === undefined ? undefined : yield* decodeLimit(params.limit).pipe(
-      Effect.mapError(() => new BadRequest({ message: `limit must be an integer from 1 to ${MAX_LIMIT}`, field: "limit" }))
+      Effect.mapError(() =>
+        new BadRequest({ message: `limit must be an integer from 1 to ${MAX_LIMIT}`, field: "limit" })
+      )
     )
     return yield* resolvePageQuery({
       ...(limit === undefined ? {} : { limit }),

@@ -43,9 +43,10 @@ export const RefundReason = Schema.Literals(["requested_by_customer", "duplicate
 export type RefundReason = typeof RefundReason.Type
 
 /** Integer minor units, at least 1 and at most the largest charge of any currency (the currency's own is checked beside it). */
-export const PositiveAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_AMOUNT_ANY_CURRENCY })).annotate({
-  description: "integer minor units of the currency, 1..99999999 (IDR: 999999999999)"
-})
+export const PositiveAmount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_AMOUNT_ANY_CURRENCY }))
+  .annotate({
+    description: "integer minor units of the currency, 1..99999999 (IDR: 999999999999)"
+  })
 
 /** Minor units already refunded, 0 up to the amount. */
 const RefundedAmount = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -140,7 +141,11 @@ export const CancelPaymentFields = {
   ignoreRefundWindow: Schema.optionalKey(Schema.Boolean)
 }
 export const CancelPaymentBody = Schema.Struct(CancelPaymentFields).annotate({ identifier: "CancelPaymentBody" })
-export const CancelPaymentInput = Schema.Struct({ paymentId: PaymentId, idempotencyKey: IdempotencyKey, ...CancelPaymentFields })
+export const CancelPaymentInput = Schema.Struct({
+  paymentId: PaymentId,
+  idempotencyKey: IdempotencyKey,
+  ...CancelPaymentFields
+})
 export type CancelPaymentInput = typeof CancelPaymentInput.Type
 
 /** The payment after the cancel, and the refund it made (null when a pending payment was canceled). */
@@ -172,68 +177,70 @@ export type DetachPaymentMethodInput = typeof DetachPaymentMethodInput.Type
 // ---- errors ------------------------------------------------------------------------------------------------
 
 /** 409: the invoice has a payment whose outcome is still open (pending or unknown); wait for it. */
-export class PaymentInProgress extends Schema.TaggedError<PaymentInProgress>()("PaymentInProgress", {
-  message: Schema.String,
-  invoiceId: InvoiceId,
-  paymentId: PaymentId
-}, { httpApiStatus: 409 }) {}
+export class PaymentInProgress extends Schema.TaggedError<PaymentInProgress>()(
+  "PaymentInProgress",
+  { message: Schema.String, invoiceId: InvoiceId, paymentId: PaymentId },
+  { httpApiStatus: 409 }
+) {}
 
 /** 409: a payment of this invoice already took the money. */
-export class InvoiceAlreadyPaid extends Schema.TaggedError<InvoiceAlreadyPaid>()("InvoiceAlreadyPaid", {
-  message: Schema.String,
-  invoiceId: InvoiceId,
-  paymentId: PaymentId
-}, { httpApiStatus: 409 }) {}
+export class InvoiceAlreadyPaid extends Schema.TaggedError<InvoiceAlreadyPaid>()(
+  "InvoiceAlreadyPaid",
+  { message: Schema.String, invoiceId: InvoiceId, paymentId: PaymentId },
+  { httpApiStatus: 409 }
+) {}
 
 /** 422: the charge names no payment method and the user has no default one. */
-export class NoPaymentMethod extends Schema.TaggedError<NoPaymentMethod>()("NoPaymentMethod", {
-  message: Schema.String,
-  userId: UserId
-}, { httpApiStatus: 422 }) {}
+export class NoPaymentMethod extends Schema.TaggedError<NoPaymentMethod>()(
+  "NoPaymentMethod",
+  { message: Schema.String, userId: UserId },
+  { httpApiStatus: 422 }
+) {}
 
 /** 409: the payment is refunded in full already. */
-export class AlreadyRefunded extends Schema.TaggedError<AlreadyRefunded>()("AlreadyRefunded", {
-  message: Schema.String,
-  paymentId: PaymentId
-}, { httpApiStatus: 409 }) {}
+export class AlreadyRefunded extends Schema.TaggedError<AlreadyRefunded>()(
+  "AlreadyRefunded",
+  { message: Schema.String, paymentId: PaymentId },
+  { httpApiStatus: 409 }
+) {}
 
 /** 409: what is left of the payment is being refunded by an earlier request; its outcome decides. */
-export class RefundInProgress extends Schema.TaggedError<RefundInProgress>()("RefundInProgress", {
-  message: Schema.String,
-  paymentId: PaymentId
-}, { httpApiStatus: 409 }) {}
+export class RefundInProgress extends Schema.TaggedError<RefundInProgress>()(
+  "RefundInProgress",
+  { message: Schema.String, paymentId: PaymentId },
+  { httpApiStatus: 409 }
+) {}
 
 /**
  * 409: the payment's status leaves nothing to cancel or refund: `canceled` or `failed` for good, `unknown` until the
  * provider has said how it ended (retry then).
  */
-export class PaymentNotRefundable extends Schema.TaggedError<PaymentNotRefundable>()("PaymentNotRefundable", {
-  message: Schema.String,
-  paymentId: PaymentId,
-  status: PaymentStatus
-}, { httpApiStatus: 409 }) {}
+export class PaymentNotRefundable extends Schema.TaggedError<PaymentNotRefundable>()(
+  "PaymentNotRefundable",
+  { message: Schema.String, paymentId: PaymentId, status: PaymentStatus },
+  { httpApiStatus: 409 }
+) {}
 
 /** 422: the payment is older than the refund window (`PAYMENTS_REFUND_WINDOW`); only an operator may refund it. */
-export class RefundWindowClosed extends Schema.TaggedError<RefundWindowClosed>()("RefundWindowClosed", {
-  message: Schema.String,
-  paymentId: PaymentId,
-  closedAt: UtcDateTime
-}, { httpApiStatus: 422 }) {}
+export class RefundWindowClosed extends Schema.TaggedError<RefundWindowClosed>()(
+  "RefundWindowClosed",
+  { message: Schema.String, paymentId: PaymentId, closedAt: UtcDateTime },
+  { httpApiStatus: 422 }
+) {}
 
 /** 422: the amount asked is more than the payment's part not refunded yet. */
-export class RefundExceedsPayment extends Schema.TaggedError<RefundExceedsPayment>()("RefundExceedsPayment", {
-  message: Schema.String,
-  paymentId: PaymentId,
-  requested: Schema.Int,
-  refundable: Schema.Int
-}, { httpApiStatus: 422 }) {}
+export class RefundExceedsPayment extends Schema.TaggedError<RefundExceedsPayment>()(
+  "RefundExceedsPayment",
+  { message: Schema.String, paymentId: PaymentId, requested: Schema.Int, refundable: Schema.Int },
+  { httpApiStatus: 422 }
+) {}
 
 /** 422: the provider refused the refund; `code` is its reason. */
-export class RefundRefused extends Schema.TaggedError<RefundRefused>()("RefundRefused", {
-  message: Schema.String,
-  paymentId: PaymentId,
-  code: Schema.String
-}, { httpApiStatus: 422 }) {}
+export class RefundRefused extends Schema.TaggedError<RefundRefused>()(
+  "RefundRefused",
+  { message: Schema.String, paymentId: PaymentId, code: Schema.String },
+  { httpApiStatus: 422 }
+) {}
 
 // ServiceUnavailable: payments' own database is down (retry later); ProviderUnavailable: Stripe did not answer.
 export const CreatePaymentError = [
@@ -303,7 +310,12 @@ export class PaymentsRpcs extends RpcGroup.make(
 
 // ---- RPC: payments → billing (billing serves it) -----------------------------------------------------------
 
-export const paymentOutcomeTypes = ["payment.succeeded", "payment.failed", "payment.refunded", "payment.canceled"] as const
+export const paymentOutcomeTypes = [
+  "payment.succeeded",
+  "payment.failed",
+  "payment.refunded",
+  "payment.canceled"
+] as const
 export const PaymentOutcomeType = Schema.Literals(paymentOutcomeTypes).annotate({ identifier: "PaymentOutcomeType" })
 export type PaymentOutcomeType = typeof PaymentOutcomeType.Type
 

@@ -70,7 +70,8 @@ export class StatementGroup extends HttpApiGroup.make("statement")
   .middleware(Authentication)
   .annotateMerge(OpenApi.annotations({
     title: "Statement",
-    description: "Request a statement («Запросить выписку»): invoices, payments and refunds in a range of at most one " +
+    description:
+      "Request a statement («Запросить выписку»): invoices, payments and refunds in a range of at most one " +
       "year, with opening, closing and running balances per currency; format=csv downloads the same as CSV"
   }))
 {}

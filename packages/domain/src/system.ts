@@ -23,10 +23,11 @@ export const Readiness = Schema.Struct({
 export type Readiness = typeof Readiness.Type
 
 /** /ready answers 503 with the same body when a dependency is down. */
-export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
-  message: Schema.String,
-  readiness: Readiness
-}, { httpApiStatus: 503 }) {}
+export class NotReady extends Schema.TaggedError<NotReady>()(
+  "NotReady",
+  { message: Schema.String, readiness: Readiness },
+  { httpApiStatus: 503 }
+) {}
 
 export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true })
   .add(

@@ -30,14 +30,16 @@ export const MoveTestClock = Schema.Struct({
 }).annotate({ identifier: "MoveTestClock" })
 
 /** 404: this deployment has no test clock (KASSA_TEST_CLOCK is not on). */
-export class TestClockOff extends Schema.TaggedError<TestClockOff>()("TestClockOff", {
-  message: Schema.String
-}, { httpApiStatus: 404 }) {}
+export class TestClockOff
+  extends Schema.TaggedError<TestClockOff>()("TestClockOff", { message: Schema.String }, { httpApiStatus: 404 })
+{}
 
 /** 422: the move would take time back, or says neither or both of `advanceBy` and `setTo`. */
-export class TestClockMoveRefused extends Schema.TaggedError<TestClockMoveRefused>()("TestClockMoveRefused", {
-  message: Schema.String
-}, { httpApiStatus: 422 }) {}
+export class TestClockMoveRefused extends Schema.TaggedError<TestClockMoveRefused>()(
+  "TestClockMoveRefused",
+  { message: Schema.String },
+  { httpApiStatus: 422 }
+) {}
 
 export class TestClockGroup extends adminGroup(
   "testClock",

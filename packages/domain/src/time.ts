@@ -5,7 +5,9 @@
 import { Schema } from "effect"
 
 /** An instant as Kassa writes it: an ISO 8601 string on the wire, a `DateTime.Utc` in code. */
-export const UtcDateTime = Schema.String.annotate({ format: "date-time" }).pipe(Schema.decodeTo(Schema.DateTimeUtcFromString))
+export const UtcDateTime = Schema.String.annotate({ format: "date-time" }).pipe(
+  Schema.decodeTo(Schema.DateTimeUtcFromString)
+)
 
 export const MIN_YEAR = 1970
 export const MAX_YEAR = 9999
@@ -13,13 +15,18 @@ export const MAX_YEAR = 9999
 export const MAX_EPOCH_MILLIS = Date.UTC(MAX_YEAR, 11, 31, 23, 59, 59, 999)
 
 const daysIn = (year: number, month: number): number =>
-  month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31
+  month === 2
+    ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28)
+    : [4, 6, 9, 11].includes(month)
+    ? 30
+    : 31
 
 const isDay = (year: number, month: number, day: number): boolean =>
   year >= MIN_YEAR && year <= MAX_YEAR && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month)
 
 const dayPattern = /^(\d{4})-(\d{2})-(\d{2})$/
-const instantPattern = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2})))?$/
+const instantPattern =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2})))?$/
 
 /** True for an existing calendar day YYYY-MM-DD in 1970..9999. */
 export const isCalendarDay = (text: string): boolean => {
@@ -31,7 +38,9 @@ export const isCalendarDay = (text: string): boolean => {
 export const isIsoInstant = (text: string): boolean => {
   const match = instantPattern.exec(text)
   if (match === null || !isDay(Number(match[1]), Number(match[2]), Number(match[3]))) return false
-  const [hour = "0", minute = "0", second = "0", offsetHours = "0", offsetMinutes = "0"] = match.slice(4).map((part) => part ?? "0")
+  const [hour = "0", minute = "0", second = "0", offsetHours = "0", offsetMinutes = "0"] = match.slice(4).map((part) =>
+    part ?? "0"
+  )
   return Number(hour) <= 23 && Number(minute) <= 59 && Number(second) <= 59 && Number(offsetHours) <= 23 &&
     Number(offsetMinutes) <= 59
 }

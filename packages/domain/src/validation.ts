@@ -5,15 +5,18 @@ import { HttpApiMiddleware } from "effect/http-api"
 import { BadRequest, ServiceUnavailable } from "./errors.ts"
 
 /** 413: the request body is larger than the server accepts. */
-export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
-  message: Schema.String,
-  maxBytes: Schema.Int
-}, { httpApiStatus: 413 }) {}
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  { message: Schema.String, maxBytes: Schema.Int },
+  { httpApiStatus: 413 }
+) {}
 
 /** 415: a body in a media type the endpoint does not take (JSON endpoints take `application/json`). */
-export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
-  message: Schema.String
-}, { httpApiStatus: 415 }) {}
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()(
+  "UnsupportedMediaType",
+  { message: Schema.String },
+  { httpApiStatus: 415 }
+) {}
 
 /**
  * Put on a group (`.middleware(RequestValidation)`) before any authentication middleware, so that a

@@ -7,9 +7,11 @@ import { RequestValidation } from "./validation.ts"
 export const WebhookAck = Schema.Struct({ received: Schema.Boolean }).annotate({ identifier: "WebhookAck" })
 
 /** 400: the Stripe-Signature header does not verify (tampered, stale, or signed with another secret). */
-export class InvalidWebhookSignature extends Schema.TaggedError<InvalidWebhookSignature>()("InvalidWebhookSignature", {
-  message: Schema.String
-}, { httpApiStatus: 400 }) {}
+export class InvalidWebhookSignature extends Schema.TaggedError<InvalidWebhookSignature>()(
+  "InvalidWebhookSignature",
+  { message: Schema.String },
+  { httpApiStatus: 400 }
+) {}
 
 /**
  * Stripe's calls: the raw body is signature-checked, stored, and answered before it is processed. The route is

@@ -45,9 +45,11 @@ describe("typed errors", () => {
   })
 
   it("become the documented responses of an endpoint", () => {
-    const Api = HttpApi.make("errors-test").add(HttpApiGroup.make("g").add(
-      HttpApiEndpoint.get("x", "/x", { success: Schema.String, error: expected.map(([error]) => error) })
-    ))
+    const Api = HttpApi.make("errors-test").add(
+      HttpApiGroup.make("g").add(
+        HttpApiEndpoint.get("x", "/x", { success: Schema.String, error: expected.map(([error]) => error) })
+      )
+    )
     const operation = OpenApi.fromApi(Api).paths["/x"]?.get
     const documented = Object.keys(operation?.responses ?? {}).sort()
     assert.deepStrictEqual(documented, ["200", "400", "401", "403", "404", "409", "422", "429", "502", "503"])

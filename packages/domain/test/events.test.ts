@@ -3,7 +3,7 @@ import { DateTime, Effect, Schema } from "effect"
 import {
   decodeEnvelope,
   encodeEnvelope,
-  EventEnvelope,
+  type EventEnvelope,
   EventEnvelopeJson,
   EventId,
   eventTypes,

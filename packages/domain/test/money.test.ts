@@ -8,7 +8,9 @@ const safeAmount = fc.maxSafeInteger()
 // |x| <= 2^51: sums of up to three never leave the safe range, so laws hold without overflow
 const smallAmount = fc.bigInt({ min: -(2n ** 51n), max: 2n ** 51n }).map(Number)
 const moneyIn = (amount: fc.Arbitrary<number>) =>
-  fc.tuple(currency, amount, amount, amount).map(([c, a, b, d]) => [Money.make(a, c), Money.make(b, c), Money.make(d, c)] as const)
+  fc.tuple(currency, amount, amount, amount).map(([c, a, b, d]) =>
+    [Money.make(a, c), Money.make(b, c), Money.make(d, c)] as const
+  )
 
 const ok = <A, E>(result: Result.Result<A, E>): A => {
   if (Result.isFailure(result)) throw new Error(`expected success, got ${String(result.failure)}`)
@@ -145,16 +147,32 @@ describe("Money text", () => {
       assert.deepStrictEqual(yield* Money.parseMajor("1000", "JPY"), Money.make(1000, "JPY"))
       assert.deepStrictEqual(yield* Money.parseMajor("1.234", "KWD"), Money.make(1234, "KWD"))
       assert.deepStrictEqual(yield* Money.parseMajor("0.1", "BHD"), Money.make(100, "BHD"))
-      assert.deepStrictEqual(yield* Money.parseMajor("90071992547409.91", "USD"), Money.make(Number.MAX_SAFE_INTEGER, "USD"))
+      assert.deepStrictEqual(
+        yield* Money.parseMajor("90071992547409.91", "USD"),
+        Money.make(Number.MAX_SAFE_INTEGER, "USD")
+      )
       assert.isTrue(Object.is((yield* Money.parseMajor("-0.00", "USD")).amount, 0))
     }))
 
   it.effect("rejects malformed or over-precise amounts with InvalidAmount", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [string, Money.Currency]> = [
-        ["12.345", "USD"], ["1.5", "JPY"], ["1.", "JPY"], ["1.2345", "KWD"], ["abc", "USD"], ["", "USD"],
-        ["1e3", "USD"], ["12.", "USD"], [".5", "USD"], ["--1", "USD"], ["+1", "USD"], [" 1", "USD"],
-        ["1,50", "EUR"], ["Infinity", "USD"], ["90071992547409.92", "USD"], ["9007199254740992", "JPY"]
+        ["12.345", "USD"],
+        ["1.5", "JPY"],
+        ["1.", "JPY"],
+        ["1.2345", "KWD"],
+        ["abc", "USD"],
+        ["", "USD"],
+        ["1e3", "USD"],
+        ["12.", "USD"],
+        [".5", "USD"],
+        ["--1", "USD"],
+        ["+1", "USD"],
+        [" 1", "USD"],
+        ["1,50", "EUR"],
+        ["Infinity", "USD"],
+        ["90071992547409.92", "USD"],
+        ["9007199254740992", "JPY"]
       ]
       for (const [input, c] of cases) {
         const error = yield* Effect.flip(Money.parseMajor(input, c))
@@ -186,10 +204,12 @@ describe("Money schema", () => {
   it("decodes integer minor units of a known currency only", () => {
     const decode = Schema.decodeUnknownResult(Money.Money)
     assert.deepStrictEqual(ok(decode({ amount: -250, currency: "CHF" })), { amount: -250, currency: "CHF" })
-    for (const bad of [{ amount: 1.5, currency: "USD" }, { amount: 1, currency: "usd" }, { amount: 1, currency: "XXX" }, {
-      amount: 2 ** 53,
-      currency: "USD"
-    }]) {
+    for (const bad of [
+      { amount: 1.5, currency: "USD" },
+      { amount: 1, currency: "usd" },
+      { amount: 1, currency: "XXX" },
+      { amount: 2 ** 53, currency: "USD" }
+    ]) {
       assert.isTrue(Result.isFailure(decode(bad)), JSON.stringify(bad))
     }
   })

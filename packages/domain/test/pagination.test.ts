@@ -22,7 +22,12 @@ describe("Cursor", () => {
   it.effect("round-trips any key and id through an opaque base64url token", () =>
     Effect.gen(function*() {
       const cursor = fc.record({ key: fc.oneof(fc.string(), fc.maxSafeInteger()), id: fc.string() })
-      for (const c of fc.sample(cursor, 300).concat([{ key: 1.5, id: "x" }, { key: "2025-01-31T00:00:00.000Z", id: "ü/∑" }])) {
+      for (
+        const c of fc.sample(cursor, 300).concat([
+          { key: 1.5, id: "x" },
+          { key: "2025-01-31T00:00:00.000Z", id: "ü/∑" }
+        ])
+      ) {
         const token = Cursor.encode(c)
         assert.match(token, /^[A-Za-z0-9_-]*$/)
         assert.deepStrictEqual(yield* Cursor.decode(token), c)
@@ -87,7 +92,9 @@ describe("PageQuery", () => {
 
 describe("pageQuery", () => {
   const accepts = (kind: "createdAt" | "name", cursor: unknown) =>
-    Result.isSuccess(Schema.decodeUnknownResult(Schema.Struct(pageQuery(kind)))({ cursor: base64url(JSON.stringify(cursor)) }))
+    Result.isSuccess(
+      Schema.decodeUnknownResult(Schema.Struct(pageQuery(kind)))({ cursor: base64url(JSON.stringify(cursor)) })
+    )
 
   it("takes the cursors its list hands out", () => {
     assert.isTrue(accepts("createdAt", { key: 1767225600000, id: "sub_AbC-1_x" }))
@@ -95,12 +102,18 @@ describe("pageQuery", () => {
   })
 
   it("refuses tampered cursors: wrong key type, out-of-range times, NUL, non-ids", () => {
-    for (const key of ["abc", 1e300, -1e15, -1, 1.5, 253402300800000]) assert.isFalse(accepts("createdAt", { key, id: "sub_1" }), String(key))
-    for (const key of [7, "a\u0000b", "\ud800", "x".repeat(1001)]) assert.isFalse(accepts("name", { key, id: "prod_1" }), JSON.stringify(key))
+    for (const key of ["abc", 1e300, -1e15, -1, 1.5, 253402300800000]) {
+      assert.isFalse(accepts("createdAt", { key, id: "sub_1" }), String(key))
+    }
+    for (const key of [7, "a\u0000b", "\ud800", "x".repeat(1001)]) {
+      assert.isFalse(accepts("name", { key, id: "prod_1" }), JSON.stringify(key))
+    }
     for (const id of ["\u0000", "abc", "sub_", "sub_a b", `sub_${"x".repeat(64)}`, 5]) {
       assert.isFalse(accepts("createdAt", { key: 1, id }), JSON.stringify(id))
     }
-    assert.isFalse(Result.isSuccess(Schema.decodeUnknownResult(Schema.Struct(pageQuery("name")))({ cursor: "x".repeat(5000) })))
+    assert.isFalse(
+      Result.isSuccess(Schema.decodeUnknownResult(Schema.Struct(pageQuery("name")))({ cursor: "x".repeat(5000) }))
+    )
   })
 })
 
@@ -132,13 +145,17 @@ const Api = HttpApi.make("pagination-test").add(
   )
 )
 
-const ItemsLive = HttpApiBuilder.group(Api, "items", (handlers) =>
-  handlers.handle("list", ({ query }) =>
-    Effect.map(resolvePageQuery(query), ({ cursor, limit }) => {
-      // keyset: rows after (key, id) of the cursor, limit + 1 of them
-      const after = cursor === undefined ? items : items.filter((i) => i.n > Number(cursor.key))
-      return toPage(after.slice(0, limit + 1), limit, (i) => ({ key: i.n, id: i.id }))
-    })))
+const ItemsLive = HttpApiBuilder.group(
+  Api,
+  "items",
+  (handlers) =>
+    handlers.handle("list", ({ query }) =>
+      Effect.map(resolvePageQuery(query), ({ cursor, limit }) => {
+        // keyset: rows after (key, id) of the cursor, limit + 1 of them
+        const after = cursor === undefined ? items : items.filter((i) => i.n > Number(cursor.key))
+        return toPage(after.slice(0, limit + 1), limit, (i) => ({ key: i.n, id: i.id }))
+      }))
+)
 
 const TestServer = HttpRouter.serve(
   HttpApiBuilder.layer(Api).pipe(Layer.provide(ItemsLive)),

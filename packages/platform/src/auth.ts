@@ -11,21 +11,10 @@
 // announcements may have been lost. When revocation state cannot be confirmed the request fails closed (503).
 import { randomUUID } from "node:crypto"
 import { LRUCache } from "lru-cache"
-import { AdminAuthentication, Authentication, CurrentUser, Role } from "@kassa/domain/auth"
+import { AdminAuthentication, Authentication, CurrentUser, type Role } from "@kassa/domain/auth"
 import { Forbidden, ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
-import { UserId } from "@kassa/domain/ids"
-import {
-  Clock,
-  type Config,
-  Context,
-  DateTime,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  Redacted,
-  Schema
-} from "effect"
+import type { UserId } from "@kassa/domain/ids"
+import { Clock, type Config, Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import type { HttpServerResponse } from "effect/http/HttpServerResponse"
 import type { unhandled } from "effect/Types"
 import { AuthConfig } from "./config.ts"
@@ -188,24 +177,30 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
         verifyAccessToken(token, { keys, issuer: config.issuer, audience: config.audience, now })
 
       const verify = (token: string): Effect.Effect<VerifiedToken, Unauthorized | ServiceUnavailable> =>
-        token.length === 0 ? Effect.fail(unauthorized("missing bearer token")) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const hit = verified.get(token)
-          if (hit !== undefined && hit.expiresAt > now && feed.isFresh(now)) {
-            return isRevoked(hit, now) ? Effect.fail(unauthorized("access token has been revoked")) : Effect.succeed(hit)
-          }
-          if (hit !== undefined) verified.delete(token)
-          return verifySignature(token, now).pipe(
-            Effect.tap((entry) =>
-              isRevoked(entry, now) ? Effect.fail(unauthorized("access token has been revoked")) : checkMarkers(entry)
-            ),
-            Effect.tap((entry) =>
-              Effect.flatMap(subjects.exists(entry.user.id), (exists) =>
-                exists ? Effect.void : Effect.fail(unauthorized("the token's account does not exist")))
-            ),
-            // cached only while the feed is alive: otherwise a lost announcement could not be noticed
-            Effect.tap((entry) => Effect.sync(() => feed.isFresh(now) && verified.set(token, entry)))
-          )
-        })
+        token.length === 0 ?
+          Effect.fail(unauthorized("missing bearer token")) :
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const hit = verified.get(token)
+            if (hit !== undefined && hit.expiresAt > now && feed.isFresh(now)) {
+              return isRevoked(hit, now)
+                ? Effect.fail(unauthorized("access token has been revoked"))
+                : Effect.succeed(hit)
+            }
+            if (hit !== undefined) verified.delete(token)
+            return verifySignature(token, now).pipe(
+              Effect.tap((entry) =>
+                isRevoked(entry, now) ? Effect.fail(unauthorized("access token has been revoked")) : checkMarkers(entry)
+              ),
+              Effect.tap((entry) =>
+                Effect.flatMap(
+                  subjects.exists(entry.user.id),
+                  (exists) => exists ? Effect.void : Effect.fail(unauthorized("the token's account does not exist"))
+                )
+              ),
+              // cached only while the feed is alive: otherwise a lost announcement could not be noticed
+              Effect.tap((entry) => Effect.sync(() => feed.isFresh(now) && verified.set(token, entry)))
+            )
+          })
 
       const peek = (token: string, now: number): VerifiedToken | undefined => {
         const hit = verified.get(token)

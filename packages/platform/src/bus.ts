@@ -5,7 +5,18 @@ import { subscribe as observe, unsubscribe as unobserve } from "node:diagnostics
 import type { Socket } from "node:net"
 import * as amqp from "amqplib"
 import {
-  Cause, type Config, Context, Deferred, Duration, Effect, Layer, Option, Queue, RcRef, Redacted, Schema,
+  Cause,
+  type Config,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  RcRef,
+  Redacted,
+  Schema,
   type Scope
 } from "effect"
 import { AmqpConfig } from "./config.ts"
@@ -218,9 +229,11 @@ export const layerAmqp = (
           connection.on("close", (error?: Error) => {
             open = false
             if (error) {
-              runLog(Effect.logWarning("RabbitMQ connection lost; the next publish reconnects").pipe(
-                Effect.annotateLogs({ error: error.message })
-              ))
+              runLog(
+                Effect.logWarning("RabbitMQ connection lost; the next publish reconnects").pipe(
+                  Effect.annotateLogs({ error: error.message })
+                )
+              )
             }
           })
           channel.on("close", () => {
@@ -239,21 +252,29 @@ export const layerAmqp = (
       })
       const withChannel = <A>(
         what: string,
-        f: (current: { readonly channel: amqp.ConfirmChannel; readonly socket: Socket | undefined }) => Effect.Effect<A, BusError>
+        f: (
+          current: { readonly channel: amqp.ConfirmChannel; readonly socket: Socket | undefined }
+        ) => Effect.Effect<A, BusError>
       ) =>
         Effect.scoped(Effect.flatMap(currentChannel, f)).pipe(
           Effect.timeoutOrElse({
             duration: confirmTimeout,
-            orElse: () => Effect.fail(new BusError({ message: `${what} timed out after ${Duration.format(confirmTimeout)}` }))
+            orElse: () =>
+              Effect.fail(new BusError({ message: `${what} timed out after ${Duration.format(confirmTimeout)}` }))
           }),
           Effect.tapError(() => RcRef.invalidate(publisher))
         )
 
       const publish = (messages: ReadonlyArray<OutgoingMessage>) =>
-        messages.length === 0 ? Effect.void : withChannel("publish", (current) =>
-          publishConfirmed(current, exchange, messages)).pipe(
+        messages.length === 0 ?
+          Effect.void :
+          withChannel("publish", (current) => publishConfirmed(current, exchange, messages)).pipe(
             Effect.retry({ schedule: reconnectBackoff, times: 2 }), // a stale connection gets one fresh try
-            Effect.withSpan("EventBus.publish", { attributes: { messages: messages.length } }, { captureStackTrace: false })
+            Effect.withSpan(
+              "EventBus.publish",
+              { attributes: { messages: messages.length } },
+              { captureStackTrace: false }
+            )
           )
 
       const subscribe = <E, R>(
@@ -276,13 +297,16 @@ export const layerAmqp = (
             yield* declareExchange(channel, exchange)
             const named = queueOptions?.queue !== undefined
             const deadLetter = queueOptions?.deadLetterExchange
-            const { queue } = yield* tryAmqp("cannot declare the queue", () =>
-              channel.assertQueue(queueOptions?.queue ?? "", {
-                durable: named,
-                exclusive: !named,
-                autoDelete: !named,
-                ...(deadLetter === undefined ? {} : { deadLetterExchange: deadLetter })
-              }))
+            const { queue } = yield* tryAmqp(
+              "cannot declare the queue",
+              () =>
+                channel.assertQueue(queueOptions?.queue ?? "", {
+                  durable: named,
+                  exclusive: !named,
+                  autoDelete: !named,
+                  ...(deadLetter === undefined ? {} : { deadLetterExchange: deadLetter })
+                })
+            )
             for (const key of bindingKeys) {
               yield* tryAmqp("cannot bind the queue", () => channel.bindQueue(queue, exchange, key))
             }
@@ -315,8 +339,10 @@ export const layerAmqp = (
           yield* Deferred.await(ready).pipe(Effect.ignore)
         })
 
-      const ping = withChannel("ping", ({ channel }) =>
-        tryAmqp("RabbitMQ ping failed", () => channel.checkExchange(exchange))).pipe(Effect.asVoid)
+      const ping = withChannel(
+        "ping",
+        ({ channel }) => tryAmqp("RabbitMQ ping failed", () => channel.checkExchange(exchange))
+      ).pipe(Effect.asVoid)
 
       // declare the topology now if the broker is there; otherwise the first publish does
       yield* Effect.scoped(currentChannel).pipe(
@@ -391,7 +417,10 @@ export const EventBusLive: Layer.Layer<EventBus, Config.ConfigError> = Layer.unw
   Effect.map(AmqpConfig, (config) =>
     Option.match(config.url, {
       onSome: (url) =>
-        layerAmqp(url, config.exchange, { connectTimeout: config.connectTimeout, confirmTimeout: config.confirmTimeout }),
+        layerAmqp(url, config.exchange, {
+          connectTimeout: config.connectTimeout,
+          confirmTimeout: config.confirmTimeout
+        }),
       onNone: () =>
         Layer.effectDiscard(Effect.logInfo("AMQP_URL not set: using the in-process event bus")).pipe(
           Layer.provideMerge(layerMemory)

@@ -1,7 +1,7 @@
 // The settings every app shares (database, cache, broker, HTTP, logs, access tokens, the service token) and the
 // helpers apps build their own settings with (apps/<app>/src/config.ts). Only config modules name environment
 // variables; everything else asks these Configs.
-import { Config, ConfigProvider, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Redacted, Schema } from "effect"
 import { dirname, join } from "node:path"
 
 export const configError = (message: string) => new Config.ConfigError(new ConfigProvider.SourceError({ message }))
@@ -61,7 +61,8 @@ export const positiveDuration = (name: string, fallback: Duration.Duration) =>
     Config.mapEffect((d) =>
       Duration.isGreaterThan(d, Duration.zero) && Duration.isFinite(d)
         ? Effect.succeed(d)
-        : Effect.fail(configError(`${name} must be longer than 0`)))
+        : Effect.fail(configError(`${name} must be longer than 0`))
+    )
   )
 
 /** One HTTP listener per app; each app names its own port variable and default. */
@@ -82,13 +83,17 @@ export const HttpConfig = (portVar: string, defaultPort: number) =>
     maxConnectionsPerAddress: Config.Int("HTTP_MAX_CONNECTIONS_PER_ADDRESS").pipe(
       Config.withDefault(256),
       Config.mapEffect((n) =>
-        n < 0 ? Effect.fail(configError("HTTP_MAX_CONNECTIONS_PER_ADDRESS must be 0 (no cap) or more")) : Effect.succeed(n))
+        n < 0
+          ? Effect.fail(configError("HTTP_MAX_CONNECTIONS_PER_ADDRESS must be 0 (no cap) or more"))
+          : Effect.succeed(n)
+      )
     )
   }).pipe(
     Config.mapEffect((http) =>
       Duration.isGreaterThan(http.headersTimeout, http.receiveTimeout)
         ? Effect.fail(configError("HTTP_HEADERS_TIMEOUT must not be longer than HTTP_RECEIVE_TIMEOUT"))
-        : Effect.succeed(http))
+        : Effect.succeed(http)
+    )
   )
 
 /** `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>` when set; unset, it is open (a warning is logged). */
@@ -103,7 +108,8 @@ const jwtSecretConfig = (name: string) =>
     Config.mapEffect((secret) =>
       secret._tag === "Some" && Redacted.value(secret.value).length < 32
         ? Effect.fail(configError(`${name} must be at least 32 characters (HS256 key)`))
-        : Effect.succeed(secret))
+        : Effect.succeed(secret)
+    )
   )
 
 export const AuthConfig = Config.all({
@@ -117,13 +123,15 @@ export const AuthConfig = Config.all({
     Config.mapEffect((ttl) =>
       Duration.isGreaterThan(ttl, Duration.minutes(15)) || !Duration.isGreaterThan(ttl, Duration.zero)
         ? Effect.fail(configError("ACCESS_TOKEN_TTL must be more than 0 and at most 15 minutes"))
-        : Effect.succeed(ttl))
+        : Effect.succeed(ttl)
+    )
   )
 }).pipe(
   Config.mapEffect((auth) =>
     auth.jwtSecretPrevious._tag === "Some" && auth.jwtSecret._tag === "None"
       ? Effect.fail(configError("JWT_SECRET_PREVIOUS needs JWT_SECRET (the key tokens are signed with)"))
-      : Effect.succeed(auth))
+      : Effect.succeed(auth)
+  )
 )
 
 /** Used when SERVICE_TOKEN is unset (a warning is logged): fine on a laptop, never in a shared environment. */

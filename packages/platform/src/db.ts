@@ -5,8 +5,8 @@ import { NodeServices } from "@effect/platform-node"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
-import { Config, Effect, Layer, Option, Redacted, Schema, String as Str } from "effect"
-import { SqlClient, SqlError } from "effect/sql"
+import { type Config, Effect, Layer, Option, Redacted, Schema, String as Str } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
 import { LRUCache } from "lru-cache"
 import { DatabaseConfig } from "./config.ts"
 
@@ -83,7 +83,8 @@ const embeddedServer = (dataDir: string) =>
         },
         catch: startFailed("cannot start the PGlite socket server")
       }),
-      (s) => Effect.promise(() => s.stop()).pipe(Effect.ignore({ log: "Warn", message: "stopping PGlite server failed" }))
+      (s) =>
+        Effect.promise(() => s.stop()).pipe(Effect.ignore({ log: "Warn", message: "stopping PGlite server failed" }))
     )
     const address = server.getServerConn()
     yield* Effect.logInfo("DATABASE_URL not set: using embedded PGlite").pipe(

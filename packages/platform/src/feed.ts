@@ -17,7 +17,10 @@ export interface InvalidationFeed<A> {
    * failing that, once a retry is running in the background (until the marker's TTL). Apply the change to this
    * process's memory before calling, so it answers correctly at once.
    */
-  announce(message: A, marker: { readonly key: string; readonly value: string; readonly ttl: Duration.Input }): Effect.Effect<void>
+  announce(
+    message: A,
+    marker: { readonly key: string; readonly value: string; readonly ttl: Duration.Input }
+  ): Effect.Effect<void>
 }
 
 const Heartbeat = Schema.Struct({ kind: Schema.Literal("heartbeat"), id: Schema.String })
@@ -54,7 +57,9 @@ export const makeInvalidationFeed = <A extends { readonly kind: string }, I>(opt
           const message = decoded.value
           if (Schema.is(Heartbeat)(message)) {
             if (message.id !== nodeId) return
-            if (now >= freshUntil) options.onGap(now)
+            if (now >= freshUntil) {
+              options.onGap(now)
+            }
             freshUntil = now + staleAfter
             options.onHeartbeat?.(now)
             return

@@ -80,7 +80,9 @@ const policyOf = (response: HttpServerResponse.HttpServerResponse): string => {
   let policy = docsPolicies.get(body.body)
   if (policy === undefined) {
     const html = Buffer.from(body.body).toString("utf8")
-    const hashes = [...html.matchAll(inlineScripts)].map((m) => createHash("sha256").update(m[1] ?? "").digest("base64"))
+    const hashes = [...html.matchAll(inlineScripts)].map((m) =>
+      createHash("sha256").update(m[1] ?? "").digest("base64")
+    )
     policy = docsPolicy(hashes)
     docsPolicies.set(body.body, policy)
   }
@@ -108,17 +110,22 @@ const sameSecret = (presented: string, expected: Buffer) => {
  */
 export const edgeMiddleware = (metricsToken: Option.Option<Redacted.Redacted<string>>) => {
   const expected = Option.map(metricsToken, (token) => Buffer.from(Redacted.value(token)))
-  const refused = json(401, { _tag: "Unauthorized", message: "/metrics needs Authorization: Bearer <METRICS_TOKEN>" }, {
-    "www-authenticate": "Bearer"
-  })
+  const refused = json(
+    401,
+    { _tag: "Unauthorized", message: "/metrics needs Authorization: Bearer <METRICS_TOKEN>" },
+    { "www-authenticate": "Bearer" }
+  )
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {
       yield* HttpEffect.appendPreResponseHandler((_request, response) =>
-        Effect.succeed(withSecurityHeaders(withRetryAfter(withErrorBody(response)))))
+        Effect.succeed(withSecurityHeaders(withRetryAfter(withErrorBody(response))))
+      )
       if (Option.isSome(expected)) {
         const request = yield* HttpServerRequest.HttpServerRequest
         const path = request.url.split("?")[0]
-        if (path === "/metrics" && !sameSecret(bearerOf(request.headers["authorization"]), expected.value)) return refused
+        if (path === "/metrics" && !sameSecret(bearerOf(request.headers["authorization"]), expected.value)) {
+          return refused
+        }
       }
       return yield* app
     })
@@ -165,7 +172,9 @@ export const answerClientErrors = (server: Server): Server => {
       : [400, "Bad Request", "BadRequest", "the request is not valid HTTP"]
     const body = JSON.stringify({ _tag: tag, message })
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
+        Buffer.byteLength(body)
+      }\r\n` +
         `connection: close\r\n${rawHeaders}\r\n${body}`
     )
   })

@@ -1,12 +1,25 @@
 // The HTTP edge every app shares: server, docs, request metrics, system endpoints, logging and
 // the process runner that turns SIGTERM into a graceful, exit-0 shutdown.
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Readiness as ReadinessSchema } from "@kassa/domain/system"
+import type { Readiness as ReadinessSchema } from "@kassa/domain/system"
 import type { DependencyStatus, NotReady as NotReadyError } from "@kassa/domain/system"
 import { Health, NotReady } from "@kassa/domain/system"
 import { ServiceUnavailable } from "@kassa/domain/errors"
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, Metric, Option, References, Schema } from "effect"
-import { HttpEffect, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  Metric,
+  Option,
+  References,
+  Schema
+} from "effect"
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { HttpApi, HttpApiGroup } from "effect/http-api"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -15,7 +28,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { AmqpConfig, DatabaseConfig, LogConfig, MetricsConfig, RedisConfig } from "./config.ts"
 import type { HttpConfig } from "./config.ts"
 import { EventBus } from "./bus.ts"
-import { answerClientErrors, capConnectionsPerAddress, edgeMiddleware, securityHeaders, serverOptions } from "./http-edge.ts"
+import {
+  answerClientErrors,
+  capConnectionsPerAddress,
+  edgeMiddleware,
+  securityHeaders,
+  serverOptions
+} from "./http-edge.ts"
 import { Cache } from "./kv.ts"
 import { type Collector, collectAll } from "./metrics.ts"
 
@@ -75,17 +94,23 @@ const requestInstruments = (service: string) => {
 
 const RequestMetrics = (instruments: ReturnType<typeof requestInstruments>) =>
   HttpRouter.middleware((httpEffect) =>
-    Effect.flatMap(Clock.currentTimeNanos, (start) =>
-      Effect.onExit(httpEffect, (exit) =>
-        Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest>) => {
-          const request = Context.get(context, HttpServerRequest.HttpServerRequest)
-          const route = Option.match(Context.getOption(context, HttpRouter.RouteContext), {
-            onNone: () => "unmatched",
-            onSome: (ctx) => String(ctx.route.path)
-          })
-          instruments.record(context, request.method, route, HttpServerError.exitResponse(exit).status, start)
-          return Effect.void
-        })))
+    Effect.flatMap(
+      Clock.currentTimeNanos,
+      (start) =>
+        Effect.onExit(
+          httpEffect,
+          (exit) =>
+            Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest>) => {
+              const request = Context.get(context, HttpServerRequest.HttpServerRequest)
+              const route = Option.match(Context.getOption(context, HttpRouter.RouteContext), {
+                onNone: () => "unmatched",
+                onSome: (ctx) => String(ctx.route.path)
+              })
+              instruments.record(context, request.method, route, HttpServerError.exitResponse(exit).status, start)
+              return Effect.void
+            })
+        )
+    )
   ).layer
 
 // ---- readiness --------------------------------------------------------------------------------
@@ -109,28 +134,31 @@ export class Readiness extends Context.Service<Readiness, {
   /** Opens readiness once the layers it is provided after (`Layer.provideMerge`) are built. */
   static readonly started = Layer.effectDiscard(Readiness.use((r) => r.started))
 
-  static readonly layer = Layer.effect(Readiness, Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const cache = yield* Cache
-    const bus = yield* EventBus
-    const db = yield* DatabaseConfig
-    const redis = yield* RedisConfig
-    const amqp = yield* AmqpConfig
-    let startup: "starting" | "done" = "starting"
-    const check = Effect.gen(function*() {
-      const [dbStatus, redisStatus, rabbitStatus] = yield* Effect.all([
-        probe(Option.isNone(db.url), sql`SELECT 1`),
-        probe(Option.isNone(redis.url), cache.ping),
-        probe(Option.isNone(amqp.url), bus.ping)
-      ], { concurrency: "unbounded" })
-      const checks = { db: dbStatus, redis: redisStatus, rabbit: rabbitStatus }
-      const up = (s: DependencyStatus) => s.status === "up"
-      // Redis is a cache only: the app still answers correctly without it.
-      const ready = startup === "done" && up(dbStatus) && up(rabbitStatus)
-      return { status: ready ? "ready" as const : "not_ready" as const, startup, checks }
+  static readonly layer = Layer.effect(
+    Readiness,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const cache = yield* Cache
+      const bus = yield* EventBus
+      const db = yield* DatabaseConfig
+      const redis = yield* RedisConfig
+      const amqp = yield* AmqpConfig
+      let startup: "starting" | "done" = "starting"
+      const check = Effect.gen(function*() {
+        const [dbStatus, redisStatus, rabbitStatus] = yield* Effect.all([
+          probe(Option.isNone(db.url), sql`SELECT 1`),
+          probe(Option.isNone(redis.url), cache.ping),
+          probe(Option.isNone(amqp.url), bus.ping)
+        ], { concurrency: "unbounded" })
+        const checks = { db: dbStatus, redis: redisStatus, rabbit: rabbitStatus }
+        const up = (s: DependencyStatus) => s.status === "up"
+        // Redis is a cache only: the app still answers correctly without it.
+        const ready = startup === "done" && up(dbStatus) && up(rabbitStatus)
+        return { status: ready ? "ready" as const : "not_ready" as const, startup, checks }
+      })
+      return Readiness.of({ check, started: Effect.sync(() => void (startup = "done")) })
     })
-    return Readiness.of({ check, started: Effect.sync(() => void (startup = "done")) })
-  }))
+  )
 }
 
 const encodeUnavailable = Schema.encodeSync(ServiceUnavailable)
@@ -147,9 +175,11 @@ export const systemHandlers = (service: string) => ({
     Effect.flatMap((readiness): Effect.Effect<typeof ReadinessSchema.Type, NotReadyError> =>
       readiness.status === "ready"
         ? Effect.succeed(readiness)
-        : Effect.fail(new NotReady({ message: "a dependency is down", readiness })))
+        : Effect.fail(new NotReady({ message: "a dependency is down", readiness }))
+    )
   ),
-  metrics: (collectors: ReadonlyArray<Collector> = []) => Effect.andThen(collectAll(collectors), PrometheusMetrics.format())
+  metrics: (collectors: ReadonlyArray<Collector> = []) =>
+    Effect.andThen(collectAll(collectors), PrometheusMetrics.format())
 })
 
 // ---- serving ----------------------------------------------------------------------------------
@@ -227,7 +257,11 @@ const answerHotFirst = (
     const start = clock.currentTimeNanosUnsafe()
     const answer = found[1](request, param, clock.currentTimeMillisUnsafe())
     if (answer === undefined) return emit(event, ...args)
-    response.writeHead(answer.status, { ...securityHeaders, "content-type": "application/json", "content-length": answer.body.length })
+    response.writeHead(answer.status, {
+      ...securityHeaders,
+      "content-type": "application/json",
+      "content-length": answer.body.length
+    })
       .end(answer.body)
     instruments.record(context, request.method ?? "GET", found[0], answer.status, start)
     return true
@@ -268,7 +302,9 @@ export const serveApi = <
     const { host, port, requestTimeout, shutdownTimeout } = http
     const metricsToken = yield* MetricsConfig
     if (Option.isNone(metricsToken)) {
-      yield* Effect.logWarning(`METRICS_TOKEN not set: ${options.service}'s /metrics is open to anyone who reaches its port`)
+      yield* Effect.logWarning(
+        `METRICS_TOKEN not set: ${options.service}'s /metrics is open to anyone who reaches its port`
+      )
     }
     const edge = edgeMiddleware(metricsToken)
     const instruments = requestInstruments(options.service)
@@ -297,7 +333,10 @@ export const serveApi = <
       Layer.provideMerge(NodeHttpServer.layerServer(
         () =>
           answerHotFirst(
-            capConnectionsPerAddress(answerClientErrors(createServer(serverOptions(http))), http.maxConnectionsPerAddress),
+            capConnectionsPerAddress(
+              answerClientErrors(createServer(serverOptions(http))),
+              http.maxConnectionsPerAddress
+            ),
             hotRoutes,
             context,
             instruments
@@ -306,7 +345,10 @@ export const serveApi = <
       )),
       Layer.provide(NodeHttpServer.layerHttpServices),
       Layer.tap((ctx) =>
-        Effect.logInfo(`${options.service} listening on ${serverUrl(Context.get(ctx, HttpServer.HttpServer))} (docs at /docs)`))
+        Effect.logInfo(
+          `${options.service} listening on ${serverUrl(Context.get(ctx, HttpServer.HttpServer))} (docs at /docs)`
+        )
+      )
     )
   }))
 
@@ -317,6 +359,5 @@ export const serveApi = <
  */
 export const runApp = <E>(app: Layer.Layer<never, E>) =>
   NodeRuntime.runMain(Layer.launch(app), {
-    teardown: (exit, onExit) =>
-      onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
   })

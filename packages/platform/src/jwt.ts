@@ -2,7 +2,7 @@
 // which does not reveal it). Verification picks the key the `kid` names among JWT_SECRET and JWT_SECRET_PREVIOUS,
 // so a rotation overlaps: tokens signed with the old key keep working until they expire (docs/operations.md).
 import { createHash, createSecretKey, type KeyObject, randomBytes } from "node:crypto"
-import { CurrentUser, Role } from "@kassa/domain/auth"
+import { type CurrentUser, Role } from "@kassa/domain/auth"
 import { Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { type Config, DateTime, Effect, Option, Redacted, Schema } from "effect"
@@ -45,7 +45,9 @@ const processKey = Effect.suspend(() => {
   const key = keyOf(randomBytes(32))
   generated = key
   return Effect.as(
-    Effect.logWarning("JWT_SECRET not set: signing tokens with a random per-process key; tokens do not survive a restart"),
+    Effect.logWarning(
+      "JWT_SECRET not set: signing tokens with a random per-process key; tokens do not survive a restart"
+    ),
     key
   )
 })
@@ -137,14 +139,21 @@ export const verifyAccessToken = (token: string, options: {
         }),
       catch: (error) => error
     })
-  return Effect.try({ try: () => decodeProtectedHeader(token).kid, catch: () => unauthorized("access token is malformed") }).pipe(
+  return Effect.try({
+    try: () => decodeProtectedHeader(token).kid,
+    catch: () => unauthorized("access token is malformed")
+  }).pipe(
     Effect.flatMap((kid) => {
       const [first, ...rest] = candidateKeys(options.keys, kid)
       if (first === undefined) return Effect.fail(unauthorized("access token is signed with an unknown key"))
       // only a signature that does not match moves on to the next key
       return rest.reduce(
         (attempt, key) =>
-          Effect.catchIf(attempt, (error) => error instanceof joseErrors.JWSSignatureVerificationFailed, () => withKey(key)),
+          Effect.catchIf(
+            attempt,
+            (error) => error instanceof joseErrors.JWSSignatureVerificationFailed,
+            () => withKey(key)
+          ),
         withKey(first)
       ).pipe(Effect.mapError((error) => unauthorized(joseMessage(error))))
     }),

@@ -1,6 +1,19 @@
 // The cache store: Redis when REDIS_URL is set, else an in-process map. A cache only: losing it loses no data,
 // so every command fails fast with a typed CacheError (callers treat it as a miss) instead of waiting for Redis.
-import { Clock, type Config, Context, Duration, Effect, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
+import {
+  Clock,
+  type Config,
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  PubSub,
+  Queue,
+  Redacted,
+  Schema,
+  Stream
+} from "effect"
 import { Redis as IORedis } from "ioredis"
 import { RedisConfig } from "./config.ts"
 import { LRUCache } from "lru-cache"
@@ -89,9 +102,11 @@ const openConnection = (url: string, role: string) =>
     client.on("error", (error: Error) => {
       if (down) return
       down = true
-      runLog(Effect.logWarning("Redis unreachable; cache commands fail until it returns").pipe(
-        Effect.annotateLogs({ role, error: error.message })
-      ))
+      runLog(
+        Effect.logWarning("Redis unreachable; cache commands fail until it returns").pipe(
+          Effect.annotateLogs({ role, error: error.message })
+        )
+      )
     })
     client.on("ready", () => {
       if (!down) return
@@ -133,7 +148,9 @@ export const layerRedis = (
           Effect.timeoutOrElse({
             duration: commandTimeout,
             orElse: () =>
-              Effect.fail(new CacheError({ message: `Redis ${name} timed out after ${Duration.format(commandTimeout)}` }))
+              Effect.fail(
+                new CacheError({ message: `Redis ${name} timed out after ${Duration.format(commandTimeout)}` })
+              )
           })
         )
 
@@ -164,9 +181,13 @@ export const layerRedis = (
         getMany: (keys) =>
           keys.length === 0
             ? Effect.succeed([])
-            : command("MGET", (c) => c.mget(...keys.map(k))).pipe(Effect.map((values) => values.map(Option.fromNullishOr))),
+            : command("MGET", (c) => c.mget(...keys.map(k))).pipe(
+              Effect.map((values) => values.map(Option.fromNullishOr))
+            ),
         set: (key, value, ttl) =>
-          Effect.flatMap(ttlMillis(ttl), (ms) => command("SET", (c) => c.set(k(key), value, "PX", ms))).pipe(Effect.asVoid),
+          Effect.flatMap(ttlMillis(ttl), (ms) => command("SET", (c) => c.set(k(key), value, "PX", ms))).pipe(
+            Effect.asVoid
+          ),
         setIfAbsent: (key, value, ttl) =>
           Effect.flatMap(ttlMillis(ttl), (ms) => command("SET NX", (c) => c.set(k(key), value, "PX", ms, "NX"))).pipe(
             Effect.map((reply) => reply === "OK")
@@ -256,8 +277,9 @@ export const CacheLive: Layer.Layer<Cache, Config.ConfigError> = Layer.unwrap(
   Effect.map(RedisConfig, (config) =>
     Option.match(config.url, {
       onSome: (url) => layerRedis(url, { commandTimeout: config.commandTimeout, keyPrefix: config.keyPrefix }),
-      onNone: () => Layer.effectDiscard(Effect.logInfo("REDIS_URL not set: using the in-process cache")).pipe(
-        Layer.provideMerge(layerMemory)
-      )
+      onNone: () =>
+        Layer.effectDiscard(Effect.logInfo("REDIS_URL not set: using the in-process cache")).pipe(
+          Layer.provideMerge(layerMemory)
+        )
     }))
 )

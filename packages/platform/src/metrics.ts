@@ -33,7 +33,8 @@ export const collectAll = (collectors: ReadonlyArray<Collector>) =>
       Effect.as(1),
       Effect.timeout("2 seconds"),
       Effect.catchCause((cause) =>
-        Effect.as(Effect.logWarning(`metrics collector ${name} failed`, Cause.pretty(cause).split("\n")[0]), 0)),
+        Effect.as(Effect.logWarning(`metrics collector ${name} failed`, Cause.pretty(cause).split("\n")[0]), 0)
+      ),
       Effect.flatMap((up) =>
         setGauge("kassa_metrics_collector_up", "1 when the collector's last scrape read its values, else 0", up, {
           collector: name
@@ -61,9 +62,14 @@ export const outboxCollector = (schema: string): Effect.Effect<Collector, never,
       const [row] = yield* sql<{ readonly backlog: number; readonly oldest: number }>`
         SELECT count(*)::int AS "backlog", ${ageSeconds(sql, now, "created_at")} AS "oldest"
         FROM ${sql.literal(`${schema}.outbox`)} WHERE published_at IS NULL`
-      yield* setGauge("kassa_outbox_unpublished", "events written to the outbox and not yet published", row?.backlog ?? 0, {
-        schema
-      })
+      yield* setGauge(
+        "kassa_outbox_unpublished",
+        "events written to the outbox and not yet published",
+        row?.backlog ?? 0,
+        {
+          schema
+        }
+      )
       yield* setGauge(
         "kassa_outbox_oldest_unpublished_seconds",
         "age of the oldest unpublished outbox event (0 when none)",

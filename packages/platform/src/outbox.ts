@@ -138,7 +138,9 @@ export class Outbox extends Context.Service<Outbox, {
             }
             return envelope
             // hot-path spans skip the call-site stack trace: capturing it costs an Error per call
-          }).pipe(Effect.withSpan("Outbox.appendEvent", { attributes: { type: event.type } }, { captureStackTrace: false }))
+          }).pipe(
+            Effect.withSpan("Outbox.appendEvent", { attributes: { type: event.type } }, { captureStackTrace: false })
+          )
 
         // The events as CTEs of a larger statement (`outbox_appended` returns id and sequence), written iff `when`
         // holds. One counter upsert per aggregate (a statement may not update a row twice), in aggregate order so two
@@ -153,15 +155,17 @@ export class Outbox extends Context.Service<Outbox, {
               type: event.type,
               data: event.data ?? null
             }))
-            const ctes = ctesOf(sql`SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+            const ctes = ctesOf(
+              sql`SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
               AS e(index int, id uuid, aggregate_id text, type text, data jsonb)
-              WHERE ${when}`, occurredAt)
+              WHERE ${when}`,
+              occurredAt
+            )
             return { ctes, occurredAt, rows }
           })
 
         /** The CTEs that append `source`'s rows (index int, id uuid, aggregate_id text, type text, data jsonb). */
-        const ctesOf = (source: Statement.Fragment, occurredAt: string) =>
-          sql`outbox_events AS (${source}),
+        const ctesOf = (source: Statement.Fragment, occurredAt: string) => sql`outbox_events AS (${source}),
               outbox_counts AS (
                 SELECT aggregate_id, count(*) AS n FROM outbox_events GROUP BY aggregate_id ORDER BY aggregate_id
               ),
@@ -186,7 +190,9 @@ export class Outbox extends Context.Service<Outbox, {
             const rows = yield* statement(ctes)
             yield* sql.afterCommit(wakeRelays(schema))
             return rows
-          }).pipe(Effect.withSpan("Outbox.withEvents", { attributes: { count: events.length } }, { captureStackTrace: false }))
+          }).pipe(
+            Effect.withSpan("Outbox.withEvents", { attributes: { count: events.length } }, { captureStackTrace: false })
+          )
 
         const withEventsFrom: Outbox["Service"]["withEventsFrom"] = (source, statement) =>
           Effect.gen(function*() {
@@ -212,7 +218,13 @@ export class Outbox extends Context.Service<Outbox, {
               sequence: sequenceOf.get(row.id) ?? NaN,
               data: events[index]!.data
             }))
-          }).pipe(Effect.withSpan("Outbox.appendEvents", { attributes: { count: events.length } }, { captureStackTrace: false }))
+          }).pipe(
+            Effect.withSpan(
+              "Outbox.appendEvents",
+              { attributes: { count: events.length } },
+              { captureStackTrace: false }
+            )
+          )
 
         const pending = sql<{ readonly count: number }>`
           SELECT count(*)::int AS "count" FROM ${outbox} WHERE published_at IS NULL`.pipe(

@@ -6,7 +6,7 @@ import { ServiceAuth, ServiceTokenAuth } from "@kassa/domain/auth"
 import { bearerCredential } from "./auth.ts"
 import { developmentServiceToken, ServiceTokenConfig, ServiceTokenPreviousConfig } from "./config.ts"
 import { timingSafeEqual } from "node:crypto"
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { type Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 
 const constantTimeMatcher = (token: Redacted.Redacted<string>) => {
@@ -20,7 +20,10 @@ export class ServiceToken extends Context.Service<ServiceToken, {
   /** Constant-time comparison of a presented bearer token against the token and the previous one. */
   matches(presented: string): boolean
 }>()("kassa/ServiceToken") {
-  static readonly make = (token: Redacted.Redacted<string>, previous: Option.Option<Redacted.Redacted<string>> = Option.none()) => {
+  static readonly make = (
+    token: Redacted.Redacted<string>,
+    previous: Option.Option<Redacted.Redacted<string>> = Option.none()
+  ) => {
     const accepted = [token, ...Option.toArray(previous)].map(constantTimeMatcher)
     return ServiceToken.of({
       token,
@@ -37,7 +40,9 @@ export class ServiceToken extends Context.Service<ServiceToken, {
     Effect.gen(function*() {
       const configured = yield* ServiceTokenConfig
       if (Option.isNone(configured)) {
-        yield* Effect.logWarning("SERVICE_TOKEN not set: using the fixed development token; set it in any shared environment")
+        yield* Effect.logWarning(
+          "SERVICE_TOKEN not set: using the fixed development token; set it in any shared environment"
+        )
       }
       const token = Option.getOrElse(configured, () => Redacted.make(developmentServiceToken))
       return ServiceToken.make(token, yield* ServiceTokenPreviousConfig)
@@ -50,9 +55,13 @@ const refused = new Unauthorized({ message: "missing or invalid service token" }
 /** Server side of the RPC middleware: checks `Authorization: Bearer <token>`. */
 export const ServiceAuthLive: Layer.Layer<ServiceAuth, never, ServiceToken> = Layer.effect(
   ServiceAuth,
-  Effect.map(ServiceToken, (token) =>
-    ServiceAuth.of((effect, { headers }) =>
-      token.matches(bearerCredential(headers["authorization"])) ? effect : Effect.fail(refused)))
+  Effect.map(
+    ServiceToken,
+    (token) =>
+      ServiceAuth.of((effect, { headers }) =>
+        token.matches(bearerCredential(headers["authorization"])) ? effect : Effect.fail(refused)
+      )
+  )
 )
 
 /** Server side of the HTTP middleware on the operator routes. */
@@ -71,11 +80,14 @@ export const ServiceTokenAuthLive: Layer.Layer<ServiceTokenAuth, never, ServiceT
  * monitors see the refusal (an RPC exit inside a 200 they would not). The RPC middleware still checks each call.
  */
 export const ServiceTokenGuard = HttpRouter.middleware(Effect.map(Effect.service(ServiceToken), (token) => {
-  const answer = HttpServerResponse.jsonUnsafe({ _tag: refused._tag, message: refused.message }, {
-    status: 401,
-    headers: { "www-authenticate": "Bearer" }
-  })
+  const answer = HttpServerResponse.jsonUnsafe(
+    { _tag: refused._tag, message: refused.message },
+    { status: 401, headers: { "www-authenticate": "Bearer" } }
+  )
   return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
-    Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
-      token.matches(bearerCredential(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer))
+    Effect.flatMap(
+      Effect.service(HttpServerRequest.HttpServerRequest),
+      (request) =>
+        token.matches(bearerCredential(request.headers["authorization"])) ? httpEffect : Effect.succeed(answer)
+    )
 })).layer

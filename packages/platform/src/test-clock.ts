@@ -51,11 +51,14 @@ export class DeploymentClock extends Context.Service<DeploymentClock, {
   static readonly layer = Layer.unwrap(Effect.gen(function*() {
     const enabled = yield* TestClockConfig
     if (!enabled) {
-      return Layer.succeed(DeploymentClock, DeploymentClock.of({
-        enabled: false,
-        offset: Effect.succeed(Duration.zero),
-        advance: () => Effect.succeed(Duration.zero)
-      }))
+      return Layer.succeed(
+        DeploymentClock,
+        DeploymentClock.of({
+          enabled: false,
+          offset: Effect.succeed(Duration.zero),
+          advance: () => Effect.succeed(Duration.zero)
+        })
+      )
     }
     return Layer.effectContext(Effect.gen(function*() {
       const cache = yield* Cache

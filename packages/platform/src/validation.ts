@@ -6,7 +6,14 @@ import { BadRequest, ServiceUnavailable } from "@kassa/domain/errors"
 import { isStorableText, storableTextMessage, unstorableAt } from "@kassa/domain/text"
 import { PayloadTooLarge, RequestValidation, UnsupportedMediaType } from "@kassa/domain/validation"
 import { ByteSize, Cause, Effect, Layer, type Schema, SchemaIssue } from "effect"
-import { HttpEffect, HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import {
+  HttpEffect,
+  HttpIncomingMessage,
+  HttpRouter,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { SqlError } from "effect/sql"
 import type { unhandled } from "effect/Types"
@@ -53,7 +60,8 @@ const unstorable = (slot: string, path: ReadonlyArray<string | number>) => {
   return new BadRequest({ message: `invalid ${slot} field ${field}: ${storableTextMessage}`, field })
 }
 
-const isJson = (request: HttpServerRequest.HttpServerRequest) => /[/+]json\b/i.test(request.headers["content-type"] ?? "")
+const isJson = (request: HttpServerRequest.HttpServerRequest) =>
+  /[/+]json\b/i.test(request.headers["content-type"] ?? "")
 
 const undecodable = (raw: string): boolean => {
   try {
@@ -87,7 +95,9 @@ const checkEncoding = (url: string, params: Readonly<Record<string, string | und
     const equals = pair.indexOf("=")
     const [key, value] = equals === -1 ? [pair, ""] : [pair.slice(0, equals), pair.slice(equals + 1)]
     if (undecodable(key.replaceAll("+", " "))) return badEncoding("query", undefined)
-    if (undecodable(value.replaceAll("+", " "))) return badEncoding("query", decodeURIComponent(key.replaceAll("+", " ")))
+    if (undecodable(value.replaceAll("+", " "))) {
+      return badEncoding("query", decodeURIComponent(key.replaceAll("+", " ")))
+    }
   }
   return undefined
 }
@@ -117,7 +127,9 @@ const checkStrings = (request: HttpServerRequest.HttpServerRequest) =>
     if (at !== undefined) return yield* unstorable("body", at)
   })
 
-export const layerRequestValidation = (options?: { readonly maxBodyBytes?: number }): Layer.Layer<RequestValidation> => {
+export const layerRequestValidation = (
+  options?: { readonly maxBodyBytes?: number }
+): Layer.Layer<RequestValidation> => {
   const maxBytes = options?.maxBodyBytes ?? defaultMaxBodyBytes
   const limit = ByteSize.bytes(maxBytes)
   return Layer.succeed(RequestValidation, (httpEffect) =>
@@ -141,9 +153,14 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
             return Effect.andThen(Effect.logWarning("database unavailable", cause), Effect.fail(databaseDown()))
           }
           // what becomes a 500 is a bug: logged with its cause here, where the cause is still at hand
-          if (Cause.hasDies(cause) || cause.reasons.some((r) => Cause.isFailReason(r) && HttpApiError.HttpApiSchemaError.is(r.error))) {
+          if (
+            Cause.hasDies(cause) ||
+            cause.reasons.some((r) => Cause.isFailReason(r) && HttpApiError.HttpApiSchemaError.is(r.error))
+          ) {
             return Effect.andThen(
-              Effect.logError("request failed: a bug", cause).pipe(Effect.annotateLogs({ method: request.method, url: request.url })),
+              Effect.logError("request failed: a bug", cause).pipe(
+                Effect.annotateLogs({ method: request.method, url: request.url })
+              ),
               Effect.failCause(cause as Cause.Cause<unhandled | BadRequest>)
             )
           }
@@ -155,7 +172,8 @@ export const layerRequestValidation = (options?: { readonly maxBodyBytes?: numbe
             ? Effect.fail(new UnsupportedMediaType({
               message: `unsupported Content-Type ${request.headers["content-type"] ?? "(none)"}; send application/json`
             }))
-            : Effect.succeed(response))
+            : Effect.succeed(response)
+        )
       )
     }))
 }
@@ -165,7 +183,8 @@ const retryAfterHeader = (error: unknown) =>
   typeof error === "object" && error !== null && "retryAfterSeconds" in error &&
     typeof error.retryAfterSeconds === "number"
     ? HttpEffect.appendPreResponseHandler((_request, response) =>
-      Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(error.retryAfterSeconds))))
+      Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(error.retryAfterSeconds)))
+    )
     : Effect.void
 
 /** RequestValidation with the default body limit. */
@@ -227,5 +246,6 @@ export const orUnavailable = <A, E, R>(
     Effect.catchCause((cause): Effect.Effect<never, Exclude<E, Infrastructure> | ServiceUnavailable> =>
       outageIn(cause)
         ? Effect.andThen(Effect.logWarning("database unavailable", cause), Effect.fail(databaseDown()))
-        : Effect.failCause(cause))
+        : Effect.failCause(cause)
+    )
   )

@@ -30,7 +30,9 @@ const issueAndVerify = Effect.gen(function*() {
   return { issued, verifier, who, sessionId }
 })
 
-for (const [name, cache] of [["in-process store", layerMemory], ["Redis", layerRedis("redis://127.0.0.1:6379")]] as const) {
+for (
+  const [name, cache] of [["in-process store", layerMemory], ["Redis", layerRedis("redis://127.0.0.1:6379")]] as const
+) {
   layer(tokens(cache), { excludeTestServices: true })(`tokens over the ${name}`, (it) => {
     it.effect("an issued token verifies to its user, session and expiry", () =>
       Effect.gen(function*() {

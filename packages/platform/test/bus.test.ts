@@ -61,8 +61,15 @@ const routingSuite = (name: string, bus: Layer.Layer<EventBus>) =>
     it.effect("routes by binding key: subscription.*, #, invoice.paid, #.paid, *.*", () =>
       Effect.gen(function*() {
         const p = `test.${run}.${name.replace(/\W/g, "")}` // a private corner of the shared exchange
-        const keys = ["subscription.created", "subscription.renewed.late", "subscription", "invoice.paid",
-          "invoice.paid.extra", "invoice.created", ""] // "" = the prefix alone
+        const keys = [
+          "subscription.created",
+          "subscription.renewed.late",
+          "subscription",
+          "invoice.paid",
+          "invoice.paid.extra",
+          "invoice.created",
+          ""
+        ] // "" = the prefix alone
         const expected: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
           ["subscription.*", ["subscription.created"]],
           ["#", keys],
@@ -110,23 +117,31 @@ const rawConsumer = (bindingKey: string) =>
   })
 
 layer(layerAmqp(amqpUrl, exchange), { excludeTestServices: true })("RabbitMQ publishing", (it) => {
-  it.effect("delivers confirmed messages: persistent, JSON, messageId = event id, type = routing key, in order", () =>
-    Effect.gen(function*() {
-      const inbox = yield* rawConsumer(`test.${run}.raw.*`)
-      const bus = yield* EventBus
-      const ids = [randomUUID(), randomUUID(), randomUUID()]
-      yield* bus.publish(ids.map((id, i) => message(`test.${run}.raw.event${i}`, id, { n: i })))
-      for (const [i, id] of ids.entries()) {
-        const m = yield* Queue.take(inbox)
-        assert.strictEqual(m.properties.messageId, id)
-        assert.strictEqual(m.properties.deliveryMode, 2)
-        assert.strictEqual(m.properties.contentType, "application/json")
-        assert.strictEqual(m.properties.type, `test.${run}.raw.event${i}`)
-        assert.strictEqual(m.fields.routingKey, `test.${run}.raw.event${i}`)
-        assert.deepStrictEqual(JSON.parse(m.content.toString("utf8")), { id, type: `test.${run}.raw.event${i}`, data: { n: i } })
-      }
-      yield* bus.publish([]) // nothing to confirm
-    }), 15_000)
+  it.effect(
+    "delivers confirmed messages: persistent, JSON, messageId = event id, type = routing key, in order",
+    () =>
+      Effect.gen(function*() {
+        const inbox = yield* rawConsumer(`test.${run}.raw.*`)
+        const bus = yield* EventBus
+        const ids = [randomUUID(), randomUUID(), randomUUID()]
+        yield* bus.publish(ids.map((id, i) => message(`test.${run}.raw.event${i}`, id, { n: i })))
+        for (const [i, id] of ids.entries()) {
+          const m = yield* Queue.take(inbox)
+          assert.strictEqual(m.properties.messageId, id)
+          assert.strictEqual(m.properties.deliveryMode, 2)
+          assert.strictEqual(m.properties.contentType, "application/json")
+          assert.strictEqual(m.properties.type, `test.${run}.raw.event${i}`)
+          assert.strictEqual(m.fields.routingKey, `test.${run}.raw.event${i}`)
+          assert.deepStrictEqual(JSON.parse(m.content.toString("utf8")), {
+            id,
+            type: `test.${run}.raw.event${i}`,
+            data: { n: i }
+          })
+        }
+        yield* bus.publish([]) // nothing to confirm
+      }),
+    15_000
+  )
 
   it.effect("subscribe: deliveries carry the message's properties", () =>
     Effect.gen(function*() {
@@ -149,8 +164,10 @@ layer(layerAmqp(amqpUrl, exchange), { excludeTestServices: true })("RabbitMQ pub
     Effect.gen(function*() {
       const bus = yield* EventBus
       const inbox = yield* Queue.unbounded<string>()
-      yield* bus.subscribe([`test.${run}.poison.*`], (d) =>
-        d.messageId === "poison" ? Effect.fail("cannot handle") : Queue.offer(inbox, d.messageId))
+      yield* bus.subscribe(
+        [`test.${run}.poison.*`],
+        (d) => d.messageId === "poison" ? Effect.fail("cannot handle") : Queue.offer(inbox, d.messageId)
+      )
       yield* bus.publish([message(`test.${run}.poison.a`, "poison"), message(`test.${run}.poison.b`, "fine")])
       assert.strictEqual(yield* Queue.take(inbox), "fine")
     }), 15_000)
@@ -169,35 +186,39 @@ describe("RabbitMQ unreachable", () => {
       assert.strictEqual((yield* Effect.flip(bus.ping))._tag, "BusError")
     }).pipe(Effect.provide(layerAmqp("amqp://guest:guest@127.0.0.1:1", exchange))), 10_000)
 
-  it.live("started while the broker is down, then publishing and subscriptions recover after an outage", () =>
-    Effect.gen(function*() {
-      const proxy = yield* tcpProxy(5672)
-      const port = yield* proxy.start(0)
-      yield* proxy.cut
-      const context = yield* Layer.build(layerAmqp(`amqp://guest:guest@127.0.0.1:${port}`, exchange))
-      const bus = Context.get(context, EventBus)
-      const direct = Context.get(yield* Layer.build(layerAmqp(amqpUrl, exchange)), EventBus)
-      const key = `test.${run}.outage.event`
-      assert.strictEqual((yield* Effect.flip(bus.publish([message(key, "down")])))._tag, "BusError")
+  it.live(
+    "started while the broker is down, then publishing and subscriptions recover after an outage",
+    () =>
+      Effect.gen(function*() {
+        const proxy = yield* tcpProxy(5672)
+        const port = yield* proxy.start(0)
+        yield* proxy.cut
+        const context = yield* Layer.build(layerAmqp(`amqp://guest:guest@127.0.0.1:${port}`, exchange))
+        const bus = Context.get(context, EventBus)
+        const direct = Context.get(yield* Layer.build(layerAmqp(amqpUrl, exchange)), EventBus)
+        const key = `test.${run}.outage.event`
+        assert.strictEqual((yield* Effect.flip(bus.publish([message(key, "down")])))._tag, "BusError")
 
-      yield* proxy.start(port)
-      yield* eventually(bus.publish([message(key, "up")]))
-      const inbox = yield* Queue.unbounded<string>()
-      yield* bus.subscribe([key], (d) => Queue.offer(inbox, d.messageId)) // through the proxy
-      yield* direct.publish([message(key, "before-outage")])
-      assert.strictEqual(yield* Queue.take(inbox), "before-outage")
+        yield* proxy.start(port)
+        yield* eventually(bus.publish([message(key, "up")]))
+        const inbox = yield* Queue.unbounded<string>()
+        yield* bus.subscribe([key], (d) => Queue.offer(inbox, d.messageId)) // through the proxy
+        yield* direct.publish([message(key, "before-outage")])
+        assert.strictEqual(yield* Queue.take(inbox), "before-outage")
 
-      yield* proxy.cut
-      yield* proxy.start(port)
-      yield* eventually(bus.publish([message(key, "after-outage")])) // a fresh connection for the publisher
-      // the subscription reconnects in the background with a new private queue: publish until it hears one
-      const heard = yield* Effect.forkChild(
-        Queue.take(inbox).pipe(Effect.repeat({ until: (id) => id === "after-reconnect" }))
-      )
-      const publisher = yield* Effect.forkChild(
-        direct.publish([message(key, "after-reconnect")]).pipe(Effect.repeat(Schedule.spaced("200 millis")))
-      )
-      assert.strictEqual(yield* Fiber.join(heard), "after-reconnect")
-      yield* Fiber.interrupt(publisher)
-    }), 30_000)
+        yield* proxy.cut
+        yield* proxy.start(port)
+        yield* eventually(bus.publish([message(key, "after-outage")])) // a fresh connection for the publisher
+        // the subscription reconnects in the background with a new private queue: publish until it hears one
+        const heard = yield* Effect.forkChild(
+          Queue.take(inbox).pipe(Effect.repeat({ until: (id) => id === "after-reconnect" }))
+        )
+        const publisher = yield* Effect.forkChild(
+          direct.publish([message(key, "after-reconnect")]).pipe(Effect.repeat(Schedule.spaced("200 millis")))
+        )
+        assert.strictEqual(yield* Fiber.join(heard), "after-reconnect")
+        yield* Fiber.interrupt(publisher)
+      }),
+    30_000
+  )
 })

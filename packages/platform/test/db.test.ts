@@ -19,16 +19,14 @@ const runLayer = <E>(layer: Layer.Layer<never, E, SqlClient.SqlClient | PgClient
   Effect.scoped(Layer.build(layer))
 
 const history = (schema: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ readonly migrationId: number; readonly name: string }>`
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly migrationId: number; readonly name: string }>`
       SELECT migration_id, name FROM ${sql(migrationsTable(schema))} ORDER BY migration_id`)
 
 const tablesIn = (schema: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ readonly tableName: string }>`
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly tableName: string }>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`).pipe(
-      Effect.map((rows) => rows.map((r) => r.tableName))
-    )
+    Effect.map((rows) => rows.map((r) => r.tableName))
+  )
 
 describe("migrations on real Postgres", () => {
   it.effect("create the tables in their schema; a second run applies nothing", () =>
@@ -71,13 +69,18 @@ describe("migrations on real Postgres", () => {
 
   it.effect("each schema keeps its own history", () =>
     Effect.gen(function*() {
-      yield* runLayer(Layer.mergeAll(migrations("catalog", catalogMigrations), migrations("billing", billingMigrations)))
+      yield* runLayer(
+        Layer.mergeAll(migrations("catalog", catalogMigrations), migrations("billing", billingMigrations))
+      )
       assert.deepStrictEqual((yield* history("catalog")).map((r) => r.name), ["films", "products"])
       assert.deepStrictEqual((yield* history("billing")).map((r) => r.name), ["outbox"])
       assert.deepStrictEqual(yield* tablesIn("billing"), ["kassa_migrations", "outbox"])
 
       // a new billing migration does not disturb catalog's history
-      const more: Migrations = { ...billingMigrations, "0002_inbox": ddl(`CREATE TABLE billing.inbox (id TEXT PRIMARY KEY)`) }
+      const more: Migrations = {
+        ...billingMigrations,
+        "0002_inbox": ddl(`CREATE TABLE billing.inbox (id TEXT PRIMARY KEY)`)
+      }
       assert.deepStrictEqual(yield* migrate("billing", more), [[2, "inbox"]])
       assert.strictEqual((yield* history("catalog")).length, 2)
       assert.strictEqual((yield* history("billing")).length, 2)
@@ -118,7 +121,9 @@ describe("DatabaseLive", () => {
 })
 
 describe("embedded PGlite", () => {
-  const Embedded = DatabaseLive.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ PGLITE_DATA_DIR: "memory" }))))
+  const Embedded = DatabaseLive.pipe(
+    Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ PGLITE_DATA_DIR: "memory" })))
+  )
 
   it.effect("runs the same migrations, round-trips rows and rolls back transactions", () =>
     Effect.gen(function*() {

@@ -111,32 +111,52 @@ const cacheSuite = (name: string, store: Layer.Layer<Cache>, h: Harness) =>
     test("ping", (cache) => cache.ping)
   })
 
-cacheSuite("in-memory store", layerMemory, { test: it.effect, advance: (ms) => TestClock.adjust(ms), live: TestClock.withLive })
-cacheSuite("Redis", layerRedis(redisUrl), { test: it.live, advance: (ms) => Effect.sleep(ms), live: (effect) => effect })
+cacheSuite("in-memory store", layerMemory, {
+  test: it.effect,
+  advance: (ms) => TestClock.adjust(ms),
+  live: TestClock.withLive
+})
+cacheSuite("Redis", layerRedis(redisUrl), {
+  test: it.live,
+  advance: (ms) => Effect.sleep(ms),
+  live: (effect) => effect
+})
 
 describe("Redis key prefix", () => {
-  it.live("caches under different prefixes share no key and no channel; one prefix is one namespace", () =>
-    Effect.gen(function*() {
-      const cacheWith = (keyPrefix: string) =>
-        Layer.build(layerRedis(redisUrl, { keyPrefix })).pipe(Effect.map((context) => Context.get(context, Cache)))
-      const [a, alsoA, b] = [yield* cacheWith(`${run}:a:`), yield* cacheWith(`${run}:a:`), yield* cacheWith(`${run}:b:`)]
-      yield* a.set("k", "from a", "1 minute")
-      assert.deepStrictEqual(yield* alsoA.get("k"), Option.some("from a"))
-      assert.deepStrictEqual(yield* b.getMany(["k"]), [Option.none()])
-      assert.strictEqual(yield* b.incrWithTtl("k", "1 minute"), 1)
-      assert.deepStrictEqual(yield* a.get("k"), Option.some("from a"))
-      assert.strictEqual(yield* b.del("k"), 1)
-      assert.deepStrictEqual(yield* a.get("k"), Option.some("from a"))
+  it.live(
+    "caches under different prefixes share no key and no channel; one prefix is one namespace",
+    () =>
+      Effect.gen(function*() {
+        const cacheWith = (keyPrefix: string) =>
+          Layer.build(layerRedis(redisUrl, { keyPrefix })).pipe(Effect.map((context) => Context.get(context, Cache)))
+        const [a, alsoA, b] = [
+          yield* cacheWith(`${run}:a:`),
+          yield* cacheWith(`${run}:a:`),
+          yield* cacheWith(`${run}:b:`)
+        ]
+        yield* a.set("k", "from a", "1 minute")
+        assert.deepStrictEqual(yield* alsoA.get("k"), Option.some("from a"))
+        assert.deepStrictEqual(yield* b.getMany(["k"]), [Option.none()])
+        assert.strictEqual(yield* b.incrWithTtl("k", "1 minute"), 1)
+        assert.deepStrictEqual(yield* a.get("k"), Option.some("from a"))
+        assert.strictEqual(yield* b.del("k"), 1)
+        assert.deepStrictEqual(yield* a.get("k"), Option.some("from a"))
 
-      const seenByB = yield* b.subscribe("c").pipe(Stream.take(1), Stream.runCollect, Effect.forkScoped)
-      const seenByA = yield* alsoA.subscribe("c").pipe(Stream.take(1), Stream.runCollect, Effect.forkScoped)
-      // publishes until A's subscriber has it (a subscription registers asynchronously); B's must still be waiting
-      yield* a.publish("c", "to a").pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: () => seenByA.pollUnsafe() !== undefined }))
-      assert.deepStrictEqual(yield* Fiber.join(seenByA), ["to a"])
-      assert.isUndefined(seenByB.pollUnsafe())
-      yield* b.publish("c", "to b").pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: () => seenByB.pollUnsafe() !== undefined }))
-      assert.deepStrictEqual(yield* Fiber.join(seenByB), ["to b"])
-    }), 10_000)
+        const seenByB = yield* b.subscribe("c").pipe(Stream.take(1), Stream.runCollect, Effect.forkScoped)
+        const seenByA = yield* alsoA.subscribe("c").pipe(Stream.take(1), Stream.runCollect, Effect.forkScoped)
+        // publishes until A's subscriber has it (a subscription registers asynchronously); B's must still be waiting
+        yield* a.publish("c", "to a").pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: () => seenByA.pollUnsafe() !== undefined })
+        )
+        assert.deepStrictEqual(yield* Fiber.join(seenByA), ["to a"])
+        assert.isUndefined(seenByB.pollUnsafe())
+        yield* b.publish("c", "to b").pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: () => seenByB.pollUnsafe() !== undefined })
+        )
+        assert.deepStrictEqual(yield* Fiber.join(seenByB), ["to b"])
+      }),
+    10_000
+  )
 })
 
 describe("in-memory store bounds", () => {
@@ -159,7 +179,13 @@ describe("Redis unreachable", () => {
   it.live("the layer builds and commands fail with CacheError", () =>
     Effect.gen(function*() {
       const cache = yield* Cache
-      for (const command of [cache.get("k"), cache.getMany(["k", "l"]), cache.set("k", "v", "1 second"), cache.incrWithTtl("k", "1 second"), cache.ping]) {
+      for (const command of [
+        cache.get("k"),
+        cache.getMany(["k", "l"]),
+        cache.set("k", "v", "1 second"),
+        cache.incrWithTtl("k", "1 second"),
+        cache.ping
+      ]) {
         const error = yield* Effect.flip(command)
         assert.strictEqual(error._tag, "CacheError")
       }
@@ -167,39 +193,47 @@ describe("Redis unreachable", () => {
       assert.strictEqual(subscription._tag, "CacheError")
     }).pipe(Effect.provide(layerRedis("redis://127.0.0.1:1", { commandTimeout: "500 millis" }))), 5_000)
 
-  it.live("a server that accepts but never answers: the layer builds and get fails with CacheError", () =>
-    Effect.gen(function*() {
-      const silent = createServer(() => {})
-      const port = yield* Effect.callback<number>((resume) => {
-        silent.listen(0, "127.0.0.1", () => resume(Effect.succeed((silent.address() as AddressInfo).port)))
-      })
-      yield* Effect.addFinalizer(() => Effect.sync(() => silent.close()))
-      const error = yield* Cache.use((cache) => Effect.flip(cache.get("k"))).pipe(
-        Effect.provide(layerRedis(`redis://127.0.0.1:${port}`, { commandTimeout: "300 millis" }))
-      )
-      assert.strictEqual(error._tag, "CacheError")
-    }), 10_000)
+  it.live(
+    "a server that accepts but never answers: the layer builds and get fails with CacheError",
+    () =>
+      Effect.gen(function*() {
+        const silent = createServer(() => {})
+        const port = yield* Effect.callback<number>((resume) => {
+          silent.listen(0, "127.0.0.1", () => resume(Effect.succeed((silent.address() as AddressInfo).port)))
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => silent.close()))
+        const error = yield* Cache.use((cache) => Effect.flip(cache.get("k"))).pipe(
+          Effect.provide(layerRedis(`redis://127.0.0.1:${port}`, { commandTimeout: "300 millis" }))
+        )
+        assert.strictEqual(error._tag, "CacheError")
+      }),
+    10_000
+  )
 
-  it.live("started while Redis is down, it serves once Redis is reachable; an outage fails commands until it ends", () =>
-    Effect.gen(function*() {
-      const proxy = yield* tcpProxy(6379)
-      const port = yield* proxy.start(0)
-      yield* proxy.cut // Redis "down" before the cache starts
-      const cache = yield* Layer.build(layerRedis(`redis://127.0.0.1:${port}`)).pipe(
-        Effect.map((context) => Context.get(context, Cache))
-      )
-      const k = `kv-test:${run}:outage`
-      assert.strictEqual((yield* Effect.flip(cache.get(k)))._tag, "CacheError")
+  it.live(
+    "started while Redis is down, it serves once Redis is reachable; an outage fails commands until it ends",
+    () =>
+      Effect.gen(function*() {
+        const proxy = yield* tcpProxy(6379)
+        const port = yield* proxy.start(0)
+        yield* proxy.cut // Redis "down" before the cache starts
+        const cache = yield* Layer.build(layerRedis(`redis://127.0.0.1:${port}`)).pipe(
+          Effect.map((context) => Context.get(context, Cache))
+        )
+        const k = `kv-test:${run}:outage`
+        assert.strictEqual((yield* Effect.flip(cache.get(k)))._tag, "CacheError")
 
-      yield* proxy.start(port)
-      yield* eventually(cache.set(k, "up", "1 minute"))
-      assert.deepStrictEqual(yield* cache.get(k), Option.some("up"))
+        yield* proxy.start(port)
+        yield* eventually(cache.set(k, "up", "1 minute"))
+        assert.deepStrictEqual(yield* cache.get(k), Option.some("up"))
 
-      yield* proxy.cut
-      assert.strictEqual((yield* eventually(Effect.flip(cache.get(k))))._tag, "CacheError")
+        yield* proxy.cut
+        assert.strictEqual((yield* eventually(Effect.flip(cache.get(k))))._tag, "CacheError")
 
-      yield* proxy.start(port)
-      assert.deepStrictEqual(yield* eventually(cache.get(k)), Option.some("up"))
-      yield* cache.del(k)
-    }), 20_000)
+        yield* proxy.start(port)
+        assert.deepStrictEqual(yield* eventually(cache.get(k)), Option.some("up"))
+        yield* cache.del(k)
+      }),
+    20_000
+  )
 })

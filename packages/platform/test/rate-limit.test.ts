@@ -9,8 +9,10 @@ import { TestClock } from "effect/testing"
 layer(testRedis(), { excludeTestServices: true, timeout: 30_000 })("rate limit", (it) => {
   it.effect("two replicas at 3 a second: three calls pass at once between them, the others the next second", () =>
     Effect.gen(function*() {
-      const replicas = yield* Effect.forEach([1, 2], () =>
-        Effect.map(Layer.build(Layer.fresh(RateLimit.layer)), (context) => Context.get(context, RateLimit)))
+      const replicas = yield* Effect.forEach(
+        [1, 2],
+        () => Effect.map(Layer.build(Layer.fresh(RateLimit.layer)), (context) => Context.get(context, RateLimit))
+      )
       const key = `test-${Math.random().toString(36).slice(2)}`
       const now = yield* Clock.currentTimeMillis
       yield* Effect.gen(function*() {

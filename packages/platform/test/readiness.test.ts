@@ -10,7 +10,10 @@ layer(Readiness.layer.pipe(Layer.provideMerge(TestPlatform)), { excludeTestServi
     Effect.gen(function*() {
       const readiness = yield* Readiness
       const starting = yield* readiness.check
-      assert.deepStrictEqual([starting.status, starting.startup, starting.checks.db.status], ["not_ready", "starting", "up"])
+      assert.deepStrictEqual(
+        [starting.status, starting.startup, starting.checks.db.status],
+        ["not_ready", "starting", "up"]
+      )
       yield* readiness.started
       const started = yield* readiness.check
       assert.deepStrictEqual([started.status, started.startup], ["ready", "done"])

@@ -16,25 +16,33 @@ const oldSecret = secret()
 const newSecret = secret()
 
 /** An issuer and a verifier configured with `env`, in a scope of their own (one app at one point of the rotation). */
-const withTokens = <A, E>(env: Record<string, string>, f: (tokens: {
-  readonly issuer: AccessTokenIssuer["Service"]
-  readonly verifier: TokenVerifier["Service"]
-}) => Effect.Effect<A, E>) =>
+const withTokens = <A, E>(
+  env: Record<string, string>,
+  f: (tokens: {
+    readonly issuer: AccessTokenIssuer["Service"]
+    readonly verifier: TokenVerifier["Service"]
+  }) => Effect.Effect<A, E>
+) =>
   Effect.gen(function*() {
     const issuer = yield* AccessTokenIssuer
     const verifier = yield* TokenVerifier
     return yield* f({ issuer, verifier })
   }).pipe(
-    Effect.provide(Layer.mergeAll(TokenVerifier.layer, AccessTokenIssuer.layer).pipe(
-      Layer.provide(layerMemory),
-      Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
-    ))
+    Effect.provide(
+      Layer.mergeAll(TokenVerifier.layer, AccessTokenIssuer.layer).pipe(
+        Layer.provide(layerMemory),
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
+      )
+    )
   )
 
 const issue = (env: Record<string, string>) =>
   withTokens(env, ({ issuer }) =>
     Effect.map(
-      issuer.issue({ id: UserId.make(`usr_${randomUUID()}`), email: "someone@example.com", role: "user" }, randomUUID()),
+      issuer.issue(
+        { id: UserId.make(`usr_${randomUUID()}`), email: "someone@example.com", role: "user" },
+        randomUUID()
+      ),
       (issued) => issued.token
     ))
 
@@ -62,7 +70,11 @@ describe("JWT_SECRET rotation", () => {
       const before = yield* issue({ JWT_SECRET: oldSecret })
       const overlap = { JWT_SECRET: newSecret, JWT_SECRET_PREVIOUS: oldSecret }
       const after = yield* issue(overlap)
-      assert.notStrictEqual(decodeProtectedHeader(after).kid, decodeProtectedHeader(before).kid, "signed with the new key")
+      assert.notStrictEqual(
+        decodeProtectedHeader(after).kid,
+        decodeProtectedHeader(before).kid,
+        "signed with the new key"
+      )
       assert.isTrue(Exit.isSuccess(yield* verify(overlap, before)), "old token during the overlap")
       assert.isTrue(Exit.isSuccess(yield* verify(overlap, after)), "new token during the overlap")
       // the first step of a rollout: verifiers learn the new key before the issuer signs with it
@@ -96,7 +108,8 @@ describe("JWT_SECRET rotation", () => {
           .setAudience("kassa")
           .setIssuedAt()
           .setExpirationTime("5 minutes")
-          .sign(Buffer.from(oldSecret, "utf8")))
+          .sign(Buffer.from(oldSecret, "utf8"))
+      )
       assert.isTrue(Exit.isSuccess(yield* verify({ JWT_SECRET: newSecret, JWT_SECRET_PREVIOUS: oldSecret }, legacy)))
       assert.include(failureMessage(yield* verify({ JWT_SECRET: newSecret }, legacy)), "signature is invalid")
     }))
@@ -112,11 +125,17 @@ describe("JWT_SECRET rotation", () => {
 
 describe("SERVICE_TOKEN rotation", () => {
   const serviceToken = (env: Record<string, string>) =>
-    Effect.provide(Effect.service(ServiceToken), ServiceToken.layer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))))
+    Effect.provide(
+      Effect.service(ServiceToken),
+      ServiceToken.layer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
+    )
 
   it.effect("SERVICE_TOKEN_PREVIOUS is accepted beside SERVICE_TOKEN; only SERVICE_TOKEN is presented", () =>
     Effect.gen(function*() {
-      const token = yield* serviceToken({ SERVICE_TOKEN: "token-new-0123456789", SERVICE_TOKEN_PREVIOUS: "token-old-0123456789" })
+      const token = yield* serviceToken({
+        SERVICE_TOKEN: "token-new-0123456789",
+        SERVICE_TOKEN_PREVIOUS: "token-old-0123456789"
+      })
       assert.strictEqual(Redacted.value(token.token), "token-new-0123456789")
       assert.isTrue(token.matches("token-new-0123456789"))
       assert.isTrue(token.matches("token-old-0123456789"))

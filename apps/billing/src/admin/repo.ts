@@ -7,7 +7,13 @@ import { Context, DateTime, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InvoicesRepo } from "../ledger/invoices.ts"
 import { PaymentsRepo } from "../ledger/payments.ts"
-import { cursorOf, type InvoiceWithLines, type PaymentRow, type RepoError, type SubscriptionRow } from "../ledger/rows.ts"
+import {
+  cursorOf,
+  type InvoiceWithLines,
+  type PaymentRow,
+  type RepoError,
+  type SubscriptionRow
+} from "../ledger/rows.ts"
 import { SubscriptionsRepo } from "../ledger/subscriptions.ts"
 
 export interface AdminFilters {
@@ -43,88 +49,125 @@ export class AdminRepo extends Context.Service<AdminRepo, {
   /** What the action came to (its outcome, the ids it made); returns the entry as it now is. */
   updateAuditDetails(id: string, details: Record<string, unknown>): Effect.Effect<AuditEntry, RepoError>
 }>()("billing/AdminRepo") {
-  static readonly layer = Layer.effect(AdminRepo, Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const subscriptionsRepo = yield* SubscriptionsRepo
-    const invoicesRepo = yield* InvoicesRepo
-    const paymentsRepo = yield* PaymentsRepo
-    const decodeAudit = Schema.decodeUnknownEffect(Schema.Array(AuditRow))
-    const toEntry = (row: typeof AuditRow.Type): AuditEntry => ({
-      id: row.id,
-      actorId: row.actorId,
-      action: row.action,
-      objectType: row.objectType,
-      objectId: row.objectId,
-      reason: row.reason,
-      details: row.details,
-      at: DateTime.fromDateUnsafe(row.createdAt)
-    })
+  static readonly layer = Layer.effect(
+    AdminRepo,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const subscriptionsRepo = yield* SubscriptionsRepo
+      const invoicesRepo = yield* InvoicesRepo
+      const paymentsRepo = yield* PaymentsRepo
+      const decodeAudit = Schema.decodeUnknownEffect(Schema.Array(AuditRow))
+      const toEntry = (row: typeof AuditRow.Type): AuditEntry => ({
+        id: row.id,
+        actorId: row.actorId,
+        action: row.action,
+        objectType: row.objectType,
+        objectId: row.objectId,
+        reason: row.reason,
+        details: row.details,
+        at: DateTime.fromDateUnsafe(row.createdAt)
+      })
 
-    type Fragment = ReturnType<typeof sql.and>
-    const where = (alias: string, filters: AdminFilters, page: PageRequest, product: Fragment): Fragment => {
-      const column = (name: string) => sql(`${alias}.${name}`)
-      const clauses: Array<Fragment> = []
-      if (filters.userId !== undefined) clauses.push(sql.and([sql`${column("user_id")} = ${filters.userId}`]))
-      if (filters.status !== undefined) clauses.push(sql.and([sql`${column("status")} = ${filters.status}`]))
-      if (filters.from !== undefined) clauses.push(sql.and([sql`${column("created_at")} >= ${DateTime.toDateUtc(filters.from)}`]))
-      if (filters.to !== undefined) clauses.push(sql.and([sql`${column("created_at")} < ${DateTime.toDateUtc(filters.to)}`]))
-      if (filters.productId !== undefined) clauses.push(product)
-      if (page.cursor !== undefined) {
-        clauses.push(sql.and([
-          sql`(${column("created_at")}, ${column("id")}) < (${new Date(Number(page.cursor.key))}, ${page.cursor.id})`
-        ]))
+      type Fragment = ReturnType<typeof sql.and>
+      const where = (alias: string, filters: AdminFilters, page: PageRequest, product: Fragment): Fragment => {
+        const column = (name: string) => sql(`${alias}.${name}`)
+        const clauses: Array<Fragment> = []
+        if (filters.userId !== undefined) clauses.push(sql.and([sql`${column("user_id")} = ${filters.userId}`]))
+        if (filters.status !== undefined) clauses.push(sql.and([sql`${column("status")} = ${filters.status}`]))
+        if (filters.from !== undefined) {
+          clauses.push(sql.and([sql`${column("created_at")} >= ${DateTime.toDateUtc(filters.from)}`]))
+        }
+        if (filters.to !== undefined) {
+          clauses.push(sql.and([sql`${column("created_at")} < ${DateTime.toDateUtc(filters.to)}`]))
+        }
+        if (filters.productId !== undefined) clauses.push(product)
+        if (page.cursor !== undefined) {
+          clauses.push(sql.and([
+            sql`(${column("created_at")}, ${column("id")}) < (${new Date(Number(page.cursor.key))}, ${page.cursor.id})`
+          ]))
+        }
+        return sql.and(clauses)
       }
-      return sql.and(clauses)
-    }
 
-    const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((row) => row.id)
+      const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((row) => row.id)
 
-    return AdminRepo.of({
-      subscriptions: (filters, page) =>
-        sql<{ readonly id: string }>`SELECT s.id FROM billing.subscriptions s
+      return AdminRepo.of({
+        subscriptions: (filters, page) =>
+          sql<{ readonly id: string }>`SELECT s.id FROM billing.subscriptions s
           WHERE ${where("s", filters, page, sql.and([sql`s.product_id = ${filters.productId ?? ""}`]))}
-            ${filters.parked === undefined ? sql`` : filters.parked === "true" ? sql`AND s.parked_at IS NOT NULL` : sql`AND s.parked_at IS NULL`}
+            ${
+              filters.parked === undefined
+                ? sql``
+                : filters.parked === "true"
+                ? sql`AND s.parked_at IS NOT NULL`
+                : sql`AND s.parked_at IS NULL`
+            }
           ORDER BY s.created_at DESC, s.id DESC LIMIT ${page.limit + 1}`.pipe(
-          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => subscriptionsRepo.findSubscription(id as never))),
-          Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
-          Effect.map((rows) => toPage(rows, page.limit, cursorOf))
-        ),
-      invoices: (filters, page) =>
-        sql<{ readonly id: string }>`SELECT i.id FROM billing.invoices i
-          WHERE ${where("i", filters, page, sql.and([sql`i.subscription_id IN (SELECT id FROM billing.subscriptions WHERE product_id = ${filters.productId ?? ""})`]))}
+            Effect.flatMap((rows) =>
+              Effect.forEach(ids(rows), (id) => subscriptionsRepo.findSubscription(id as never))
+            ),
+            Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
+            Effect.map((rows) => toPage(rows, page.limit, cursorOf))
+          ),
+        invoices: (filters, page) =>
+          sql<{ readonly id: string }>`SELECT i.id FROM billing.invoices i
+          WHERE ${
+            where(
+              "i",
+              filters,
+              page,
+              sql.and([
+                sql`i.subscription_id IN (SELECT id FROM billing.subscriptions WHERE product_id = ${
+                  filters.productId ?? ""
+                })`
+              ])
+            )
+          }
           ORDER BY i.created_at DESC, i.id DESC LIMIT ${page.limit + 1}`.pipe(
-          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => invoicesRepo.findInvoice(id as never))),
-          Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
-          Effect.map((rows) => toPage(rows, page.limit, ({ row }) => cursorOf(row)))
-        ),
-      payments: (filters, page) =>
-        sql<{ readonly id: string }>`SELECT p.id FROM billing.payments p
-          WHERE ${where("p", filters, page, sql.and([sql`p.invoice_id IN (SELECT i.id FROM billing.invoices i
-            JOIN billing.subscriptions s ON s.id = i.subscription_id WHERE s.product_id = ${filters.productId ?? ""})`]))}
+            Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => invoicesRepo.findInvoice(id as never))),
+            Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
+            Effect.map((rows) => toPage(rows, page.limit, ({ row }) => cursorOf(row)))
+          ),
+        payments: (filters, page) =>
+          sql<{ readonly id: string }>`SELECT p.id FROM billing.payments p
+          WHERE ${
+            where(
+              "p",
+              filters,
+              page,
+              sql.and([sql`p.invoice_id IN (SELECT i.id FROM billing.invoices i
+            JOIN billing.subscriptions s ON s.id = i.subscription_id WHERE s.product_id = ${filters.productId ?? ""})`])
+            )
+          }
           ORDER BY p.created_at DESC, p.id DESC LIMIT ${page.limit + 1}`.pipe(
-          Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => paymentsRepo.findPayment(id as never))),
-          Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
-          Effect.map((rows) => toPage(rows, page.limit, cursorOf))
-        ),
-      auditOf: (objectIds) =>
-        objectIds.length === 0
-          ? Effect.succeed([])
-          : sql`SELECT id, actor_id, action, object_type, object_id, reason, details, created_at
+            Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => paymentsRepo.findPayment(id as never))),
+            Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
+            Effect.map((rows) => toPage(rows, page.limit, cursorOf))
+          ),
+        auditOf: (objectIds) =>
+          objectIds.length === 0
+            ? Effect.succeed([])
+            : sql`SELECT id, actor_id, action, object_type, object_id, reason, details, created_at
               FROM billing.audit_log WHERE object_id IN ${sql.in(objectIds)} ORDER BY created_at, id`.pipe(
               Effect.flatMap(decodeAudit),
               Effect.map((rows) => rows.map(toEntry))
             ),
-      recordAudit: (entry, now) =>
-        sql`INSERT INTO billing.audit_log (id, actor_id, action, object_type, object_id, reason, details, created_at)
+        recordAudit: (entry, now) =>
+          sql`INSERT INTO billing.audit_log (id, actor_id, action, object_type, object_id, reason, details, created_at)
           VALUES (${entry.id}, ${entry.actorId}, ${entry.action}, ${entry.objectType}, ${entry.objectId}, ${entry.reason},
             ${JSON.stringify(entry.details)}::jsonb, ${now})
           ON CONFLICT (id) DO NOTHING`.pipe(Effect.asVoid),
-      updateAuditDetails: (id, details) =>
-        sql`UPDATE billing.audit_log SET details = ${JSON.stringify(details)}::jsonb WHERE id = ${id}
+        updateAuditDetails: (id, details) =>
+          sql`UPDATE billing.audit_log SET details = ${JSON.stringify(details)}::jsonb WHERE id = ${id}
           RETURNING id, actor_id, action, object_type, object_id, reason, details, created_at`.pipe(
-          Effect.flatMap(decodeAudit),
-          Effect.flatMap((rows) => rows[0] === undefined ? Effect.die(new Error(`audit entry ${id} vanished`)) : Effect.succeed(toEntry(rows[0])))
-        )
+            Effect.flatMap(decodeAudit),
+            Effect.flatMap((rows) =>
+              rows[0] === undefined
+                ? Effect.die(new Error(`audit entry ${id} vanished`))
+                : Effect.succeed(toEntry(rows[0]))
+            )
+          )
+      })
     })
-  }))
+  )
 }

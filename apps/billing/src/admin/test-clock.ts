@@ -28,7 +28,9 @@ export const TestClockHttpLive = HttpApiBuilder.group(BillingApi, "testClock", (
             : DateTime.toEpochMillis(payload.setTo!) - DateTime.toEpochMillis(yield* DateTime.now)
           if (by < 0) return yield* new TestClockMoveRefused({ message: "the test clock only moves forward" })
           yield* clock.advance(Duration.millis(by)).pipe(
-            Effect.mapError(() => new ServiceUnavailable({ message: "the cache that keeps the test clock is unavailable" }))
+            Effect.mapError(() =>
+              new ServiceUnavailable({ message: "the cache that keeps the test clock is unavailable" })
+            )
           )
           return yield* state
         }))

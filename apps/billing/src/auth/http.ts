@@ -27,22 +27,27 @@ export const AuthHttpLive = HttpApiBuilder.group(BillingApi, "auth", (handlers) 
     const accounts = yield* Accounts
     const { trustProxy } = yield* AccountsConfig
     return handlers
-      .handle("register", ({ payload, request }) =>
-        accounts.register(payload, clientAddress(request, trustProxy)))
-      .handle("token", ({ payload, request }) =>
-        accounts.login(payload, clientAddress(request, trustProxy)))
+      .handle("register", ({ payload, request }) => accounts.register(payload, clientAddress(request, trustProxy)))
+      .handle("token", ({ payload, request }) => accounts.login(payload, clientAddress(request, trustProxy)))
       .handle("refresh", ({ payload }) => accounts.refresh(payload.refreshToken))
       .handle("logout", ({ payload }) => accounts.logout(payload.refreshToken))
   }))
 
 const meOf = ({ id, email, role }: CurrentUser["Service"]): Me => ({ id, email, role })
 
-export const MeHttpLive = HttpApiBuilder.group(BillingApi, "me", (handlers) =>
-  Effect.map(Effect.service(Accounts), (accounts) =>
-    handlers
-      .handle("get", () => Effect.map(CurrentUser, meOf))
-      .handle("timeZone", () => Effect.flatMap(CurrentUser, (user) => accounts.timeZone(user.id)))
-      .handle("setTimeZone", ({ payload }) => Effect.flatMap(CurrentUser, (user) => accounts.setTimeZone(user.id, payload)))))
+export const MeHttpLive = HttpApiBuilder.group(
+  BillingApi,
+  "me",
+  (handlers) =>
+    Effect.map(Effect.service(Accounts), (accounts) =>
+      handlers
+        .handle("get", () => Effect.map(CurrentUser, meOf))
+        .handle("timeZone", () => Effect.flatMap(CurrentUser, (user) => accounts.timeZone(user.id)))
+        .handle(
+          "setTimeZone",
+          ({ payload }) => Effect.flatMap(CurrentUser, (user) => accounts.setTimeZone(user.id, payload))
+        ))
+)
 
 /**
  * GET /v1/me answered in node:http (serveApi's hotRoutes) for a token the verifier already holds: the HttpApi with

@@ -40,7 +40,10 @@ export const verifyPassword = (password: string, stored: string): Effect.Effect<
   Effect.gen(function*() {
     const [scheme, n, r, p, salt, key] = stored.split("$")
     const options = { N: Number(n), r: Number(r), p: Number(p) }
-    if (scheme !== "scrypt" || salt === undefined || key === undefined || !Object.values(options).every(Number.isSafeInteger)) {
+    if (
+      scheme !== "scrypt" || salt === undefined || key === undefined ||
+      !Object.values(options).every(Number.isSafeInteger)
+    ) {
       return false
     }
     const expected = Buffer.from(key, "base64")
@@ -63,23 +66,31 @@ export class PasswordHasher extends Context.Service<PasswordHasher, {
   readonly pending: Effect.Effect<number>
 }>()("billing/PasswordHasher") {
   static readonly layerWith = (permits: number) =>
-    Layer.effect(PasswordHasher, Effect.gen(function*() {
-      const semaphore = yield* Semaphore.make(permits)
-      let pending = 0
-      const busy = new RateLimited({ message: "too many sign-ins at once; try again in a second", retryAfterSeconds: 1 })
-      // a hash that started runs to its end (scrypt cannot be stopped), so the permit is held until then
-      const bounded = <A>(work: Effect.Effect<A>): Effect.Effect<A, RateLimited> =>
-        Effect.suspend(() => {
-          if (pending >= permits * (queuePerPermit + 1)) return Effect.fail(busy)
-          pending++
-          return semaphore.withPermit(Effect.uninterruptible(work)).pipe(Effect.ensuring(Effect.sync(() => pending--)))
+    Layer.effect(
+      PasswordHasher,
+      Effect.gen(function*() {
+        const semaphore = yield* Semaphore.make(permits)
+        let pending = 0
+        const busy = new RateLimited({
+          message: "too many sign-ins at once; try again in a second",
+          retryAfterSeconds: 1
         })
-      return PasswordHasher.of({
-        hash: (password) => bounded(hashPassword(password)),
-        verify: (password, stored) => bounded(verifyPassword(password, stored)),
-        pending: Effect.sync(() => pending)
+        // a hash that started runs to its end (scrypt cannot be stopped), so the permit is held until then
+        const bounded = <A>(work: Effect.Effect<A>): Effect.Effect<A, RateLimited> =>
+          Effect.suspend(() => {
+            if (pending >= permits * (queuePerPermit + 1)) return Effect.fail(busy)
+            pending++
+            return semaphore.withPermit(Effect.uninterruptible(work)).pipe(
+              Effect.ensuring(Effect.sync(() => pending--))
+            )
+          })
+        return PasswordHasher.of({
+          hash: (password) => bounded(hashPassword(password)),
+          verify: (password, stored) => bounded(verifyPassword(password, stored)),
+          pending: Effect.sync(() => pending)
+        })
       })
-    }))
+    )
 
   /** One permit per core. */
   static readonly layer = PasswordHasher.layerWith(availableParallelism())

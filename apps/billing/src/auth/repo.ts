@@ -75,10 +75,21 @@ export class AuthRepo extends Context.Service<AuthRepo, {
 
       const insertUser = (user: User, now: Date) =>
         sql`INSERT INTO billing.users ${
-          sql.insert({ id: user.id, email: user.email, passwordHash: user.passwordHash, role: user.role, createdAt: now, updatedAt: now })
+          sql.insert({
+            id: user.id,
+            email: user.email,
+            passwordHash: user.passwordHash,
+            role: user.role,
+            createdAt: now,
+            updatedAt: now
+          })
         }`.pipe(
           Effect.asVoid,
-          Effect.catchReason("SqlError", "UniqueViolation", () => Effect.fail(new EmailTaken({ message: "this email is already registered", email: user.email })))
+          Effect.catchReason(
+            "SqlError",
+            "UniqueViolation",
+            () => Effect.fail(new EmailTaken({ message: "this email is already registered", email: user.email }))
+          )
         )
 
       const findUserByEmail = SqlSchema.findOneOption({
@@ -91,10 +102,18 @@ export class AuthRepo extends Context.Service<AuthRepo, {
         SqlSchema.findOne({
           Request: User,
           Result: Schema.Struct({ id: UserId }),
-          execute: (u) =>
-            sql`INSERT INTO billing.users ${
-              sql.insert({ id: u.id, email: u.email, passwordHash: u.passwordHash, role: "admin", createdAt: now, updatedAt: now })
-            }
+          execute: (
+            u
+          ) => sql`INSERT INTO billing.users ${
+            sql.insert({
+              id: u.id,
+              email: u.email,
+              passwordHash: u.passwordHash,
+              role: "admin",
+              createdAt: now,
+              updatedAt: now
+            })
+          }
             ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = 'admin', updated_at = EXCLUDED.updated_at
             RETURNING id`
         })(user).pipe(
@@ -108,8 +127,9 @@ export class AuthRepo extends Context.Service<AuthRepo, {
       const findRefreshToken = SqlSchema.findOneOption({
         Request: Schema.String,
         Result: StoredRefreshToken,
-        execute: (hash) =>
-          sql`SELECT t.id, t.family_id, t.user_id, t.expires_at, t.rotated_at, t.revoked_at, u.email, u.role
+        execute: (
+          hash
+        ) => sql`SELECT t.id, t.family_id, t.user_id, t.expires_at, t.rotated_at, t.revoked_at, u.email, u.role
             FROM billing.refresh_tokens t JOIN billing.users u ON u.id = t.user_id
             WHERE t.token_hash = ${hash}`
       })
@@ -125,8 +145,7 @@ export class AuthRepo extends Context.Service<AuthRepo, {
         SqlSchema.findOneOption({
           Request: Schema.Void,
           Result: RotatedRefreshToken,
-          execute: () =>
-            sql`WITH t AS (
+          execute: () => sql`WITH t AS (
                 SELECT id, family_id, user_id, expires_at, rotated_at, revoked_at
                 FROM billing.refresh_tokens WHERE token_hash = ${input.tokenHash} FOR UPDATE
               ),
@@ -166,9 +185,10 @@ export class AuthRepo extends Context.Service<AuthRepo, {
         )
 
       const setTimeZone = (userId: UserId, timeZone: string, now: Date) =>
-        sql`UPDATE billing.users SET time_zone = ${timeZone}, updated_at = ${now} WHERE id = ${userId} RETURNING id`.pipe(
-          Effect.map((rows) => rows.length === 1)
-        )
+        sql`UPDATE billing.users SET time_zone = ${timeZone}, updated_at = ${now} WHERE id = ${userId} RETURNING id`
+          .pipe(
+            Effect.map((rows) => rows.length === 1)
+          )
 
       return AuthRepo.of({
         timeZoneOf,

@@ -2,7 +2,15 @@
 // bootstrap admin. A session is one refresh-token family; its id is the `sid` of every access token it issues,
 // so revoking the family also revokes those access tokens (through the TokenVerifier).
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { type Account, Email, type EmailTaken, Password, type TimeZoneSetting, type TokenPair, type UserRegistered } from "@kassa/domain/auth"
+import {
+  type Account,
+  Email,
+  type EmailTaken,
+  Password,
+  type TimeZoneSetting,
+  type TokenPair,
+  type UserRegistered
+} from "@kassa/domain/auth"
 import { type RateLimited, type ServiceUnavailable, Unauthorized } from "@kassa/domain/errors"
 import { UserId } from "@kassa/domain/ids"
 import { AccessTokenIssuer, TokenVerifier } from "@kassa/platform/auth"
@@ -52,7 +60,10 @@ export class Accounts extends Context.Service<Accounts, {
   ensureAdmin(email: string, password: string): Effect.Effect<UserId, ServiceUnavailable | Schema.SchemaError>
   /** The account's time zone (periods and statements are computed in it). */
   timeZone(userId: UserId): Effect.Effect<TimeZoneSetting, Unauthorized | ServiceUnavailable>
-  setTimeZone(userId: UserId, setting: TimeZoneSetting): Effect.Effect<TimeZoneSetting, Unauthorized | ServiceUnavailable>
+  setTimeZone(
+    userId: UserId,
+    setting: TimeZoneSetting
+  ): Effect.Effect<TimeZoneSetting, Unauthorized | ServiceUnavailable>
 }>()("billing/Accounts") {
   static readonly layer = Layer.effect(
     Accounts,
@@ -87,7 +98,12 @@ export class Accounts extends Context.Service<Accounts, {
       const register = (input: { readonly email: string; readonly password: string }, clientAddress: string) =>
         Effect.gen(function*() {
           yield* registrations.admit(clientAddress)
-          const user: User = { id: newUserId(), email: input.email, passwordHash: yield* hasher.hash(input.password), role: "user" }
+          const user: User = {
+            id: newUserId(),
+            email: input.email,
+            passwordHash: yield* hasher.hash(input.password),
+            role: "user"
+          }
           yield* createUser(user)
           return { id: user.id, email: user.email }
         }).pipe(
@@ -178,7 +194,9 @@ export class Accounts extends Context.Service<Accounts, {
               case "Reused":
                 return Effect.andThen(
                   verifier.revoke({ kind: "session", id: outcome.familyId }),
-                  Effect.fail(new Unauthorized({ message: "refresh token was already used; the session has been revoked" }))
+                  Effect.fail(
+                    new Unauthorized({ message: "refresh token was already used; the session has been revoked" })
+                  )
                 )
             }
           }),
@@ -231,7 +249,9 @@ export class Accounts extends Context.Service<Accounts, {
 
       const timeZone = (userId: UserId) =>
         orUnavailable(repo.timeZoneOf(userId)).pipe(
-          Effect.flatMap(Option.match({ onNone: () => Effect.fail(noAccount()), onSome: (timeZone) => Effect.succeed({ timeZone }) }))
+          Effect.flatMap(
+            Option.match({ onNone: () => Effect.fail(noAccount()), onSome: (timeZone) => Effect.succeed({ timeZone }) })
+          )
         )
       const setTimeZone = (userId: UserId, setting: TimeZoneSetting) =>
         Effect.flatMap(now, (at) => orUnavailable(repo.setTimeZone(userId, setting.timeZone, at))).pipe(

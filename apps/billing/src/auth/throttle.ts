@@ -89,7 +89,9 @@ export class RegistrationThrottle extends Context.Service<RegistrationThrottle, 
             limits.hit(registerAddressKey(address), registrationWindow, config.registerMaxPerAddress),
             limits.hit(registerGlobalKey, globalRegistrationWindow, config.registerMaxPerMinute)
           ], { concurrency: "unbounded" })
-          if (byAddress.over) return yield* limited("too many registrations from this address", byAddress.retryAfterSeconds)
+          if (byAddress.over) {
+            return yield* limited("too many registrations from this address", byAddress.retryAfterSeconds)
+          }
           if (overall.over) return yield* limited("too many registrations right now", overall.retryAfterSeconds)
         })
 

@@ -9,7 +9,8 @@ export const EntitlementRpcHandlers = EntitlementRpcs.toLayer(Effect.gen(functio
   const entitlements = yield* Entitlements
   const verifier = yield* TokenVerifier
   return EntitlementRpcs.of({
-    CheckEntitlement: (query) => Effect.map(entitlements.check(query.userId, query.filmId), (answer) => ({ userId: query.userId, ...answer })),
+    CheckEntitlement: (query) =>
+      Effect.map(entitlements.check(query.userId, query.filmId), (answer) => ({ userId: query.userId, ...answer })),
     CheckEntitlements: ({ checks }) => entitlements.checkMany(checks),
     VerifyToken: ({ accessToken }) =>
       Effect.map(verifier.verify(accessToken), (token) => ({

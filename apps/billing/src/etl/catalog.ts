@@ -95,7 +95,9 @@ const apply = (
   Effect.gen(function*() {
     if (films.length > 0) {
       yield* sql`INSERT INTO billing.films (id, title, catalog_version)
-        SELECT id, title, version FROM jsonb_to_recordset(${json(films)}::jsonb) AS x(id text, title text, version bigint)
+        SELECT id, title, version FROM jsonb_to_recordset(${
+          json(films)
+        }::jsonb) AS x(id text, title text, version bigint)
         ON CONFLICT (id) DO UPDATE SET title = excluded.title, catalog_version = excluded.catalog_version`
     }
     if (products.length > 0) {
@@ -108,7 +110,9 @@ const apply = (
       }))
       yield* sql`INSERT INTO billing.products (id, name, description, status, catalog_version)
         SELECT id, name, description, status, version
-        FROM jsonb_to_recordset(${json(rows)}::jsonb) AS x(id text, name text, description text, status text, version bigint)
+        FROM jsonb_to_recordset(${
+          json(rows)
+        }::jsonb) AS x(id text, name text, description text, status text, version bigint)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
           status = excluded.status, catalog_version = excluded.catalog_version`
       const plans = products.flatMap(({ unit }) =>
@@ -130,9 +134,9 @@ const apply = (
             AS x(id text, product_id text, interval text, amount integer, currency text, trial_days integer, status text)
           ON CONFLICT (id) DO UPDATE SET status = excluded.status`
       }
-      const members = json(products.flatMap(({ unit }) =>
-        unit.films.map((film) => ({ product_id: unit.id, film_id: film.id }))
-      ))
+      const members = json(
+        products.flatMap(({ unit }) => unit.films.map((film) => ({ product_id: unit.id, film_id: film.id })))
+      )
       const ids = products.map(({ unit }) => unit.id)
       yield* sql`DELETE FROM billing.product_films pf WHERE pf.product_id IN ${sql.in(ids)}
         AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(${members}::jsonb) AS m(product_id text, film_id text)

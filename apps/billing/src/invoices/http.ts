@@ -28,6 +28,9 @@ export const InvoicesHttpLive = HttpApiBuilder.group(BillingApi, "invoices", (ha
           if (Option.isNone(invoice)) return yield* new NotFound({ message: "invoice not found", resource: "invoice" })
           return toInvoice(invoice.value)
         }).pipe(orUnavailable))
-      .handle("pay", ({ headers, params, payload }) =>
-        Effect.flatMap(CurrentUser, (user) => service.pay(user, params.id, headers["idempotency-key"], payload)))
+      .handle(
+        "pay",
+        ({ headers, params, payload }) =>
+          Effect.flatMap(CurrentUser, (user) => service.pay(user, params.id, headers["idempotency-key"], payload))
+      )
   }))

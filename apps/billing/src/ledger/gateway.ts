@@ -28,7 +28,8 @@ const reachable = <A, E extends { readonly _tag: string }, R>(effect: Effect.Eff
     () => Effect.fail(unreachable())
   ).pipe(
     Effect.catchDefect((defect) =>
-      Effect.andThen(Effect.logError("the payments service failed a call", defect), Effect.fail(unreachable())))
+      Effect.andThen(Effect.logError("the payments service failed a call", defect), Effect.fail(unreachable()))
+    )
   )
 
 const make = Effect.gen(function*() {
@@ -52,6 +53,8 @@ const make = Effect.gen(function*() {
   }
 })
 
-export class PaymentsGateway extends Context.Service<PaymentsGateway, Effect.Success<typeof make>>()("billing/PaymentsGateway") {
+export class PaymentsGateway
+  extends Context.Service<PaymentsGateway, Effect.Success<typeof make>>()("billing/PaymentsGateway")
+{
   static readonly layer = Layer.effect(PaymentsGateway, make)
 }

@@ -17,7 +17,10 @@ const encodeInvoiceData = Schema.encodeSync(InvoiceEventData)
 export const subscriptionEvent = (row: SubscriptionRow) => encodeSubscriptionData(toSubscription(row))
 
 /** `data` of an `invoice.*` event. */
-export const invoiceEvent = (invoice: InvoiceWithLines, extra: Pick<InvoiceEventData, "paymentId" | "failureCode"> = {}) =>
+export const invoiceEvent = (
+  invoice: InvoiceWithLines,
+  extra: Pick<InvoiceEventData, "paymentId" | "failureCode"> = {}
+) =>
   encodeInvoiceData({
     id: invoice.row.id,
     userId: invoice.row.userId,
@@ -46,49 +49,58 @@ export class Lifecycle extends Context.Service<Lifecycle, {
    */
   endNow(subscription: SubscriptionRow): Effect.Effect<SubscriptionRow, RepoError>
 }>()("billing/Lifecycle") {
-  static readonly layer = Layer.effect(Lifecycle, Effect.gen(function*() {
-    const subscriptions = yield* SubscriptionsRepo
-    const invoices = yield* InvoicesRepo
-    const entitlements = yield* Entitlements
-    const outbox = yield* Outbox
-    const now = Effect.map(DateTime.now, DateTime.toDateUtc)
+  static readonly layer = Layer.effect(
+    Lifecycle,
+    Effect.gen(function*() {
+      const subscriptions = yield* SubscriptionsRepo
+      const invoices = yield* InvoicesRepo
+      const entitlements = yield* Entitlements
+      const outbox = yield* Outbox
+      const now = Effect.map(DateTime.now, DateTime.toDateUtc)
 
-    const ended: ReadonlyArray<SubscriptionRow["status"]> = ["canceled", "expired", "incomplete_expired"]
-    const change: Lifecycle["Service"]["change"] = (row, patch, event, along = []) =>
-      Effect.gen(function*() {
-        const at = yield* now
-        // the moment it ends is kept for churn
-        const ends = patch.status !== undefined && ended.includes(patch.status) && !ended.includes(row.status)
-        const updated = yield* subscriptions.updateSubscription(row.id, ends ? { ...patch, endedAt: at } : patch, at)
-        yield* entitlements.record(updated.userId, [
-          ...along,
-          ...(event === undefined ? [] : [{ type: event, aggregateId: row.id, data: subscriptionEvent(updated) }])
-        ], { locked: true })
-        return updated
-      })
+      const ended: ReadonlyArray<SubscriptionRow["status"]> = ["canceled", "expired", "incomplete_expired"]
+      const change: Lifecycle["Service"]["change"] = (row, patch, event, along = []) =>
+        Effect.gen(function*() {
+          const at = yield* now
+          // the moment it ends is kept for churn
+          const ends = patch.status !== undefined && ended.includes(patch.status) && !ended.includes(row.status)
+          const updated = yield* subscriptions.updateSubscription(row.id, ends ? { ...patch, endedAt: at } : patch, at)
+          yield* entitlements.record(updated.userId, [
+            ...along,
+            ...(event === undefined ? [] : [{ type: event, aggregateId: row.id, data: subscriptionEvent(updated) }])
+          ], { locked: true })
+          return updated
+        })
 
-    const voidOpenInvoices = (subscription: SubscriptionRow) =>
-      Effect.gen(function*() {
-        for (const invoice of yield* invoices.invoicesOf(subscription.id)) {
-          if (invoice.row.status !== "open") continue
-          yield* invoices.findInvoice(invoice.row.id, { lock: true })
-          yield* invoices.updateInvoice(invoice.row.id, { status: "void" }, yield* now)
-          yield* outbox.appendEvent({ type: "invoice.voided", aggregateId: invoice.row.id, data: invoiceEvent(invoice) })
-        }
-      })
+      const voidOpenInvoices = (subscription: SubscriptionRow) =>
+        Effect.gen(function*() {
+          for (const invoice of yield* invoices.invoicesOf(subscription.id)) {
+            if (invoice.row.status !== "open") continue
+            yield* invoices.findInvoice(invoice.row.id, { lock: true })
+            yield* invoices.updateInvoice(invoice.row.id, { status: "void" }, yield* now)
+            yield* outbox.appendEvent({
+              type: "invoice.voided",
+              aggregateId: invoice.row.id,
+              data: invoiceEvent(invoice)
+            })
+          }
+        })
 
-    const endNow = (subscription: SubscriptionRow) =>
-      Effect.gen(function*() {
-        if (ended.includes(subscription.status)) return subscription
-        yield* voidOpenInvoices(subscription)
-        const at = yield* now
-        return yield* change(subscription, {
-          status: "canceled",
-          cancelAtPeriodEnd: false,
-          ...(subscription.currentPeriodEnd !== null && subscription.currentPeriodEnd > at ? { currentPeriodEnd: at } : {})
-        }, "subscription.canceled")
-      })
+      const endNow = (subscription: SubscriptionRow) =>
+        Effect.gen(function*() {
+          if (ended.includes(subscription.status)) return subscription
+          yield* voidOpenInvoices(subscription)
+          const at = yield* now
+          return yield* change(subscription, {
+            status: "canceled",
+            cancelAtPeriodEnd: false,
+            ...(subscription.currentPeriodEnd !== null && subscription.currentPeriodEnd > at
+              ? { currentPeriodEnd: at }
+              : {})
+          }, "subscription.canceled")
+        })
 
-    return Lifecycle.of({ change, voidOpenInvoices, endNow })
-  }))
+      return Lifecycle.of({ change, voidOpenInvoices, endNow })
+    })
+  )
 }

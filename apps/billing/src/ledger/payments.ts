@@ -26,63 +26,68 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   /** Stray payments not refunded yet, oldest first. */
   strayPayments(limit: number): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
 }>()("billing/PaymentsRepo") {
-  static readonly layer = Layer.effect(PaymentsRepo, Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
-    const paymentColumns = sql`p.id, p.user_id, p.invoice_id, p.status, p.amount, p.refunded_amount, p.currency,
+  static readonly layer = Layer.effect(
+    PaymentsRepo,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
+      const paymentColumns = sql`p.id, p.user_id, p.invoice_id, p.status, p.amount, p.refunded_amount, p.currency,
       p.failure_code, p.failure_message, p.created_at, p.updated_at, p.stray_since`
 
-    return PaymentsRepo.of({
-      findPayment: (id, options) =>
-        sql`SELECT ${paymentColumns} FROM billing.payments p
+      return PaymentsRepo.of({
+        findPayment: (id, options) =>
+          sql`SELECT ${paymentColumns} FROM billing.payments p
           WHERE ${sql.and([sql`p.id = ${id}`, ...ownedBy(sql, "p.user_id", options?.owner)])}`.pipe(
-          Effect.flatMap(decodePayments),
-          Effect.map((rows) => Option.fromNullishOr(rows[0]))
-        ),
-      paymentsOf: (invoiceId) =>
-        sql`SELECT ${paymentColumns} FROM billing.payments p WHERE p.invoice_id = ${invoiceId}
+            Effect.flatMap(decodePayments),
+            Effect.map((rows) => Option.fromNullishOr(rows[0]))
+          ),
+        paymentsOf: (invoiceId) =>
+          sql`SELECT ${paymentColumns} FROM billing.payments p WHERE p.invoice_id = ${invoiceId}
           ORDER BY p.created_at, p.id`.pipe(Effect.flatMap(decodePayments)),
-      listPayments: (userId, { cursor, limit }) =>
-        sql`SELECT ${paymentColumns} FROM billing.payments p
+        listPayments: (userId, { cursor, limit }) =>
+          sql`SELECT ${paymentColumns} FROM billing.payments p
           WHERE ${sql.and([sql`p.user_id = ${userId}`, ...keysetAfter(sql, cursor, "p")])}
           ORDER BY p.created_at DESC, p.id DESC LIMIT ${limit + 1}`.pipe(
-          Effect.flatMap(decodePayments),
-          Effect.map((rows) => toPage(rows, limit, cursorOf))
-        ),
-      savePayment: (payment, invoice) => {
-        const row = {
-          id: payment.id,
-          userId: payment.userId,
-          invoiceId: payment.invoiceId,
-          status: payment.status,
-          amount: payment.amount,
-          refundedAmount: payment.refundedAmount,
-          currency: payment.currency,
-          failureCode: payment.failureCode ?? null,
-          failureMessage: payment.failureMessage ?? null,
-          createdAt: DateTime.toDateUtc(payment.createdAt),
-          updatedAt: DateTime.toDateUtc(payment.updatedAt)
-        }
-        const save = sql`INSERT INTO billing.payments ${sql.insert(row)}
+            Effect.flatMap(decodePayments),
+            Effect.map((rows) => toPage(rows, limit, cursorOf))
+          ),
+        savePayment: (payment, invoice) => {
+          const row = {
+            id: payment.id,
+            userId: payment.userId,
+            invoiceId: payment.invoiceId,
+            status: payment.status,
+            amount: payment.amount,
+            refundedAmount: payment.refundedAmount,
+            currency: payment.currency,
+            failureCode: payment.failureCode ?? null,
+            failureMessage: payment.failureMessage ?? null,
+            createdAt: DateTime.toDateUtc(payment.createdAt),
+            updatedAt: DateTime.toDateUtc(payment.updatedAt)
+          }
+          const save = sql`INSERT INTO billing.payments ${sql.insert(row)}
           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, refunded_amount = EXCLUDED.refunded_amount,
             failure_code = EXCLUDED.failure_code, failure_message = EXCLUDED.failure_message,
             updated_at = EXCLUDED.updated_at`
-        if (invoice === undefined) return Effect.asVoid(save)
-        const { periodEnd, periodStart } = invoice.patch
-        // a period moved on the invoice moves on its plan line too, so the two never disagree
-        const line = periodStart === undefined || periodEnd === undefined ? sql`` : sql`, line AS (
+          if (invoice === undefined) return Effect.asVoid(save)
+          const { periodEnd, periodStart } = invoice.patch
+          // a period moved on the invoice moves on its plan line too, so the two never disagree
+          const line = periodStart === undefined || periodEnd === undefined ? sql`` : sql`, line AS (
             UPDATE billing.invoice_lines SET period_start = ${periodStart}, period_end = ${periodEnd}
             WHERE invoice_id = ${invoice.id} AND kind = 'plan')`
-        return Effect.asVoid(sql`WITH saved AS (${save}) ${line}
-          UPDATE billing.invoices SET ${sql.update({ ...invoice.patch, updatedAt: invoice.now })} WHERE id = ${invoice.id}`)
-      },
-      claimOutcome: (id, paymentId, type, now) =>
-        sql`INSERT INTO billing.payment_outcomes (id, payment_id, type, applied_at) VALUES (${id}, ${paymentId}, ${type}, ${now})
+          return Effect.asVoid(sql`WITH saved AS (${save}) ${line}
+          UPDATE billing.invoices SET ${
+            sql.update({ ...invoice.patch, updatedAt: invoice.now })
+          } WHERE id = ${invoice.id}`)
+        },
+        claimOutcome: (id, paymentId, type, now) =>
+          sql`INSERT INTO billing.payment_outcomes (id, payment_id, type, applied_at) VALUES (${id}, ${paymentId}, ${type}, ${now})
           ON CONFLICT (id) DO NOTHING RETURNING id`.pipe(Effect.map((rows) => rows.length === 1)),
-      markStray: (id, now) => Effect.asVoid(sql`UPDATE billing.payments SET stray_since = ${now} WHERE id = ${id}`),
-      strayPayments: (limit) =>
-        sql`SELECT ${paymentColumns} FROM billing.payments p WHERE p.stray_since IS NOT NULL AND p.status = 'succeeded'
+        markStray: (id, now) => Effect.asVoid(sql`UPDATE billing.payments SET stray_since = ${now} WHERE id = ${id}`),
+        strayPayments: (limit) =>
+          sql`SELECT ${paymentColumns} FROM billing.payments p WHERE p.stray_since IS NOT NULL AND p.status = 'succeeded'
           ORDER BY p.stray_since LIMIT ${limit}`.pipe(Effect.flatMap(decodePayments))
+      })
     })
-  }))
+  )
 }

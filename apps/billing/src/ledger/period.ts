@@ -76,7 +76,10 @@ export const renewalPeriod = (
   // a first guess from the calendar, then walk: the first boundary at or after `from`...
   const a = DateTime.toParts(anchor)
   const f = DateTime.toParts(from)
-  let index = Math.max(0, Math.floor(((f.year - a.year) * 12 + (f.month - a.month)) / (interval === "year" ? 12 : 1)) - 1)
+  let index = Math.max(
+    0,
+    Math.floor(((f.year - a.year) * 12 + (f.month - a.month)) / (interval === "year" ? 12 : 1)) - 1
+  )
   while (at(index) < fromMillis) index++
   while (index > 0 && at(index - 1) >= fromMillis) index--
   // a period that did not end on one of the anchor's boundaries (a row edited by hand): counted from its end instead

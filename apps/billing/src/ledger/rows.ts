@@ -183,8 +183,10 @@ export interface Opened {
 }
 
 /** Keyset order of every list: newest first. */
-export const cursorOf = (row: { readonly createdAt: Date; readonly id: string }) => ({ key: row.createdAt.getTime(), id: row.id })
-
+export const cursorOf = (row: { readonly createdAt: Date; readonly id: string }) => ({
+  key: row.createdAt.getTime(),
+  id: row.id
+})
 
 /** The keyset condition of the page after `cursor` on table alias `alias` (none for the first page). */
 export const keysetAfter = (sql: SqlClient.SqlClient, cursor: PageRequest["cursor"], alias: string) =>

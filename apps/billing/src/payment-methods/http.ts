@@ -6,11 +6,21 @@ import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { PaymentsGateway } from "../ledger/gateway.ts"
 
-export const PaymentMethodsHttpLive = HttpApiBuilder.group(BillingApi, "paymentMethods", (handlers) =>
-  Effect.gen(function*() {
-    const gateway = yield* PaymentsGateway
-    return handlers
-      .handle("add", ({ payload }) => Effect.flatMap(CurrentUser, (user) => gateway.addPaymentMethod(user, payload.paymentMethod)))
-      .handle("list", () => Effect.flatMap(CurrentUser, (user) => gateway.listPaymentMethods(user.id)))
-      .handle("remove", ({ params }) => Effect.flatMap(CurrentUser, (user) => gateway.removePaymentMethod(user.id, params.id)))
-  }))
+export const PaymentMethodsHttpLive = HttpApiBuilder.group(
+  BillingApi,
+  "paymentMethods",
+  (handlers) =>
+    Effect.gen(function*() {
+      const gateway = yield* PaymentsGateway
+      return handlers
+        .handle(
+          "add",
+          ({ payload }) => Effect.flatMap(CurrentUser, (user) => gateway.addPaymentMethod(user, payload.paymentMethod))
+        )
+        .handle("list", () => Effect.flatMap(CurrentUser, (user) => gateway.listPaymentMethods(user.id)))
+        .handle(
+          "remove",
+          ({ params }) => Effect.flatMap(CurrentUser, (user) => gateway.removePaymentMethod(user.id, params.id))
+        )
+    })
+)

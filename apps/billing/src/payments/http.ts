@@ -28,6 +28,9 @@ export const PaymentsHttpLive = HttpApiBuilder.group(BillingApi, "payments", (ha
           if (Option.isNone(payment)) return yield* new NotFound({ message: "payment not found", resource: "payment" })
           return toPayment(payment.value)
         }).pipe(orUnavailable))
-      .handle("cancel", ({ headers, params }) =>
-        Effect.flatMap(CurrentUser, (user) => refunds.cancelPayment(user, params.id, headers["idempotency-key"])))
+      .handle(
+        "cancel",
+        ({ headers, params }) =>
+          Effect.flatMap(CurrentUser, (user) => refunds.cancelPayment(user, params.id, headers["idempotency-key"]))
+      )
   }))

@@ -9,6 +9,9 @@ export const ProductsHttpLive = HttpApiBuilder.group(BillingApi, "products", (ha
   Effect.gen(function*() {
     const copy = yield* CatalogCopy
     return handlers
-      .handle("list", ({ query }) => resolvePageQuery(query).pipe(Effect.flatMap((page) => orUnavailable(copy.list(page)))))
+      .handle(
+        "list",
+        ({ query }) => resolvePageQuery(query).pipe(Effect.flatMap((page) => orUnavailable(copy.list(page))))
+      )
       .handle("get", ({ params }) => orUnavailable(copy.get(params.id)))
   }))

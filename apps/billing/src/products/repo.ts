@@ -58,11 +58,13 @@ export class CatalogCopy extends Context.Service<CatalogCopy, {
     RepoError
   >
 }>()("billing/CatalogCopy") {
-  static readonly layer = Layer.effect(CatalogCopy, Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+  static readonly layer = Layer.effect(
+    CatalogCopy,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
 
-    const offers = (where: ReturnType<typeof sql.and>, limit: number) =>
-      sql`SELECT s.watermark::text AS watermark, o.* FROM billing.etl_state s
+      const offers = (where: ReturnType<typeof sql.and>, limit: number) =>
+        sql`SELECT s.watermark::text AS watermark, o.* FROM billing.etl_state s
         LEFT JOIN LATERAL (
           SELECT p.id, p.name, p.description, p.status,
             COALESCE((SELECT json_agg(json_build_object('id', pl.id, 'interval', pl.interval, 'amount', pl.amount,
@@ -75,70 +77,80 @@ export class CatalogCopy extends Context.Service<CatalogCopy, {
           FROM billing.products p WHERE ${where} ORDER BY p.name, p.id LIMIT ${limit}
         ) o ON true
         WHERE s.source = 'catalog' ORDER BY o.name, o.id`.pipe(
-        Effect.flatMap(decodeOfferRows),
-        Effect.flatMap((rows) =>
-          Effect.map(
-            Effect.forEach(rows.filter((row) => row.id !== null), (row) =>
-              decodeOffer({ ...row, plans: row.plans ?? [], films: row.films ?? [] })),
-            (value) => ({ value, watermark: rows[0]?.watermark ?? 0 })
+          Effect.flatMap(decodeOfferRows),
+          Effect.flatMap((rows) =>
+            Effect.map(
+              Effect.forEach(
+                rows.filter((row) => row.id !== null),
+                (row) => decodeOffer({ ...row, plans: row.plans ?? [], films: row.films ?? [] })
+              ),
+              (value) => ({ value, watermark: rows[0]?.watermark ?? 0 })
+            )
           )
         )
-      )
 
-    const currentWatermark = sql<{ readonly watermark: string }>`
+      const currentWatermark = sql<{ readonly watermark: string }>`
       SELECT watermark::text AS "watermark" FROM billing.etl_state WHERE source = 'catalog'`.pipe(
-      Effect.map((rows) => Number(rows[0]?.watermark ?? 0))
-    )
-    const memo = { watermark: -1, entries: new LRUCache<string, object>({ max: maxMemoEntries }) }
-    const memoized = <A extends object, E, R>(key: string, read: Effect.Effect<{ readonly value: A; readonly watermark: number }, E, R>) =>
-      Effect.gen(function*() {
-        const hit = memo.entries.get(key)
-        if (hit !== undefined && (yield* currentWatermark) === memo.watermark) return hit as A
-        const { value, watermark } = yield* read
-        if (watermark > memo.watermark) {
-          memo.watermark = watermark
-          memo.entries.clear()
-        }
-        if (watermark === memo.watermark) memo.entries.set(key, value)
-        return value
+        Effect.map((rows) => Number(rows[0]?.watermark ?? 0))
+      )
+      const memo = { watermark: -1, entries: new LRUCache<string, object>({ max: maxMemoEntries }) }
+      const memoized = <A extends object, E, R>(
+        key: string,
+        read: Effect.Effect<{ readonly value: A; readonly watermark: number }, E, R>
+      ) =>
+        Effect.gen(function*() {
+          const hit = memo.entries.get(key)
+          if (hit !== undefined && (yield* currentWatermark) === memo.watermark) return hit as A
+          const { value, watermark } = yield* read
+          if (watermark > memo.watermark) {
+            memo.watermark = watermark
+            memo.entries.clear()
+          }
+          if (watermark === memo.watermark) memo.entries.set(key, value)
+          return value
+        })
+
+      const list = Effect.fn("CatalogCopy.list")(function*({ cursor, limit }: PageRequest) {
+        const rows = yield* memoized(
+          `list:${limit}:${cursor === undefined ? "" : JSON.stringify([cursor.key, cursor.id])}`,
+          offers(
+            sql.and([
+              sql`p.status = 'active'`,
+              ...(cursor === undefined ? [] : [sql`(p.name, p.id) > (${String(cursor.key)}, ${cursor.id})`])
+            ]),
+            limit + 1
+          )
+        )
+        return toPage(rows, limit, (offer) => ({ key: offer.name, id: offer.id }))
       })
 
-    const list = Effect.fn("CatalogCopy.list")(function*({ cursor, limit }: PageRequest) {
-      const rows = yield* memoized(
-        `list:${limit}:${cursor === undefined ? "" : JSON.stringify([cursor.key, cursor.id])}`,
-        offers(
-          sql.and([
-            sql`p.status = 'active'`,
-            ...(cursor === undefined ? [] : [sql`(p.name, p.id) > (${String(cursor.key)}, ${cursor.id})`])
-          ]),
-          limit + 1
-        )
-      )
-      return toPage(rows, limit, (offer) => ({ key: offer.name, id: offer.id }))
-    })
+      const get = Effect.fn("CatalogCopy.get")(function*(id: ProductId) {
+        const rows = yield* memoized(`get:${id}`, offers(sql.and([sql`p.id = ${id}`]), 1))
+        const offer = rows[0]
+        if (offer === undefined) return yield* new NotFound({ message: `product ${id} not found`, resource: "product" })
+        return offer
+      })
 
-    const get = Effect.fn("CatalogCopy.get")(function*(id: ProductId) {
-      const rows = yield* memoized(`get:${id}`, offers(sql.and([sql`p.id = ${id}`]), 1))
-      const offer = rows[0]
-      if (offer === undefined) return yield* new NotFound({ message: `product ${id} not found`, resource: "product" })
-      return offer
-    })
-
-    const WithTimeZone = Schema.Struct({ ...ResolvedPlan.fields, timeZone: Schema.String })
-    const planRows = <S extends Schema.Top>(schema: S, id: PlanId, extra: Statement.Fragment = sql``) =>
-      sql`SELECT pl.id, pl.product_id, pl.interval, pl.amount, pl.currency, pl.trial_days,
+      const WithTimeZone = Schema.Struct({ ...ResolvedPlan.fields, timeZone: Schema.String })
+      const planRows = <S extends Schema.Top>(schema: S, id: PlanId, extra: Statement.Fragment = sql``) =>
+        sql`SELECT pl.id, pl.product_id, pl.interval, pl.amount, pl.currency, pl.trial_days,
           pl.status, p.status AS product_status ${extra}
         FROM billing.plans pl JOIN billing.products p ON p.id = pl.product_id WHERE pl.id = ${id}`.pipe(
-        Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(schema))),
-        Effect.map((rows) => Option.fromNullishOr(rows[0]))
-      )
+          Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(schema))),
+          Effect.map((rows) => Option.fromNullishOr(rows[0]))
+        )
 
-    const findPlan = (id: PlanId) => planRows(ResolvedPlan, id)
-    const findPlanWithTimeZone = (id: PlanId, userId: UserId) =>
-      planRows(WithTimeZone, id, sql`, COALESCE((SELECT time_zone FROM billing.users WHERE id = ${userId}), 'UTC') AS time_zone`).pipe(
-        Effect.map(Option.map(({ timeZone, ...plan }) => ({ plan, timeZone })))
-      )
+      const findPlan = (id: PlanId) => planRows(ResolvedPlan, id)
+      const findPlanWithTimeZone = (id: PlanId, userId: UserId) =>
+        planRows(
+          WithTimeZone,
+          id,
+          sql`, COALESCE((SELECT time_zone FROM billing.users WHERE id = ${userId}), 'UTC') AS time_zone`
+        ).pipe(
+          Effect.map(Option.map(({ timeZone, ...plan }) => ({ plan, timeZone })))
+        )
 
-    return CatalogCopy.of({ list, get, findPlan, findPlanWithTimeZone })
-  }))
+      return CatalogCopy.of({ list, get, findPlan, findPlanWithTimeZone })
+    })
+  )
 }

@@ -17,21 +17,29 @@ export const BillingScheduler = Layer.effectDiscard(Effect.gen(function*() {
   const invoiced = yield* Queue.dropping<void>(1)
   yield* cycle.runWithoutCharging.pipe(
     Effect.tap((run) =>
-      Object.values(run).some((n) => n > 0) ? Effect.logInfo("scheduler cycle").pipe(Effect.annotateLogs(run)) : Effect.void
+      Object.values(run).some((n) => n > 0)
+        ? Effect.logInfo("scheduler cycle").pipe(Effect.annotateLogs(run))
+        : Effect.void
     ),
     Effect.tap((run) => run.renewals + run.trialsEnded > 0 ? Queue.offer(invoiced, undefined) : Effect.void),
-    Effect.repeat({ while: (run) => run.expiredIncomplete >= schedulerBatch || run.expiredAtPeriodEnd >= schedulerBatch }),
+    Effect.repeat({
+      while: (run) => run.expiredIncomplete >= schedulerBatch || run.expiredAtPeriodEnd >= schedulerBatch
+    }),
     // a failed cycle (database down, say) must not stop the loop: the next one picks up what it left
     Effect.catchCause((cause) =>
-      Effect.andThen(Effect.logError("scheduler cycle failed", cause), Metric.update(schedulerFailures("cycle"), 1))),
+      Effect.andThen(Effect.logError("scheduler cycle failed", cause), Metric.update(schedulerFailures("cycle"), 1))
+    ),
     Effect.schedule(Schedule.spaced(schedulerInterval).pipe(Schedule.jittered)),
     Effect.forkScoped
   )
   const idle = Duration.min(schedulerInterval, Duration.seconds(5))
   yield* charging.run.pipe(
-    Effect.tap((run) => run.charged > 0 ? Effect.logInfo("charged").pipe(Effect.annotateLogs({ ...run })) : Effect.void),
+    Effect.tap((run) =>
+      run.charged > 0 ? Effect.logInfo("charged").pipe(Effect.annotateLogs({ ...run })) : Effect.void
+    ),
     Effect.catchCause((cause) =>
-      Effect.andThen(Effect.logError("charging failed", cause), Metric.update(schedulerFailures("charging"), 1))),
+      Effect.andThen(Effect.logError("charging failed", cause), Metric.update(schedulerFailures("charging"), 1))
+    ),
     Effect.andThen(Effect.raceFirst(Queue.take(invoiced), Effect.sleep(idle))),
     Effect.forever,
     Effect.forkScoped

@@ -46,19 +46,22 @@ export class Invoicing extends Context.Service<Invoicing, {
   /** Invoices every subscription due now, a batch at a time. */
   readonly run: Effect.Effect<InvoicingRun, RepoError>
 }>()("billing/Invoicing") {
-  static readonly layer = Layer.effect(Invoicing, Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const outbox = yield* Outbox
-    const subscriptions = yield* SubscriptionsRepo
-    const lifecycle = yield* Lifecycle
-    const { invoiceBatch, maxInvoicesPerDay } = yield* BillingConfig
+  static readonly layer = Layer.effect(
+    Invoicing,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const outbox = yield* Outbox
+      const subscriptions = yield* SubscriptionsRepo
+      const lifecycle = yield* Lifecycle
+      const { invoiceBatch, maxInvoicesPerDay } = yield* BillingConfig
 
-    /** One batch after `after` (ids in order), claimed; what it made, and where the next batch starts. */
-    const batch = (after: string) =>
-      Effect.gen(function*() {
-        const now = DateTime.toDateUtc(yield* DateTime.now)
-        const dayAgo = new Date(now.getTime() - Duration.toMillis(Duration.days(1)))
-        const due = yield* decodeDue(yield* sql`
+      /** One batch after `after` (ids in order), claimed; what it made, and where the next batch starts. */
+      const batch = (after: string) =>
+        Effect.gen(function*() {
+          const now = DateTime.toDateUtc(yield* DateTime.now)
+          const dayAgo = new Date(now.getTime() - Duration.toMillis(Duration.days(1)))
+          const due = yield* decodeDue(
+            yield* sql`
           SELECT s.id, s.user_id, s.plan_id, s.status, s.current_period_end, s.billing_anchor, pl.interval,
             pl.amount, pl.currency, u.time_zone,
             (SELECT count(*) FROM billing.invoices r WHERE r.subscription_id = s.id AND r.created_at > ${dayAgo})::int
@@ -69,68 +72,72 @@ export class Invoicing extends Context.Service<Invoicing, {
             AND NOT EXISTS (SELECT 1 FROM billing.invoices x
               WHERE x.subscription_id = s.id AND x.period_start >= s.current_period_end)
           ORDER BY s.id LIMIT ${invoiceBatch}
-          FOR UPDATE OF s SKIP LOCKED`)
-        if (due.length === 0) return { next: undefined, trialsEnded: 0, renewals: 0, parked: 0 }
-        const toPark = due.filter((row) => row.recentInvoices >= maxInvoicesPerDay)
-        const toInvoice = due.filter((row) => row.recentInvoices < maxInvoicesPerDay)
-        const invoiceOf = (row: typeof DueRow.Type) => {
-          const from = DateTime.fromDateUnsafe(row.currentPeriodEnd)
-          // a trial's first paid period is anchored where the trial ends
-          const anchor = row.billingAnchor === null ? from : DateTime.fromDateUnsafe(row.billingAnchor)
-          const period = renewalPeriod(anchor, row.interval, row.timeZone, from, DateTime.fromDateUnsafe(now))
-          const start = DateTime.toDateUtc(period.start)
-          return {
-            id: InvoiceId.make(derivedId("inv", row.id, start.toISOString())),
-            user_id: row.userId,
-            subscription_id: row.id,
-            plan_id: row.planId,
-            amount: row.amount,
-            currency: row.currency,
-            period_start: start.toISOString(),
-            period_end: DateTime.toDateUtc(period.end).toISOString(),
-            description: `plan ${row.planId} (${row.interval})`
+          FOR UPDATE OF s SKIP LOCKED`
+          )
+          if (due.length === 0) return { next: undefined, trialsEnded: 0, renewals: 0, parked: 0 }
+          const toPark = due.filter((row) => row.recentInvoices >= maxInvoicesPerDay)
+          const toInvoice = due.filter((row) => row.recentInvoices < maxInvoicesPerDay)
+          const invoiceOf = (row: typeof DueRow.Type) => {
+            const from = DateTime.fromDateUnsafe(row.currentPeriodEnd)
+            // a trial's first paid period is anchored where the trial ends
+            const anchor = row.billingAnchor === null ? from : DateTime.fromDateUnsafe(row.billingAnchor)
+            const period = renewalPeriod(anchor, row.interval, row.timeZone, from, DateTime.fromDateUnsafe(now))
+            const start = DateTime.toDateUtc(period.start)
+            return {
+              id: InvoiceId.make(derivedId("inv", row.id, start.toISOString())),
+              user_id: row.userId,
+              subscription_id: row.id,
+              plan_id: row.planId,
+              amount: row.amount,
+              currency: row.currency,
+              period_start: start.toISOString(),
+              period_end: DateTime.toDateUtc(period.end).toISOString(),
+              description: `plan ${row.planId} (${row.interval})`
+            }
           }
-        }
-        // one row that cannot be invoiced (a bug, bad data such as a zone the runtime does not know) is logged and
-        // left for the next cycle; it holds back no other
-        const made = yield* Effect.forEach(toInvoice, (row) =>
-          Effect.try(() => invoiceOf(row)).pipe(
-            Effect.map((invoice) => ({ row, invoice })),
-            Effect.catch((error) =>
-              Effect.as(
-                Effect.logError("a subscription could not be invoiced; left for the next cycle", error).pipe(
-                  Effect.annotateLogs({ subscriptionId: row.id }),
-                  Effect.andThen(Metric.update(schedulerFailures("invoice"), 1))
-                ),
-                undefined
-              ))
-          ))
-        const invoiced = made.flatMap((m) => m === undefined ? [] : [m])
-        const rows = invoiced.map((m) => m.invoice)
-        if (rows.length > 0) yield* insertBatch(rows, now)
-        const trials = invoiced.filter((m) => m.row.status === "trialing").length
-        yield* Metric.update(invoicesCreated("trial_end"), trials)
-        yield* Metric.update(invoicesCreated("renewal"), invoiced.length - trials)
-        for (const row of toPark) yield* park(row.id as SubscriptionId, now)
-        return {
-          next: due[due.length - 1]!.id,
-          trialsEnded: trials,
-          renewals: invoiced.length - trials,
-          parked: toPark.length
-        }
-      }).pipe(sql.withTransaction)
+          // one row that cannot be invoiced (a bug, bad data such as a zone the runtime does not know) is logged and
+          // left for the next cycle; it holds back no other
+          const made = yield* Effect.forEach(toInvoice, (row) =>
+            Effect.try(() => invoiceOf(row)).pipe(
+              Effect.map((invoice) => ({ row, invoice })),
+              Effect.catch((error) =>
+                Effect.as(
+                  Effect.logError("a subscription could not be invoiced; left for the next cycle", error).pipe(
+                    Effect.annotateLogs({ subscriptionId: row.id }),
+                    Effect.andThen(Metric.update(schedulerFailures("invoice"), 1))
+                  ),
+                  undefined
+                )
+              )
+            ))
+          const invoiced = made.flatMap((m) => m === undefined ? [] : [m])
+          const rows = invoiced.map((m) => m.invoice)
+          if (rows.length > 0) yield* insertBatch(rows, now)
+          const trials = invoiced.filter((m) => m.row.status === "trialing").length
+          yield* Metric.update(invoicesCreated("trial_end"), trials)
+          yield* Metric.update(invoicesCreated("renewal"), invoiced.length - trials)
+          for (const row of toPark) yield* park(row.id as SubscriptionId, now)
+          return {
+            next: due[due.length - 1]!.id,
+            trialsEnded: trials,
+            renewals: invoiced.length - trials,
+            parked: toPark.length
+          }
+        }).pipe(sql.withTransaction)
 
-    // the invoices (charged at once: due now, attempt 0), their plan lines and their events, in one statement; a
-    // conflict (another replica made it) writes nothing for that row
-    const insertBatch = (rows: ReadonlyArray<Record<string, unknown>>, now: Date): Effect.Effect<void, SqlError.SqlError> =>
-      Effect.asVoid(outbox.withEventsFrom(
-        sql`SELECT (row_number() OVER (ORDER BY i.id))::int AS index, gen_random_uuid() AS id, i.id AS aggregate_id,
+      // the invoices (charged at once: due now, attempt 0), their plan lines and their events, in one statement; a
+      // conflict (another replica made it) writes nothing for that row
+      const insertBatch = (
+        rows: ReadonlyArray<Record<string, unknown>>,
+        now: Date
+      ): Effect.Effect<void, SqlError.SqlError> =>
+        Effect.asVoid(outbox.withEventsFrom(
+          sql`SELECT (row_number() OVER (ORDER BY i.id))::int AS index, gen_random_uuid() AS id, i.id AS aggregate_id,
             'invoice.created' AS type,
             jsonb_build_object('id', i.id, 'userId', i.user_id, 'subscriptionId', i.subscription_id, 'amount', i.amount,
               'currency', i.currency) AS data
           FROM inserted i`,
-        (events) =>
-          sql`WITH batch AS (
+          (events) => sql`WITH batch AS (
               SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS b(id text, user_id text,
                 subscription_id text, plan_id text, amount int, currency text, period_start timestamptz,
                 period_end timestamptz, description text)
@@ -152,35 +159,35 @@ export class Invoicing extends Context.Service<Invoicing, {
             ),
             ${events}
             SELECT count(*)::int AS n FROM inserted`
-      ))
+        ))
 
-    const park = (id: SubscriptionId, now: Date) =>
-      Effect.gen(function*() {
-        const found = yield* subscriptions.findSubscription(id, { lock: true })
-        if (found._tag === "None") return
-        yield* lifecycle.change(found.value, {
-          parkedAt: now,
-          parkedReason: `more than ${maxInvoicesPerDay} invoices in a day`
-        }, "subscription.parked")
-        yield* Effect.logError("subscription parked by a safety bound: an admin must look at it").pipe(
-          Effect.annotateLogs({ subscriptionId: id, maxInvoicesPerDay })
-        )
+      const park = (id: SubscriptionId, now: Date) =>
+        Effect.gen(function*() {
+          const found = yield* subscriptions.findSubscription(id, { lock: true })
+          if (found._tag === "None") return
+          yield* lifecycle.change(found.value, {
+            parkedAt: now,
+            parkedReason: `more than ${maxInvoicesPerDay} invoices in a day`
+          }, "subscription.parked")
+          yield* Effect.logError("subscription parked by a safety bound: an admin must look at it").pipe(
+            Effect.annotateLogs({ subscriptionId: id, maxInvoicesPerDay })
+          )
+        })
+
+      const run = Effect.gen(function*() {
+        let after = ""
+        const total = { trialsEnded: 0, renewals: 0, parked: 0 }
+        while (true) {
+          const done = yield* batch(after)
+          total.trialsEnded += done.trialsEnded
+          total.renewals += done.renewals
+          total.parked += done.parked
+          if (done.next === undefined) return total
+          after = done.next
+        }
       })
 
-    const run = Effect.gen(function*() {
-      let after = ""
-      const total = { trialsEnded: 0, renewals: 0, parked: 0 }
-      while (true) {
-        const done = yield* batch(after)
-        total.trialsEnded += done.trialsEnded
-        total.renewals += done.renewals
-        total.parked += done.parked
-        if (done.next === undefined) return total
-        after = done.next
-      }
+      return Invoicing.of({ run })
     })
-
-    return Invoicing.of({ run })
-  }))
+  )
 }
-

@@ -19,32 +19,37 @@ export class Parking extends Context.Service<Parking, {
     NotFound | SubscriptionNotParked | ServiceUnavailable
   >
 }>()("billing/Parking") {
-  static readonly layer = Layer.effect(Parking, Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const subscriptions = yield* SubscriptionsRepo
-    const lifecycle = yield* Lifecycle
-    const auditLog = yield* AdminRepo
+  static readonly layer = Layer.effect(
+    Parking,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const subscriptions = yield* SubscriptionsRepo
+      const lifecycle = yield* Lifecycle
+      const auditLog = yield* AdminRepo
 
-    const unpark = (admin: CurrentUser["Service"], id: SubscriptionId, reason: string) =>
-      Effect.gen(function*() {
-        const found = yield* subscriptions.findSubscription(id, { lock: true })
-        if (Option.isNone(found)) return yield* new NotFound({ message: "subscription not found", resource: "subscription" })
-        if (found.value.parkedAt === null) {
-          return yield* new SubscriptionNotParked({ message: `subscription ${id} is not parked` })
-        }
-        const at = DateTime.toDateUtc(yield* DateTime.now)
-        yield* auditLog.recordAudit({
-          id: derivedId("aud", admin.id, id, at.toISOString()),
-          actorId: admin.id,
-          action: "subscription.unpark",
-          objectType: "subscription",
-          objectId: id,
-          reason,
-          details: { parkedAt: found.value.parkedAt.toISOString(), parkedReason: found.value.parkedReason }
-        }, at)
-        return yield* lifecycle.change(found.value, { parkedAt: null, parkedReason: null }, undefined)
-      }).pipe(sql.withTransaction, orUnavailable)
+      const unpark = (admin: CurrentUser["Service"], id: SubscriptionId, reason: string) =>
+        Effect.gen(function*() {
+          const found = yield* subscriptions.findSubscription(id, { lock: true })
+          if (Option.isNone(found)) {
+            return yield* new NotFound({ message: "subscription not found", resource: "subscription" })
+          }
+          if (found.value.parkedAt === null) {
+            return yield* new SubscriptionNotParked({ message: `subscription ${id} is not parked` })
+          }
+          const at = DateTime.toDateUtc(yield* DateTime.now)
+          yield* auditLog.recordAudit({
+            id: derivedId("aud", admin.id, id, at.toISOString()),
+            actorId: admin.id,
+            action: "subscription.unpark",
+            objectType: "subscription",
+            objectId: id,
+            reason,
+            details: { parkedAt: found.value.parkedAt.toISOString(), parkedReason: found.value.parkedReason }
+          }, at)
+          return yield* lifecycle.change(found.value, { parkedAt: null, parkedReason: null }, undefined)
+        }).pipe(sql.withTransaction, orUnavailable)
 
-    return Parking.of({ unpark })
-  }))
+      return Parking.of({ unpark })
+    })
+  )
 }

@@ -14,14 +14,17 @@ const dayParts = (day: string) => {
 }
 
 /** The instants bounding [from 00:00, to + 1 day 00:00) in `timeZone`; 400 when from > to or over a year. */
-export const statementRange = (from: string, to: string, timeZone: string): Effect.Effect<{ readonly start: DateTime.Utc; readonly end: DateTime.Utc }, BadRequest> => {
+export const statementRange = (
+  from: string,
+  to: string,
+  timeZone: string
+): Effect.Effect<{ readonly start: DateTime.Utc; readonly end: DateTime.Utc }, BadRequest> => {
   const midnight = (day: string, plusDays: number) =>
     DateTime.toUtc(DateTime.add(
-      DateTime.makeZonedUnsafe({ ...dayParts(day), hour: 0, minute: 0, second: 0, millisecond: 0 }, {
-        timeZone,
-        adjustForTimeZone: true,
-        disambiguation: "compatible"
-      }),
+      DateTime.makeZonedUnsafe(
+        { ...dayParts(day), hour: 0, minute: 0, second: 0, millisecond: 0 },
+        { timeZone, adjustForTimeZone: true, disambiguation: "compatible" }
+      ),
       { days: plusDays }
     ))
   const a = dayParts(from)
@@ -33,7 +36,12 @@ export const statementRange = (from: string, to: string, timeZone: string): Effe
   // one calendar year at most: `to` falls before from's date a year on (2025-01-01..2025-12-31; a Feb 29 start
   // runs to Feb 28, as Date.UTC rolls Feb 29 of a common year to Mar 1)
   if (last >= Date.UTC(a.year + 1, a.month - 1, a.day)) {
-    return Effect.fail(new BadRequest({ message: "a statement covers at most one year: to must be before from's date a year later", field: "to" }))
+    return Effect.fail(
+      new BadRequest({
+        message: "a statement covers at most one year: to must be before from's date a year later",
+        field: "to"
+      })
+    )
   }
   return Effect.succeed({ start: midnight(from, 0), end: midnight(to, 1) })
 }
@@ -89,7 +97,9 @@ export const statementCsv = (statement: Statement): string =>
   [
     csvHeader.join(","),
     ...statement.entries.map((e) =>
-      [DateTime.formatIso(e.at), e.kind, e.reference, e.invoiceId, e.amount, e.currency, e.balance].map(csvField).join(",")
+      [DateTime.formatIso(e.at), e.kind, e.reference, e.invoiceId, e.amount, e.currency, e.balance].map(csvField).join(
+        ","
+      )
     )
   ].join("\r\n") + "\r\n"
 
@@ -107,21 +117,28 @@ const kindOrder = "CASE kind WHEN 'invoice' THEN 0 WHEN 'payment' THEN 1 WHEN 'c
 
 export class Statements extends Context.Service<Statements, {
   /** The user's statement for [from, to] (calendar days in the account's time zone); NotFound for no such user. */
-  of(userId: UserId, from: string, to: string): Effect.Effect<Statement, BadRequest | NotFound | SqlError.SqlError | Schema.SchemaError>
+  of(
+    userId: UserId,
+    from: string,
+    to: string
+  ): Effect.Effect<Statement, BadRequest | NotFound | SqlError.SqlError | Schema.SchemaError>
 }>()("billing/Statements") {
-  static readonly layer = Layer.effect(Statements, Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const decode = Schema.decodeUnknownEffect(LedgerRows)
-    return Statements.of({
-      of: (userId, from, to) =>
-        Effect.gen(function*() {
-          const user = (yield* sql<{ readonly timeZone: string }>`SELECT time_zone FROM billing.users WHERE id = ${userId}`)[0]
-          // an unknown id is not an account without activity (an admin can ask for any id)
-          if (user === undefined) return yield* new NotFound({ message: "user not found", resource: "user" })
-          const timeZone = user.timeZone
-          const range = yield* statementRange(from, to, timeZone)
-          const end = DateTime.toDateUtc(range.end)
-          const rows = yield* sql`
+  static readonly layer = Layer.effect(
+    Statements,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const decode = Schema.decodeUnknownEffect(LedgerRows)
+      return Statements.of({
+        of: (userId, from, to) =>
+          Effect.gen(function*() {
+            const user =
+              (yield* sql<{ readonly timeZone: string }>`SELECT time_zone FROM billing.users WHERE id = ${userId}`)[0]
+            // an unknown id is not an account without activity (an admin can ask for any id)
+            if (user === undefined) return yield* new NotFound({ message: "user not found", resource: "user" })
+            const timeZone = user.timeZone
+            const range = yield* statementRange(from, to, timeZone)
+            const end = DateTime.toDateUtc(range.end)
+            const rows = yield* sql`
             SELECT * FROM (
               SELECT i.created_at AS at, 'invoice' AS kind, i.id AS reference, i.id AS invoice_id, -i.amount AS amount, i.currency
                 FROM billing.invoices i WHERE i.user_id = ${userId} AND i.amount > 0 AND i.status <> 'void'
@@ -137,8 +154,9 @@ export class Statements extends Context.Service<Statements, {
                 FROM billing.invoice_lines l JOIN billing.invoices i ON i.id = l.invoice_id
                 WHERE i.user_id = ${userId} AND l.kind = 'credit'
             ) e WHERE e.at < ${end} ORDER BY e.at, ${sql.literal(kindOrder)}, e.reference`.pipe(Effect.flatMap(decode))
-          return { userId, from, to, timeZone, ...buildStatement(rows, range) }
-        })
+            return { userId, from, to, timeZone, ...buildStatement(rows, range) }
+          })
+      })
     })
-  }))
+  )
 }

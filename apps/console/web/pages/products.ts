@@ -18,15 +18,16 @@ export const productOffer = (id: ProductId): Promise<ProductOffer | undefined> =
 export const useProductOffers = (ids: ReadonlyArray<ProductId>): ReadonlyMap<string, ProductOffer> => {
   const [offers, setOffers] = useState<ReadonlyMap<string, ProductOffer>>(new Map())
   const key = [...new Set(ids)].sort().join(",")
+  // keyed by the set of ids, not the array (a new array each render would refetch forever)
   useEffect(() => {
     let current = true
-    void Promise.all([...new Set(ids)].map((id) => productOffer(id))).then((found) => {
+    const wanted = key === "" ? [] : (key.split(",") as Array<ProductId>)
+    void Promise.all(wanted.map((id) => productOffer(id))).then((found) => {
       if (current) setOffers(new Map(found.flatMap((o) => (o === undefined ? [] : [[o.id, o] as const]))))
     })
     return () => {
       current = false
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key])
   return offers
 }

@@ -57,7 +57,10 @@ export class Outcomes extends Context.Service<Outcomes, {
           const rows = yield* outbox.withEvents(
             [{ id, type: outcome.type, aggregateId: outcome.payment.id, data: payment }],
             changed,
-            (events) => sql`WITH changed AS (${change}), ${sql.csv([...(callbacks ? [callback] : []), events])} SELECT id FROM changed`
+            (events) =>
+              sql`WITH changed AS (${change}), ${
+                sql.csv([...(callbacks ? [callback] : []), events])
+              } SELECT id FROM changed`
           )
           if (rows.length > 0 && callbacks) yield* sql.afterCommit(Effect.sync(wake.notify))
           return rows.length > 0

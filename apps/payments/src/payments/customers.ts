@@ -12,11 +12,18 @@ import type { CustomerRow } from "./rows.ts"
 
 export class Customers extends Context.Service<Customers, {
   /** The user's customer row, the provider customer made (and recorded) first if there is none. */
-  ensureRow(userId: UserId, email: string | undefined): Effect.Effect<CustomerRow, ProviderUnavailable | SqlError.SqlError>
+  ensureRow(
+    userId: UserId,
+    email: string | undefined
+  ): Effect.Effect<CustomerRow, ProviderUnavailable | SqlError.SqlError>
   /** The user's provider customer id, from memory once known. */
   providerCustomerFor(userId: UserId): Effect.Effect<string, ProviderUnavailable | SqlError.SqlError>
-  ensureCustomer(input: EnsureCustomerInput): Effect.Effect<Customer, BadRequest | ProviderUnavailable | ServiceUnavailable>
-  attachPaymentMethod(input: AttachPaymentMethodInput): Effect.Effect<PaymentMethod, BadRequest | ProviderUnavailable | ServiceUnavailable>
+  ensureCustomer(
+    input: EnsureCustomerInput
+  ): Effect.Effect<Customer, BadRequest | ProviderUnavailable | ServiceUnavailable>
+  attachPaymentMethod(
+    input: AttachPaymentMethodInput
+  ): Effect.Effect<PaymentMethod, BadRequest | ProviderUnavailable | ServiceUnavailable>
 }>()("payments/Customers") {
   static readonly layer = Layer.effect(
     Customers,

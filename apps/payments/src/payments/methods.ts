@@ -1,6 +1,6 @@
 // A user's saved payment methods as the provider holds them: listed with the one charged by default, and removed
 // (detached). Attaching stays with the charge flows (Payments.attachPaymentMethod), which create the customer.
-import { NotFound, ProviderUnavailable, ServiceUnavailable, type UserId } from "@kassa/domain"
+import { NotFound, type ProviderUnavailable, type ServiceUnavailable, type UserId } from "@kassa/domain"
 import type { PaymentMethod, PaymentMethods as PaymentMethodList } from "@kassa/domain/payments"
 import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { Provider } from "./provider.ts"
@@ -12,7 +12,10 @@ const notYours = () => new NotFound({ message: "no such payment method among you
 export class PaymentMethods extends Context.Service<PaymentMethods, {
   list(userId: UserId): Effect.Effect<PaymentMethodList, ProviderUnavailable | ServiceUnavailable>
   /** Detaches one of the user's methods; when it was the default, the user has no default any more. */
-  detach(userId: UserId, paymentMethod: string): Effect.Effect<PaymentMethod, NotFound | ProviderUnavailable | ServiceUnavailable>
+  detach(
+    userId: UserId,
+    paymentMethod: string
+  ): Effect.Effect<PaymentMethod, NotFound | ProviderUnavailable | ServiceUnavailable>
 }>()("payments/PaymentMethods") {
   static readonly layer = Layer.effect(
     PaymentMethods,
@@ -36,7 +39,9 @@ export class PaymentMethods extends Context.Service<PaymentMethods, {
           const customer = yield* repo.findCustomer(userId)
           if (Option.isNone(customer)) return yield* notYours()
           const found = yield* provider.findMethod(paymentMethod)
-          if (Option.isNone(found) || found.value.customer !== customer.value.providerCustomerId) return yield* notYours()
+          if (Option.isNone(found) || found.value.customer !== customer.value.providerCustomerId) {
+            return yield* notYours()
+          }
           const { customer: _, ...method } = found.value
           const wasDefault = customer.value.defaultPaymentMethod === paymentMethod
           // first no default, then the detach: a charge never picks a default that is gone; a failed detach leaves

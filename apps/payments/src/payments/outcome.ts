@@ -31,9 +31,14 @@ const targetStatus = { Succeeded: "succeeded", Canceled: "canceled" } as const
  * The payment after `outcome`, or undefined when it changes nothing; `moved`: its status moved (the outcome
  * counts and goes out). The provider's id is kept once known, whatever the status.
  */
-export const afterOutcome = (row: PaymentRow, outcome: IntentOutcome, now: DateTime.Utc): { readonly next: PaymentRow; readonly moved: boolean } | undefined => {
+export const afterOutcome = (
+  row: PaymentRow,
+  outcome: IntentOutcome,
+  now: DateTime.Utc
+): { readonly next: PaymentRow; readonly moved: boolean } | undefined => {
   const moves = changes(row.status, outcome)
-  const providerPaymentId = row.providerPaymentId ?? (outcome._tag === "Unknown" ? null : outcome.providerPaymentId ?? null)
+  const providerPaymentId = row.providerPaymentId ??
+    (outcome._tag === "Unknown" ? null : outcome.providerPaymentId ?? null)
   switch (outcome._tag) {
     case "Succeeded":
     case "Canceled": {
@@ -46,15 +51,25 @@ export const afterOutcome = (row: PaymentRow, outcome: IntentOutcome, now: DateT
       if (!moves) return undefined
       return {
         moved: true,
-        next: { ...row, status: "failed", providerPaymentId, failureCode: outcome.code, failureMessage: outcome.message, updatedAt: now }
+        next: {
+          ...row,
+          status: "failed",
+          providerPaymentId,
+          failureCode: outcome.code,
+          failureMessage: outcome.message,
+          updatedAt: now
+        }
       }
     case "Pending":
       if (moves) return { moved: true, next: { ...row, status: "pending", providerPaymentId, updatedAt: now } }
-      return row.providerPaymentId === null ? { moved: false, next: { ...row, providerPaymentId, updatedAt: now } } : undefined
+      return row.providerPaymentId === null
+        ? { moved: false, next: { ...row, providerPaymentId, updatedAt: now } }
+        : undefined
     case "Unknown":
       return moves ? { moved: true, next: { ...row, status: "unknown", updatedAt: now } } : undefined
   }
 }
 
 /** Whether `outcome` would change a payment in `status` (a cheap check before taking locks). */
-export const changes = (status: PaymentStatus, outcome: IntentOutcome): boolean => movesFrom[outcome._tag].includes(status)
+export const changes = (status: PaymentStatus, outcome: IntentOutcome): boolean =>
+  movesFrom[outcome._tag].includes(status)

@@ -17,7 +17,12 @@ export type IntentOutcome =
   | { readonly _tag: "Failed"; readonly providerPaymentId?: string; readonly code: string; readonly message: string }
   | { readonly _tag: "Canceled"; readonly providerPaymentId: string }
   /** Still open at the provider: `processing` settles by itself; `needsCancel` is a state we never complete. */
-  | { readonly _tag: "Pending"; readonly providerPaymentId: string; readonly needsCancel: boolean; readonly status: string }
+  | {
+    readonly _tag: "Pending"
+    readonly providerPaymentId: string
+    readonly needsCancel: boolean
+    readonly status: string
+  }
   | { readonly _tag: "Unknown"; readonly reason: string }
 
 export type RefundOutcome =
@@ -52,11 +57,14 @@ export const idempotencyWindow = Duration.hours(23)
 export interface IntentState {
   readonly id: string
   readonly status: string
-  readonly last_payment_error?: {
-    readonly code?: string | null | undefined
-    readonly decline_code?: string | null | undefined
-    readonly message?: string | null | undefined
-  } | null | undefined
+  readonly last_payment_error?:
+    {
+      readonly code?: string | null | undefined
+      readonly decline_code?: string | null | undefined
+      readonly message?: string | null | undefined
+    } |
+    null |
+    undefined
 }
 
 /** Maps an intent (from an answer, a retrieve or a webhook) to our outcome. */
@@ -85,7 +93,9 @@ export const intentOutcome = (intent: IntentState): IntentOutcome => {
 }
 
 const describe = (error: StripeCallError) =>
-  error._tag === "StripeConnectionError" ? `no answer from Stripe (${error.reason})` : `Stripe ${error.statusCode}: ${error.message}`
+  error._tag === "StripeConnectionError"
+    ? `no answer from Stripe (${error.reason})`
+    : `Stripe ${error.statusCode}: ${error.message}`
 
 /** A definite refusal (4xx other than 409/429) as a failure; anything else as unknown. */
 const chargeFailure = (error: StripeCallError): IntentOutcome =>
@@ -106,12 +116,22 @@ export class Provider extends Context.Service<Provider, {
   /** Refunds (`refund:<id>`); resending is safe and replays. */
   refund(refund: RefundRow, providerPaymentId: string): Effect.Effect<RefundOutcome>
   createCustomer(userId: UserId, email: string | undefined): Effect.Effect<string, ProviderUnavailable>
-  attach(userId: UserId, customerId: string, paymentMethod: string): Effect.Effect<MethodSummary, ProviderUnavailable | BadRequest>
-  setDefault(userId: UserId, customerId: string, paymentMethod: string): Effect.Effect<void, ProviderUnavailable | BadRequest>
+  attach(
+    userId: UserId,
+    customerId: string,
+    paymentMethod: string
+  ): Effect.Effect<MethodSummary, ProviderUnavailable | BadRequest>
+  setDefault(
+    userId: UserId,
+    customerId: string,
+    paymentMethod: string
+  ): Effect.Effect<void, ProviderUnavailable | BadRequest>
   /** The methods attached to the customer, newest first (at most 100). */
   listMethods(customerId: string): Effect.Effect<ReadonlyArray<MethodSummary>, ProviderUnavailable>
   /** The method and the customer it is attached to (null: none); None when the provider has no such method. */
-  findMethod(paymentMethod: string): Effect.Effect<Option.Option<MethodSummary & { readonly customer: string | null }>, ProviderUnavailable>
+  findMethod(
+    paymentMethod: string
+  ): Effect.Effect<Option.Option<MethodSummary & { readonly customer: string | null }>, ProviderUnavailable>
   /** Detaches; false when the provider says it is not attached any more. */
   detach(userId: UserId, paymentMethod: string): Effect.Effect<boolean, ProviderUnavailable>
 }>()("payments/Provider") {
@@ -159,7 +179,9 @@ export class Provider extends Context.Service<Provider, {
       const retrieve = (providerPaymentId: string) =>
         read((sdk) => sdk.paymentIntents.retrieve(providerPaymentId)).pipe(
           Effect.map(intentOutcome),
-          Effect.catch((error): Effect.Effect<IntentOutcome> => Effect.succeed({ _tag: "Unknown", reason: describe(error) }))
+          Effect.catch((error): Effect.Effect<IntentOutcome> =>
+            Effect.succeed({ _tag: "Unknown", reason: describe(error) })
+          )
         )
 
       const find = (p: PaymentRow) =>
@@ -179,7 +201,9 @@ export class Provider extends Context.Service<Provider, {
         return call(`payment:${p.id}:cancel`, (sdk, opts) => sdk.paymentIntents.cancel(id, {}, opts)).pipe(
           Effect.map(intentOutcome),
           // refused because the intent moved on (succeeded meanwhile, say): its current state is the answer
-          Effect.catch((error) => error._tag === "StripeError" && !error.retryable ? retrieve(id) : Effect.succeed(chargeFailure(error)))
+          Effect.catch((error) =>
+            error._tag === "StripeError" && !error.retryable ? retrieve(id) : Effect.succeed(chargeFailure(error))
+          )
         )
       }
 
@@ -193,7 +217,11 @@ export class Provider extends Context.Service<Provider, {
           }, opts)).pipe(
             Effect.map((created): RefundOutcome =>
               created.status === "failed" || created.status === "canceled"
-                ? { _tag: "Failed", code: created.failure_reason ?? created.status, message: `refund ${created.status}` }
+                ? {
+                  _tag: "Failed",
+                  code: created.failure_reason ?? created.status,
+                  message: `refund ${created.status}`
+                }
                 : { _tag: "Succeeded", providerRefundId: created.id }
             ),
             Effect.catch((error): Effect.Effect<RefundOutcome> =>
@@ -208,14 +236,17 @@ export class Provider extends Context.Service<Provider, {
 
       const unavailable = (error: StripeCallError) => new ProviderUnavailable({ message: describe(error) })
       const refused = (error: StripeCallError) => error._tag === "StripeError" && !error.retryable
-      const refusedOr = (field: string) => (error: StripeCallError): Effect.Effect<never, BadRequest | ProviderUnavailable> =>
-        error._tag === "StripeError" && !error.retryable
-          ? Effect.fail(new BadRequest({
-            // a card refused by the provider's check names why (card_declined/insufficient_funds, …)
-            message: error.declineCode === undefined ? error.message : `${error.message} (${error.code ?? error.type}/${error.declineCode})`,
-            field
-          }))
-          : Effect.fail(unavailable(error))
+      const refusedOr =
+        (field: string) => (error: StripeCallError): Effect.Effect<never, BadRequest | ProviderUnavailable> =>
+          error._tag === "StripeError" && !error.retryable
+            ? Effect.fail(new BadRequest({
+              // a card refused by the provider's check names why (card_declined/insufficient_funds, …)
+              message: error.declineCode === undefined
+                ? error.message
+                : `${error.message} (${error.code ?? error.type}/${error.declineCode})`,
+              field
+            }))
+            : Effect.fail(unavailable(error))
 
       return Provider.of({
         charge,
@@ -224,17 +255,25 @@ export class Provider extends Context.Service<Provider, {
         cancel,
         refund,
         createCustomer: (userId, email) =>
-          call(`customer:${userId}:${shortHash(email ?? "")}`, (sdk, opts) =>
-            sdk.customers.create({ ...(email === undefined ? {} : { email }), metadata: { kassa_user_id: userId } }, opts)).pipe(
-              Effect.map((customer) => customer.id),
-              Effect.mapError(unavailable)
-            ),
+          call(
+            `customer:${userId}:${shortHash(email ?? "")}`,
+            (sdk, opts) =>
+              sdk.customers.create(
+                { ...(email === undefined ? {} : { email }), metadata: { kassa_user_id: userId } },
+                opts
+              )
+          ).pipe(
+            Effect.map((customer) => customer.id),
+            Effect.mapError(unavailable)
+          ),
         attach: (userId, customerId, paymentMethod) =>
-          call(`attach:${userId}:${paymentMethod}`, (sdk, opts) =>
-            sdk.paymentMethods.attach(paymentMethod, { customer: customerId }, opts)).pipe(
-              Effect.map(summary),
-              Effect.catch(refusedOr("paymentMethod"))
-            ),
+          call(
+            `attach:${userId}:${paymentMethod}`,
+            (sdk, opts) => sdk.paymentMethods.attach(paymentMethod, { customer: customerId }, opts)
+          ).pipe(
+            Effect.map(summary),
+            Effect.catch(refusedOr("paymentMethod"))
+          ),
         listMethods: (customerId) =>
           read((sdk) => sdk.customers.listPaymentMethods(customerId, { limit: 100 })).pipe(
             Effect.map((page) => page.data.map(summary)),
@@ -243,25 +282,36 @@ export class Provider extends Context.Service<Provider, {
         findMethod: (paymentMethod) =>
           read((sdk) => sdk.paymentMethods.retrieve(paymentMethod)).pipe(
             Effect.map((pm) =>
-              Option.some({ ...summary(pm), customer: typeof pm.customer === "string" ? pm.customer : pm.customer?.id ?? null })
+              Option.some({
+                ...summary(pm),
+                customer: typeof pm.customer === "string" ? pm.customer : pm.customer?.id ?? null
+              })
             ),
             Effect.catch((error) =>
-              error._tag === "StripeError" && error.statusCode === 404 ? Effect.succeedNone : Effect.fail(unavailable(error))
+              error._tag === "StripeError" && error.statusCode === 404
+                ? Effect.succeedNone
+                : Effect.fail(unavailable(error))
             )
           ),
         detach: (userId, paymentMethod) =>
           // a key of its own per removal (its retries resend it): a card attached again later can be removed again
-          call(`detach:${userId}:${paymentMethod}:${randomUUID()}`, (sdk, opts) => sdk.paymentMethods.detach(paymentMethod, {}, opts)).pipe(
+          call(
+            `detach:${userId}:${paymentMethod}:${randomUUID()}`,
+            (sdk, opts) => sdk.paymentMethods.detach(paymentMethod, {}, opts)
+          ).pipe(
             Effect.as(true),
             // refused: it is not attached (any more), which is what the caller wanted
             Effect.catch((error) => refused(error) ? Effect.succeed(false) : Effect.fail(unavailable(error)))
           ),
         setDefault: (userId, customerId, paymentMethod) =>
-          call(`default:${userId}:${paymentMethod}`, (sdk, opts) =>
-            sdk.customers.update(customerId, { invoice_settings: { default_payment_method: paymentMethod } }, opts)).pipe(
-              Effect.asVoid,
-              Effect.catch(refusedOr("paymentMethod"))
-            )
+          call(
+            `default:${userId}:${paymentMethod}`,
+            (sdk, opts) =>
+              sdk.customers.update(customerId, { invoice_settings: { default_payment_method: paymentMethod } }, opts)
+          ).pipe(
+            Effect.asVoid,
+            Effect.catch(refusedOr("paymentMethod"))
+          )
       })
     })
   ).pipe(Layer.provide(RateLimit.layer))

@@ -30,7 +30,11 @@ export class RefundsRepo extends Context.Service<RefundsRepo, {
     readonly failureMessage?: string | undefined
   }, now: DateTime.Utc): Effect.Effect<Option.Option<RefundRow>, RepoError>
   scheduleRefundReconcile(id: RefundId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
-  claimDueRefunds(now: DateTime.Utc, lease: Duration.Input, limit: number): Effect.Effect<ReadonlyArray<RefundRow>, RepoError>
+  claimDueRefunds(
+    now: DateTime.Utc,
+    lease: Duration.Input,
+    limit: number
+  ): Effect.Effect<ReadonlyArray<RefundRow>, RepoError>
 }>()("payments/RefundsRepo") {
   static readonly layer = Layer.effect(
     RefundsRepo,
@@ -81,14 +85,15 @@ export class RefundsRepo extends Context.Service<RefundsRepo, {
 
       const claimDueRefunds = (now: DateTime.Utc, lease: Duration.Input, limit: number) =>
         sql`${
-          makeWorkQueue(sql, { table: "payments.refunds", key: "id", keyType: "text", lease: "next_reconcile_at" }).claim({
-            where: sql`status = 'pending'`,
-            orderBy: sql`next_reconcile_at`,
-            limit,
-            now: at(now),
-            lease,
-            returning: sql`*`
-          })
+          makeWorkQueue(sql, { table: "payments.refunds", key: "id", keyType: "text", lease: "next_reconcile_at" })
+            .claim({
+              where: sql`status = 'pending'`,
+              orderBy: sql`next_reconcile_at`,
+              limit,
+              now: at(now),
+              lease,
+              returning: sql`*`
+            })
         }`.pipe(Effect.flatMap(decodeRefunds), orDieOnSchema)
 
       return RefundsRepo.of({

@@ -4,11 +4,11 @@
 // call, a webhook, the reconciler) moves the payment, and a stale or repeated outcome changes nothing.
 import type { Currency, InvoiceId, RefundId, UserId } from "@kassa/domain"
 import { PaymentId } from "@kassa/domain"
-import { PaymentStatus, } from "@kassa/domain/payments"
+import { PaymentStatus } from "@kassa/domain/payments"
 import { Context, DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
 import { makeWorkQueue } from "@kassa/platform/work-queue"
 import { SqlClient, type SqlError, SqlSchema, type Statement } from "effect/sql"
-import { CustomerRow, IdempotencyRow, PaymentRow, } from "./rows.ts"
+import { CustomerRow, IdempotencyRow, PaymentRow } from "./rows.ts"
 
 export interface NewPayment {
   readonly id: PaymentId
@@ -41,8 +41,9 @@ export type StartAttempt =
 export type RepoError = SqlError.SqlError
 
 // a row that does not decode is corrupt data, not a condition callers can handle
-export const orDieOnSchema = <A, R>(effect: Effect.Effect<A, RepoError | Schema.SchemaError, R>): Effect.Effect<A, RepoError, R> =>
-  Effect.catchTag(effect, "SchemaError", (error) => Effect.die(error))
+export const orDieOnSchema = <A, R>(
+  effect: Effect.Effect<A, RepoError | Schema.SchemaError, R>
+): Effect.Effect<A, RepoError, R> => Effect.catchTag(effect, "SchemaError", (error) => Effect.die(error))
 
 export const at = (dt: DateTime.Utc) => DateTime.toDate(dt)
 
@@ -76,13 +77,21 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
    */
   replacing(seen: PaymentRow, next: PaymentRow): Statement.Fragment
   /** Raises the refunded amount to `refundedAmount` (never lowers it); None when it was already that high. */
-  raiseRefunded(id: PaymentId, refundedAmount: number, now: DateTime.Utc): Effect.Effect<Option.Option<PaymentRow>, RepoError>
+  raiseRefunded(
+    id: PaymentId,
+    refundedAmount: number,
+    now: DateTime.Utc
+  ): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   scheduleReconcile(id: PaymentId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
   /**
    * Claims up to `limit` open payments due for reconciliation: their next time moves to `leaseUntil`, so other
    * replicas skip them while this one asks the provider.
    */
-  claimDuePayments(now: DateTime.Utc, lease: Duration.Input, limit: number): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
+  claimDuePayments(
+    now: DateTime.Utc,
+    lease: Duration.Input,
+    limit: number
+  ): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
 
   findCustomer(userId: UserId): Effect.Effect<Option.Option<CustomerRow>, RepoError>
   /** Keeps the first customer recorded for the user (a concurrent creator's row wins). */
@@ -145,11 +154,11 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           readonly providerCustomerId: string | null
           readonly paymentMethod: string | null
         }>`WITH customer AS (${
-            p.charge === "saved"
-              ? sql`SELECT provider_customer_id, default_payment_method AS payment_method FROM payments.customers
+          p.charge === "saved"
+            ? sql`SELECT provider_customer_id, default_payment_method AS payment_method FROM payments.customers
                   WHERE user_id = ${p.userId} AND default_payment_method IS NOT NULL`
-              : sql`SELECT ${p.charge.providerCustomerId}::text AS provider_customer_id, ${p.charge.paymentMethod}::text AS payment_method`
-          }),
+            : sql`SELECT ${p.charge.providerCustomerId}::text AS provider_customer_id, ${p.charge.paymentMethod}::text AS payment_method`
+        }),
           used AS (
             SELECT payment_id, request_hash FROM payments.idempotency_keys
             WHERE operation = ${claim.operation} AND key = ${claim.key}
@@ -201,7 +210,11 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
               return Effect.succeed({ _tag: "Started", row })
             }
             if (result?.usedPaymentId != null && result.usedHash != null) {
-              return Effect.succeed({ _tag: "KeyUsed", paymentId: PaymentId.make(result.usedPaymentId), requestHash: result.usedHash })
+              return Effect.succeed({
+                _tag: "KeyUsed",
+                paymentId: PaymentId.make(result.usedPaymentId),
+                requestHash: result.usedHash
+              })
             }
             if (result?.blockingId != null && result.blockingStatus != null) {
               return Effect.map(Schema.decodeUnknownEffect(PaymentStatus)(result.blockingStatus), (status) => ({
@@ -218,9 +231,13 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           Effect.catchReason("SqlError", "UniqueViolation", () => Effect.fail(new OpenPaymentExists()))
         )
 
-      const replacing = (seen: PaymentRow, next: PaymentRow) =>
-        sql`UPDATE payments.payments SET status = ${next.status}, provider_payment_id = ${next.providerPaymentId},
-            failure_code = ${next.failureCode}, failure_message = ${next.failureMessage}, updated_at = ${at(next.updatedAt)}
+      const replacing = (
+        seen: PaymentRow,
+        next: PaymentRow
+      ) => sql`UPDATE payments.payments SET status = ${next.status}, provider_payment_id = ${next.providerPaymentId},
+            failure_code = ${next.failureCode}, failure_message = ${next.failureMessage}, updated_at = ${
+              at(next.updatedAt)
+            }
           WHERE id = ${seen.id} AND status = ${seen.status} AND refunded_amount = ${seen.refundedAmount}
             AND provider_payment_id IS NOT DISTINCT FROM ${seen.providerPaymentId}::text
             AND failure_code IS NOT DISTINCT FROM ${seen.failureCode}::text
@@ -237,14 +254,15 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
 
       const claimDuePayments = (now: DateTime.Utc, lease: Duration.Input, limit: number) =>
         sql`${
-          makeWorkQueue(sql, { table: "payments.payments", key: "id", keyType: "text", lease: "next_reconcile_at" }).claim({
-            where: sql`status IN ('pending', 'unknown')`,
-            orderBy: sql`next_reconcile_at`,
-            limit,
-            now: at(now),
-            lease,
-            returning: sql`*`
-          })
+          makeWorkQueue(sql, { table: "payments.payments", key: "id", keyType: "text", lease: "next_reconcile_at" })
+            .claim({
+              where: sql`status IN ('pending', 'unknown')`,
+              orderBy: sql`next_reconcile_at`,
+              limit,
+              now: at(now),
+              lease,
+              returning: sql`*`
+            })
         }`.pipe(Effect.flatMap(decodePayments), orDieOnSchema)
 
       const customerById = SqlSchema.findOneOption({
@@ -269,8 +287,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
       const keyByOperation = SqlSchema.findOneOption({
         Request: Schema.Struct({ operation: Schema.String, key: Schema.String }),
         Result: IdempotencyRow,
-        execute: ({ key, operation }) =>
-          sql`SELECT request_hash, payment_id, refund_id FROM payments.idempotency_keys
+        execute: ({ key, operation }) => sql`SELECT request_hash, payment_id, refund_id FROM payments.idempotency_keys
             WHERE operation = ${operation} AND key = ${key}`
       })
 
@@ -278,10 +295,13 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
         startAttempt,
         findPayment: (id) => orDieOnSchema(paymentById(id)),
         getPayment: (id) =>
-          Effect.flatMap(orDieOnSchema(paymentById(id)), Option.match({
-            onNone: () => Effect.die(new Error(`payment ${id} vanished`)),
-            onSome: Effect.succeed
-          })),
+          Effect.flatMap(
+            orDieOnSchema(paymentById(id)),
+            Option.match({
+              onNone: () => Effect.die(new Error(`payment ${id} vanished`)),
+              onSome: Effect.succeed
+            })
+          ),
         lockPayment: (id) => orDieOnSchema(lockById(id)),
         findByProviderPaymentId: (id) => orDieOnSchema(byProviderId(id)),
         findPayments: (ids, providerPaymentIds) =>
@@ -290,10 +310,11 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
             // "" matches nothing: it stands in for an empty list, which IN () cannot express
             : sql`SELECT * FROM payments.payments
                 WHERE id IN ${sql.in(ids.length === 0 ? [""] : ids)}
-                  OR provider_payment_id IN ${sql.in(providerPaymentIds.length === 0 ? [""] : providerPaymentIds)}`.pipe(
-              Effect.flatMap(decodePayments),
-              orDieOnSchema
-            ),
+                  OR provider_payment_id IN ${sql.in(providerPaymentIds.length === 0 ? [""] : providerPaymentIds)}`
+              .pipe(
+                Effect.flatMap(decodePayments),
+                orDieOnSchema
+              ),
         findOpenForInvoice: (invoiceId) => orDieOnSchema(openForInvoice(invoiceId)),
         replacing,
         raiseRefunded,

@@ -43,7 +43,8 @@ const cancelOperation = "cancel_payment"
 const requestHash = (operation: string, { idempotencyKey: _, ...parameters }: { readonly idempotencyKey: string }) =>
   requestDigest(operation, parameters)
 
-const keyReused = () => new IdempotencyKeyReused({ message: "this idempotency key was already used with different parameters" })
+const keyReused = () =>
+  new IdempotencyKeyReused({ message: "this idempotency key was already used with different parameters" })
 
 export class Payments extends Context.Service<Payments, {
   create(input: CreatePaymentInput): Effect.Effect<Payment, CreatePaymentError>
@@ -76,7 +77,10 @@ export class Payments extends Context.Service<Payments, {
           return toPayment(yield* refresh(yield* mustFind(existing.paymentId)))
         })
 
-      const inProgress = (invoiceId: CreatePaymentInput["invoiceId"], payment: { readonly id: PaymentId; readonly status: PaymentStatus }) =>
+      const inProgress = (
+        invoiceId: CreatePaymentInput["invoiceId"],
+        payment: { readonly id: PaymentId; readonly status: PaymentStatus }
+      ) =>
         new PaymentInProgress({
           message: `payment ${payment.id} for this invoice is ${payment.status}; no new charge until it settles`,
           invoiceId,
@@ -91,25 +95,37 @@ export class Payments extends Context.Service<Payments, {
           const hash = requestHash(createOperation, input)
           const id = PaymentId.make(`pay_${randomUUID().replaceAll("-", "")}`)
           const now = yield* DateTime.now
-          const attempt = (charge: NewPayment["charge"]): Effect.Effect<StartAttempt, PaymentInProgress | SqlError.SqlError> =>
-            repo.startAttempt({
-              id,
-              userId: input.userId,
-              invoiceId: input.invoiceId,
-              amount: input.amount,
-              currency: input.currency,
-              charge,
-              offSession: input.offSession ?? false,
-              description: input.description ?? null,
-              nextReconcileAt: DateTime.addDuration(now, firstDelay)
-            }, { operation: createOperation, key: input.idempotencyKey, requestHash: hash }, now).pipe(
+          const attempt = (
+            charge: NewPayment["charge"]
+          ): Effect.Effect<StartAttempt, PaymentInProgress | SqlError.SqlError> =>
+            repo.startAttempt(
+              {
+                id,
+                userId: input.userId,
+                invoiceId: input.invoiceId,
+                amount: input.amount,
+                currency: input.currency,
+                charge,
+                offSession: input.offSession ?? false,
+                description: input.description ?? null,
+                nextReconcileAt: DateTime.addDuration(now, firstDelay)
+              },
+              { operation: createOperation, key: input.idempotencyKey, requestHash: hash },
+              now
+            ).pipe(
               // another key's attempt on this invoice holds the one open slot; if it settled meanwhile, try again
               // (now it blocks as paid, or a failed one leaves the invoice open)
-              Effect.catchTag("OpenPaymentExists", () =>
-                Effect.flatMap(repo.findOpenForInvoice(input.invoiceId), Option.match({
-                  onSome: (open) => Effect.fail(inProgress(input.invoiceId, open)),
-                  onNone: () => attempt(charge)
-                })))
+              Effect.catchTag(
+                "OpenPaymentExists",
+                () =>
+                  Effect.flatMap(
+                    repo.findOpenForInvoice(input.invoiceId),
+                    Option.match({
+                      onSome: (open) => Effect.fail(inProgress(input.invoiceId, open)),
+                      onNone: () => attempt(charge)
+                    })
+                  )
+              )
             )
           // the default method can change, so a charge of it reads it in the attempt's statement; a named method
           // needs only the customer, which never changes once recorded (cached)
@@ -122,7 +138,10 @@ export class Payments extends Context.Service<Payments, {
             // no customer yet (made now, as for any first charge) or no default method
             const customer = yield* ensureRow(input.userId, undefined)
             if (customer.defaultPaymentMethod === null) return yield* noMethod(input.userId)
-            started = yield* attempt({ providerCustomerId: customer.providerCustomerId, paymentMethod: customer.defaultPaymentMethod })
+            started = yield* attempt({
+              providerCustomerId: customer.providerCustomerId,
+              paymentMethod: customer.defaultPaymentMethod
+            })
           }
           switch (started._tag) {
             case "Started":
@@ -147,7 +166,11 @@ export class Payments extends Context.Service<Payments, {
           }
         }).pipe(
           orUnavailable,
-          Effect.withSpan("Payments.create", { attributes: { invoiceId: input.invoiceId } }, { captureStackTrace: false })
+          Effect.withSpan(
+            "Payments.create",
+            { attributes: { invoiceId: input.invoiceId } },
+            { captureStackTrace: false }
+          )
         )
 
       // ---- cancel ---------------------------------------------------------------------------------------
@@ -169,7 +192,11 @@ export class Payments extends Context.Service<Payments, {
             ? yield* settleRefund(refund, providerPaymentId)
             : refund.status === "succeeded"
             ? { _tag: "Succeeded" as const, providerRefundId: refund.providerRefundId ?? "" }
-            : { _tag: "Failed" as const, code: refund.failureCode ?? "failed", message: refund.failureMessage ?? "failed" }
+            : {
+              _tag: "Failed" as const,
+              code: refund.failureCode ?? "failed",
+              message: refund.failureMessage ?? "failed"
+            }
           if (outcome._tag === "Failed") return yield* refundRefused(refund.paymentId, outcome.code, outcome.message)
           // Unknown: the refund stays pending (resent by the reconciler with the same key); the caller sees that
           const after = yield* refunds.findRefund(refund.id)
@@ -187,7 +214,8 @@ export class Payments extends Context.Service<Payments, {
         })
 
       const notRefundable = (row: PaymentRow) => {
-        const refused = (message: string) => new PaymentNotRefundable({ message, paymentId: row.id, status: row.status })
+        const refused = (message: string) =>
+          new PaymentNotRefundable({ message, paymentId: row.id, status: row.status })
         switch (row.status) {
           case "refunded":
             return new AlreadyRefunded({ message: "the payment is already refunded", paymentId: row.id })
@@ -234,7 +262,10 @@ export class Payments extends Context.Service<Payments, {
             const refundable = payment.amount - payment.refundedAmount - pending
             if (refundable <= 0) {
               return yield* pending > 0
-                ? new RefundInProgress({ message: "the rest of the payment is being refunded already", paymentId: payment.id })
+                ? new RefundInProgress({
+                  message: "the rest of the payment is being refunded already",
+                  paymentId: payment.id
+                })
                 : new AlreadyRefunded({ message: "the payment is already refunded", paymentId: payment.id })
             }
             const amount = input.amount ?? refundable
@@ -294,14 +325,20 @@ export class Payments extends Context.Service<Payments, {
               return yield* cancelResult(row.id, null)
             }
             if (row.status === "pending") {
-              return yield* new ProviderUnavailable({ message: "the provider has not confirmed the cancellation; retry" })
+              return yield* new ProviderUnavailable({
+                message: "the provider has not confirmed the cancellation; retry"
+              })
             }
           }
           if (row.status === "succeeded" || row.status === "partially_refunded") return yield* refund(row, input, hash)
           return yield* notRefundable(row)
         }).pipe(
           orUnavailable,
-          Effect.withSpan("Payments.cancel", { attributes: { paymentId: input.paymentId } }, { captureStackTrace: false })
+          Effect.withSpan(
+            "Payments.cancel",
+            { attributes: { paymentId: input.paymentId } },
+            { captureStackTrace: false }
+          )
         )
 
       // ---- reads ----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Settling payments with the provider: applying what it answers (the charge's own answer, a webhook, the
 // reconciler's findings) and asking it about payments and refunds whose outcome is still open. Every change is
 // optimistic (written only if the row is still as read) and carries its outcome event in the same statement.
-import { type PaymentId } from "@kassa/domain"
+import type { PaymentId } from "@kassa/domain"
 import { Context, DateTime, Duration, Effect, Layer, Option } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { PaymentsConfig } from "../config.ts"
@@ -18,9 +18,17 @@ export const reconcileDelay = (schedule: ReadonlyArray<Duration.Duration>, attem
 
 export class Settlement extends Context.Service<Settlement, {
   /** Moves the payment to what the provider reported (charge answer, webhook, reconciler); emits on a change. */
-  applyOutcome(id: PaymentId, outcome: IntentOutcome, seen?: PaymentRow): Effect.Effect<Option.Option<PaymentRow>, SqlError.SqlError>
+  applyOutcome(
+    id: PaymentId,
+    outcome: IntentOutcome,
+    seen?: PaymentRow
+  ): Effect.Effect<Option.Option<PaymentRow>, SqlError.SqlError>
   /** The provider says this much of the payment's charge is refunded in total. */
-  applyRefunded(id: PaymentId, providerPaymentId: string, amountRefunded: number): Effect.Effect<void, SqlError.SqlError>
+  applyRefunded(
+    id: PaymentId,
+    providerPaymentId: string,
+    amountRefunded: number
+  ): Effect.Effect<void, SqlError.SqlError>
   /** Charges the provider for an attempt just recorded and applies the answer; the payment as it then stands. */
   charge(row: PaymentRow): Effect.Effect<PaymentRow, SqlError.SqlError>
   /** Asks the provider about an open payment and applies the answer; schedules the next ask if still open. */
@@ -85,15 +93,18 @@ export class Settlement extends Context.Service<Settlement, {
        */
       const settleIntent = (row: PaymentRow, outcome: IntentOutcome): Effect.Effect<IntentOutcome> => {
         if (outcome._tag !== "Pending" || !outcome.needsCancel) return Effect.succeed(outcome)
-        return Effect.map(provider.cancel({ ...row, providerPaymentId: outcome.providerPaymentId }), (after) =>
-          after._tag === "Canceled" && outcome.status === "requires_action"
-            ? {
-              _tag: "Failed",
-              providerPaymentId: after.providerPaymentId,
-              code: "authentication_required",
-              message: "The card requires authentication (3-D Secure), which this payment cannot ask for."
-            }
-            : after)
+        return Effect.map(
+          provider.cancel({ ...row, providerPaymentId: outcome.providerPaymentId }),
+          (after) =>
+            after._tag === "Canceled" && outcome.status === "requires_action"
+              ? {
+                _tag: "Failed",
+                providerPaymentId: after.providerPaymentId,
+                code: "authentication_required",
+                message: "The card requires authentication (3-D Secure), which this payment cannot ask for."
+              }
+              : after
+        )
       }
 
       const charge = (row: PaymentRow) =>
@@ -142,7 +153,9 @@ export class Settlement extends Context.Service<Settlement, {
             yield* repo.scheduleReconcile(row.id, row.reconcileAttempts + 1, next)
           }
           return after
-        }).pipe(Effect.withSpan("Payments.reconcile", { attributes: { paymentId: row.id } }, { captureStackTrace: false }))
+        }).pipe(
+          Effect.withSpan("Payments.reconcile", { attributes: { paymentId: row.id } }, { captureStackTrace: false })
+        )
 
       /** Before acting on an open payment: `unknown` always asks; `pending` asks once its caller must be gone. */
       const refresh = (row: PaymentRow) =>
@@ -169,19 +182,33 @@ export class Settlement extends Context.Service<Settlement, {
           // concurrent refunds of one payment settle one after another, so each total sees the others
           yield* repo.lockPayment(refund.paymentId)
           if (outcome._tag === "Failed") {
-            yield* refunds.settleRefund(refund.id, { status: "failed", failureCode: outcome.code, failureMessage: outcome.message }, now)
+            yield* refunds.settleRefund(refund.id, {
+              status: "failed",
+              failureCode: outcome.code,
+              failureMessage: outcome.message
+            }, now)
             return
           }
-          const settled = yield* refunds.settleRefund(refund.id, { status: "succeeded", providerRefundId: outcome.providerRefundId }, now)
+          const settled = yield* refunds.settleRefund(refund.id, {
+            status: "succeeded",
+            providerRefundId: outcome.providerRefundId
+          }, now)
           if (Option.isNone(settled)) return
-          yield* applyRefunded(refund.paymentId, providerPaymentId, yield* refunds.succeededRefundTotal(refund.paymentId))
+          yield* applyRefunded(
+            refund.paymentId,
+            providerPaymentId,
+            yield* refunds.succeededRefundTotal(refund.paymentId)
+          )
         }))
 
       const reconcileRefund = (refund: RefundRow) =>
         Effect.gen(function*() {
           const payment = yield* mustFind(refund.paymentId)
           const now = yield* DateTime.now
-          if (payment.providerPaymentId !== null && DateTime.isLessThan(now, DateTime.addDuration(refund.createdAt, idempotencyWindow))) {
+          if (
+            payment.providerPaymentId !== null &&
+            DateTime.isLessThan(now, DateTime.addDuration(refund.createdAt, idempotencyWindow))
+          ) {
             yield* settleRefund(refund, payment.providerPaymentId)
           } else {
             yield* Effect.logError("pending refund past the idempotency window; needs an operator").pipe(
@@ -196,7 +223,13 @@ export class Settlement extends Context.Service<Settlement, {
               DateTime.addDuration(now, delayAfter(refund.reconcileAttempts))
             )
           }
-        }).pipe(Effect.withSpan("Payments.reconcileRefund", { attributes: { refundId: refund.id } }, { captureStackTrace: false }))
+        }).pipe(
+          Effect.withSpan(
+            "Payments.reconcileRefund",
+            { attributes: { refundId: refund.id } },
+            { captureStackTrace: false }
+          )
+        )
 
       return Settlement.of({ applyOutcome, applyRefunded, charge, reconcile, refresh, settleRefund, reconcileRefund })
     })

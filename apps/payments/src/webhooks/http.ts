@@ -7,17 +7,25 @@ import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { WebhookInbox } from "./inbox.ts"
 
-export const WebhooksHttpLive = HttpApiBuilder.group(PaymentsApi, "webhooks", Effect.fn(function*(handlers) {
-  const inbox = yield* WebhookInbox
-  return handlers.handleRaw("stripe", Effect.fn(function*({ request, headers }) {
-    // RequestValidation bounds the body: past the limit the read fails and it answers 413
-    const raw = yield* request.text.pipe(
-      Effect.catch((error) =>
-        error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
-          ? Effect.die(error)
-          : Effect.fail(new BadRequest({ message: "the request body could not be read" })))
+export const WebhooksHttpLive = HttpApiBuilder.group(
+  PaymentsApi,
+  "webhooks",
+  Effect.fn(function*(handlers) {
+    const inbox = yield* WebhookInbox
+    return handlers.handleRaw(
+      "stripe",
+      Effect.fn(function*({ request, headers }) {
+        // RequestValidation bounds the body: past the limit the read fails and it answers 413
+        const raw = yield* request.text.pipe(
+          Effect.catch((error) =>
+            error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
+              ? Effect.die(error)
+              : Effect.fail(new BadRequest({ message: "the request body could not be read" }))
+          )
+        )
+        yield* inbox.ingest(raw, headers["stripe-signature"])
+        return { received: true }
+      })
     )
-    yield* inbox.ingest(raw, headers["stripe-signature"])
-    return { received: true }
-  }))
-})).pipe(Layer.provide(RequestValidationLive))
+  })
+).pipe(Layer.provide(RequestValidationLive))

@@ -87,7 +87,9 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       const stripeConfig = yield* StripeConfig
       const config = yield* PaymentsConfig
       if (Option.isNone(stripeConfig.webhookSecret)) {
-        yield* Effect.logWarning("STRIPE_WEBHOOK_SECRET not set: accepting webhooks signed with the development secret the bundled sandbox uses")
+        yield* Effect.logWarning(
+          "STRIPE_WEBHOOK_SECRET not set: accepting webhooks signed with the development secret the bundled sandbox uses"
+        )
       }
       // current first, then the previous one while a rotation is under way
       const secrets = [
@@ -104,7 +106,9 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
           const event = yield* decodeEnvelope(signed).pipe(
             Effect.mapError((error) => {
               const issue = formatIssues(error.issue).issues[0]
-              return unstorable(`${(issue?.path ?? []).map(String).join(".") || "event"}: ${issue?.message ?? "invalid"}`)
+              return unstorable(
+                `${(issue?.path ?? []).map(String).join(".") || "event"}: ${issue?.message ?? "invalid"}`
+              )
             })
           )
           const at = unstorableAt(signed)
@@ -115,8 +119,18 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
         }).pipe(Effect.withSpan("WebhookInbox.ingest"))
 
       type Plan =
-        | { readonly kind: "intent"; readonly outcome: IntentOutcome; readonly intentId: string; readonly paymentId: Option.Option<PaymentId> }
-        | { readonly kind: "refund"; readonly intentId: string; readonly amountRefunded: number; readonly paymentId: Option.Option<PaymentId> }
+        | {
+          readonly kind: "intent"
+          readonly outcome: IntentOutcome
+          readonly intentId: string
+          readonly paymentId: Option.Option<PaymentId>
+        }
+        | {
+          readonly kind: "refund"
+          readonly intentId: string
+          readonly amountRefunded: number
+          readonly paymentId: Option.Option<PaymentId>
+        }
         | { readonly kind: "ignore" }
 
       const plan = (event: StoredEvent): Effect.Effect<Plan, Schema.SchemaError> =>
@@ -138,8 +152,15 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
           const intent = yield* decodeIntent(object)
           const outcome = intentOutcome(intent)
           // open states settle through the charge call or the reconciler, not from an event
-          if (outcome._tag !== "Succeeded" && outcome._tag !== "Failed" && outcome._tag !== "Canceled") return { kind: "ignore" }
-          return { kind: "intent", outcome, intentId: intent.id, paymentId: decodePaymentId(intent.metadata?.[metadataKey]) }
+          if (outcome._tag !== "Succeeded" && outcome._tag !== "Failed" && outcome._tag !== "Canceled") {
+            return { kind: "ignore" }
+          }
+          return {
+            kind: "intent",
+            outcome,
+            intentId: intent.id,
+            paymentId: decodePaymentId(intent.metadata?.[metadataKey])
+          }
         })
 
       // Most events repeat what the charge's own answer already recorded: the payments they name are read once per
@@ -147,7 +168,9 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
       const apply = (step: Plan, payment: PaymentRow | undefined) => {
         if (step.kind === "ignore" || payment === undefined) return Effect.void
         if (step.kind === "intent") {
-          return changes(payment.status, step.outcome) ? Effect.asVoid(settlement.applyOutcome(payment.id, step.outcome)) : Effect.void
+          return changes(payment.status, step.outcome)
+            ? Effect.asVoid(settlement.applyOutcome(payment.id, step.outcome))
+            : Effect.void
         }
         const open = payment.status === "pending" || payment.status === "unknown"
         return open || payment.refundedAmount < step.amountRefunded
@@ -178,8 +201,14 @@ export class WebhookInbox extends Context.Service<WebhookInbox, {
           named.map((p) => p.intentId)
         )
         const paymentOf = (p: Plan) =>
-          p.kind === "ignore" ? undefined : known.find((row) =>
-            Option.match(p.paymentId, { onNone: () => row.providerPaymentId === p.intentId, onSome: (id) => row.id === id }))
+          p.kind === "ignore" ?
+            undefined :
+            known.find((row) =>
+              Option.match(p.paymentId, {
+                onNone: () => row.providerPaymentId === p.intentId,
+                onSome: (id) => row.id === id
+              })
+            )
         const applied: Array<string> = []
         for (const [i, event] of due.entries()) {
           const step = plans[i] ?? { kind: "ignore" as const }
