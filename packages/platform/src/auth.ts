@@ -110,6 +110,16 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
 
       // verified tokens by token string, least recently used dropped first
       const verified = new LRUCache<string, VerifiedToken>({ max: maxCachedTokens })
+      // accounts seen to exist: none is ever deleted, so this needs no feed, and a token verified again while the
+      // feed is stale (its cache dropped) passes on the revocation markers alone when the database is away
+      const knownSubjects = new LRUCache<string, true>({ max: maxCachedTokens })
+      const subjectExists = (userId: UserId) =>
+        knownSubjects.has(userId) ?
+          Effect.succeed(true) :
+          Effect.tap(subjects.exists(userId), (exists) =>
+            Effect.sync(() => {
+              if (exists) knownSubjects.set(userId, true)
+            }))
       // revoked sessions and tokens: id -> until (epoch ms); users: id -> { before, until }
       const revokedSessions = new Map<string, number>()
       const revokedTokens = new Map<string, number>()
@@ -193,7 +203,7 @@ export class TokenVerifier extends Context.Service<TokenVerifier, {
               ),
               Effect.tap((entry) =>
                 Effect.flatMap(
-                  subjects.exists(entry.user.id),
+                  subjectExists(entry.user.id),
                   (exists) => exists ? Effect.void : Effect.fail(unauthorized("the token's account does not exist"))
                 )
               ),
