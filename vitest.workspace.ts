@@ -6,8 +6,8 @@ const project = (name: string, root: string): TestProjectConfiguration => ({
   test: { name, root, include: ["test/**/*.test.ts"], exclude: scale }
 })
 
-// The tests at scale (thousands of renewals across processes) measure the machine as much as the code: they run in a
-// group of their own after every other project has finished, so neither slows the other down.
+// The tests at scale (thousands of renewals across processes) measure the machine as much as the code: they run as a
+// group of their own (`sequence.groupOrder`), never beside the other projects, so neither slows the other down.
 const scale = ["test/renewal-replicas.test.ts"]
 
 export default [
