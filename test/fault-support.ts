@@ -1,13 +1,36 @@
 // Support for the fault suite: Kassa's apps as child processes (killed and restarted at will), each dependency
 // reached through a TCP proxy the test can cut or stall, and a client that retries a money request with the same
 // Idempotency-Key until it gets a final answer, counting every answer it saw.
-import { tcpProxy } from "@kassa/platform/testing"
+import { BillingMigrations } from "@kassa/billing/migrations"
+import { CatalogMigrations } from "@kassa/catalog/migrations"
+import { PaymentsMigrations } from "@kassa/payments/migrations"
+import { layerFromUrl } from "@kassa/platform/db"
+import { makeTestDatabase, tcpProxy } from "@kassa/platform/testing"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
-import { Effect, Schedule, type Scope } from "effect"
+import { Context, Effect, Layer, Redacted, Schedule, type Scope } from "effect"
+import { SqlClient } from "effect/sql"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
+
+/**
+ * A fresh database with every app's schema, for apps run as processes: its name (their DATABASE_URL) and a SQL client
+ * of the test's own (`maxConnections` of them) to seed and check it.
+ */
+export const migratedDatabase = (maxConnections: number) =>
+  Effect.gen(function*() {
+    const database = yield* makeTestDatabase()
+    const context = yield* Layer.build(
+      Layer.mergeAll(BillingMigrations, PaymentsMigrations, CatalogMigrations).pipe(
+        Layer.provideMerge(layerFromUrl(database, { maxConnections }))
+      )
+    )
+    return {
+      dbName: new URL(Redacted.value(database)).pathname.slice(1),
+      sql: Context.get(context, SqlClient.SqlClient)
+    }
+  })
 
 export const freePort = Effect.promise(() =>
   new Promise<number>((resolve) => {

@@ -6,18 +6,12 @@
 // RabbitMQ cut, the links between the apps cut, and a provider taking 2 s per charge while Postgres is watched for
 // transactions left idle. Then, once everything has settled, the invariants in SQL and against the sandbox's ledger.
 import { assert, it } from "@effect/vitest"
-import { BillingMigrations } from "@kassa/billing/migrations"
-import { CatalogMigrations } from "@kassa/catalog/migrations"
-import { PaymentsMigrations } from "@kassa/payments/migrations"
-import { layerFromUrl } from "@kassa/platform/db"
 import { developmentApiKey } from "@kassa/payments/config"
-import { makeTestDatabase } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import amqp from "amqplib"
 import { randomUUID } from "node:crypto"
-import { Context, type Duration, Effect, Fiber, Layer, Redacted, Schedule } from "effect"
-import { SqlClient } from "effect/sql"
-import { type Answer, appProcess, freePort, link, makeTally, untilFinal } from "./fault-support.ts"
+import { Context, type Duration, Effect, Fiber, Layer, Schedule } from "effect"
+import { type Answer, appProcess, freePort, link, makeTally, migratedDatabase, untilFinal } from "./fault-support.ts"
 
 const serviceToken = "fault-suite-service-token"
 const webhookSecret = "whsec_fault_suite"
@@ -35,14 +29,7 @@ it.live(
   () =>
     Effect.gen(function*() {
       // ---- the world ------------------------------------------------------------------------------------------
-      const database = yield* makeTestDatabase()
-      const dbName = new URL(Redacted.value(database)).pathname.slice(1)
-      const context = yield* Layer.build(
-        Layer.mergeAll(BillingMigrations, PaymentsMigrations, CatalogMigrations).pipe(
-          Layer.provideMerge(layerFromUrl(database, { maxConnections: 4 }))
-        )
-      )
-      const sql = Context.get(context, SqlClient.SqlClient)
+      const { dbName, sql } = yield* migratedDatabase(4)
       const planIds: Array<string> = []
       for (let i = 0; i < products; i++) {
         const productId = `prod_fault_${i}_${randomUUID()}`

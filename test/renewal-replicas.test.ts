@@ -3,17 +3,12 @@
 // process SIGKILLed while it is invoicing and charging. Afterwards: one renewal invoice per subscription, each paid
 // by exactly one charge at the provider, none missed.
 import { assert, it } from "@effect/vitest"
-import { BillingMigrations } from "@kassa/billing/migrations"
-import { CatalogMigrations } from "@kassa/catalog/migrations"
-import { PaymentsMigrations } from "@kassa/payments/migrations"
-import { layerFromUrl } from "@kassa/platform/db"
 import { developmentApiKey } from "@kassa/payments/config"
-import { makeTestDatabase, metricValue } from "@kassa/platform/testing"
+import { metricValue } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Redacted, Schedule } from "effect"
-import { SqlClient } from "effect/sql"
-import { appProcess, freePort } from "./fault-support.ts"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { appProcess, freePort, migratedDatabase } from "./fault-support.ts"
 
 const serviceToken = "renewal-replicas-service-token"
 const users = 1_000
@@ -23,14 +18,7 @@ it.live(
   "three billing replicas, one killed mid-batch, renew 10,000 subscriptions: no duplicate invoice or charge, none missed",
   () =>
     Effect.gen(function*() {
-      const database = yield* makeTestDatabase()
-      const dbName = new URL(Redacted.value(database)).pathname.slice(1)
-      const context = yield* Layer.build(
-        Layer.mergeAll(BillingMigrations, PaymentsMigrations, CatalogMigrations).pipe(
-          Layer.provideMerge(layerFromUrl(database, { maxConnections: 2 }))
-        )
-      )
-      const sql = Context.get(context, SqlClient.SqlClient)
+      const { dbName, sql } = yield* migratedDatabase(2)
       const run = randomUUID().slice(0, 8)
       // users, products with a monthly plan, and every user subscribed to every product, the period ended an hour ago
       yield* sql`INSERT INTO billing.users (id, email, password_hash, role, created_at, updated_at)

@@ -3,17 +3,12 @@
 // process) sees it too — the month-old payment is outside its refund window — access tokens of before have expired,
 // and a scheduler cycle started by hand renews the subscription.
 import { assert, it } from "@effect/vitest"
-import { BillingMigrations } from "@kassa/billing/migrations"
-import { CatalogMigrations } from "@kassa/catalog/migrations"
-import { PaymentsMigrations } from "@kassa/payments/migrations"
-import { layerFromUrl } from "@kassa/platform/db"
 import { developmentApiKey } from "@kassa/payments/config"
-import { makeTestDatabase, metricValue } from "@kassa/platform/testing"
+import { metricValue } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Redacted, Schedule } from "effect"
-import { SqlClient } from "effect/sql"
-import { appProcess, freePort } from "./fault-support.ts"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { appProcess, freePort, migratedDatabase } from "./fault-support.ts"
 
 const serviceToken = "test-clock-service-token"
 const webhookSecret = "whsec_test_clock"
@@ -22,14 +17,7 @@ it.live(
   "an admin moves the whole deployment's clock a month on: payments' windows, token expiry and renewals follow",
   () =>
     Effect.gen(function*() {
-      const database = yield* makeTestDatabase()
-      const dbName = new URL(Redacted.value(database)).pathname.slice(1)
-      const context = yield* Layer.build(
-        Layer.mergeAll(BillingMigrations, PaymentsMigrations, CatalogMigrations).pipe(
-          Layer.provideMerge(layerFromUrl(database, { maxConnections: 2 }))
-        )
-      )
-      const sql = Context.get(context, SqlClient.SqlClient)
+      const { dbName, sql } = yield* migratedDatabase(2)
       const productId = `prod_clock_${randomUUID()}`
       const planId = `plan_clock_${randomUUID()}`
       yield* sql`INSERT INTO billing.products (id, name, description, status, catalog_version)

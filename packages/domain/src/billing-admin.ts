@@ -3,14 +3,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiSchema, OpenApi } from "effect/http-api"
 import { adminGroup } from "./auth.ts"
-import {
-  Invoice,
-  InvoiceStatus,
-  RefundPaymentError,
-  SchedulerRunRecord,
-  Subscription,
-  SubscriptionStatus
-} from "./billing.ts"
+import { Invoice, InvoiceStatus, RefundPaymentError, Subscription, SubscriptionStatus } from "./billing.ts"
 import { Dashboard, DashboardQuery } from "./dashboard.ts"
 import { BadRequest, NotFound, ServiceUnavailable } from "./errors.ts"
 import { IdempotencyKey } from "./idempotency.ts"
@@ -77,6 +70,48 @@ export const AdminRefundResult = Schema.Struct({ payment: Payment, audit: AuditE
   identifier: "AdminRefundResult"
 })
 export type AdminRefundResult = typeof AdminRefundResult.Type
+
+// ---- scheduler runs ----------------------------------------------------------------------------------------
+
+/** What one scheduler cycle did. */
+export const SchedulerRun = Schema.Struct({
+  /** incomplete subscriptions not paid within 23 h, now incomplete_expired */
+  expiredIncomplete: Schema.Int,
+  /** subscriptions (and trials) canceled at period end whose period is over, now expired */
+  expiredAtPeriodEnd: Schema.Int,
+  /** trials that ended: their first paid period invoiced */
+  trialsEnded: Schema.Int,
+  /** active subscriptions whose period ended: the period that contains now invoiced (one, however many were missed) */
+  renewals: Schema.Int,
+  /** subscriptions a safety bound stopped (too many invoices in a day): parked for an admin, not invoiced */
+  parked: Schema.Int,
+  /** charges of open invoices made (renewals, ended trials, dunning retries) */
+  charged: Schema.Int,
+  /** of those: paid, declined (or no card to charge), and not known yet (the provider has not answered) */
+  paid: Schema.Int,
+  failed: Schema.Int,
+  pending: Schema.Int,
+  /** charges of past-due invoices on the dunning schedule (counted in `charged` too) */
+  dunningRetries: Schema.Int,
+  /** past-due subscriptions whose last retry failed: canceled, invoice uncollectible, access revoked */
+  canceledUnpaid: Schema.Int,
+  /** payments that succeeded on an invoice closed meanwhile (voided by a cancel or an expiry): refunded */
+  strayRefunds: Schema.Int
+}).annotate({ identifier: "SchedulerRun" })
+export type SchedulerRun = typeof SchedulerRun.Type
+
+/** One scheduler cycle started by hand: it runs apart from the request that started it. */
+export const SchedulerRunRecord = Schema.Struct({
+  id: Schema.String,
+  status: Schema.Literals(["running", "succeeded", "failed"]),
+  startedAt: UtcDateTime,
+  finishedAt: Schema.NullOr(UtcDateTime),
+  /** what the cycle did, once it succeeded */
+  result: Schema.NullOr(SchedulerRun),
+  /** why it failed */
+  error: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "SchedulerRunRecord" })
+export type SchedulerRunRecord = typeof SchedulerRunRecord.Type
 
 export class AdminBillingGroup extends adminGroup(
   "adminBilling",

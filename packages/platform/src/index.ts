@@ -2,7 +2,7 @@
 // in-process), the event bus (RabbitMQ or in-process), the deployment's clock and telemetry (logs), each chosen by
 // config.
 import { Layer } from "effect"
-import { EventBusLive } from "./bus.ts"
+import { EventBusLive } from "./bus-amqp.ts"
 import { DatabaseLive } from "./db.ts"
 import { TelemetryLive } from "./http.ts"
 import { CacheLive } from "./kv.ts"

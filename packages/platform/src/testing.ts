@@ -6,7 +6,7 @@ import { ConfigProvider, type Duration, Effect, Layer, type LogLevel, Redacted, 
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 import { SqlClient, type SqlError } from "effect/sql"
-import { layerAmqp } from "./bus.ts"
+import { layerAmqp } from "./bus-amqp.ts"
 import { layerFromUrl } from "./db.ts"
 import { serverUrl } from "./http.ts"
 import { layerRedis } from "./kv.ts"

@@ -1,7 +1,7 @@
 // One scheduler cycle: expire what ran out, invoice what is due (invoicing.ts), charge what is due (charging.ts), and
 // send back stray payments. Rows are claimed FOR UPDATE SKIP LOCKED or with leases in short transactions, so N
 // replicas never handle one row at once, and no transaction is open while payments is called.
-import type { SchedulerRun } from "@kassa/domain/billing"
+import type { SchedulerRun } from "@kassa/domain/billing-admin"
 import type { ServiceUnavailable } from "@kassa/domain/errors"
 import type { SubscriptionId } from "@kassa/domain/ids"
 import { orUnavailable } from "@kassa/platform/validation"

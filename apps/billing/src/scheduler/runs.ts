@@ -1,7 +1,7 @@
 // Scheduler cycles started by hand (POST /admin/v1/billing/run): each runs in the app's own scope, apart from the
 // request that started it, so a request timeout or a client gone away never interrupts money movement. Its record
 // (running → succeeded | failed, with what it did) lives in billing.scheduler_runs, readable from any replica.
-import { SchedulerRun, type SchedulerRunRecord } from "@kassa/domain/billing"
+import { SchedulerRun, type SchedulerRunRecord } from "@kassa/domain/billing-admin"
 import { NotFound, type ServiceUnavailable } from "@kassa/domain/errors"
 import { orUnavailable } from "@kassa/platform/validation"
 import { randomUUID } from "node:crypto"
