@@ -26,7 +26,7 @@ import { AdminBillingHttpLive } from "./admin/http.ts"
 import { TestClockHttpLive } from "./admin/test-clock.ts"
 import { AdminRepo } from "./admin/repo.ts"
 import { DashboardFigures } from "./admin/dashboard.ts"
-import { IdempotencyStore } from "./idempotency/store.ts"
+import { IdempotencyStore } from "@kassa/platform/idempotency"
 import { InvoicesHttpLive } from "./invoices/http.ts"
 import { Invoices } from "./invoices/service.ts"
 import { PaymentsGateway } from "./ledger/gateway.ts"
@@ -81,7 +81,7 @@ export const BillingServices = Layer.mergeAll(
     PaymentsRepo.layer,
     PaymentsGateway.layer,
     CatalogCopy.layer,
-    IdempotencyStore.layer,
+    IdempotencyStore.layer("billing"),
     EntitlementsRepo.layer
   )),
   Layer.provideMerge(Outbox.layer("billing"))

@@ -215,5 +215,7 @@ export const BillingMigrations = migrations("billing", {
   "0010_subscription_ended_at": ddl(
     `ALTER TABLE billing.subscriptions ADD COLUMN ended_at timestamptz`,
     `UPDATE billing.subscriptions SET ended_at = updated_at WHERE status IN ('canceled', 'expired', 'incomplete_expired')`
-  )
+  ),
+  // the idempotency store is shared with payments, where a key's scope is not a user: one column name for both
+  "0011_idempotency_scope": ddl(`ALTER TABLE billing.idempotency_keys RENAME COLUMN user_id TO scope`)
 })

@@ -105,7 +105,7 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       const live = newKey()
       yield* SqlClient.SqlClient.use((
         sql
-      ) => sql`INSERT INTO billing.idempotency_keys (user_id, key, operation, request_hash, owner, lease_until, created_at)
+      ) => sql`INSERT INTO billing.idempotency_keys (scope, key, operation, request_hash, owner, lease_until, created_at)
           VALUES (${account.id}, ${dead}, 'subscribe', ${requestDigest("subscribe", request)}, 'a-process-that-died',
             now() - interval '1 second', now()),
             (${account.id}, ${live}, 'subscribe', ${requestDigest("subscribe", request)}, 'a-process-still-running',
@@ -127,7 +127,7 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       const left = yield* SqlClient.SqlClient.use((sql) =>
         sql<
           { readonly n: number }
-        >`SELECT count(*)::int AS n FROM billing.idempotency_keys WHERE user_id = ${account.id} AND response IS NULL`
+        >`SELECT count(*)::int AS n FROM billing.idempotency_keys WHERE scope = ${account.id} AND response IS NULL`
       ).pipe(Effect.orDie)
       assert.strictEqual(left[0]?.n, 1)
     }))

@@ -4,6 +4,7 @@ import { PaymentsApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
 import { PaymentsHttpConfig } from "./config.ts"
 import { Readiness, runApp, serveApi } from "@kassa/platform/http"
+import { IdempotencyStore } from "@kassa/platform/idempotency"
 import { ownMetricRegistry } from "@kassa/platform/metrics"
 import { Outbox } from "@kassa/platform/outbox"
 import { StripeClient } from "./stripe.ts"
@@ -33,7 +34,9 @@ export const PaymentsServices = WebhookInbox.layer.pipe(
   Layer.provideMerge(
     Layer.mergeAll(PaymentsRepo.layer, RefundsRepo.layer, WebhookEventsRepo.layer, Provider.layer, Outcomes.layer)
   ),
-  Layer.provideMerge(Layer.mergeAll(Outbox.layer("payments"), CallbackWake.layer, ServiceToken.layer))
+  Layer.provideMerge(
+    Layer.mergeAll(Outbox.layer("payments"), IdempotencyStore.layer("payments"), CallbackWake.layer, ServiceToken.layer)
+  )
 )
 
 /**

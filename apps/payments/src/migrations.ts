@@ -1,5 +1,7 @@
 // Schema "payments", owned by this app alone. Append new migrations; never edit an applied one.
 import { ddl, migrations } from "@kassa/platform/db"
+import { idempotencyMigration } from "@kassa/platform/idempotency"
+import { Effect } from "effect"
 import { outboxLeaseMigration, outboxMigration, outboxPositionIndexMigration } from "@kassa/platform/outbox"
 
 const paymentStatuses = "'pending', 'succeeded', 'failed', 'canceled', 'partially_refunded', 'refunded', 'unknown'"
@@ -92,5 +94,12 @@ export const PaymentsMigrations = migrations("payments", {
     `CREATE INDEX billing_callbacks_due ON payments.billing_callbacks (next_attempt_at) WHERE acknowledged_at IS NULL`
   ),
   "0003_outbox_position": outboxPositionIndexMigration("payments"),
-  "0004_outbox_lease": outboxLeaseMigration("payments")
+  "0004_outbox_lease": outboxLeaseMigration("payments"),
+  // keys move to the store billing uses too (a lease and the stored answer); payments and refunds made under a key
+  // get ids derived from it, so a re-run finds them. The old keys are dropped (no release has any to keep): a
+  // charge retried under one is still refused by the invoice's one-open-or-paid rule.
+  "0005_idempotency_store": Effect.andThen(
+    ddl(`DROP TABLE payments.idempotency_keys`),
+    idempotencyMigration("payments")
+  )
 })

@@ -92,3 +92,13 @@ export const providerIntentsOf = (paymentId: string) =>
       snapshot.paymentIntents.filter((pi) => (pi.metadata as Record<string, string>)["kassa_payment_id"] === paymentId)
     )
   )
+
+/**
+ * As if the process that ran the request under `key` died before storing its answer: the answer is gone and the
+ * owner's lease has run out, so the next retry takes the key over and runs the request again.
+ */
+export const loseAnswer = (key: string) =>
+  SqlClient.SqlClient.use((
+    sql
+  ) => sql`UPDATE payments.idempotency_keys SET response = NULL, owner = 'a-process-that-died',
+      lease_until = now() - interval '1 second' WHERE key = ${key}`).pipe(Effect.orDie)

@@ -12,7 +12,7 @@ import { Clock, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import Stripe from "stripe"
-import { eventsOf, newInvoiceId, newKey, newUserId, PaymentsHarness, rpc } from "./harness.ts"
+import { eventsOf, loseAnswer, newInvoiceId, newKey, newUserId, PaymentsHarness, rpc } from "./harness.ts"
 
 const paid = (amount = 5000) =>
   Effect.flatMap(rpc, (client) =>
@@ -51,6 +51,21 @@ const onTestClock = <A, E, R>(f: Effect.Effect<A, E, R>) =>
 layer(PaymentsHarness({ PAYMENTS_PROVIDER_RETRIES: "0" }), { excludeTestServices: true, timeout: 60_000 })(
   "CancelPayment",
   (it) => {
+    it.effect("a partial refund retried after its first run died without answering refunds once", () =>
+      Effect.gen(function*() {
+        const payment = yield* paid(3000)
+        const idempotencyKey = newKey()
+        const first = yield* cancel(payment.id, { amount: 700, idempotencyKey })
+        yield* loseAnswer(idempotencyKey)
+        // the retry runs again, finds the refund its first run made (its id comes from the key) and answers it
+        const retried = yield* cancel(payment.id, { amount: 700, idempotencyKey })
+        assert.deepStrictEqual(retried, first)
+        assert.deepStrictEqual([retried.payment.refundedAmount, retried.refund?.status], [700, "succeeded"])
+        assert.strictEqual(yield* providerRefunded(payment.id), 700)
+        const reused = yield* cancel(payment.id, { amount: 800, idempotencyKey }).pipe(Effect.flip)
+        assert.strictEqual(reused._tag, "IdempotencyKeyReused")
+      }))
+
     it.effect("partial, then the rest: partially_refunded, then refunded; a third cancel is a 409", () =>
       Effect.gen(function*() {
         const payment = yield* paid()

@@ -5,7 +5,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Authentication } from "./auth.ts"
 import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
-import { IdempotencyInFlight, IdempotencyKey } from "./idempotency.ts"
+import { IdempotencyKey } from "./idempotency.ts"
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
@@ -222,7 +222,6 @@ export const SubscribeError = [
   NotFound,
   AlreadySubscribed,
   PlanNotOnSale,
-  IdempotencyInFlight,
   OutcomePending,
   ...CreatePaymentError
 ] as const
@@ -230,13 +229,12 @@ export type SubscribeError = (typeof SubscribeError)[number]["Type"]
 export const PayInvoiceError = [
   NotFound,
   InvoiceNotOpen,
-  IdempotencyInFlight,
   OutcomePending,
   ...CreatePaymentError
 ] as const
 export type PayInvoiceError = (typeof PayInvoiceError)[number]["Type"]
 /** A viewer's cancel of a payment and an admin's refund. */
-export const RefundPaymentError = [IdempotencyInFlight, OutcomePending, ...CancelPaymentError] as const
+export const RefundPaymentError = [OutcomePending, ...CancelPaymentError] as const
 export type RefundPaymentError = (typeof RefundPaymentError)[number]["Type"]
 
 // ---- viewer groups -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/ht
 import { Rpc, RpcGroup } from "effect/rpc"
 import { ServiceAuth, ServiceTokenAuth } from "./auth.ts"
 import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
-import { IdempotencyKey, IdempotencyKeyReused } from "./idempotency.ts"
+import { IdempotencyInFlight, IdempotencyKey, IdempotencyKeyReused } from "./idempotency.ts"
 import { InvoiceId, PaymentId, RefundId, UserId } from "./ids.ts"
 import { Currency, isAmountWithinCurrencyMax, MAX_AMOUNT_ANY_CURRENCY } from "./money.ts"
 import { RequestValidation } from "./validation.ts"
@@ -249,6 +249,7 @@ export const CreatePaymentError = [
   InvoiceAlreadyPaid,
   NoPaymentMethod,
   IdempotencyKeyReused,
+  IdempotencyInFlight,
   ProviderUnavailable,
   ServiceUnavailable
 ] as const
@@ -262,6 +263,7 @@ export const CancelPaymentError = [
   RefundExceedsPayment,
   RefundRefused,
   IdempotencyKeyReused,
+  IdempotencyInFlight,
   ProviderUnavailable,
   ServiceUnavailable
 ] as const

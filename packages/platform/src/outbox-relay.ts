@@ -17,7 +17,7 @@ export interface RelayOptions {
 // same rule as db.ts: table names are interpolated into SQL, so only plain lower-case identifiers
 const schemaName = /^[a-z_][a-z0-9_]*$/
 export const validSchema = (schema: string) =>
-  schemaName.test(schema) ? Effect.void : Effect.die(new Error(`invalid outbox schema name: ${schema}`))
+  schemaName.test(schema) ? Effect.void : Effect.die(new Error(`invalid schema name: ${schema}`))
 
 // A commit that appended events wakes this process's relay of the same schema at once; other processes' relays
 // find the rows on their next poll. Kept per process so that appenders and the relay need not share a layer.

@@ -8,8 +8,8 @@ import { NotFound } from "@kassa/domain/errors"
 import type { InvoiceId } from "@kassa/domain/ids"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Context, Effect, Layer, Option } from "effect"
-import { IdempotencyStore } from "../idempotency/store.ts"
-import { derivedId, PaymentsGateway } from "../ledger/gateway.ts"
+import { derivedId, IdempotencyStore } from "@kassa/platform/idempotency"
+import { PaymentsGateway } from "../ledger/gateway.ts"
 import { InvoicesRepo } from "../ledger/invoices.ts"
 import { isUnsettled, outcomePending, Outcomes } from "../ledger/outcomes.ts"
 import { PaymentsRepo } from "../ledger/payments.ts"
@@ -88,7 +88,7 @@ export class Invoices extends Context.Service<Invoices, {
         request: { readonly paymentMethod?: string }
       ) =>
         idempotency.run(
-          { userId: user.id, key, operation: `pay:${invoiceId}`, request, response: PayResult },
+          { scope: user.id, key, operation: `pay:${invoiceId}`, request, response: PayResult },
           payOnce(user, invoiceId, key, request.paymentMethod)
         ).pipe(orUnavailable)
 

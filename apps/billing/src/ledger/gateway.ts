@@ -6,12 +6,7 @@ import { ServiceUnavailable } from "@kassa/domain/errors"
 import type { UserId } from "@kassa/domain/ids"
 import type { CancelPaymentInput, CreatePaymentInput } from "@kassa/domain/payments"
 import { PaymentsRpcClient } from "@kassa/clients"
-import { createHash } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
-
-/** Ids derived from (user, Idempotency-Key) and the like: a retry after a crash finds what the first attempt made. */
-export const derivedId = (prefix: string, ...parts: ReadonlyArray<string>) =>
-  `${prefix}_${createHash("sha256").update(parts.join("\u0000")).digest("base64url").slice(0, 24)}`
 
 const unreachable = () => new ServiceUnavailable({ message: "the payments service is unavailable; try again" })
 

@@ -12,8 +12,8 @@ import { type CancelPaymentInput, Payment } from "@kassa/domain/payments"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { AdminRepo } from "../admin/repo.ts"
-import { IdempotencyStore } from "../idempotency/store.ts"
-import { derivedId, PaymentsGateway } from "../ledger/gateway.ts"
+import { derivedId, IdempotencyStore } from "@kassa/platform/idempotency"
+import { PaymentsGateway } from "../ledger/gateway.ts"
 import { outcomePending, Outcomes } from "../ledger/outcomes.ts"
 import { PaymentsRepo } from "../ledger/payments.ts"
 import { toPayment } from "../ledger/rows.ts"
@@ -71,7 +71,7 @@ export class Refunds extends Context.Service<Refunds, {
 
       const cancelPayment = (user: CurrentUser["Service"], id: PaymentId, key: string) =>
         idempotency.run(
-          { userId: user.id, key, operation: `cancel-payment:${id}`, request: {}, response: Payment },
+          { scope: user.id, key, operation: `cancel-payment:${id}`, request: {}, response: Payment },
           Effect.gen(function*() {
             yield* find(id, user)
             // payments decides what the payment's state allows (and replays the first answer to a retry of this key)
@@ -87,7 +87,7 @@ export class Refunds extends Context.Service<Refunds, {
 
       const refund = (admin: CurrentUser["Service"], id: PaymentId, key: string, request: AdminRefundRequest) =>
         idempotency.run(
-          { userId: admin.id, key, operation: `refund:${id}`, request, response: AdminRefundResult },
+          { scope: admin.id, key, operation: `refund:${id}`, request, response: AdminRefundResult },
           Effect.gen(function*() {
             const before = yield* find(id)
             const auditId = derivedId("aud", admin.id, key)

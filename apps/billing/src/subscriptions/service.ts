@@ -19,8 +19,8 @@ import { orUnavailable } from "@kassa/platform/validation"
 import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { Entitlements } from "../entitlements/service.ts"
-import { IdempotencyStore } from "../idempotency/store.ts"
-import { derivedId, PaymentsGateway } from "../ledger/gateway.ts"
+import { derivedId, IdempotencyStore } from "@kassa/platform/idempotency"
+import { PaymentsGateway } from "../ledger/gateway.ts"
 import { InvoicesRepo } from "../ledger/invoices.ts"
 import { invoiceEvent, Lifecycle, subscriptionEvent } from "../ledger/lifecycle.ts"
 import { isUnsettled, outcomePending, Outcomes } from "../ledger/outcomes.ts"
@@ -187,8 +187,9 @@ export class Subscriptions extends Context.Service<Subscriptions, {
             description: `Kassa subscription ${subscriptionId}`,
             ...(request.paymentMethod === undefined ? {} : { paymentMethod: request.paymentMethod })
           }).pipe(
-            // another payment of this invoice is in flight (a pay racing this subscribe): its outcome decides
-            Effect.catchTag("PaymentInProgress", () => Effect.succeed(undefined))
+            // another payment of this invoice is in flight (a pay racing this subscribe), or this very charge still
+            // runs at payments: its outcome decides
+            Effect.catchTag(["PaymentInProgress", "IdempotencyInFlight"], () => Effect.succeed(undefined))
           )
           // apply
           const applied = payment === undefined ? Option.none() : yield* outcomes.apply(payment)
@@ -212,7 +213,7 @@ export class Subscriptions extends Context.Service<Subscriptions, {
 
       const subscribe = (user: CurrentUser["Service"], key: string, request: SubscribeRequest) =>
         idempotency.run(
-          { userId: user.id, key, operation: "subscribe", request, response: SubscribeResult },
+          { scope: user.id, key, operation: "subscribe", request, response: SubscribeResult },
           subscribeOnce(user, key, request)
         ).pipe(orUnavailable)
 

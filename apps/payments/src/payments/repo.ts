@@ -1,14 +1,13 @@
-// Postgres access for payments, customers and the callers' idempotency keys (schema "payments"; refunds are in
-// refunds-repo.ts).
+// Postgres access for payments and customers (schema "payments"; refunds are in refunds-repo.ts).
 // Status changes are conditional UPDATEs (`WHERE status IN (...)`): whoever learns an outcome first (the charge
 // call, a webhook, the reconciler) moves the payment, and a stale or repeated outcome changes nothing.
-import type { Currency, InvoiceId, RefundId, UserId } from "@kassa/domain"
+import type { Currency, InvoiceId, UserId } from "@kassa/domain"
 import { PaymentId } from "@kassa/domain"
 import { PaymentStatus } from "@kassa/domain/payments"
 import { Context, DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
 import { makeWorkQueue } from "@kassa/platform/work-queue"
 import { SqlClient, type SqlError, SqlSchema, type Statement } from "effect/sql"
-import { CustomerRow, IdempotencyRow, PaymentRow } from "./rows.ts"
+import { CustomerRow, PaymentRow } from "./rows.ts"
 
 export interface NewPayment {
   readonly id: PaymentId
@@ -26,13 +25,11 @@ export interface NewPayment {
 /** The invoice already has a payment whose outcome is open (the partial unique index said so). */
 export class OpenPaymentExists extends Schema.TaggedError<OpenPaymentExists>()("OpenPaymentExists", {}) {}
 
-/** What became of an attempt to start a charge under a caller's key. */
+/** What became of an attempt to start a charge. */
 export type StartAttempt =
   | { readonly _tag: "Started"; readonly row: PaymentRow }
-  /** The key was used before: replay that request (or refuse, if the parameters differ). */
-  | { readonly _tag: "KeyUsed"; readonly paymentId: PaymentId; readonly requestHash: string }
-  /** A concurrent request with the key committed first; read the key again. */
-  | { readonly _tag: "Raced" }
+  /** The payment exists already: the caller's key was run before (by a process that died, or that failed after). */
+  | { readonly _tag: "Existing"; readonly paymentId: PaymentId }
   /** The invoice has a payment that is open or took money already. */
   | { readonly _tag: "Blocked"; readonly paymentId: PaymentId; readonly status: PaymentStatus }
   /** `charge: "saved"`, and the user has no customer or no default method yet. */
@@ -49,15 +46,10 @@ export const at = (dt: DateTime.Utc) => DateTime.toDate(dt)
 
 export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   /**
-   * In one statement: claims the caller's key, checks the invoice has no open or paid payment (and, for a charge of
-   * the saved method, reads it), and inserts the `pending` attempt. Either all of it happens or none (a refused
-   * request leaves its key free).
+   * In one statement: finds the payment if its id exists already, else checks the invoice has no open or paid
+   * payment (and, for a charge of the saved method, reads it) and inserts the `pending` attempt.
    */
-  startAttempt(
-    payment: NewPayment,
-    claim: { readonly operation: string; readonly key: string; readonly requestHash: string },
-    now: DateTime.Utc
-  ): Effect.Effect<StartAttempt, RepoError | OpenPaymentExists>
+  startAttempt(payment: NewPayment, now: DateTime.Utc): Effect.Effect<StartAttempt, RepoError | OpenPaymentExists>
   findPayment(id: PaymentId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   /** A payment this service holds the id of (an attempt it made, a key it recorded): its absence is a bug. */
   getPayment(id: PaymentId): Effect.Effect<PaymentRow, RepoError>
@@ -99,16 +91,6 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   setDefaultPaymentMethod(userId: UserId, paymentMethod: string, now: DateTime.Utc): Effect.Effect<void, RepoError>
   /** No default any more, if it still is `paymentMethod` (a default set meanwhile stays). */
   clearDefaultPaymentMethod(userId: UserId, paymentMethod: string, now: DateTime.Utc): Effect.Effect<void, RepoError>
-
-  /** Claims (operation, key) for this request; None when it was claimed before (then see `findKey`). */
-  claimKey(claim: {
-    readonly operation: string
-    readonly key: string
-    readonly requestHash: string
-    readonly paymentId: PaymentId
-    readonly refundId: RefundId | null
-  }, now: DateTime.Utc): Effect.Effect<boolean, RepoError>
-  findKey(operation: string, key: string): Effect.Effect<Option.Option<IdempotencyRow>, RepoError>
 }>()("payments/PaymentsRepo") {
   static readonly layer = Layer.effect(
     PaymentsRepo,
@@ -142,12 +124,10 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
 
       const firstPayment = (rows: ReadonlyArray<unknown>) =>
         rows.length === 0 ? Effect.succeed(Option.none<PaymentRow>()) : Effect.map(decodePayment(rows[0]), Option.some)
-      // one round trip for the hot path of CreatePayment: every sub-statement sees one snapshot, and a concurrent
-      // request with the same key waits at the key's unique index, then finds it taken (Raced)
-      const startAttempt: PaymentsRepo["Service"]["startAttempt"] = (p, claim, now) =>
+      // one round trip for the hot path of CreatePayment: every sub-statement sees one snapshot
+      const startAttempt: PaymentsRepo["Service"]["startAttempt"] = (p, now) =>
         sql<{
-          readonly usedPaymentId: string | null
-          readonly usedHash: string | null
+          readonly existingId: string | null
           readonly blockingId: string | null
           readonly blockingStatus: string | null
           readonly hasMethod: boolean
@@ -159,22 +139,12 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
                   WHERE user_id = ${p.userId} AND default_payment_method IS NOT NULL`
             : sql`SELECT ${p.charge.providerCustomerId}::text AS provider_customer_id, ${p.charge.paymentMethod}::text AS payment_method`
         }),
-          used AS (
-            SELECT payment_id, request_hash FROM payments.idempotency_keys
-            WHERE operation = ${claim.operation} AND key = ${claim.key}
-          ),
+          existing AS (SELECT id FROM payments.payments WHERE id = ${p.id}),
           blocking AS (
             SELECT id, status FROM payments.payments
             WHERE invoice_id = ${p.invoiceId} AND status IN ('pending', 'unknown', 'succeeded', 'partially_refunded')
-              AND NOT EXISTS (SELECT 1 FROM used)
+              AND NOT EXISTS (SELECT 1 FROM existing)
             ORDER BY status IN ('pending', 'unknown') DESC LIMIT 1
-          ),
-          claimed AS (
-            INSERT INTO payments.idempotency_keys (operation, key, request_hash, payment_id, created_at)
-            SELECT ${claim.operation}, ${claim.key}, ${claim.requestHash}, ${p.id}, ${at(now)}
-            WHERE NOT EXISTS (SELECT 1 FROM used) AND NOT EXISTS (SELECT 1 FROM blocking) AND EXISTS (SELECT 1 FROM customer)
-            ON CONFLICT (operation, key) DO NOTHING
-            RETURNING key
           ),
           started AS (
             INSERT INTO payments.payments (id, user_id, invoice_id, amount, currency, status, provider_customer_id,
@@ -182,10 +152,10 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
             SELECT ${p.id}, ${p.userId}, ${p.invoiceId}, ${p.amount}, ${p.currency}, 'pending', c.provider_customer_id,
               c.payment_method, ${p.offSession}, ${p.description}, ${at(p.nextReconcileAt)}, ${at(now)}, ${at(now)}
             FROM customer c
-            WHERE EXISTS (SELECT 1 FROM claimed)
+            WHERE NOT EXISTS (SELECT 1 FROM existing) AND NOT EXISTS (SELECT 1 FROM blocking)
             RETURNING provider_customer_id, payment_method
           )
-          SELECT (SELECT payment_id FROM used) AS used_payment_id, (SELECT request_hash FROM used) AS used_hash,
+          SELECT (SELECT id FROM existing) AS existing_id,
             (SELECT id FROM blocking) AS blocking_id, (SELECT status FROM blocking) AS blocking_status,
             EXISTS (SELECT 1 FROM customer) AS has_method,
             (SELECT provider_customer_id FROM started) AS provider_customer_id,
@@ -209,13 +179,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
               }
               return Effect.succeed({ _tag: "Started", row })
             }
-            if (result?.usedPaymentId != null && result.usedHash != null) {
-              return Effect.succeed({
-                _tag: "KeyUsed",
-                paymentId: PaymentId.make(result.usedPaymentId),
-                requestHash: result.usedHash
-              })
-            }
+            if (result?.existingId != null) return Effect.succeed({ _tag: "Existing", paymentId: p.id })
             if (result?.blockingId != null && result.blockingStatus != null) {
               return Effect.map(Schema.decodeUnknownEffect(PaymentStatus)(result.blockingStatus), (status) => ({
                 _tag: "Blocked",
@@ -223,11 +187,11 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
                 status
               }))
             }
-            if (result?.hasMethod === false) return Effect.succeed({ _tag: "NoSavedMethod" })
-            return Effect.succeed({ _tag: "Raced" })
+            return Effect.succeed({ _tag: "NoSavedMethod" })
           }),
           orDieOnSchema,
-          // two keys for one invoice at once: the partial unique index lets one open attempt through
+          // two attempts for one invoice at once: the partial unique index lets one open attempt through, and the
+          // primary key one insert of an id
           Effect.catchReason("SqlError", "UniqueViolation", () => Effect.fail(new OpenPaymentExists()))
         )
 
@@ -284,13 +248,6 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           SELECT user_id, provider_customer_id, default_payment_method FROM payments.customers WHERE user_id = ${userId}
           LIMIT 1`.pipe(Effect.flatMap((rows) => decodeCustomer(rows[0])), orDieOnSchema)
 
-      const keyByOperation = SqlSchema.findOneOption({
-        Request: Schema.Struct({ operation: Schema.String, key: Schema.String }),
-        Result: IdempotencyRow,
-        execute: ({ key, operation }) => sql`SELECT request_hash, payment_id, refund_id FROM payments.idempotency_keys
-            WHERE operation = ${operation} AND key = ${key}`
-      })
-
       return PaymentsRepo.of({
         startAttempt,
         findPayment: (id) => orDieOnSchema(paymentById(id)),
@@ -329,19 +286,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
             WHERE user_id = ${userId}`.pipe(Effect.asVoid),
         clearDefaultPaymentMethod: (userId, paymentMethod, now) =>
           sql`UPDATE payments.customers SET default_payment_method = NULL, updated_at = ${at(now)}
-            WHERE user_id = ${userId} AND default_payment_method = ${paymentMethod}`.pipe(Effect.asVoid),
-        claimKey: (claim, now) =>
-          sql`INSERT INTO payments.idempotency_keys ${
-            sql.insert({
-              operation: claim.operation,
-              key: claim.key,
-              requestHash: claim.requestHash,
-              paymentId: claim.paymentId,
-              refundId: claim.refundId,
-              createdAt: at(now)
-            })
-          } ON CONFLICT (operation, key) DO NOTHING RETURNING key`.pipe(Effect.map((rows) => rows.length === 1)),
-        findKey: (operation, key) => orDieOnSchema(keyByOperation({ operation, key }))
+            WHERE user_id = ${userId} AND default_payment_method = ${paymentMethod}`.pipe(Effect.asVoid)
       })
     })
   )

@@ -54,13 +54,6 @@ export const CustomerRow = Schema.Struct({
 })
 export type CustomerRow = typeof CustomerRow.Type
 
-export const IdempotencyRow = Schema.Struct({
-  requestHash: Schema.String,
-  paymentId: PaymentId,
-  refundId: Schema.NullOr(RefundId)
-})
-export type IdempotencyRow = typeof IdempotencyRow.Type
-
 /** The API resource of a payment row. */
 export const toPayment = (row: PaymentRow): Payment => ({
   id: row.id,

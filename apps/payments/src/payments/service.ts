@@ -1,19 +1,19 @@
 // The payments use cases behind the RPC group and its HTTP twin: charge an invoice, cancel or refund a payment,
-// read one. Every path that moves money is idempotent twice over: the caller's key (a retry replays, a concurrent
-// duplicate waits its turn at the database) and the provider key derived from our ids (a resend never charges or
-// refunds twice). What the provider answers is applied by the settlement (settlement.ts).
+// read one. Every path that moves money is idempotent twice over: the caller's key, through the idempotency store (a
+// retry replays, a concurrent duplicate waits for the answer, a re-run after a crash finds the payment or refund
+// by the id derived from the key), and the provider key derived from our ids (a resend never charges or refunds
+// twice). What the provider answers is applied by the settlement (settlement.ts).
 import { NotFound, PaymentId, ProviderUnavailable, RefundId, type ServiceUnavailable, type UserId } from "@kassa/domain"
-import { IdempotencyKeyReused } from "@kassa/domain/idempotency"
 import {
   AlreadyRefunded,
+  CancelPaymentResult,
   type CancelPaymentError,
   type CancelPaymentInput,
-  type CancelPaymentResult,
   type CreatePaymentError,
   type CreatePaymentInput,
   InvoiceAlreadyPaid,
   NoPaymentMethod,
-  type Payment,
+  Payment,
   PaymentInProgress,
   PaymentNotRefundable,
   type PaymentStatus,
@@ -22,9 +22,9 @@ import {
   RefundRefused,
   RefundWindowClosed
 } from "@kassa/domain/payments"
-import { requestDigest } from "@kassa/platform/digest"
+import { IdempotencyKeyReused } from "@kassa/domain/idempotency"
+import { derivedId, IdempotencyStore } from "@kassa/platform/idempotency"
 import { orUnavailable } from "@kassa/platform/validation"
-import { randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Option } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { PaymentsConfig } from "../config.ts"
@@ -33,18 +33,14 @@ import { isOpen } from "./outcome.ts"
 import { Provider } from "./provider.ts"
 import { RefundsRepo } from "./refunds-repo.ts"
 import { type NewPayment, PaymentsRepo, type StartAttempt } from "./repo.ts"
-import { type IdempotencyRow, type PaymentRow, type RefundRow, toPayment, toRefund } from "./rows.ts"
+import { type PaymentRow, type RefundRow, toPayment, toRefund } from "./rows.ts"
 import { reconcileDelay, Settlement } from "./settlement.ts"
 
 const createOperation = "create_payment"
 const cancelOperation = "cancel_payment"
 
 /** The caller's parameters without the key itself: the same parameters under one key are a retry. */
-const requestHash = (operation: string, { idempotencyKey: _, ...parameters }: { readonly idempotencyKey: string }) =>
-  requestDigest(operation, parameters)
-
-const keyReused = () =>
-  new IdempotencyKeyReused({ message: "this idempotency key was already used with different parameters" })
+const parameters = ({ idempotencyKey: _, ...rest }: { readonly idempotencyKey: string }) => rest
 
 export class Payments extends Context.Service<Payments, {
   create(input: CreatePaymentInput): Effect.Effect<Payment, CreatePaymentError>
@@ -60,6 +56,7 @@ export class Payments extends Context.Service<Payments, {
       const settlement = yield* Settlement
       const provider = yield* Provider
       const customers = yield* Customers
+      const idempotency = yield* IdempotencyStore
       const config = yield* PaymentsConfig
       // a new attempt or refund is first asked about after this (it settles well before, or its caller is gone)
       const firstDelay = reconcileDelay(config.reconcileSchedule, 0)
@@ -69,13 +66,8 @@ export class Payments extends Context.Service<Payments, {
 
       // ---- create ---------------------------------------------------------------------------------------
 
-      const replayCreate = (existing: Pick<IdempotencyRow, "paymentId" | "requestHash">, hash: string) =>
-        Effect.gen(function*() {
-          if (existing.requestHash !== hash) return yield* keyReused()
-          // still pending: the caller learns so (and can ask again with the same key) instead of a refusal, since
-          // the charge may well go through
-          return toPayment(yield* refresh(yield* mustFind(existing.paymentId)))
-        })
+      /** A payment as it now is (an open one asked about first, once it is overdue). */
+      const current = (id: PaymentId) => Effect.map(Effect.flatMap(mustFind(id), refresh), toPayment)
 
       const inProgress = (
         invoiceId: CreatePaymentInput["invoiceId"],
@@ -90,29 +82,25 @@ export class Payments extends Context.Service<Payments, {
       const noMethod = (userId: UserId) =>
         new NoPaymentMethod({ message: "the customer has no default payment method; pass paymentMethod", userId })
 
-      const create = (input: CreatePaymentInput) =>
+      const createOnce = (input: CreatePaymentInput) =>
         Effect.gen(function*() {
-          const hash = requestHash(createOperation, input)
-          const id = PaymentId.make(`pay_${randomUUID().replaceAll("-", "")}`)
+          // a re-run of the key (its first run died) finds the payment the first run made, by this id
+          const id = PaymentId.make(derivedId("pay", createOperation, input.idempotencyKey))
           const now = yield* DateTime.now
           const attempt = (
             charge: NewPayment["charge"]
           ): Effect.Effect<StartAttempt, PaymentInProgress | SqlError.SqlError> =>
-            repo.startAttempt(
-              {
-                id,
-                userId: input.userId,
-                invoiceId: input.invoiceId,
-                amount: input.amount,
-                currency: input.currency,
-                charge,
-                offSession: input.offSession ?? false,
-                description: input.description ?? null,
-                nextReconcileAt: DateTime.addDuration(now, firstDelay)
-              },
-              { operation: createOperation, key: input.idempotencyKey, requestHash: hash },
-              now
-            ).pipe(
+            repo.startAttempt({
+              id,
+              userId: input.userId,
+              invoiceId: input.invoiceId,
+              amount: input.amount,
+              currency: input.currency,
+              charge,
+              offSession: input.offSession ?? false,
+              description: input.description ?? null,
+              nextReconcileAt: DateTime.addDuration(now, firstDelay)
+            }, now).pipe(
               // another key's attempt on this invoice holds the one open slot; if it settled meanwhile, try again
               // (now it blocks as paid, or a failed one leaves the invoice open)
               Effect.catchTag(
@@ -146,8 +134,18 @@ export class Payments extends Context.Service<Payments, {
           switch (started._tag) {
             case "Started":
               return toPayment(yield* charge(started.row))
-            case "KeyUsed":
-              return yield* replayCreate(started, hash)
+            case "Existing": {
+              // the first run inserted it and died: charge it (the provider key is the payment's, so a request
+              // that did reach the provider is not made twice), or answer with what became of it
+              const row = yield* mustFind(started.paymentId)
+              if (row.invoiceId !== input.invoiceId || row.amount !== input.amount || row.currency !== input.currency) {
+                // the key's first run failed after making it, and the key came back with another request
+                return yield* new IdempotencyKeyReused({
+                  message: "this Idempotency-Key was already used with a different request"
+                })
+              }
+              return toPayment(row.status === "pending" ? yield* charge(row) : yield* refresh(row))
+            }
             case "Blocked":
               return yield* (isOpen(started.status)
                 ? inProgress(input.invoiceId, { id: started.paymentId, status: started.status })
@@ -158,13 +156,20 @@ export class Payments extends Context.Service<Payments, {
                 }))
             case "NoSavedMethod":
               return yield* noMethod(input.userId)
-            case "Raced": {
-              const winner = yield* repo.findKey(createOperation, input.idempotencyKey)
-              if (Option.isNone(winner)) return yield* Effect.die(new Error("idempotency key vanished"))
-              return yield* replayCreate(winner.value, hash)
-            }
           }
-        }).pipe(
+        })
+
+      const create = (input: CreatePaymentInput) =>
+        idempotency.run({
+          scope: createOperation,
+          key: input.idempotencyKey,
+          operation: createOperation,
+          request: parameters(input),
+          response: Payment,
+          // a still pending payment: the caller learns so (and can ask again with the same key) instead of a
+          // refusal, since the charge may well go through
+          replay: (answer) => current(answer.id)
+        }, createOnce(input)).pipe(
           orUnavailable,
           Effect.withSpan(
             "Payments.create",
@@ -203,13 +208,15 @@ export class Payments extends Context.Service<Payments, {
           return yield* cancelResult(refund.paymentId, Option.getOrElse(after, () => refund))
         })
 
-      const replayCancel = (existing: IdempotencyRow, hash: string) =>
+      /** A cancel's answer as it now is: a refund still pending is resent (under its own provider key). */
+      const replayCancel = ({ payment, refund }: CancelPaymentResult) =>
+        refund === null ? cancelResult(payment.id, null) : continueRefund(refund.id)
+
+      const continueRefund = (id: RefundId) =>
         Effect.gen(function*() {
-          if (existing.requestHash !== hash) return yield* keyReused()
-          if (existing.refundId === null) return yield* cancelResult(existing.paymentId, null)
-          const refund = yield* refunds.findRefund(existing.refundId)
-          if (Option.isNone(refund)) return yield* Effect.die(new Error(`refund ${existing.refundId} vanished`))
-          const payment = yield* mustFind(existing.paymentId)
+          const refund = yield* refunds.findRefund(id)
+          if (Option.isNone(refund)) return yield* Effect.die(new Error(`refund ${id} vanished`))
+          const payment = yield* mustFind(refund.value.paymentId)
           return yield* finishRefund(refund.value, payment.providerPaymentId ?? "")
         })
 
@@ -230,7 +237,7 @@ export class Payments extends Context.Service<Payments, {
         }
       }
 
-      const refund = (row: PaymentRow, input: CancelPaymentInput, hash: string) =>
+      const refund = (row: PaymentRow, input: CancelPaymentInput, refundId: RefundId) =>
         Effect.gen(function*() {
           const now = yield* DateTime.now
           const windowEnd = DateTime.addDuration(row.createdAt, config.refundWindow)
@@ -241,16 +248,7 @@ export class Payments extends Context.Service<Payments, {
               closedAt: windowEnd
             })
           }
-          const refundId = RefundId.make(`ref_${randomUUID().replaceAll("-", "")}`)
           const created = yield* sql.withTransaction(Effect.gen(function*() {
-            const claimed = yield* repo.claimKey({
-              operation: cancelOperation,
-              key: input.idempotencyKey,
-              requestHash: hash,
-              paymentId: row.id,
-              refundId
-            }, now)
-            if (!claimed) return Option.none<{ refund: RefundRow; providerPaymentId: string }>()
             // the row lock serialises concurrent refunds of one payment, so together they never exceed it
             const locked = yield* repo.lockPayment(row.id)
             if (Option.isNone(locked)) return yield* Effect.die(new Error(`payment ${row.id} vanished`))
@@ -285,24 +283,17 @@ export class Payments extends Context.Service<Payments, {
               reason: input.reason ?? null,
               nextReconcileAt: DateTime.addDuration(now, firstDelay)
             }, now)
-            return Option.some({ refund: inserted, providerPaymentId: payment.providerPaymentId ?? "" })
+            return { refund: inserted, providerPaymentId: payment.providerPaymentId ?? "" }
           }))
-          if (Option.isNone(created)) {
-            const winner = yield* repo.findKey(cancelOperation, input.idempotencyKey)
-            if (Option.isNone(winner)) return yield* Effect.die(new Error("idempotency key vanished"))
-            return yield* replayCancel(winner.value, hash)
-          }
-          return yield* finishRefund(created.value.refund, created.value.providerPaymentId)
+          return yield* finishRefund(created.refund, created.providerPaymentId)
         })
 
-      const cancel = (input: CancelPaymentInput) =>
+      const cancelOnce = (input: CancelPaymentInput) =>
         Effect.gen(function*() {
-          const hash = requestHash(cancelOperation, input)
-          const previous = yield* repo.findKey(cancelOperation, input.idempotencyKey)
-          if (Option.isSome(previous)) {
-            if (previous.value.paymentId !== input.paymentId) return yield* keyReused()
-            return yield* replayCancel(previous.value, hash)
-          }
+          // a re-run of the key (its first run died) carries on with the refund the first run made, by this id
+          const refundId = RefundId.make(derivedId("ref", cancelOperation, input.idempotencyKey))
+          const made = yield* refunds.findRefund(refundId)
+          if (Option.isSome(made)) return yield* continueRefund(refundId)
           const found = yield* repo.findPayment(input.paymentId)
           if (Option.isNone(found)) return yield* new NotFound({ message: "payment not found", resource: "payment" })
           let row = found.value
@@ -314,25 +305,28 @@ export class Payments extends Context.Service<Payments, {
             row = yield* mustFind(row.id)
           }
           if (wasOpen) {
-            if (row.status === "canceled") {
-              yield* repo.claimKey({
-                operation: cancelOperation,
-                key: input.idempotencyKey,
-                requestHash: hash,
-                paymentId: row.id,
-                refundId: null
-              }, yield* DateTime.now)
-              return yield* cancelResult(row.id, null)
-            }
+            if (row.status === "canceled") return yield* cancelResult(row.id, null)
             if (row.status === "pending") {
               return yield* new ProviderUnavailable({
                 message: "the provider has not confirmed the cancellation; retry"
               })
             }
           }
-          if (row.status === "succeeded" || row.status === "partially_refunded") return yield* refund(row, input, hash)
+          if (row.status === "succeeded" || row.status === "partially_refunded") {
+            return yield* refund(row, input, refundId)
+          }
           return yield* notRefundable(row)
-        }).pipe(
+        })
+
+      const cancel = (input: CancelPaymentInput) =>
+        idempotency.run({
+          scope: cancelOperation,
+          key: input.idempotencyKey,
+          operation: cancelOperation,
+          request: parameters(input),
+          response: CancelPaymentResult,
+          replay: replayCancel
+        }, cancelOnce(input)).pipe(
           orUnavailable,
           Effect.withSpan(
             "Payments.cancel",
