@@ -17,6 +17,7 @@ import {
   newKey,
   raw,
   seedPlan,
+  subscribeWithCard,
   testAdmin,
   viewer
 } from "./billing-harness.ts"
@@ -286,10 +287,7 @@ layer(BillingWithPayments(bootstrapAdmin.config), { excludeTestServices: true, t
       Effect.gen(function*() {
         const { planId } = yield* seedPlan({ amount: 1100 })
         const { client } = yield* viewer()
-        const first = yield* client.subscriptions.create({
-          headers: { "idempotency-key": newKey() },
-          payload: { planId, paymentMethod: "pm_card_visa" }
-        })
+        const first = yield* subscribeWithCard(client, planId)
         const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
         yield* runSchedulerAt(end - hour)
         assert.strictEqual((yield* client.invoices.list({ query: {} })).items.length, 1)

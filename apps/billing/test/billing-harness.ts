@@ -13,6 +13,7 @@ import { type SandboxOptions, StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
+import type { HttpApiClient } from "effect/http-api"
 import { SqlClient } from "effect/sql"
 import { authTestConfig, billingClient, CatalogSchema, uniqueEmail } from "./support.ts"
 
@@ -106,6 +107,13 @@ export const viewer = (label = "viewer") =>
   })
 
 export const newKey = () => `key-${randomUUID()}`
+
+/** POST /v1/subscriptions for `planId` with the card that pays (pm_card_visa), under a new Idempotency-Key. */
+export const subscribeWithCard = (client: HttpApiClient.ForApi<typeof BillingApi>, planId: PlanId) =>
+  client.subscriptions.create({
+    headers: { "idempotency-key": newKey() },
+    payload: { planId, paymentMethod: "pm_card_visa" }
+  })
 
 /** The billing outbox events of one aggregate, oldest first. */
 export const billingEvents = (aggregateId: string) =>

@@ -11,7 +11,7 @@ import { SqlClient } from "effect/sql"
 import { EntitlementCache } from "../src/entitlements/cache.ts"
 import { EntitlementsRepo } from "../src/entitlements/repo.ts"
 import { Entitlements } from "../src/entitlements/service.ts"
-import { BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
+import { BillingWithPayments, seedPlan, subscribeWithCard, viewer } from "./billing-harness.ts"
 import { seedFilm } from "./entitlements-support.ts"
 
 /** Another replica's entitlement services, reaching Redis and Postgres at the given ports (proxies or not). */
@@ -67,10 +67,7 @@ const subscribed = Effect.gen(function*() {
   const { productId, planId } = yield* seedPlan()
   const filmId = yield* seedFilm(productId)
   const { account, client } = yield* viewer()
-  const { subscription } = yield* client.subscriptions.create({
-    headers: { "idempotency-key": newKey() },
-    payload: { planId, paymentMethod: "pm_card_visa" }
-  })
+  const { subscription } = yield* subscribeWithCard(client, planId)
   return { filmId, client, subscription, userId: UserId.make(account.id) }
 })
 

@@ -12,7 +12,15 @@ import { TestClock } from "effect/testing"
 import { EntitlementCache } from "../src/entitlements/cache.ts"
 import { Entitlements } from "../src/entitlements/service.ts"
 import { SchedulerCycle } from "../src/scheduler/cycle.ts"
-import { billingEvents, BillingWithPayments, newKey, seedPlan, serviceToken, viewer } from "./billing-harness.ts"
+import {
+  billingEvents,
+  BillingWithPayments,
+  newKey,
+  seedPlan,
+  serviceToken,
+  subscribeWithCard,
+  viewer
+} from "./billing-harness.ts"
 import { seedFilm } from "./entitlements-support.ts"
 
 const entitlementEvents = (userId: string) =>
@@ -87,10 +95,7 @@ layer(BillingWithPayments(), { excludeTestServices: true, timeout: 60_000 })("en
       const { productId, planId } = yield* seedPlan()
       const filmId = yield* seedFilm(productId)
       const { account, client } = yield* viewer()
-      const { subscription } = yield* client.subscriptions.create({
-        headers: { "idempotency-key": newKey() },
-        payload: { planId, paymentMethod: "pm_card_visa" }
-      })
+      const { subscription } = yield* subscribeWithCard(client, planId)
       yield* client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: true } })
       assert.isTrue((yield* client.entitlements.film({ params: { filmId } })).allowed)
       const end = subscription.currentPeriodEnd!.epochMilliseconds

@@ -5,18 +5,16 @@ import { assert, layer } from "@effect/vitest"
 import { metricValue, scrapeMetrics } from "@kassa/platform/testing"
 import { Deferred, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
-import { BillingWithPayments, newKey, seedPlan, viewer } from "./billing-harness.ts"
+import { BillingWithPayments, seedPlan, subscribeWithCard, viewer } from "./billing-harness.ts"
 import { billingClient, uniqueAddress, uniqueEmail } from "./support.ts"
 
+/** A fresh viewer subscribed to a fresh plan: their client and the subscription. */
 const subscribe = (options: { readonly trialDays?: number } = {}) =>
   Effect.gen(function*() {
     const { planId } = yield* seedPlan(options)
     const { client } = yield* viewer()
-    const { subscription } = yield* client.subscriptions.create({
-      headers: { "idempotency-key": newKey() },
-      payload: { planId, paymentMethod: "pm_card_visa" }
-    })
-    return subscription
+    const { subscription } = yield* subscribeWithCard(client, planId)
+    return { client, subscription }
   })
 
 /** Moves a subscription's period end `minutes` into the past. */
@@ -34,6 +32,12 @@ const periodEndedAgo = (id: string, minutes: number) =>
 const between = (value: number | undefined, low: number, high: number, what: string) =>
   assert.isTrue(value !== undefined && value >= low && value < high, `${what}: ${value}`)
 
+/** In the scrape `text`: one item of `kind` due, the oldest due for `seconds` (a minute's slack for the test's run). */
+const oneDueFor = (text: string, kind: string, seconds: number) => {
+  assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind }), 1, `${kind} due`)
+  between(metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind }), seconds, seconds + 60, `${kind} due for`)
+}
+
 layer(BillingWithPayments({ LOGIN_MAX_FAILURES: "3" }), { excludeTestServices: true, timeout: 60_000 })(
   "billing metrics",
   (it) => {
@@ -43,42 +47,25 @@ layer(BillingWithPayments({ LOGIN_MAX_FAILURES: "3" }), { excludeTestServices: t
         for (const kind of ["renewal", "trial_end", "expiry", "incomplete_expiry", "dunning_retry"]) {
           assert.strictEqual(metricValue(before, "kassa_scheduler_due", { kind }), 0, kind)
         }
-        const active = yield* subscribe()
-        const trialing = yield* subscribe({ trialDays: 7 })
+        const { subscription: active } = yield* subscribe()
+        const { subscription: trialing } = yield* subscribe({ trialDays: 7 })
         assert.deepStrictEqual([active.status, trialing.status], ["active", "trialing"])
         yield* periodEndedAgo(active.id, 120)
         yield* periodEndedAgo(trialing.id, 30)
         const text = yield* scrapeMetrics
-        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "renewal" }), 1)
-        between(
-          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "renewal" }),
-          7200,
-          7260,
-          "renewal due for"
-        )
-        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "trial_end" }), 1)
-        between(
-          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "trial_end" }),
-          1800,
-          1860,
-          "trial end due for"
-        )
+        oneDueFor(text, "renewal", 7200)
+        oneDueFor(text, "trial_end", 1800)
         assert.strictEqual(metricValue(text, "kassa_metrics_collector_up", { collector: "scheduler" }), 1)
       }))
 
     it.effect("a period canceled at its end, and a past-due invoice not charged yet, are due once the time comes", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const { planId } = yield* seedPlan()
-        const { client } = yield* viewer()
-        const { subscription: canceled } = yield* client.subscriptions.create({
-          headers: { "idempotency-key": newKey() },
-          payload: { planId, paymentMethod: "pm_card_visa" }
-        })
+        const { client, subscription: canceled } = yield* subscribe()
         yield* client.subscriptions.cancel({ params: { id: canceled.id }, payload: {} })
         yield* periodEndedAgo(canceled.id, 60)
         // past due as a failed renewal leaves it, minus the charge: the new period's open invoice, no payment yet
-        const pastDue = yield* subscribe()
+        const { subscription: pastDue } = yield* subscribe()
         yield* periodEndedAgo(pastDue.id, 90)
         yield* sql`UPDATE billing.subscriptions SET status = 'past_due' WHERE id = ${pastDue.id}`
         yield* sql`INSERT INTO billing.invoices (id, user_id, subscription_id, status, amount, currency, period_start,
@@ -87,20 +74,8 @@ layer(BillingWithPayments({ LOGIN_MAX_FAILURES: "3" }), { excludeTestServices: t
           current_period_end + interval '1 month', now(), now(), 1, current_period_end
         FROM billing.subscriptions WHERE id = ${pastDue.id}`
         const text = yield* scrapeMetrics
-        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "expiry" }), 1)
-        between(
-          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "expiry" }),
-          3600,
-          3660,
-          "expiry due for"
-        )
-        assert.strictEqual(metricValue(text, "kassa_scheduler_due", { kind: "dunning_retry" }), 1)
-        between(
-          metricValue(text, "kassa_scheduler_oldest_due_seconds", { kind: "dunning_retry" }),
-          5400,
-          5460,
-          "retry due for"
-        )
+        oneDueFor(text, "expiry", 3600)
+        oneDueFor(text, "dunning_retry", 5400)
       }))
 
     it.effect("a catalog change the ETL has not copied yet is the sync lag", () =>

@@ -9,7 +9,16 @@ import { Clock, DateTime, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import { Entitlements } from "../src/entitlements/service.ts"
-import { billingEvents, BillingWithPayments, errorTag, newKey, seedPlan, testAdmin, viewer } from "./billing-harness.ts"
+import {
+  billingEvents,
+  BillingWithPayments,
+  errorTag,
+  newKey,
+  seedPlan,
+  subscribeWithCard,
+  testAdmin,
+  viewer
+} from "./billing-harness.ts"
 import { seedFilm } from "./entitlements-support.ts"
 
 const admin = testAdmin()
@@ -137,10 +146,7 @@ layer(BillingWithPayments({ ...admin.config, BILLING_MAX_INVOICES_PER_DAY: "1" }
       Effect.gen(function*() {
         const { planId } = yield* seedPlan({ amount: 1100 })
         const { client } = yield* viewer()
-        const first = yield* client.subscriptions.create({
-          headers: { "idempotency-key": newKey() },
-          payload: { planId, paymentMethod: "pm_card_visa" }
-        })
+        const first = yield* subscribeWithCard(client, planId)
         yield* client.paymentMethods.add({ payload: { paymentMethod: "pm_card_chargeCustomerFail" } })
         const end = DateTime.toEpochMillis(first.subscription.currentPeriodEnd!)
         yield* runAt(end + hour)
