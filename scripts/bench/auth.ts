@@ -6,44 +6,26 @@
 //    (closer to a steady 200 req/s, where ~1 request is in flight) and at the usual -c 32.
 //  - GET /v1/me at full speed with one (cached) access token; target >= 0.5x bare node:http.
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { execFileSync } from "node:child_process"
 import {
-  freePort,
+  createDatabase,
+  dropDatabase,
   load,
   type LoadResult,
   median,
-  postJsonTo,
   printTable,
-  realServicesEnv,
+  psql,
   roundsRow,
+  signUp,
   startBare,
-  startNode
+  startBilling
 } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const rate = 200
 const refreshSeconds = 10
-const database = `kassa_bench_auth_${randomBytes(4).toString("hex")}`
-const psql = (args: ReadonlyArray<string>, input?: string) =>
-  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", ...args], {
-    input,
-    stdio: [input === undefined ? "ignore" : "pipe", "ignore", "inherit"]
-  })
-psql(["-c", `CREATE DATABASE ${database}`])
-
-const port = await freePort()
-const billing = await startNode(["apps/billing/src/main.ts"], {
-  ...realServicesEnv(database),
-  BILLING_PORT: String(port),
-  JWT_SECRET: randomBytes(32).toString("base64url")
-}, port)
-
-const postJson = postJsonTo(billing.url)
-
-const email = "bench@example.com"
-const password = "bench password"
-const account = await postJson("/v1/auth/register", { email, password })
-const { accessToken } = await postJson("/v1/auth/token", { email, password }) as { accessToken: string }
+const database = createDatabase("auth")
+const billing = await startBilling(database)
+const { account, accessToken } = await signUp(billing.url, "bench@example.com")
 
 // Every refresh needs a live token of its own. A login costs one scrypt hash (~0.1 s here), so the tokens are
 // written straight into the table as logins would leave them: one family each, stored as SHA-256 digests.
@@ -108,7 +90,7 @@ try {
   await billing.stop()
   await bareMe.stop()
   await bareRefresh.stop()
-  psql(["-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
+  dropDatabase(database)
 }
 
 printTable(

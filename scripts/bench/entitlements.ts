@@ -7,48 +7,32 @@
 //  - RPC CheckEntitlements through the typed client, batches of 100 (target >= 100,000 checks/s).
 import { EntitlementsRpcClient } from "@kassa/clients"
 import { FilmId, UserId } from "@kassa/domain/ids"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
 import {
-  freePort,
+  createDatabase,
+  dropDatabase,
   load,
   type LoadResult,
   median,
   migrateCatalog,
-  postJsonTo,
   printTable,
-  realServicesEnv,
+  psql,
   roundsRow,
+  signUp,
   startBare,
-  startNode
+  startBilling
 } from "./lib.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const films = 30_000
-const database = `kassa_bench_ent_${randomBytes(4).toString("hex")}`
+const database = createDatabase("ent")
 const serviceToken = randomBytes(24).toString("base64url")
-const psql = (args: ReadonlyArray<string>) =>
-  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", ...args], {
-    stdio: ["ignore", "ignore", "inherit"]
-  })
-psql(["-c", `CREATE DATABASE ${database}`])
 await migrateCatalog(database)
 
-const port = await freePort()
-const billing = await startNode(["apps/billing/src/main.ts"], {
-  ...realServicesEnv(database),
-  BILLING_PORT: String(port),
-  SERVICE_TOKEN: serviceToken,
-  JWT_SECRET: randomBytes(32).toString("base64url")
-}, port)
-
-const postJson = postJsonTo(billing.url)
-const email = "bench-entitlements@example.com"
-const password = "bench password"
-const account = await postJson("/v1/auth/register", { email, password })
+const billing = await startBilling(database, { SERVICE_TOKEN: serviceToken })
+const { account, accessToken } = await signUp(billing.url, "bench-entitlements@example.com")
 const userId = UserId.make(String(account["id"]))
-const { accessToken } = await postJson("/v1/auth/token", { email, password }) as { accessToken: string }
 
 // one product holding every film, and the read-model row its active subscription leaves (the writer is tested
 // elsewhere; here only reads are measured)
@@ -131,7 +115,7 @@ try {
 } finally {
   await billing.stop()
   await bare.stop()
-  psql(["-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
+  dropDatabase(database)
 }
 
 printTable(`GET /v1/entitlements/films/:id, valid token, autocannon -c 32, ${rounds} alternating rounds of 5 s`, [

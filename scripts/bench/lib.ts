@@ -4,7 +4,8 @@ import { CatalogMigrations } from "@kassa/catalog/migrations"
 import { layerFromUrl } from "@kassa/platform/db"
 import autocannon from "autocannon"
 import { Effect, Layer, Redacted } from "effect"
-import { spawn, type ChildProcess } from "node:child_process"
+import { execFileSync, spawn, type ChildProcess } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { readdirSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"
@@ -117,6 +118,33 @@ export const realServicesEnv = (database: string) => ({
   AMQP_URL: "amqp://guest:guest@127.0.0.1:5672"
 })
 
+/** psql as postgres on the local server, stopping at the first error; `input` goes to its stdin (COPY … FROM STDIN). */
+export const psql = (args: ReadonlyArray<string>, input?: string) =>
+  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", ...args], {
+    input,
+    stdio: [input === undefined ? "ignore" : "pipe", "ignore", "inherit"]
+  })
+
+/** A new database for one run of a bench, `kassa_bench_<name>_<random>`: its name. */
+export const createDatabase = (name: string) => {
+  const database = `kassa_bench_${name}_${randomBytes(4).toString("hex")}`
+  psql(["-c", `CREATE DATABASE ${database}`])
+  return database
+}
+
+export const dropDatabase = (database: string) => psql(["-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
+
+/** Billing as a child process on `database`, on a free port, with a JWT secret of its own; `env` adds settings. */
+export const startBilling = async (database: string, env: Record<string, string> = {}) => {
+  const port = await freePort()
+  return startNode(["apps/billing/src/main.ts"], {
+    ...realServicesEnv(database),
+    BILLING_PORT: String(port),
+    JWT_SECRET: randomBytes(32).toString("base64url"),
+    ...env
+  }, port)
+}
+
 /**
  * The catalog's (empty) schema, for a bench that writes billing's catalog copy directly: billing's ETL then finds
  * nothing to copy, where it would otherwise retry a missing schema and log a warning every few seconds.
@@ -189,6 +217,15 @@ export const postJsonTo =
     if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
     return response.json() as Promise<Record<string, unknown>>
   }
+
+/** Registers `email` on billing at `baseUrl` and logs in: the account (as JSON) and its access token. */
+export const signUp = async (baseUrl: string, email: string) => {
+  const postJson = postJsonTo(baseUrl)
+  const password = "bench password"
+  const account = await postJson("/v1/auth/register", { email, password })
+  const { accessToken } = await postJson("/v1/auth/token", { email, password }) as { accessToken: string }
+  return { account, accessToken }
+}
 
 /**
  * CPU seconds used so far by each process group (Linux /proc): `groups` maps a name to a test on the command line.
