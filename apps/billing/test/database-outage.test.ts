@@ -5,11 +5,14 @@
 // hold requests either: they answer 503 at the request deadline (REQUEST_TIMEOUT).
 import { assert, layer } from "@effect/vitest"
 import { BillingLive } from "@kassa/billing/main"
+import type { BillingApi } from "@kassa/domain/apis"
+import type { PlanId } from "@kassa/domain/ids"
 import { layerFromUrl } from "@kassa/platform/db"
 import { serverUrl } from "@kassa/platform/http"
 import { makeTestDatabase, tcpProxy, testPlatform } from "@kassa/platform/testing"
 import { Context, Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import { HttpServer } from "effect/http"
+import type { HttpApiClient } from "effect/http-api"
 import { newKey, seedPlan, viewer } from "./billing-harness.ts"
 import { seedFilm } from "./entitlements-support.ts"
 import { authTestConfig, billingClient, uniqueEmail } from "./support.ts"
@@ -44,15 +47,22 @@ const Platform = testPlatform(ProxiedDatabase, {
 
 const BillingOverProxy = BillingLive.pipe(Layer.provide(authTestConfig()), Layer.provideMerge(Platform))
 
+/** Asks again, 100 ms apart for up to 5 s, while `request` answers 503 ServiceUnavailable. */
+const untilAvailable = <A, E extends { readonly _tag: string }, R>(request: Effect.Effect<A, E, R>) =>
+  request.pipe(
+    Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (e) => e._tag === "ServiceUnavailable", times: 50 })
+  )
+
 /**
  * A read served from memory during the outage. Memory is trusted only while the revocation and entitlement feeds'
  * heartbeats come back (1.5 s); on a loaded machine one can be late, and then the read rightly goes to the database
  * (a 503) until the next heartbeat: ask again for a few seconds.
  */
-const fromMemory = <A, E extends { readonly _tag: string }, R>(read: Effect.Effect<A, E, R>) =>
-  read.pipe(
-    Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (e) => e._tag === "ServiceUnavailable", times: 50 })
-  )
+const fromMemory = untilAvailable
+
+/** Subscribes to a trial plan (no card: payments is not running), under a new Idempotency-Key. */
+const subscribe = (client: HttpApiClient.ForApi<typeof BillingApi>, planId: PlanId) =>
+  client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId } })
 
 /** How long a request may take to fail while the database is away. */
 const bound = Duration.seconds(3)
@@ -63,6 +73,22 @@ const failsPromptly = <A, E extends { readonly _tag: string }, R>(request: Effec
     const [took, error] = yield* Effect.timed(Effect.flip(request.pipe(Effect.timeout("10 seconds"))))
     assert.isTrue(Duration.isLessThan(took, bound), `answered after ${Duration.format(took)}`)
     return error
+  })
+
+/**
+ * Before the outage: a viewer subscribed to a trial plan, whose entitlement to `cachedFilm` has been answered (and
+ * so cached); `askedLater`, a film of the same product never asked about; `later`, another trial plan.
+ */
+const beforeOutage = (label: string) =>
+  Effect.gen(function*() {
+    const plan = yield* seedPlan({ trialDays: 7 })
+    const later = yield* seedPlan({ trialDays: 7 })
+    const cachedFilm = yield* seedFilm(plan.productId)
+    const askedLater = yield* seedFilm(plan.productId)
+    const { client, token } = yield* viewer(label)
+    const { subscription } = yield* subscribe(client, plan.planId)
+    const before = yield* client.entitlements.film({ params: { filmId: cachedFilm } })
+    return { plan, later, cachedFilm, askedLater, client, token, subscription, before }
   })
 
 const rawStatus = (
@@ -94,16 +120,7 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
   it.effect("writes answer 503 promptly; a cached entitlement still answers 200; writes work again once it is back", () =>
     Effect.gen(function*() {
       const link = yield* PostgresLink
-      const first = yield* seedPlan({ trialDays: 7 })
-      const second = yield* seedPlan({ trialDays: 7 })
-      const cachedFilm = yield* seedFilm(first.productId)
-      const askedLater = yield* seedFilm(first.productId)
-      const { client, token } = yield* viewer("outage")
-      const { subscription } = yield* client.subscriptions.create({
-        headers: { "idempotency-key": newKey() },
-        payload: { planId: first.planId }
-      })
-      const before = yield* client.entitlements.film({ params: { filmId: cachedFilm } })
+      const { later, cachedFilm, askedLater, client, token, subscription, before } = yield* beforeOutage("outage")
       assert.isTrue(before.allowed)
       const routed = yield* rawStatus(`/v1/entitlements/films/${cachedFilm}?via=router`, { method: "GET", token })
       assert.strictEqual(routed.status, 200)
@@ -111,11 +128,8 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
       yield* link.cut
 
       // writes: subscribe, cancel, register
-      const subscribe = yield* failsPromptly(client.subscriptions.create({
-        headers: { "idempotency-key": newKey() },
-        payload: { planId: second.planId }
-      }))
-      assert.strictEqual(subscribe._tag, "ServiceUnavailable")
+      const subscribed = yield* failsPromptly(subscribe(client, later.planId))
+      assert.strictEqual(subscribed._tag, "ServiceUnavailable")
       const cancel = yield* failsPromptly(
         client.subscriptions.cancel({ params: { id: subscription.id }, payload: { atPeriodEnd: false } })
       )
@@ -129,7 +143,7 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
         method: "POST",
         token,
         headers: { "idempotency-key": newKey() },
-        body: { planId: second.planId }
+        body: { planId: later.planId }
       })
       // an outage tells the client when to come back
       assert.deepStrictEqual([raw.status, raw.body._tag, raw.retryAfter], [503, "ServiceUnavailable", "1"])
@@ -145,37 +159,19 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
 
       // back: the pool reconnects and the write goes through
       yield* link.restore
-      const created = yield* client.subscriptions.create({
-        headers: { "idempotency-key": newKey() },
-        payload: { planId: second.planId }
-      }).pipe(
-        Effect.retry({
-          schedule: Schedule.spaced("100 millis"),
-          while: (error) => error._tag === "ServiceUnavailable",
-          times: 50
-        })
-      )
+      const created = yield* untilAvailable(subscribe(client, later.planId))
       assert.strictEqual(created.subscription.status, "trialing")
     }).pipe(Effect.onError(() => PostgresLink.use((link) => link.restore))))
 
   it.effect("a database that never answers: requests get 503 at the deadline, cached entitlements still 200", () =>
     Effect.gen(function*() {
       const link = yield* PostgresLink
-      const plan = yield* seedPlan({ trialDays: 7 })
-      const later = yield* seedPlan({ trialDays: 7 })
-      const cachedFilm = yield* seedFilm(plan.productId)
-      const askedLater = yield* seedFilm(plan.productId)
-      const { client } = yield* viewer("stall")
-      yield* client.subscriptions.create({ headers: { "idempotency-key": newKey() }, payload: { planId: plan.planId } })
-      const before = yield* client.entitlements.film({ params: { filmId: cachedFilm } })
+      const { plan, later, cachedFilm, askedLater, client, before } = yield* beforeOutage("stall")
 
       yield* link.stall
 
-      const subscribe = yield* failsPromptly(client.subscriptions.create({
-        headers: { "idempotency-key": newKey() },
-        payload: { planId: plan.planId }
-      }))
-      assert.strictEqual(subscribe._tag, "ServiceUnavailable")
+      const subscribed = yield* failsPromptly(subscribe(client, plan.planId))
+      assert.strictEqual(subscribed._tag, "ServiceUnavailable")
       const list = yield* failsPromptly(client.invoices.list({ query: {} }))
       assert.strictEqual(list._tag, "ServiceUnavailable")
       assert.deepStrictEqual(yield* fromMemory(client.entitlements.film({ params: { filmId: cachedFilm } })), before)
@@ -185,16 +181,7 @@ layer(BillingOverProxy, { excludeTestServices: true, timeout: 60_000 })("billing
       // the silent connections are dropped; the pool opens new ones
       yield* link.cut
       yield* link.restore
-      const created = yield* client.subscriptions.create({
-        headers: { "idempotency-key": newKey() },
-        payload: { planId: later.planId }
-      }).pipe(
-        Effect.retry({
-          schedule: Schedule.spaced("100 millis"),
-          while: (error) => error._tag === "ServiceUnavailable",
-          times: 50
-        })
-      )
+      const created = yield* untilAvailable(subscribe(client, later.planId))
       assert.strictEqual(created.subscription.status, "trialing")
     }))
 })
