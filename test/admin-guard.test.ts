@@ -1,17 +1,16 @@
 // Every /admin/v1 endpoint of every app requires the admin role. The inventory walks the whole API
 // definitions, so an admin group added without AdminAuthentication fails here before it ships; the HTTP
 // check runs a real admin route: 401 without a token, 403 with a user's, 200 with an admin's.
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { CatalogLive } from "@kassa/catalog/main"
 import { BillingApi, CatalogApi, PaymentsApi } from "@kassa/domain/apis"
 import { ADMIN_PREFIX, AdminAuthentication, adminGroup } from "@kassa/domain/auth"
 import { serverUrl } from "@kassa/platform/http"
-import { apiClient, TestPlatform } from "@kassa/platform/testing"
+import { apiClient, signedToken, TestPlatform } from "@kassa/platform/testing"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Layer, Schema } from "effect"
+import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import { HttpApi, HttpApiEndpoint, type HttpApiGroup } from "effect/http-api"
-import { SignJWT } from "jose"
 
 /** `METHOD path` of every endpoint under /admin/v1 that lacks the admin middleware. */
 const unguardedAdminEndpoints = <Id extends string, Groups extends HttpApiGroup.Constraint>(
@@ -62,20 +61,7 @@ describe("admin guard inventory", () => {
 const jwtSecret = randomBytes(32).toString("base64url")
 
 const token = (role: "user" | "admin") =>
-  Effect.gen(function*() {
-    const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-    return yield* Effect.promise(() =>
-      new SignJWT({ email: `${role}@example.com`, role, sid: randomUUID() })
-        .setProtectedHeader({ alg: "HS256" })
-        .setSubject(`usr_${role}`)
-        .setJti(randomUUID())
-        .setIssuer("kassa")
-        .setAudience("kassa")
-        .setIssuedAt(now)
-        .setExpirationTime(now + 300)
-        .sign(Buffer.from(jwtSecret, "utf8"))
-    )
-  })
+  signedToken(jwtSecret, { sub: `usr_${role}`, email: `${role}@example.com`, role })
 
 const Catalog = CatalogLive.pipe(
   Layer.provide(ConfigProvider.layerAdd(ConfigProvider.fromUnknown({ JWT_SECRET: jwtSecret }), { asPrimary: true })),

@@ -13,15 +13,14 @@ import { PaymentsRpcClient } from "@kassa/clients"
 import { PaymentsApp } from "@kassa/payments/main"
 import { serverUrl } from "@kassa/platform/http"
 import { StripeClient } from "@kassa/payments/stripe"
-import { TestPlatform } from "@kassa/platform/testing"
+import { signedToken, TestPlatform } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { randomBytes, randomUUID } from "node:crypto"
-import { Clock, ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { HttpApi, type HttpApiGroup } from "effect/http-api"
 import { SqlClient } from "effect/sql"
-import { SignJWT } from "jose"
 import { endpoints, type OpenApiDocument, type Probe, probesOf, type Request } from "./hostile-probes.ts"
 
 const jwtSecret = randomBytes(32).toString("base64url")
@@ -217,18 +216,11 @@ layer(Apps, { excludeTestServices: true, timeout: 120_000 })("hostile input", (i
   it.effect("a token signed with the real key for an account that does not exist is a 401 on every billing route that needs one", () =>
     Effect.gen(function*() {
       const urls = yield* Urls
-      const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-      const ghost = yield* Effect.promise(() =>
-        new SignJWT({ email: "ghost@example.com", role: "admin", sid: randomUUID() })
-          .setProtectedHeader({ alg: "HS256" })
-          .setSubject(`usr_${randomUUID()}`)
-          .setJti(randomUUID())
-          .setIssuer("kassa")
-          .setAudience("kassa")
-          .setIssuedAt(now)
-          .setExpirationTime(now + 300)
-          .sign(Buffer.from(jwtSecret, "utf8"))
-      )
+      const ghost = yield* signedToken(jwtSecret, {
+        sub: `usr_${randomUUID()}`,
+        email: "ghost@example.com",
+        role: "admin"
+      })
       const before = yield* state
       const doc = yield* Effect.promise(() =>
         fetch(`${urls.billing}/openapi.json`).then((r) => r.json() as Promise<OpenApiDocument>)

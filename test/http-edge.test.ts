@@ -7,29 +7,17 @@ import { CatalogLive } from "@kassa/catalog/main"
 import { PaymentsLive } from "@kassa/payments/main"
 import { developmentServiceToken } from "@kassa/platform/config"
 import { serverUrl } from "@kassa/platform/http"
-import { TestPlatform } from "@kassa/platform/testing"
+import { signedToken, TestPlatform } from "@kassa/platform/testing"
 import { assert, describe, layer } from "@effect/vitest"
-import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { connect, type Socket } from "node:net"
-import { Clock, ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
-import { SignJWT } from "jose"
 
 const metricsToken = "metrics-test-token-0123456789"
 const jwtSecret = randomBytes(32).toString("base64url")
 
-const adminToken = Effect.flatMap(Clock.currentTimeMillis, (millis) => Effect.promise(() => {
-  const now = Math.floor(millis / 1000)
-  return new SignJWT({ email: "admin@example.com", role: "admin", sid: randomUUID() })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject("usr_admin")
-    .setJti(randomUUID())
-    .setIssuer("kassa")
-    .setAudience("kassa")
-    .setIssuedAt(now)
-    .setExpirationTime(now + 300)
-    .sign(Buffer.from(jwtSecret, "utf8"))
-}))
+const adminToken = signedToken(jwtSecret, { sub: "usr_admin", email: "admin@example.com", role: "admin" })
 
 const withConfig = (config: Record<string, string>) =>
   ConfigProvider.layerAdd(ConfigProvider.fromUnknown(config), { asPrimary: true })

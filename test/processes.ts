@@ -5,6 +5,7 @@ import { spawn } from "node:child_process"
 import { connect, createServer, type Server, type Socket } from "node:net"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { joinSockets } from "@kassa/platform/testing"
 import * as amqp from "amqplib"
 import { Effect, Queue, Schedule } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
@@ -91,15 +92,7 @@ export const roundRobinProxy = (ports: ReadonlyArray<number>) =>
       const sockets = new Set<Socket>()
       const server = createServer((client) => {
         const upstream = connect(ports[next++ % ports.length]!, "127.0.0.1")
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on("error", () => socket.destroy())
-          socket.on("close", () => {
-            sockets.delete(socket)
-            client.destroy()
-            upstream.destroy()
-          })
-        }
+        joinSockets(client, upstream, sockets)
         client.pipe(upstream).pipe(client)
       })
       server.listen(0, "127.0.0.1", () => {

@@ -1,11 +1,22 @@
 // Test support shared by every package's tests: real services, isolated per test file.
-import { randomBytes } from "node:crypto"
+import { randomBytes, randomUUID } from "node:crypto"
 import { connect, createServer, type Server, type Socket } from "node:net"
 import { PgClient } from "@effect/sql-pg"
-import { ConfigProvider, type Duration, Effect, Layer, type LogLevel, Redacted, References, type Scope } from "effect"
+import {
+  Clock,
+  ConfigProvider,
+  type Duration,
+  Effect,
+  Layer,
+  type LogLevel,
+  Redacted,
+  References,
+  type Scope
+} from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 import { SqlClient, type SqlError } from "effect/sql"
+import { SignJWT } from "jose"
 import { layerAmqp } from "./bus-amqp.ts"
 import { layerFromUrl } from "./db.ts"
 import { serverUrl } from "./http.ts"
@@ -115,6 +126,44 @@ export const apiClient = <Id extends string, Groups extends HttpApiGroup.Constra
   }).pipe(Effect.provide(FetchHttpClient.layer))
 
 /**
+ * An access token as another app signs it, with `secret` as JWT_SECRET: HS256 (no `kid`), issuer and audience
+ * "kassa", a session id of its own, valid for 5 minutes from the clock's now.
+ */
+export const signedToken = (
+  secret: string,
+  claims: { readonly sub: string; readonly email: string; readonly role: "user" | "admin" }
+) =>
+  Effect.flatMap(Clock.currentTimeMillis, (millis) =>
+    Effect.promise(() => {
+      const now = Math.floor(millis / 1000)
+      return new SignJWT({ email: claims.email, role: claims.role, sid: randomUUID() })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(claims.sub)
+        .setJti(randomUUID())
+        .setIssuer("kassa")
+        .setAudience("kassa")
+        .setIssuedAt(now)
+        .setExpirationTime(now + 300)
+        .sign(Buffer.from(secret, "utf8"))
+    }))
+
+/**
+ * Joins a proxied connection's two ends, keeping both in `sockets` while open: when either closes or fails, both
+ * close.
+ */
+export const joinSockets = (client: Socket, upstream: Socket, sockets: Set<Socket>) => {
+  for (const socket of [client, upstream]) {
+    sockets.add(socket)
+    socket.on("error", () => socket.destroy())
+    socket.on("close", () => {
+      sockets.delete(socket)
+      client.destroy()
+      upstream.destroy()
+    })
+  }
+}
+
+/**
  * A TCP proxy to a local server (Redis, RabbitMQ, Postgres) that a test can cut and restore: an
  * outage staged without touching the shared server. `start(0)` picks a port; `start(port)` reopens it.
  */
@@ -128,15 +177,7 @@ export const tcpProxy = (upstreamPort: number) =>
         stalled = false
         server = createServer((client) => {
           const upstream = connect(upstreamPort, "127.0.0.1")
-          for (const socket of [client, upstream]) {
-            sockets.add(socket)
-            socket.on("error", () => socket.destroy())
-            socket.on("close", () => {
-              sockets.delete(socket)
-              client.destroy()
-              upstream.destroy()
-            })
-          }
+          joinSockets(client, upstream, sockets)
           // stalled: connections are accepted and never answered
           if (stalled) client.pause()
           else client.pipe(upstream).pipe(client)
