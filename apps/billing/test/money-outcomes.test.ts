@@ -7,7 +7,7 @@ import { requestDigest } from "@kassa/platform/digest"
 import { SchedulerCycle } from "@kassa/billing/scheduler/cycle"
 import { PaymentsRpcClient, BillingCallbackClient } from "@kassa/clients"
 import { serverUrl } from "@kassa/platform/http"
-import { StripeSandbox } from "@kassa/stripe-sandbox"
+import { StripeSandbox, withChargeAnswersLost } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
 import { DateTime, Effect, Layer, Redacted, Schedule } from "effect"
 import { HttpServer } from "effect/http"
@@ -141,17 +141,9 @@ layer(BillingWithPayments(admin.config), { excludeTestServices: true, timeout: 6
       const body = { planId, paymentMethod: "pm_card_visa" }
       // every try of the charge (payments retries with the same key) is committed at the provider, its answer lost;
       // and no webhook tells payments either
-      yield* sandbox.webhooks.hold
-      yield* sandbox.faults.inject({
-        action: "drop_after_commit",
-        method: "POST",
-        path: "/v1/payment_intents",
-        times: 10
-      })
-      const pending = yield* raw("POST", "/v1/subscriptions", { token, body, headers: { "idempotency-key": key } })
-        .pipe(
-          Effect.ensuring(sandbox.faults.clear)
-        )
+      const pending = yield* withChargeAnswersLost(
+        raw("POST", "/v1/subscriptions", { token, body, headers: { "idempotency-key": key } })
+      )
       yield* sandbox.webhooks.discardHeld
       assert.deepStrictEqual([pending.status, pending.body["_tag"]], [202, "OutcomePending"])
       assert.isAtLeast(Number(pending.headers["retry-after"]), 1)

@@ -2,7 +2,7 @@
 // outcomes billing has not acknowledged (billing is unreachable here), Stripe events whose processing failed.
 import { assert, layer } from "@effect/vitest"
 import { metricValue, scrapeMetrics } from "@kassa/platform/testing"
-import { StripeSandbox } from "@kassa/stripe-sandbox"
+import { withChargeAnswersLost } from "@kassa/stripe-sandbox"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { maxAttempts } from "../src/webhooks/inbox.ts"
@@ -35,7 +35,6 @@ layer(PaymentsHarness({ BILLING_RPC_URL: "http://127.0.0.1:9/rpc", PAYMENTS_PROV
 
   it.effect("an unknown charge and an unacknowledged outcome are counted with their age", () =>
     Effect.gen(function*() {
-      const sandbox = yield* StripeSandbox
       const client = yield* rpc
       const userId = newUserId()
       yield* client.EnsureCustomer({ userId, email: "viewer@example.com" })
@@ -49,21 +48,13 @@ layer(PaymentsHarness({ BILLING_RPC_URL: "http://127.0.0.1:9/rpc", PAYMENTS_PROV
       })
       assert.strictEqual(paid.status, "succeeded")
       // the connection drops after Stripe charged: the outcome is unknown (webhooks held, so nothing settles it)
-      yield* sandbox.webhooks.hold
-      yield* sandbox.faults.inject({
-        action: "drop_after_commit",
-        method: "POST",
-        path: "/v1/payment_intents",
-        times: 10
-      })
-      const lost = yield* client.CreatePayment({
+      const lost = yield* withChargeAnswersLost(client.CreatePayment({
         idempotencyKey: newKey(),
         invoiceId: newInvoiceId(),
         userId,
         amount: 990,
         currency: "EUR"
-      })
-        .pipe(Effect.ensuring(sandbox.faults.clear))
+      }))
       assert.strictEqual(lost.status, "unknown")
       yield* olderBy("payments.payments", "id", lost.id, 30)
       yield* olderBy("payments.billing_callbacks", "payment_id", paid.id, 10)

@@ -1,8 +1,9 @@
 // Unknown outcomes: a charge whose answer was lost is `unknown`, never `failed`; the reconciler (driven here by
 // TestClock) asks the provider on its schedule and settles it without a second charge.
 import { assert, layer } from "@effect/vitest"
+import type { InvoiceId, UserId } from "@kassa/domain"
 import { ReconcilerLive, reconcileDue } from "@kassa/payments/payments/reconciler"
-import { StripeSandbox } from "@kassa/stripe-sandbox"
+import { StripeSandbox, withChargeAnswersLost } from "@kassa/stripe-sandbox"
 import { Clock, DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
@@ -18,23 +19,24 @@ import {
   testConfig
 } from "./harness.ts"
 
-/** A charge whose connection drops (after or before the provider commits), with webhooks held back. */
-const lostCharge = (fault: "drop_after_commit" | "drop_before_commit") =>
-  Effect.gen(function*() {
-    const sandbox = yield* StripeSandbox
-    const client = yield* rpc
-    yield* sandbox.webhooks.hold
-    yield* sandbox.faults.inject({ action: fault, method: "POST", path: "/v1/payment_intents", times: 10 })
-    const invoiceId = newInvoiceId()
-    const userId = newUserId()
-    const payment = yield* client.CreatePayment({
+/** A 29.90 EUR charge of `invoiceId` on a card that pays, under a new key. */
+const charge = (invoiceId: InvoiceId, userId: UserId) =>
+  Effect.flatMap(rpc, (client) =>
+    client.CreatePayment({
       idempotencyKey: newKey(),
       invoiceId,
       userId,
       amount: 2990,
       currency: "EUR",
       paymentMethod: "pm_card_visa"
-    }).pipe(Effect.ensuring(sandbox.faults.clear))
+    }))
+
+/** A charge whose connection drops (after or before the provider commits), with webhooks held back. */
+const lostCharge = (fault: "drop_after_commit" | "drop_before_commit") =>
+  Effect.gen(function*() {
+    const invoiceId = newInvoiceId()
+    const userId = newUserId()
+    const payment = yield* withChargeAnswersLost(charge(invoiceId, userId), fault)
     return { payment, invoiceId, userId }
   })
 
@@ -70,14 +72,7 @@ layer(PaymentsHarness({ PAYMENTS_PROVIDER_RETRIES: "0" }, "1 second"), { exclude
         assert.strictEqual(payment.status, "unknown")
         assert.deepStrictEqual((yield* providerIntentsOf(payment.id)).map((pi) => pi.status), ["succeeded"])
 
-        const blocked = yield* client.CreatePayment({
-          idempotencyKey: newKey(),
-          invoiceId,
-          userId,
-          amount: 2990,
-          currency: "EUR",
-          paymentMethod: "pm_card_visa"
-        }).pipe(Effect.flip)
+        const blocked = yield* charge(invoiceId, userId).pipe(Effect.flip)
         assert.strictEqual(blocked._tag, "PaymentInProgress")
         if (blocked._tag === "PaymentInProgress") assert.strictEqual(blocked.paymentId, payment.id)
 

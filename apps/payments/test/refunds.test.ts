@@ -6,7 +6,7 @@ import { PaymentId } from "@kassa/domain"
 import { reconcileDue } from "@kassa/payments/payments/reconciler"
 import { Payments } from "@kassa/payments/payments/service"
 import { developmentApiKey as sandboxApiKey } from "../src/config.ts"
-import { StripeSandbox } from "@kassa/stripe-sandbox"
+import { StripeSandbox, withChargeAnswersLost } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
 import { Clock, Effect } from "effect"
 import { SqlClient } from "effect/sql"
@@ -150,14 +150,7 @@ layer(PaymentsHarness({ PAYMENTS_PROVIDER_RETRIES: "0" }), { excludeTestServices
         assert.strictEqual((yield* cancel(PaymentId.make("pay_nobody")).pipe(Effect.flip))._tag, "NotFound")
 
         const sandbox = yield* StripeSandbox
-        yield* sandbox.webhooks.hold
-        yield* sandbox.faults.inject({
-          action: "drop_after_commit",
-          method: "POST",
-          path: "/v1/payment_intents",
-          times: 10
-        })
-        const lost = yield* paid(3000).pipe(Effect.ensuring(sandbox.faults.clear))
+        const lost = yield* withChargeAnswersLost(paid(3000))
         yield* sandbox.webhooks.discardHeld
         assert.strictEqual(lost.status, "unknown")
         const refunded = yield* cancel(lost.id)

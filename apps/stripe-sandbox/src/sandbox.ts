@@ -73,3 +73,19 @@ export class StripeSandbox extends Context.Service<StripeSandbox, {
   static readonly layer = (options: SandboxOptions = {}) =>
     Layer.effect(StripeSandbox, StripeSandbox.make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
 }
+
+/**
+ * Runs `effect` (a test's charge) with the answers lost: up to 10 tries of POST /v1/payment_intents have their
+ * connection closed after the sandbox commits them (or before, with `drop_before_commit`), and webhooks are held, so
+ * nothing tells the caller the outcome. The faults are cleared afterwards; the webhooks stay held.
+ */
+export const withChargeAnswersLost = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  fault: "drop_after_commit" | "drop_before_commit" = "drop_after_commit"
+) =>
+  Effect.gen(function*() {
+    const sandbox = yield* StripeSandbox
+    yield* sandbox.webhooks.hold
+    yield* sandbox.faults.inject({ action: fault, method: "POST", path: "/v1/payment_intents", times: 10 })
+    return yield* effect.pipe(Effect.ensuring(sandbox.faults.clear))
+  })
