@@ -7,6 +7,7 @@ import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from 
 import { Currency } from "@kassa/domain/money"
 import type { PageRequest } from "@kassa/domain/pagination"
 import { type Payment, PaymentStatus } from "@kassa/domain/payments"
+import { paymentOf } from "@kassa/domain/stored-payment"
 import { type Array as Arr, DateTime, Schema } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
 
@@ -122,19 +123,9 @@ export const PaymentRow = Schema.Struct({
 })
 export type PaymentRow = typeof PaymentRow.Type
 
-export const toPayment = (row: PaymentRow): Payment => ({
-  id: row.id,
-  userId: row.userId,
-  invoiceId: row.invoiceId,
-  status: row.status,
-  amount: row.amount,
-  refundedAmount: row.refundedAmount,
-  currency: row.currency,
-  ...(row.failureCode === null ? {} : { failureCode: row.failureCode }),
-  ...(row.failureMessage === null ? {} : { failureMessage: row.failureMessage }),
-  createdAt: utc(row.createdAt),
-  updatedAt: utc(row.updatedAt)
-})
+/** The resource of billing's copy of a payment. */
+export const toPayment = (row: PaymentRow): Payment =>
+  paymentOf({ ...row, createdAt: utc(row.createdAt), updatedAt: utc(row.updatedAt) })
 
 export interface NewSubscription {
   readonly id: SubscriptionId
