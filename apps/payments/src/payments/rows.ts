@@ -1,6 +1,7 @@
 // The rows of schema "payments" as the code holds them, and the API resources made from them.
 import { Currency, InvoiceId, PaymentId, RefundId, UserId } from "@kassa/domain"
 import { type Payment, PaymentStatus, type Refund, RefundStatus } from "@kassa/domain/payments"
+import { paymentOf } from "@kassa/domain/stored-payment"
 import { Schema, SchemaTransformation } from "effect"
 
 // int8 columns arrive as bigint; amounts are safe integers by construction (CHECKs and the domain schemas)
@@ -55,19 +56,7 @@ export const CustomerRow = Schema.Struct({
 export type CustomerRow = typeof CustomerRow.Type
 
 /** The API resource of a payment row. */
-export const toPayment = (row: PaymentRow): Payment => ({
-  id: row.id,
-  userId: row.userId,
-  invoiceId: row.invoiceId,
-  status: row.status,
-  amount: row.amount,
-  refundedAmount: row.refundedAmount,
-  currency: row.currency,
-  ...(row.failureCode === null ? {} : { failureCode: row.failureCode }),
-  ...(row.failureMessage === null ? {} : { failureMessage: row.failureMessage }),
-  createdAt: row.createdAt,
-  updatedAt: row.updatedAt
-})
+export const toPayment = (row: PaymentRow): Payment => paymentOf(row)
 
 export const toRefund = (row: RefundRow): Refund => ({
   id: row.id,
