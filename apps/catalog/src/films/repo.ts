@@ -1,6 +1,6 @@
 // Films in the catalog schema. A deleted film stays as a tombstone (deleted_at, stamped with the catalog
 // version) so the ETL can carry the deletion to billing; every read here skips tombstones.
-import { AgeRating, type Film, FilmInUse, type FilmPatch, type NewFilm } from "@kassa/domain/catalog"
+import { Film, FilmInUse, type FilmPatch, type NewFilm } from "@kassa/domain/catalog"
 import { NotFound } from "@kassa/domain/errors"
 import { FilmId, ProductId } from "@kassa/domain/ids"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
@@ -8,13 +8,9 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { catalogChange, newId } from "../changes.ts"
 
+// a row is the Film itself, its instants as the driver returns them (Date)
 const FilmRow = Schema.Struct({
-  id: FilmId,
-  title: Schema.String,
-  description: Schema.String,
-  releaseYear: Schema.Int,
-  durationMinutes: Schema.Int,
-  ageRating: AgeRating,
+  ...Film.fields,
   createdAt: Schema.DateTimeUtcFromDate,
   updatedAt: Schema.DateTimeUtcFromDate
 })

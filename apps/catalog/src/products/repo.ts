@@ -4,10 +4,8 @@
 // new plan row, and the old one is retired (kept, so existing subscriptions still resolve it).
 import {
   type NewProduct,
-  type Plan,
-  PlanInterval,
+  Plan,
   type PlanSpec,
-  PlanStatus,
   type Product,
   ProductArchived,
   type ProductEventData,
@@ -17,8 +15,7 @@ import {
 } from "@kassa/domain/catalog"
 import { NotFound } from "@kassa/domain/errors"
 import type { EventType } from "@kassa/domain/events"
-import { FilmId, PlanId, ProductId } from "@kassa/domain/ids"
-import { Currency } from "@kassa/domain/money"
+import { FilmId, ProductId } from "@kassa/domain/ids"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
 import { Outbox } from "@kassa/platform/outbox"
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
@@ -34,14 +31,10 @@ const ProductRow = Schema.Struct({
   updatedAt: Schema.DateTimeUtcFromDate,
   archivedAt: Schema.NullOr(Schema.DateTimeUtcFromDate)
 })
+// a plan row is the Plan and its product, its instants as the driver returns them (Date)
 const PlanRow = Schema.Struct({
-  id: PlanId,
+  ...Plan.fields,
   productId: ProductId,
-  interval: PlanInterval,
-  amount: Schema.Int,
-  currency: Currency,
-  trialDays: Schema.Int,
-  status: PlanStatus,
   createdAt: Schema.DateTimeUtcFromDate,
   retiredAt: Schema.NullOr(Schema.DateTimeUtcFromDate)
 })
