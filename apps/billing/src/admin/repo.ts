@@ -3,7 +3,7 @@
 import { AuditEntry } from "@kassa/domain/billing-admin"
 import type { InvoiceId, PaymentId, ProductId, UserId } from "@kassa/domain/ids"
 import { type Page, type PageRequest, toPage } from "@kassa/domain/pagination"
-import { Context, DateTime, Effect, Layer, Schema } from "effect"
+import { Context, DateTime, Effect, Layer, type Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InvoicesRepo } from "../ledger/invoices.ts"
 import { PaymentsRepo } from "../ledger/payments.ts"
@@ -69,7 +69,13 @@ export class AdminRepo extends Context.Service<AdminRepo, {
       })
 
       type Fragment = ReturnType<typeof sql.and>
-      const where = (alias: string, filters: AdminFilters, page: PageRequest, product: Fragment): Fragment => {
+      interface Conditions {
+        /** the table's condition for the product filter */
+        readonly product: (productId: ProductId) => Fragment
+        /** the table's own filters, if any */
+        readonly own?: (filters: AdminFilters) => ReadonlyArray<Fragment>
+      }
+      const where = (alias: string, filters: AdminFilters, page: PageRequest, conditions: Conditions): Fragment => {
         const column = (name: string) => sql(`${alias}.${name}`)
         const clauses: Array<Fragment> = []
         if (filters.userId !== undefined) clauses.push(sql.and([sql`${column("user_id")} = ${filters.userId}`]))
@@ -80,7 +86,8 @@ export class AdminRepo extends Context.Service<AdminRepo, {
         if (filters.to !== undefined) {
           clauses.push(sql.and([sql`${column("created_at")} < ${DateTime.toDateUtc(filters.to)}`]))
         }
-        if (filters.productId !== undefined) clauses.push(product)
+        if (filters.productId !== undefined) clauses.push(conditions.product(filters.productId))
+        clauses.push(...conditions.own?.(filters) ?? [])
         if (page.cursor !== undefined) {
           clauses.push(sql.and([
             sql`(${column("created_at")}, ${column("id")}) < (${new Date(Number(page.cursor.key))}, ${page.cursor.id})`
@@ -89,61 +96,39 @@ export class AdminRepo extends Context.Service<AdminRepo, {
         return sql.and(clauses)
       }
 
-      const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((row) => row.id)
+      // The admin list of one table: the ids of a page are chosen here, newest first, and each is read whole by the
+      // repository that owns the table (one gone meanwhile is left out).
+      const listOf =
+        <I extends string, A>(
+          table: string,
+          alias: string,
+          read: (id: I) => Effect.Effect<Option.Option<A>, RepoError>,
+          cursor: (row: A) => { readonly key: number; readonly id: string },
+          conditions: Conditions
+        ) =>
+        (filters: AdminFilters, page: PageRequest): Effect.Effect<Page<A>, RepoError> =>
+          sql<{ readonly id: I }>`SELECT ${sql(`${alias}.id`)} FROM ${sql(table)} ${sql(alias)}
+          WHERE ${where(alias, filters, page, conditions)}
+          ORDER BY ${sql(`${alias}.created_at`)} DESC, ${sql(`${alias}.id`)} DESC LIMIT ${page.limit + 1}`.pipe(
+            Effect.flatMap((rows) => Effect.forEach(rows, (row) => read(row.id))),
+            Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
+            Effect.map((rows) => toPage(rows, page.limit, cursor))
+          )
 
       return AdminRepo.of({
-        subscriptions: (filters, page) =>
-          sql<{ readonly id: string }>`SELECT s.id FROM billing.subscriptions s
-          WHERE ${where("s", filters, page, sql.and([sql`s.product_id = ${filters.productId ?? ""}`]))}
-            ${
-              filters.parked === undefined
-                ? sql``
-                : filters.parked === "true"
-                ? sql`AND s.parked_at IS NOT NULL`
-                : sql`AND s.parked_at IS NULL`
-            }
-          ORDER BY s.created_at DESC, s.id DESC LIMIT ${page.limit + 1}`.pipe(
-            Effect.flatMap((rows) =>
-              Effect.forEach(ids(rows), (id) => subscriptionsRepo.findSubscription(id as never))
-            ),
-            Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
-            Effect.map((rows) => toPage(rows, page.limit, cursorOf))
-          ),
-        invoices: (filters, page) =>
-          sql<{ readonly id: string }>`SELECT i.id FROM billing.invoices i
-          WHERE ${
-            where(
-              "i",
-              filters,
-              page,
-              sql.and([
-                sql`i.subscription_id IN (SELECT id FROM billing.subscriptions WHERE product_id = ${
-                  filters.productId ?? ""
-                })`
-              ])
-            )
-          }
-          ORDER BY i.created_at DESC, i.id DESC LIMIT ${page.limit + 1}`.pipe(
-            Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => invoicesRepo.findInvoice(id as never))),
-            Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
-            Effect.map((rows) => toPage(rows, page.limit, ({ row }) => cursorOf(row)))
-          ),
-        payments: (filters, page) =>
-          sql<{ readonly id: string }>`SELECT p.id FROM billing.payments p
-          WHERE ${
-            where(
-              "p",
-              filters,
-              page,
-              sql.and([sql`p.invoice_id IN (SELECT i.id FROM billing.invoices i
-            JOIN billing.subscriptions s ON s.id = i.subscription_id WHERE s.product_id = ${filters.productId ?? ""})`])
-            )
-          }
-          ORDER BY p.created_at DESC, p.id DESC LIMIT ${page.limit + 1}`.pipe(
-            Effect.flatMap((rows) => Effect.forEach(ids(rows), (id) => paymentsRepo.findPayment(id as never))),
-            Effect.map((found) => found.flatMap((o) => o._tag === "Some" ? [o.value] : [])),
-            Effect.map((rows) => toPage(rows, page.limit, cursorOf))
-          ),
+        subscriptions: listOf("billing.subscriptions", "s", subscriptionsRepo.findSubscription, cursorOf, {
+          product: (productId) => sql`s.product_id = ${productId}`,
+          own: ({ parked }) =>
+            parked === undefined ? [] : [parked === "true" ? sql`s.parked_at IS NOT NULL` : sql`s.parked_at IS NULL`]
+        }),
+        invoices: listOf("billing.invoices", "i", invoicesRepo.findInvoice, ({ row }) => cursorOf(row), {
+          product: (productId) =>
+            sql`i.subscription_id IN (SELECT id FROM billing.subscriptions WHERE product_id = ${productId})`
+        }),
+        payments: listOf("billing.payments", "p", paymentsRepo.findPayment, cursorOf, {
+          product: (productId) => sql`p.invoice_id IN (SELECT i.id FROM billing.invoices i
+            JOIN billing.subscriptions s ON s.id = i.subscription_id WHERE s.product_id = ${productId})`
+        }),
         auditOf: (objectIds) =>
           objectIds.length === 0
             ? Effect.succeed([])
