@@ -1,6 +1,6 @@
 // Payments' business metrics, read by SQL when /metrics is scraped (docs/operations.md lists them with their
 // alert thresholds; docker/prometheus/alerts.yml encodes those).
-import { ageSeconds, clockNow, type Collector, outboxCollector, setGauge } from "@kassa/platform/metrics"
+import { ageSeconds, clockNow, type Collector, outboxCollector, setBacklog, setGauge } from "@kassa/platform/metrics"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { maxAttempts } from "./webhooks/inbox.ts"
@@ -17,14 +17,13 @@ export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, 
         FROM payments.payments WHERE status IN ('pending', 'unknown') GROUP BY status`
       for (const status of ["pending", "unknown"]) {
         const row = rows.find((r) => r.status === status)
-        yield* setGauge("kassa_payments_open", "payments whose outcome is not settled yet", row?.count ?? 0, { status })
-        yield* setGauge(
-          "kassa_payments_open_oldest_seconds",
-          "age of the oldest such payment (0 when none)",
-          row?.oldest ?? 0,
+        yield* setBacklog(
+          row,
           {
-            status
-          }
+            count: ["kassa_payments_open", "payments whose outcome is not settled yet"],
+            oldest: ["kassa_payments_open_oldest_seconds", "age of the oldest such payment (0 when none)"]
+          },
+          { status }
         )
       }
     })
@@ -33,23 +32,17 @@ export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, 
     const inbox = Effect.gen(function*() {
       const now = yield* clockNow
       const [row] = yield* sql<
-        { readonly unprocessed: number; readonly retrying: number; readonly givenUp: number; readonly oldest: number }
+        { readonly count: number; readonly retrying: number; readonly givenUp: number; readonly oldest: number }
       >`
-        SELECT count(*)::int AS "unprocessed",
+        SELECT count(*)::int AS "count",
           count(*) FILTER (WHERE attempts > 0 AND attempts < ${maxAttempts})::int AS "retrying",
           count(*) FILTER (WHERE attempts >= ${maxAttempts})::int AS "given_up",
           ${ageSeconds(sql, now, "received_at")} AS "oldest"
         FROM payments.webhook_events WHERE processed_at IS NULL`
-      yield* setGauge(
-        "kassa_webhook_inbox_unprocessed",
-        "Stripe events received and not yet applied",
-        row?.unprocessed ?? 0
-      )
-      yield* setGauge(
-        "kassa_webhook_inbox_oldest_unprocessed_seconds",
-        "age of the oldest such event (0 when none)",
-        row?.oldest ?? 0
-      )
+      yield* setBacklog(row, {
+        count: ["kassa_webhook_inbox_unprocessed", "Stripe events received and not yet applied"],
+        oldest: ["kassa_webhook_inbox_oldest_unprocessed_seconds", "age of the oldest such event (0 when none)"]
+      })
       yield* setGauge("kassa_webhook_inbox_failed", "Stripe events whose processing failed", row?.retrying ?? 0, {
         state: "retrying"
       })
@@ -64,16 +57,13 @@ export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, 
       const [row] = yield* sql<{ readonly count: number; readonly oldest: number }>`
         SELECT count(*)::int AS "count", ${ageSeconds(sql, now, "created_at")} AS "oldest"
         FROM payments.billing_callbacks WHERE acknowledged_at IS NULL`
-      yield* setGauge(
-        "kassa_billing_callbacks_unacknowledged",
-        "payment outcomes billing has not acknowledged yet",
-        row?.count ?? 0
-      )
-      yield* setGauge(
-        "kassa_billing_callbacks_oldest_unacknowledged_seconds",
-        "age of the oldest such outcome (0 when none)",
-        row?.oldest ?? 0
-      )
+      yield* setBacklog(row, {
+        count: ["kassa_billing_callbacks_unacknowledged", "payment outcomes billing has not acknowledged yet"],
+        oldest: [
+          "kassa_billing_callbacks_oldest_unacknowledged_seconds",
+          "age of the oldest such outcome (0 when none)"
+        ]
+      })
     })
 
     return [

@@ -20,6 +20,23 @@ export const setGauge = (
   attributes: Record<string, string> = {}
 ) => Metric.update(Metric.gauge(name, { description, attributes }), value)
 
+/** A gauge's name and description. */
+export type Gauge = readonly [name: string, description: string]
+
+/**
+ * Sets a backlog's two gauges from the row of a query that reads `count(*) AS "count"` and `ageSeconds(…) AS
+ * "oldest"`: how many items wait, and how long the oldest has waited (both 0 when the query returned no row).
+ */
+export const setBacklog = (
+  row: { readonly count: number; readonly oldest: number } | undefined,
+  gauges: { readonly count: Gauge; readonly oldest: Gauge },
+  attributes: Record<string, string> = {}
+) =>
+  Effect.andThen(
+    setGauge(...gauges.count, row?.count ?? 0, attributes),
+    setGauge(...gauges.oldest, row?.oldest ?? 0, attributes)
+  )
+
 /** A named scrape-time collector: reads its values (by SQL) and sets its gauges. */
 export type Collector = readonly [name: string, collect: Effect.Effect<void, unknown>]
 
@@ -59,21 +76,18 @@ export const outboxCollector = (schema: string): Effect.Effect<Collector, never,
     const sql = yield* SqlClient.SqlClient
     const collect = Effect.gen(function*() {
       const now = yield* clockNow
-      const [row] = yield* sql<{ readonly backlog: number; readonly oldest: number }>`
-        SELECT count(*)::int AS "backlog", ${ageSeconds(sql, now, "created_at")} AS "oldest"
+      const [row] = yield* sql<{ readonly count: number; readonly oldest: number }>`
+        SELECT count(*)::int AS "count", ${ageSeconds(sql, now, "created_at")} AS "oldest"
         FROM ${sql.literal(`${schema}.outbox`)} WHERE published_at IS NULL`
-      yield* setGauge(
-        "kassa_outbox_unpublished",
-        "events written to the outbox and not yet published",
-        row?.backlog ?? 0,
+      yield* setBacklog(
+        row,
         {
-          schema
-        }
-      )
-      yield* setGauge(
-        "kassa_outbox_oldest_unpublished_seconds",
-        "age of the oldest unpublished outbox event (0 when none)",
-        row?.oldest ?? 0,
+          count: ["kassa_outbox_unpublished", "events written to the outbox and not yet published"],
+          oldest: [
+            "kassa_outbox_oldest_unpublished_seconds",
+            "age of the oldest unpublished outbox event (0 when none)"
+          ]
+        },
         { schema }
       )
     })
