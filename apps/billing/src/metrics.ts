@@ -1,4 +1,4 @@
-import { ageSeconds, clockNow, type Collector, outboxCollector, setGauge } from "@kassa/platform/metrics"
+import { ageSeconds, clockNow, type Collector, outboxCollector, setBacklog, setGauge } from "@kassa/platform/metrics"
 import { Duration, Effect, Metric } from "effect"
 import { SqlClient } from "effect/sql"
 
@@ -63,13 +63,12 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
         SELECT kind, count(*)::int AS "count", ${ageSeconds(sql, now, "due_at")} AS "oldest" FROM due GROUP BY kind`
       for (const kind of ["renewal", "trial_end", "charge", "dunning_retry", "expiry", "incomplete_expiry"]) {
         const row = rows.find((r) => r.kind === kind)
-        yield* setGauge("kassa_scheduler_due", "work the billing scheduler should have done by now", row?.count ?? 0, {
-          kind
-        })
-        yield* setGauge(
-          "kassa_scheduler_oldest_due_seconds",
-          "how long the oldest such item has been due (0 when none)",
-          row?.oldest ?? 0,
+        yield* setBacklog(
+          row,
+          {
+            count: ["kassa_scheduler_due", "work the billing scheduler should have done by now"],
+            oldest: ["kassa_scheduler_oldest_due_seconds", "how long the oldest such item has been due (0 when none)"]
+          },
           { kind }
         )
       }
@@ -85,24 +84,21 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
     // catalog changes (products with their plans and films, and films) not yet copied into billing's copy
     const catalogSync = Effect.gen(function*() {
       const now = yield* clockNow
-      const [row] = yield* sql<{ readonly behind: number; readonly lag: number }>`
+      const [row] = yield* sql<{ readonly count: number; readonly oldest: number }>`
         WITH w AS (SELECT watermark FROM billing.etl_state WHERE source = 'catalog'),
         pending AS (
           SELECT updated_at FROM catalog.products WHERE version > (SELECT watermark FROM w)
           UNION ALL
           SELECT updated_at FROM catalog.films WHERE version > (SELECT watermark FROM w)
         )
-        SELECT count(*)::int AS "behind", ${ageSeconds(sql, now, "updated_at")} AS "lag" FROM pending`
-      yield* setGauge(
-        "kassa_catalog_sync_behind",
-        "catalog products and films changed and not yet copied to billing",
-        row?.behind ?? 0
-      )
-      yield* setGauge(
-        "kassa_catalog_sync_lag_seconds",
-        "age of the oldest catalog change not yet copied to billing (0 when none)",
-        row?.lag ?? 0
-      )
+        SELECT count(*)::int AS "count", ${ageSeconds(sql, now, "updated_at")} AS "oldest" FROM pending`
+      yield* setBacklog(row, {
+        count: ["kassa_catalog_sync_behind", "catalog products and films changed and not yet copied to billing"],
+        oldest: [
+          "kassa_catalog_sync_lag_seconds",
+          "age of the oldest catalog change not yet copied to billing (0 when none)"
+        ]
+      })
     })
 
     // counters' series exist from the first scrape, before anything is counted
