@@ -4,8 +4,7 @@ import { CatalogApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
 import { AdminAuthenticationLive, TokenVerifier } from "@kassa/platform/auth"
 import { CatalogHttpConfig } from "./config.ts"
-import { Readiness, runApp, serveApi } from "@kassa/platform/http"
-import { ownMetricRegistry } from "@kassa/platform/metrics"
+import { appFoundation, Readiness, runApp, serveApi } from "@kassa/platform/http"
 import { Outbox } from "@kassa/platform/outbox"
 import { RequestValidationLive } from "@kassa/platform/validation"
 import { Layer } from "effect"
@@ -32,9 +31,7 @@ export const CatalogLive = Layer.mergeAll(
   Readiness.started
 ).pipe(
   Layer.provide(CatalogReposLive),
-  Layer.provide(Readiness.layer),
-  Layer.provide(CatalogMigrations),
-  Layer.provide(ownMetricRegistry())
+  Layer.provide(appFoundation(CatalogMigrations))
 )
 
 if (import.meta.main) runApp(CatalogLive.pipe(Layer.provide(PlatformLive)))

@@ -3,9 +3,8 @@
 import { PaymentsApi } from "@kassa/domain/apis"
 import { PlatformLive } from "@kassa/platform"
 import { PaymentsHttpConfig } from "./config.ts"
-import { Readiness, runApp, serveApi } from "@kassa/platform/http"
+import { appFoundation, Readiness, runApp, serveApi } from "@kassa/platform/http"
 import { IdempotencyStore } from "@kassa/platform/idempotency"
-import { ownMetricRegistry } from "@kassa/platform/metrics"
 import { Outbox } from "@kassa/platform/outbox"
 import { StripeClient } from "./stripe.ts"
 import { Layer } from "effect"
@@ -59,9 +58,7 @@ export const PaymentsApp = Layer.mergeAll(
   Readiness.started
 ).pipe(
   Layer.provideMerge(PaymentsServices),
-  Layer.provide(Readiness.layer),
-  Layer.provide(PaymentsMigrations),
-  Layer.provide(ownMetricRegistry())
+  Layer.provide(appFoundation(PaymentsMigrations))
 )
 
 /** STRIPE_API_KEY / STRIPE_API_BASE decide where Stripe is. */

@@ -36,7 +36,7 @@ import {
   serverOptions
 } from "./http-edge.ts"
 import { Cache } from "./kv.ts"
-import { type Collector, collectAll } from "./metrics.ts"
+import { type Collector, collectAll, ownMetricRegistry } from "./metrics.ts"
 
 // ---- logging and tracing ----------------------------------------------------------------------------------
 
@@ -351,6 +351,14 @@ export const serveApi = <
       )
     )
   }))
+
+/**
+ * What an app that runs on its own stands on, built in this order before the rest of it: a metric registry of its
+ * own, its schema's migrations (so nothing reads a table before it exists), and the Readiness that the app's
+ * `Readiness.started` opens.
+ */
+export const appFoundation = <E, R>(migrations: Layer.Layer<never, E, R>) =>
+  Readiness.layer.pipe(Layer.provideMerge(migrations), Layer.provideMerge(ownMetricRegistry()))
 
 /**
  * Runs a layer until SIGINT/SIGTERM. On a signal the layer's scope closes in reverse order of
