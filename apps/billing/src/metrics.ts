@@ -1,4 +1,5 @@
-import { ageSeconds, clockNow, type Collector, outboxCollector, setBacklog, setGauge } from "@kassa/platform/metrics"
+import { ageSeconds, clockNow, outboxCollector, setBacklog, setBacklogBy, setGauge } from "@kassa/platform/metrics"
+import type { Collector } from "@kassa/platform/metrics"
 import { Duration, Effect, Metric } from "effect"
 import { SqlClient } from "effect/sql"
 
@@ -61,17 +62,11 @@ export const billingCollectors: Effect.Effect<ReadonlyArray<Collector>, never, S
           WHERE i.status = 'open' AND i.next_charge_at <= ${now} AND s.parked_at IS NULL
         )
         SELECT kind, count(*)::int AS "count", ${ageSeconds(sql, now, "due_at")} AS "oldest" FROM due GROUP BY kind`
-      for (const kind of ["renewal", "trial_end", "charge", "dunning_retry", "expiry", "incomplete_expiry"]) {
-        const row = rows.find((r) => r.kind === kind)
-        yield* setBacklog(
-          row,
-          {
-            count: ["kassa_scheduler_due", "work the billing scheduler should have done by now"],
-            oldest: ["kassa_scheduler_oldest_due_seconds", "how long the oldest such item has been due (0 when none)"]
-          },
-          { kind }
-        )
-      }
+      const kinds = ["renewal", "trial_end", "charge", "dunning_retry", "expiry", "incomplete_expiry"]
+      yield* setBacklogBy("kind", kinds, rows, {
+        count: ["kassa_scheduler_due", "work the billing scheduler should have done by now"],
+        oldest: ["kassa_scheduler_oldest_due_seconds", "how long the oldest such item has been due (0 when none)"]
+      })
       const [parked] = yield* sql<{ readonly n: number }>`
         SELECT count(*)::int AS n FROM billing.subscriptions WHERE parked_at IS NOT NULL`
       yield* setGauge(

@@ -1,6 +1,7 @@
 // Payments' business metrics, read by SQL when /metrics is scraped (docs/operations.md lists them with their
 // alert thresholds; docker/prometheus/alerts.yml encodes those).
-import { ageSeconds, clockNow, type Collector, outboxCollector, setBacklog, setGauge } from "@kassa/platform/metrics"
+import { ageSeconds, clockNow, outboxCollector, setBacklog, setBacklogBy, setGauge } from "@kassa/platform/metrics"
+import type { Collector } from "@kassa/platform/metrics"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { maxAttempts } from "./webhooks/inbox.ts"
@@ -15,17 +16,10 @@ export const paymentsCollectors: Effect.Effect<ReadonlyArray<Collector>, never, 
       const rows = yield* sql<{ readonly status: string; readonly count: number; readonly oldest: number }>`
         SELECT status, count(*)::int AS "count", ${ageSeconds(sql, now, "created_at")} AS "oldest"
         FROM payments.payments WHERE status IN ('pending', 'unknown') GROUP BY status`
-      for (const status of ["pending", "unknown"]) {
-        const row = rows.find((r) => r.status === status)
-        yield* setBacklog(
-          row,
-          {
-            count: ["kassa_payments_open", "payments whose outcome is not settled yet"],
-            oldest: ["kassa_payments_open_oldest_seconds", "age of the oldest such payment (0 when none)"]
-          },
-          { status }
-        )
-      }
+      yield* setBacklogBy("status", ["pending", "unknown"], rows, {
+        count: ["kassa_payments_open", "payments whose outcome is not settled yet"],
+        oldest: ["kassa_payments_open_oldest_seconds", "age of the oldest such payment (0 when none)"]
+      })
     })
 
     // Stripe events stored and not applied: retrying (failed at least once) or given up (left for an operator)

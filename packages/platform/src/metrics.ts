@@ -23,19 +23,42 @@ export const setGauge = (
 /** A gauge's name and description. */
 export type Gauge = readonly [name: string, description: string]
 
-/**
- * Sets a backlog's two gauges from the row of a query that reads `count(*) AS "count"` and `ageSeconds(…) AS
- * "oldest"`: how many items wait, and how long the oldest has waited (both 0 when the query returned no row).
- */
+/** A backlog's two gauges: how many items wait, and how long the oldest has waited (seconds). */
+export interface BacklogGauges {
+  readonly count: Gauge
+  readonly oldest: Gauge
+}
+
+/** The row of a backlog query: `count(*) AS "count"` and `ageSeconds(…) AS "oldest"`. */
+export interface BacklogRow {
+  readonly count: number
+  readonly oldest: number
+}
+
+/** Sets a backlog's gauges from its query's row (both 0 when the query returned none). */
 export const setBacklog = (
-  row: { readonly count: number; readonly oldest: number } | undefined,
-  gauges: { readonly count: Gauge; readonly oldest: Gauge },
+  row: BacklogRow | undefined,
+  gauges: BacklogGauges,
   attributes: Record<string, string> = {}
 ) =>
   Effect.andThen(
     setGauge(...gauges.count, row?.count ?? 0, attributes),
     setGauge(...gauges.oldest, row?.oldest ?? 0, attributes)
   )
+
+/**
+ * Sets a backlog's gauges once per value of `label`, from the rows of a query grouped by it: a value without a row
+ * reads 0, so each of its series exists from the first scrape.
+ */
+export const setBacklogBy = <L extends string>(
+  label: L,
+  values: ReadonlyArray<string>,
+  rows: ReadonlyArray<BacklogRow & { readonly [K in L]: string }>,
+  gauges: BacklogGauges
+) =>
+  Effect.forEach(values, (value) => setBacklog(rows.find((row) => row[label] === value), gauges, { [label]: value }), {
+    discard: true
+  })
 
 /** A named scrape-time collector: reads its values (by SQL) and sets its gauges. */
 export type Collector = readonly [name: string, collect: Effect.Effect<void, unknown>]
