@@ -17,9 +17,9 @@ export const reconcileDue = Effect.gen(function*() {
   const refundsRepo = yield* RefundsRepo
   const settlement = yield* Settlement
   const now = yield* DateTime.now
-  const due = yield* repo.claimDuePayments(now, lease, batchSize)
+  const due = yield* repo.reconcile.claimDue(now, lease, batchSize)
   yield* Effect.forEach(due, settlement.reconcile, { concurrency: 4, discard: true })
-  const refunds = yield* refundsRepo.claimDueRefunds(now, lease, batchSize)
+  const refunds = yield* refundsRepo.reconcile.claimDue(now, lease, batchSize)
   yield* Effect.forEach(refunds, settlement.reconcileRefund, { concurrency: 4, discard: true })
   return due.length + refunds.length
 }).pipe(Effect.withSpan("Reconciler.sweep"))

@@ -2,10 +2,9 @@
 // answer, resent by the reconciler while unconfirmed.
 import type { Currency, PaymentId, RefundId } from "@kassa/domain"
 import type { RefundReason } from "@kassa/domain/payments"
-import { Context, type DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
-import { makeWorkQueue } from "@kassa/platform/work-queue"
+import { Context, type DateTime, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
-import { at, orDieOnSchema, type RepoError } from "./repo.ts"
+import { at, orDieOnSchema, type ReconcileQueue, reconcileQueue, type RepoError } from "./repo.ts"
 import { RefundRow } from "./rows.ts"
 
 export class RefundsRepo extends Context.Service<RefundsRepo, {
@@ -29,18 +28,13 @@ export class RefundsRepo extends Context.Service<RefundsRepo, {
     readonly failureCode?: string | undefined
     readonly failureMessage?: string | undefined
   }, now: DateTime.Utc): Effect.Effect<Option.Option<RefundRow>, RepoError>
-  scheduleRefundReconcile(id: RefundId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
-  claimDueRefunds(
-    now: DateTime.Utc,
-    lease: Duration.Input,
-    limit: number
-  ): Effect.Effect<ReadonlyArray<RefundRow>, RepoError>
+  /** The refunds the provider has not confirmed yet. */
+  readonly reconcile: ReconcileQueue<RefundId, RefundRow>
 }>()("payments/RefundsRepo") {
   static readonly layer = Layer.effect(
     RefundsRepo,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      const decodeRefunds = Schema.decodeUnknownEffect(Schema.Array(RefundRow))
       const decodeRefund = Schema.decodeUnknownEffect(RefundRow)
 
       const firstRefund = (rows: ReadonlyArray<unknown>) =>
@@ -83,29 +77,13 @@ export class RefundsRepo extends Context.Service<RefundsRepo, {
           WHERE id = ${id} AND status = 'pending'
           RETURNING *`.pipe(Effect.flatMap(firstRefund), orDieOnSchema)
 
-      const claimDueRefunds = (now: DateTime.Utc, lease: Duration.Input, limit: number) =>
-        sql`${
-          makeWorkQueue(sql, { table: "payments.refunds", key: "id", keyType: "text", lease: "next_reconcile_at" })
-            .claim({
-              where: sql`status = 'pending'`,
-              orderBy: sql`next_reconcile_at`,
-              limit,
-              now: at(now),
-              lease,
-              returning: sql`*`
-            })
-        }`.pipe(Effect.flatMap(decodeRefunds), orDieOnSchema)
-
       return RefundsRepo.of({
         insertRefund,
         findRefund: (id) => orDieOnSchema(refundById(id)),
         pendingRefundTotal: (paymentId) => refundTotal(paymentId, "pending"),
         succeededRefundTotal: (paymentId) => refundTotal(paymentId, "succeeded"),
         settleRefund,
-        scheduleRefundReconcile: (id, attempts, next) =>
-          sql`UPDATE payments.refunds SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}
-            WHERE id = ${id}`.pipe(Effect.asVoid),
-        claimDueRefunds
+        reconcile: reconcileQueue(sql, "payments.refunds", sql`status = 'pending'`, RefundRow)
       })
     })
   )

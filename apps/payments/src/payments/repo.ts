@@ -44,6 +44,37 @@ export const orDieOnSchema = <A, R>(
 
 export const at = (dt: DateTime.Utc) => DateTime.toDate(dt)
 
+/** The reconciler's queue over a table of rows whose outcome is open (payments, refunds). */
+export interface ReconcileQueue<Id, Row> {
+  /**
+   * Claims up to `limit` open rows due for reconciliation: their next time moves past the lease, so other replicas
+   * skip them while this one asks the provider.
+   */
+  claimDue(now: DateTime.Utc, lease: Duration.Input, limit: number): Effect.Effect<ReadonlyArray<Row>, RepoError>
+  /** When to ask about the row next, and how many times it has been asked. */
+  schedule(id: Id, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
+}
+
+/** `table`'s rows matching `open`, as a reconcile queue on `next_reconcile_at`. */
+export const reconcileQueue = <Id extends string, Row>(
+  sql: SqlClient.SqlClient,
+  table: string,
+  open: Statement.Fragment,
+  Row: Schema.Codec<Row, unknown>
+): ReconcileQueue<Id, Row> => {
+  const decode = Schema.decodeUnknownEffect(Schema.Array(Row))
+  const queue = makeWorkQueue(sql, { table, key: "id", keyType: "text", lease: "next_reconcile_at" })
+  return {
+    claimDue: (now, lease, limit) =>
+      sql`${
+        queue.claim({ where: open, orderBy: sql`next_reconcile_at`, limit, now: at(now), lease, returning: sql`*` })
+      }`.pipe(Effect.flatMap(decode), orDieOnSchema),
+    schedule: (id, attempts, next) =>
+      sql`UPDATE ${sql.literal(table)} SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}
+        WHERE id = ${id}`.pipe(Effect.asVoid)
+  }
+}
+
 export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   /**
    * In one statement: finds the payment if its id exists already, else checks the invoice has no open or paid
@@ -74,16 +105,8 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
     refundedAmount: number,
     now: DateTime.Utc
   ): Effect.Effect<Option.Option<PaymentRow>, RepoError>
-  scheduleReconcile(id: PaymentId, attempts: number, next: DateTime.Utc): Effect.Effect<void, RepoError>
-  /**
-   * Claims up to `limit` open payments due for reconciliation: their next time moves to `leaseUntil`, so other
-   * replicas skip them while this one asks the provider.
-   */
-  claimDuePayments(
-    now: DateTime.Utc,
-    lease: Duration.Input,
-    limit: number
-  ): Effect.Effect<ReadonlyArray<PaymentRow>, RepoError>
+  /** The payments whose outcome is still open (pending, unknown). */
+  readonly reconcile: ReconcileQueue<PaymentId, PaymentRow>
 
   findCustomer(userId: UserId): Effect.Effect<Option.Option<CustomerRow>, RepoError>
   /** Keeps the first customer recorded for the user (a concurrent creator's row wins). */
@@ -97,27 +120,19 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
 
-      const paymentById = SqlSchema.findOneOption({
-        Request: Schema.String,
-        Result: PaymentRow,
-        execute: (id) => sql`SELECT * FROM payments.payments WHERE id = ${id}`
-      })
-      const lockById = SqlSchema.findOneOption({
-        Request: Schema.String,
-        Result: PaymentRow,
-        execute: (id) => sql`SELECT * FROM payments.payments WHERE id = ${id} FOR UPDATE`
-      })
-      const byProviderId = SqlSchema.findOneOption({
-        Request: Schema.String,
-        Result: PaymentRow,
-        execute: (id) => sql`SELECT * FROM payments.payments WHERE provider_payment_id = ${id}`
-      })
-      const openForInvoice = SqlSchema.findOneOption({
-        Request: Schema.String,
-        Result: PaymentRow,
-        execute: (invoiceId) =>
-          sql`SELECT * FROM payments.payments WHERE invoice_id = ${invoiceId} AND status IN ('pending', 'unknown')`
-      })
+      /** The one payment `where` picks out of the one value it is given. */
+      const onePayment = (where: (value: string) => Statement.Fragment) =>
+        SqlSchema.findOneOption({
+          Request: Schema.String,
+          Result: PaymentRow,
+          execute: (value) => sql`SELECT * FROM payments.payments WHERE ${where(value)}`
+        })
+      const paymentById = onePayment((id) => sql`id = ${id}`)
+      const lockById = onePayment((id) => sql`id = ${id} FOR UPDATE`)
+      const byProviderId = onePayment((id) => sql`provider_payment_id = ${id}`)
+      const openForInvoice = onePayment((invoiceId) =>
+        sql`invoice_id = ${invoiceId} AND status IN ('pending', 'unknown')`
+      )
       const decodePayments = Schema.decodeUnknownEffect(Schema.Array(PaymentRow))
       const decodePayment = Schema.decodeUnknownEffect(PaymentRow)
       const decodeCustomer = Schema.decodeUnknownEffect(CustomerRow)
@@ -216,19 +231,6 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
           WHERE id = ${id} AND status IN ('succeeded', 'partially_refunded') AND refunded_amount < LEAST(amount, ${refundedAmount})
           RETURNING *`.pipe(Effect.flatMap(firstPayment), orDieOnSchema)
 
-      const claimDuePayments = (now: DateTime.Utc, lease: Duration.Input, limit: number) =>
-        sql`${
-          makeWorkQueue(sql, { table: "payments.payments", key: "id", keyType: "text", lease: "next_reconcile_at" })
-            .claim({
-              where: sql`status IN ('pending', 'unknown')`,
-              orderBy: sql`next_reconcile_at`,
-              limit,
-              now: at(now),
-              lease,
-              returning: sql`*`
-            })
-        }`.pipe(Effect.flatMap(decodePayments), orDieOnSchema)
-
       const customerById = SqlSchema.findOneOption({
         Request: Schema.String,
         Result: CustomerRow,
@@ -275,10 +277,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
         findOpenForInvoice: (invoiceId) => orDieOnSchema(openForInvoice(invoiceId)),
         replacing,
         raiseRefunded,
-        scheduleReconcile: (id, attempts, next) =>
-          sql`UPDATE payments.payments SET reconcile_attempts = ${attempts}, next_reconcile_at = ${at(next)}
-            WHERE id = ${id}`.pipe(Effect.asVoid),
-        claimDuePayments,
+        reconcile: reconcileQueue(sql, "payments.payments", sql`status IN ('pending', 'unknown')`, PaymentRow),
         findCustomer: (userId) => orDieOnSchema(customerById(userId)),
         insertCustomer,
         setDefaultPaymentMethod: (userId, paymentMethod, now) =>

@@ -9,6 +9,16 @@ const IntFromBigInt = Schema.BigInt.pipe(
   Schema.decodeTo(Schema.Int, SchemaTransformation.transform({ decode: Number, encode: BigInt }))
 )
 
+// what a payment and a refund both record of the provider's answer and of the reconciler's asking
+const outcomeFields = {
+  failureCode: Schema.NullOr(Schema.String),
+  failureMessage: Schema.NullOr(Schema.String),
+  reconcileAttempts: Schema.Int,
+  nextReconcileAt: Schema.NullOr(Schema.DateTimeUtcFromDate),
+  createdAt: Schema.DateTimeUtcFromDate,
+  updatedAt: Schema.DateTimeUtcFromDate
+}
+
 export const PaymentRow = Schema.Struct({
   id: PaymentId,
   userId: UserId,
@@ -22,12 +32,7 @@ export const PaymentRow = Schema.Struct({
   paymentMethod: Schema.String,
   offSession: Schema.Boolean,
   description: Schema.NullOr(Schema.String),
-  failureCode: Schema.NullOr(Schema.String),
-  failureMessage: Schema.NullOr(Schema.String),
-  reconcileAttempts: Schema.Int,
-  nextReconcileAt: Schema.NullOr(Schema.DateTimeUtcFromDate),
-  createdAt: Schema.DateTimeUtcFromDate,
-  updatedAt: Schema.DateTimeUtcFromDate
+  ...outcomeFields
 })
 export type PaymentRow = typeof PaymentRow.Type
 
@@ -39,12 +44,7 @@ export const RefundRow = Schema.Struct({
   status: RefundStatus,
   reason: Schema.NullOr(Schema.String),
   providerRefundId: Schema.NullOr(Schema.String),
-  failureCode: Schema.NullOr(Schema.String),
-  failureMessage: Schema.NullOr(Schema.String),
-  reconcileAttempts: Schema.Int,
-  nextReconcileAt: Schema.NullOr(Schema.DateTimeUtcFromDate),
-  createdAt: Schema.DateTimeUtcFromDate,
-  updatedAt: Schema.DateTimeUtcFromDate
+  ...outcomeFields
 })
 export type RefundRow = typeof RefundRow.Type
 

@@ -150,7 +150,7 @@ export class Settlement extends Context.Service<Settlement, {
           const after = yield* mustFind(row.id)
           if (isOpen(after.status)) {
             const next = DateTime.addDuration(yield* DateTime.now, delayAfter(row.reconcileAttempts))
-            yield* repo.scheduleReconcile(row.id, row.reconcileAttempts + 1, next)
+            yield* repo.reconcile.schedule(row.id, row.reconcileAttempts + 1, next)
           }
           return after
         }).pipe(
@@ -217,7 +217,7 @@ export class Settlement extends Context.Service<Settlement, {
           }
           const after = yield* refunds.findRefund(refund.id)
           if (Option.isSome(after) && after.value.status === "pending") {
-            yield* refunds.scheduleRefundReconcile(
+            yield* refunds.reconcile.schedule(
               refund.id,
               refund.reconcileAttempts + 1,
               DateTime.addDuration(now, delayAfter(refund.reconcileAttempts))
