@@ -22,7 +22,16 @@ import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parse } from "yaml"
 import { configVariables } from "./operations-doc.ts"
-import { type AppProcess, clientAt, consumeAll, freePort, roundRobinProxy, spawnApp, waitHealthy } from "./processes.ts"
+import {
+  type AppProcess,
+  clientAt,
+  consumeAll,
+  freePort,
+  roundRobinProxy,
+  SetupFailed,
+  spawnApp,
+  waitHealthy
+} from "./processes.ts"
 
 const dockerDir = fileURLToPath(new URL("../docker/", import.meta.url))
 
@@ -254,7 +263,9 @@ describe("docker/compose.yaml, run", () => {
         const billingUrl = `http://127.0.0.1:${local["billing"]![listeners["billing"]!.port]}`
         const address = (service: string, port: string) => {
           const found = local[service]?.[port]
-          if (found === undefined) throw new Error(`compose refers to ${service}:${port}, which nothing serves`)
+          if (found === undefined) {
+            throw new SetupFailed({ message: `compose refers to ${service}:${port}, which nothing serves` })
+          }
           return `127.0.0.1:${found}`
         }
 

@@ -11,6 +11,7 @@ import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Context, Effect, Layer, Redacted, Schedule, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
+import { SetupFailed } from "./processes.ts"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
 
@@ -81,7 +82,9 @@ export const appProcess = (name: string, port: number, env: Record<string, strin
         })
       }
       yield* getStatus(`http://127.0.0.1:${port}/health`).pipe(
-        Effect.flatMap((status) => status === 200 ? Effect.void : Effect.fail(new Error(`health ${status}`))),
+        Effect.flatMap((status) =>
+          status === 200 ? Effect.void : Effect.fail(new SetupFailed({ message: `health ${status}` }))
+        ),
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ times: 300 }))),
         Effect.catch(() => Effect.die(new Error(`${name} did not come up:\n${output.join("")}`)))
       )

@@ -7,7 +7,7 @@ import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { joinSockets } from "@kassa/platform/testing"
 import * as amqp from "amqplib"
-import { Effect, Queue, Schedule } from "effect"
+import { Effect, Queue, Schedule, Schema } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { type HttpApi, HttpApiClient, type HttpApiGroup } from "effect/http-api"
 
@@ -69,16 +69,23 @@ export const fetchText = (url: string, init?: RequestInit) =>
     return { status: response.status, body: await response.text() }
   })
 
+/** A process, port or fixture the test stands on did not come up as it should. */
+export class SetupFailed extends Schema.TaggedError<SetupFailed>()("SetupFailed", { message: Schema.String }) {}
+
 /** Waits until `url` answers 200; fails with the app's output if it exits or takes longer than `seconds`. */
 export const waitHealthy = (app: AppProcess, url: string, seconds = 40) =>
   Effect.gen(function*() {
     const code = app.exitCode()
-    if (code !== null) return yield* Effect.fail(new Error(`${app.name} exited with ${code}:\n${app.output()}`))
+    if (code !== null) return yield* new SetupFailed({ message: `${app.name} exited with ${code}:\n${app.output()}` })
     const answer = yield* fetchText(url)
-    if (answer.status !== 200) return yield* Effect.fail(new Error(`${app.name}: ${url} answered ${answer.status}`))
+    if (answer.status !== 200) {
+      return yield* new SetupFailed({ message: `${app.name}: ${url} answered ${answer.status}` })
+    }
   }).pipe(
     Effect.retry({ schedule: Schedule.spaced("100 millis"), times: seconds * 10 }),
-    Effect.mapError((error) => new Error(`${app.name} did not become healthy at ${url}: ${error}\n${app.output()}`))
+    Effect.mapError((error) =>
+      new SetupFailed({ message: `${app.name} did not become healthy at ${url}: ${error}\n${app.output()}` })
+    )
   )
 
 /**

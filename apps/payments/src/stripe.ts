@@ -77,6 +77,9 @@ const optional = <K extends string>(key: K, value: string | undefined): { [P in 
 
 const timeoutCode = "ETIMEDOUT" // HttpClient.TIMEOUT_ERROR_CODE
 
+/** What the SDK threw, before it is told apart (fromSdkFailure). */
+class SdkThrew extends Schema.TaggedError<SdkThrew>()("SdkThrew", { cause: Schema.Defect() }) {}
+
 const fromSdkFailure = (cause: unknown): Effect.Effect<never, StripeCallError> => {
   // Anything that is not a Stripe error was thrown before a request left (bad arguments, a bug in `f`).
   if (!(cause instanceof Stripe.errors.StripeError)) return Effect.die(cause)
@@ -161,8 +164,8 @@ export class StripeClient extends Context.Service<StripeClient, {
       })
 
       const run = <A>(name: string, attributes: Record<string, string>, f: () => Promise<A>) =>
-        Effect.tryPromise({ try: f, catch: (cause) => cause }).pipe(
-          Effect.catch(fromSdkFailure),
+        Effect.tryPromise({ try: f, catch: (cause) => new SdkThrew({ cause }) }).pipe(
+          Effect.catch(({ cause }) => fromSdkFailure(cause)),
           Effect.withSpan(name, { attributes }, { captureStackTrace: false })
         )
 

@@ -119,6 +119,9 @@ export const signAccessToken = (key: JwtKey, claims: {
 const candidateKeys = (keys: JwtKeys, kid: string | undefined): ReadonlyArray<JwtKey> =>
   kid === undefined ? keys.verifying : keys.verifying.filter((key) => key.kid === kid)
 
+/** What jose threw while verifying: a signature that does not match moves on to the next key, the rest is a 401. */
+class JoseRejected extends Schema.TaggedError<JoseRejected>()("JoseRejected", { cause: Schema.Defect() }) {}
+
 /** Signature, algorithm, issuer, audience, time and claims; revocation is the caller's (auth.ts). */
 export const verifyAccessToken = (token: string, options: {
   readonly keys: JwtKeys
@@ -137,7 +140,7 @@ export const verifyAccessToken = (token: string, options: {
           requiredClaims: ["sub", "jti", "exp", "iat"],
           currentDate: DateTime.toDate(DateTime.makeUnsafe(options.now))
         }),
-      catch: (error) => error
+      catch: (cause) => new JoseRejected({ cause })
     })
   return Effect.try({
     try: () => decodeProtectedHeader(token).kid,
@@ -151,11 +154,12 @@ export const verifyAccessToken = (token: string, options: {
         (attempt, key) =>
           Effect.catchIf(
             attempt,
-            (error) => error instanceof joseErrors.JWSSignatureVerificationFailed,
+            (error) =>
+              error._tag === "JoseRejected" && error.cause instanceof joseErrors.JWSSignatureVerificationFailed,
             () => withKey(key)
           ),
         withKey(first)
-      ).pipe(Effect.mapError((error) => unauthorized(joseMessage(error))))
+      ).pipe(Effect.mapError((error) => unauthorized(joseMessage(error.cause))))
     }),
     Effect.flatMap(({ payload }) =>
       Option.match(decodeClaims(payload), {
