@@ -95,9 +95,9 @@ export const PaymentsMigrations = migrations("payments", {
   ),
   "0003_outbox_position": outboxPositionIndexMigration("payments"),
   "0004_outbox_lease": outboxLeaseMigration("payments"),
-  // keys move to the store billing uses too (a lease and the stored answer); payments and refunds made under a key
-  // get ids derived from it, so a re-run finds them. The old keys are dropped (no release has any to keep): a
-  // charge retried under one is still refused by the invoice's one-open-or-paid rule.
+  // keys move to the table of the store billing uses too; payments and refunds made under a key get ids derived
+  // from it. The old keys are dropped (no release has any to keep): a charge retried under one is still refused by
+  // the invoice's one-open-or-paid rule.
   "0005_idempotency_store": Effect.andThen(
     ddl(`DROP TABLE payments.idempotency_keys`),
     idempotencyMigration("payments")

@@ -9,7 +9,8 @@ import { StripeClient } from "../src/stripe.ts"
 import { TestPlatform } from "@kassa/platform/testing"
 import { StripeSandbox } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
-import { ConfigProvider, type Duration, Effect, Layer, Redacted } from "effect"
+import { Clock, ConfigProvider, type Duration, Effect, Layer, Redacted } from "effect"
+import { TestClock } from "effect/testing"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 
@@ -91,6 +92,13 @@ export const providerIntentsOf = (paymentId: string) =>
     Effect.map((snapshot) =>
       snapshot.paymentIntents.filter((pi) => (pi.metadata as Record<string, string>)["kassa_payment_id"] === paymentId)
     )
+  )
+
+/** Runs `f` on a TestClock set to now, so it can move time (the reconciler's schedule) without waiting. */
+export const onTestClock = <A, E, R>(f: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    Clock.currentTimeMillis,
+    (now) => Effect.andThen(TestClock.setTime(now), f).pipe(Effect.provide(TestClock.layer()))
   )
 
 /**

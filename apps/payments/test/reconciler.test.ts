@@ -4,7 +4,7 @@ import { assert, layer } from "@effect/vitest"
 import type { InvoiceId, UserId } from "@kassa/domain"
 import { ReconcilerLive, reconcileDue } from "@kassa/payments/payments/reconciler"
 import { StripeSandbox, withChargeAnswersLost } from "@kassa/stripe-sandbox"
-import { Clock, DateTime, Effect, Layer } from "effect"
+import { DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import {
@@ -16,7 +16,8 @@ import {
   PaymentsHarness,
   providerIntentsOf,
   rpc,
-  testConfig
+  testConfig,
+  onTestClock
 } from "./harness.ts"
 
 /** A 29.90 EUR charge of `invoiceId` on a card that pays, under a new key. */
@@ -41,11 +42,6 @@ const lostCharge = (fault: "drop_after_commit" | "drop_before_commit") =>
   })
 
 /** Runs `f` on a TestClock that starts at the real current time. */
-const onTestClock = <A, E, R>(f: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(
-    Clock.currentTimeMillis,
-    (now) => Effect.andThen(TestClock.setTime(now), f).pipe(Effect.provide(TestClock.layer()))
-  )
 
 const schedule = (id: string) =>
   SqlClient.SqlClient.use((sql) => sql<{ readonly attempts: number; readonly next: Date }>`

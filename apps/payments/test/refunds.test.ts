@@ -8,11 +8,11 @@ import { Payments } from "@kassa/payments/payments/service"
 import { developmentApiKey as sandboxApiKey } from "../src/config.ts"
 import { StripeSandbox, withChargeAnswersLost } from "@kassa/stripe-sandbox"
 import { randomUUID } from "node:crypto"
-import { Clock, Effect } from "effect"
+import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import Stripe from "stripe"
-import { eventsOf, loseAnswer, newInvoiceId, newKey, newUserId, PaymentsHarness, rpc } from "./harness.ts"
+import { eventsOf, loseAnswer, newInvoiceId, newKey, newUserId, PaymentsHarness, rpc, onTestClock } from "./harness.ts"
 
 const paid = (amount = 5000) =>
   Effect.flatMap(rpc, (client) =>
@@ -40,12 +40,6 @@ const providerRefunded = (paymentId: string) =>
     Effect.map((s) =>
       s.charges.find((c) => (c.metadata as Record<string, string>)["kassa_payment_id"] === paymentId)?.amount_refunded
     )
-  )
-
-const onTestClock = <A, E, R>(f: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(
-    Clock.currentTimeMillis,
-    (now) => Effect.andThen(TestClock.setTime(now), f).pipe(Effect.provide(TestClock.layer()))
   )
 
 layer(PaymentsHarness({ PAYMENTS_PROVIDER_RETRIES: "0" }), { excludeTestServices: true, timeout: 60_000 })(

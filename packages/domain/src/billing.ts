@@ -5,7 +5,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Authentication } from "./auth.ts"
 import { BadRequest, NotFound, ProviderUnavailable, ServiceUnavailable } from "./errors.ts"
-import { IdempotencyKey } from "./idempotency.ts"
+import { IdempotencyInFlight, IdempotencyKey } from "./idempotency.ts"
 import { InvoiceId, PaymentId, PlanId, ProductId, SubscriptionId, UserId } from "./ids.ts"
 import { Currency } from "./money.ts"
 import { Page, PageQuery } from "./pagination.ts"
@@ -222,6 +222,7 @@ export const SubscribeError = [
   NotFound,
   AlreadySubscribed,
   PlanNotOnSale,
+  IdempotencyInFlight,
   OutcomePending,
   ...CreatePaymentError
 ] as const
@@ -229,6 +230,7 @@ export type SubscribeError = (typeof SubscribeError)[number]["Type"]
 export const PayInvoiceError = [
   NotFound,
   InvoiceNotOpen,
+  IdempotencyInFlight,
   OutcomePending,
   ...CreatePaymentError
 ] as const

@@ -249,7 +249,6 @@ export const CreatePaymentError = [
   InvoiceAlreadyPaid,
   NoPaymentMethod,
   IdempotencyKeyReused,
-  IdempotencyInFlight,
   ProviderUnavailable,
   ServiceUnavailable
 ] as const

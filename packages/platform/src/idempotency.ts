@@ -1,18 +1,20 @@
 // The one idempotency store, for every keyed request that moves money (billing's viewers and admins, payments'
-// caller). Keys live per (scope, key) in the app's own schema, with a digest of the request. The first request
-// claims the key with a lease and runs; its answer is stored. The same key and request replay the answer (through
-// `replay`, when the answer names rows whose state moves on); the same key with another request → 422. A request
-// that arrives while the first runs waits for its answer (bounded) and replays it; past the wait, 409 with
-// Retry-After.
+// caller). Keys live per (scope, key) in the app's own schema, with a digest of the request; the same key with
+// another request → 422. Two modes, one per scope:
 //
-// The owner renews its lease while it runs. If it dies (a crash, a kill, a lost database), the lease runs out and
-// the next retry takes the key over and runs the operation again. That is safe only because every write under a
-// key is keyed too: rows get ids derived from the key (`derivedId`), so a re-run finds what the first run made and
-// carries on from there. A failed run (an error answer) releases the key, so a retry runs again.
+// - `run`, for an operation of several steps: the first request claims the key with a lease and runs; its answer is
+//   stored, and the same key and request replay it (through `replay` when the answer names rows whose state moves
+//   on). A request that arrives while the first runs waits for its answer (bounded); past the wait, 409 with
+//   Retry-After. The owner renews its lease while it runs; if it dies, the lease runs out and the next retry runs the
+//   operation again. That is safe only because every write under a key is keyed too: rows get ids derived from the
+//   key (`derivedId`), so a re-run finds what the first run made and carries on. A failed run releases the key.
+// - `recorded`, for an operation whose first write is its whole reservation: the key goes into that write's own
+//   statement, so a crash cannot separate them, and nothing else is written (no lease, no answer): a replay reads
+//   the rows the key made, by their derived ids, as they now are.
 import { IdempotencyInFlight, IdempotencyKeyReused } from "@kassa/domain/idempotency"
 import { createHash, randomUUID } from "node:crypto"
 import { Context, DateTime, Duration, Effect, Layer, Schedule, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { ddl, type Migration } from "./db.ts"
 import { requestDigest } from "./digest.ts"
 import { validSchema } from "./outbox-relay.ts"
@@ -46,16 +48,33 @@ export const idempotencyMigration = (schema: string): Migration =>
     )`)
   )
 
+// an answer's JSON codec, built once per response schema (building it walks the schema)
+const jsonCodecs = new WeakMap<Schema.Top, Schema.Codec<unknown, string>>()
+const jsonCodec = <A, I>(response: Schema.Codec<A, I>): Schema.Codec<A, string> => {
+  const known = jsonCodecs.get(response) as Schema.Codec<A, string> | undefined
+  if (known !== undefined) return known
+  const made = Schema.fromJsonString(Schema.toCodecJson(response))
+  jsonCodecs.set(response, made as Schema.Codec<unknown, string>)
+  return made
+}
+
+const keyReused = () =>
+  new IdempotencyKeyReused({ message: "this Idempotency-Key was already used with a different request" })
+
 class StillRunning extends Schema.TaggedError<StillRunning>()("StillRunning", { leaseUntil: Schema.Date }) {}
 class LeaseExpired extends Schema.TaggedError<LeaseExpired>()("LeaseExpired", {}) {}
 
-export interface KeyedRequest<A, I, E2, R2> {
-  /** Whose key it is (a user, an operation): keys are unique within a scope. */
+/** A request under a caller's key. */
+export interface Keyed {
+  /** Whose key it is (a user, an operation): keys are unique within a scope, and a scope uses one of the two modes. */
   readonly scope: string
   readonly key: string
   readonly operation: string
   /** What makes a retry the same request (without the key itself). */
   readonly request: unknown
+}
+
+export interface KeyedRequest<A, I, E2, R2> extends Keyed {
   readonly response: Schema.Codec<A, I>
   /** What a replay answers, given the stored answer (default: the stored answer itself). */
   readonly replay?: (stored: A) => Effect.Effect<A, E2, R2>
@@ -70,6 +89,17 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
     E | E2 | IdempotencyKeyReused | IdempotencyInFlight | SqlError.SqlError | Schema.SchemaError,
     R | R2
   >
+  /**
+   * The other mode, for an operation whose first write is its whole reservation (what follows is driven to an end
+   * anyway, by a reconciler): the key is recorded in that write's own statement, so a crash cannot separate the two,
+   * no lease is held and no answer stored; a replay reads the rows the key made (by ids derived from it) as they
+   * now are. `insert(when, at)` is an INSERT … SELECT for a CTE of that statement: it records the key if `when`
+   * holds and the key is new (RETURNING key). `verify` refuses another request under a recorded key.
+   */
+  recorded(keyed: Keyed): {
+    readonly insert: (when: Statement.Fragment, at: Date) => Statement.Fragment
+    readonly verify: Effect.Effect<void, IdempotencyKeyReused | SqlError.SqlError>
+  }
 }>()("platform/IdempotencyStore") {
   /** The store over `<schema>.idempotency_keys` (see `idempotencyMigration`). */
   static readonly layer = (schema: string) =>
@@ -85,7 +115,7 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
         const run: IdempotencyStore["Service"]["run"] = (options, effect) =>
           Effect.gen(function*() {
             const digest = requestDigest(options.operation, options.request)
-            const json = Schema.fromJsonString(Schema.toCodecJson(options.response))
+            const json = jsonCodec(options.response)
             const owner = randomUUID()
             const row = sql.and([sql`scope = ${options.scope}`, sql`key = ${options.key}`])
             const at = yield* now
@@ -124,13 +154,7 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
                 (rows): Effect.Effect<string | undefined, StillRunning | LeaseExpired | IdempotencyKeyReused> => {
                   const found = rows[0]
                   if (found === undefined) return Effect.succeed(undefined)
-                  if (found.requestHash !== digest) {
-                    return Effect.fail(
-                      new IdempotencyKeyReused({
-                        message: "this Idempotency-Key was already used with a different request"
-                      })
-                    )
-                  }
+                  if (found.requestHash !== digest) return Effect.fail(keyReused())
                   if (found.response !== null) return Effect.succeed(found.response)
                   return Effect.flatMap(
                     now,
@@ -165,7 +189,22 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
             const answer = yield* Schema.decodeEffect(json)(stored)
             return options.replay === undefined ? answer : yield* options.replay(answer)
           })
-        return IdempotencyStore.of({ run })
+        const recorded: IdempotencyStore["Service"]["recorded"] = (keyed) => {
+          const digest = requestDigest(keyed.operation, keyed.request)
+          return {
+            insert: (when, at) => sql`INSERT INTO ${table} (scope, key, operation, request_hash, created_at)
+                SELECT ${keyed.scope}, ${keyed.key}, ${keyed.operation}, ${digest}, ${at} WHERE ${when}
+                ON CONFLICT (scope, key) DO NOTHING
+                RETURNING key`,
+            verify: sql<{ readonly requestHash: string }>`SELECT request_hash FROM ${table}
+              WHERE scope = ${keyed.scope} AND key = ${keyed.key}`.pipe(
+              Effect.flatMap((rows) =>
+                rows[0] !== undefined && rows[0].requestHash !== digest ? Effect.fail(keyReused()) : Effect.void
+              )
+            )
+          }
+        }
+        return IdempotencyStore.of({ run, recorded })
       })
     )
 }

@@ -132,8 +132,6 @@ export class Charging extends Context.Service<Charging, {
           Effect.catchTags({
             // another payment of this invoice is in flight, or paid it and billing has not heard yet: ask again later
             PaymentInProgress: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
-            // this very attempt is still running at payments (a call that timed out here): its outcome decides
-            IdempotencyInFlight: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
             InvoiceAlreadyPaid: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
             ProviderUnavailable: () => Effect.succeed<Charged>({ _tag: "NotKnownYet" }),
             // no card to charge: nothing reached the provider; it counts as a declined attempt

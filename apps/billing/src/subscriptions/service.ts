@@ -187,9 +187,8 @@ export class Subscriptions extends Context.Service<Subscriptions, {
             description: `Kassa subscription ${subscriptionId}`,
             ...(request.paymentMethod === undefined ? {} : { paymentMethod: request.paymentMethod })
           }).pipe(
-            // another payment of this invoice is in flight (a pay racing this subscribe), or this very charge still
-            // runs at payments: its outcome decides
-            Effect.catchTag(["PaymentInProgress", "IdempotencyInFlight"], () => Effect.succeed(undefined))
+            // another payment of this invoice is in flight (a pay racing this subscribe): its outcome decides
+            Effect.catchTag("PaymentInProgress", () => Effect.succeed(undefined))
           )
           // apply
           const applied = payment === undefined ? Option.none() : yield* outcomes.apply(payment)

@@ -28,8 +28,10 @@ export class OpenPaymentExists extends Schema.TaggedError<OpenPaymentExists>()("
 /** What became of an attempt to start a charge. */
 export type StartAttempt =
   | { readonly _tag: "Started"; readonly row: PaymentRow }
-  /** The payment exists already: the caller's key was run before (by a process that died, or that failed after). */
-  | { readonly _tag: "Existing"; readonly paymentId: PaymentId }
+  /** The key was recorded before, with this payment: replay it (or refuse, if the request differs). */
+  | { readonly _tag: "KeyUsed" }
+  /** A concurrent request with the key committed first: replay it. */
+  | { readonly _tag: "Raced" }
   /** The invoice has a payment that is open or took money already. */
   | { readonly _tag: "Blocked"; readonly paymentId: PaymentId; readonly status: PaymentStatus }
   /** `charge: "saved"`, and the user has no customer or no default method yet. */
@@ -77,10 +79,15 @@ export const reconcileQueue = <Id extends string, Row>(
 
 export class PaymentsRepo extends Context.Service<PaymentsRepo, {
   /**
-   * In one statement: finds the payment if its id exists already, else checks the invoice has no open or paid
-   * payment (and, for a charge of the saved method, reads it) and inserts the `pending` attempt.
+   * In one statement: records the caller's key (`recordKey`, the idempotency store's insert), checks the invoice
+   * has no open or paid payment (and, for a charge of the saved method, reads it) and inserts the `pending` attempt.
+   * Either all of it happens or none (a refused request leaves its key free).
    */
-  startAttempt(payment: NewPayment, now: DateTime.Utc): Effect.Effect<StartAttempt, RepoError | OpenPaymentExists>
+  startAttempt(
+    payment: NewPayment,
+    recordKey: (when: Statement.Fragment, at: Date) => Statement.Fragment,
+    now: DateTime.Utc
+  ): Effect.Effect<StartAttempt, RepoError | OpenPaymentExists>
   findPayment(id: PaymentId): Effect.Effect<Option.Option<PaymentRow>, RepoError>
   /** A payment this service holds the id of (an attempt it made, a key it recorded): its absence is a bug. */
   getPayment(id: PaymentId): Effect.Effect<PaymentRow, RepoError>
@@ -139,8 +146,9 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
 
       const firstPayment = (rows: ReadonlyArray<unknown>) =>
         rows.length === 0 ? Effect.succeed(Option.none<PaymentRow>()) : Effect.map(decodePayment(rows[0]), Option.some)
-      // one round trip for the hot path of CreatePayment: every sub-statement sees one snapshot
-      const startAttempt: PaymentsRepo["Service"]["startAttempt"] = (p, now) =>
+      // one round trip for the hot path of CreatePayment: every sub-statement sees one snapshot, and a concurrent
+      // request with the same key waits at the key's unique index, then finds it taken (Raced)
+      const startAttempt: PaymentsRepo["Service"]["startAttempt"] = (p, recordKey, now) =>
         sql<{
           readonly existingId: string | null
           readonly blockingId: string | null
@@ -161,13 +169,20 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
               AND NOT EXISTS (SELECT 1 FROM existing)
             ORDER BY status IN ('pending', 'unknown') DESC LIMIT 1
           ),
+          recorded AS (${
+            recordKey(
+              sql`NOT EXISTS (SELECT 1 FROM existing) AND NOT EXISTS (SELECT 1 FROM blocking)
+              AND EXISTS (SELECT 1 FROM customer)`,
+              at(now)
+            )
+          }),
           started AS (
             INSERT INTO payments.payments (id, user_id, invoice_id, amount, currency, status, provider_customer_id,
               payment_method, off_session, description, next_reconcile_at, created_at, updated_at)
             SELECT ${p.id}, ${p.userId}, ${p.invoiceId}, ${p.amount}, ${p.currency}, 'pending', c.provider_customer_id,
               c.payment_method, ${p.offSession}, ${p.description}, ${at(p.nextReconcileAt)}, ${at(now)}, ${at(now)}
             FROM customer c
-            WHERE NOT EXISTS (SELECT 1 FROM existing) AND NOT EXISTS (SELECT 1 FROM blocking)
+            WHERE EXISTS (SELECT 1 FROM recorded)
             RETURNING provider_customer_id, payment_method
           )
           SELECT (SELECT id FROM existing) AS existing_id,
@@ -194,7 +209,7 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
               }
               return Effect.succeed({ _tag: "Started", row })
             }
-            if (result?.existingId != null) return Effect.succeed({ _tag: "Existing", paymentId: p.id })
+            if (result?.existingId != null) return Effect.succeed({ _tag: "KeyUsed" })
             if (result?.blockingId != null && result.blockingStatus != null) {
               return Effect.map(Schema.decodeUnknownEffect(PaymentStatus)(result.blockingStatus), (status) => ({
                 _tag: "Blocked",
@@ -202,7 +217,8 @@ export class PaymentsRepo extends Context.Service<PaymentsRepo, {
                 status
               }))
             }
-            return Effect.succeed({ _tag: "NoSavedMethod" })
+            if (result?.hasMethod === false) return Effect.succeed({ _tag: "NoSavedMethod" })
+            return Effect.succeed({ _tag: "Raced" })
           }),
           orDieOnSchema,
           // two attempts for one invoice at once: the partial unique index lets one open attempt through, and the

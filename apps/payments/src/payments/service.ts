@@ -13,7 +13,7 @@ import {
   type CreatePaymentInput,
   InvoiceAlreadyPaid,
   NoPaymentMethod,
-  Payment,
+  type Payment,
   PaymentInProgress,
   PaymentNotRefundable,
   type PaymentStatus,
@@ -22,7 +22,6 @@ import {
   RefundRefused,
   RefundWindowClosed
 } from "@kassa/domain/payments"
-import { IdempotencyKeyReused } from "@kassa/domain/idempotency"
 import { derivedId, IdempotencyStore } from "@kassa/platform/idempotency"
 import { orUnavailable } from "@kassa/platform/validation"
 import { Context, DateTime, Duration, Effect, Layer, Option } from "effect"
@@ -82,25 +81,39 @@ export class Payments extends Context.Service<Payments, {
       const noMethod = (userId: UserId) =>
         new NoPaymentMethod({ message: "the customer has no default payment method; pass paymentMethod", userId })
 
-      const createOnce = (input: CreatePaymentInput) =>
+      const create = (input: CreatePaymentInput) =>
         Effect.gen(function*() {
-          // a re-run of the key (its first run died) finds the payment the first run made, by this id
+          // the key is recorded with the attempt, in its statement: the attempt is the whole reservation (the
+          // reconciler drives an open one to its outcome), and a replay reads it, by this id, as it now is
           const id = PaymentId.make(derivedId("pay", createOperation, input.idempotencyKey))
+          const key = idempotency.recorded({
+            scope: createOperation,
+            key: input.idempotencyKey,
+            operation: createOperation,
+            request: parameters(input)
+          })
+          // a still pending payment: the caller learns so (and can ask again with the same key) instead of a
+          // refusal, since the charge may well go through
+          const replay = Effect.andThen(key.verify, current(id))
           const now = yield* DateTime.now
           const attempt = (
             charge: NewPayment["charge"]
           ): Effect.Effect<StartAttempt, PaymentInProgress | SqlError.SqlError> =>
-            repo.startAttempt({
-              id,
-              userId: input.userId,
-              invoiceId: input.invoiceId,
-              amount: input.amount,
-              currency: input.currency,
-              charge,
-              offSession: input.offSession ?? false,
-              description: input.description ?? null,
-              nextReconcileAt: DateTime.addDuration(now, firstDelay)
-            }, now).pipe(
+            repo.startAttempt(
+              {
+                id,
+                userId: input.userId,
+                invoiceId: input.invoiceId,
+                amount: input.amount,
+                currency: input.currency,
+                charge,
+                offSession: input.offSession ?? false,
+                description: input.description ?? null,
+                nextReconcileAt: DateTime.addDuration(now, firstDelay)
+              },
+              key.insert,
+              now
+            ).pipe(
               // another key's attempt on this invoice holds the one open slot; if it settled meanwhile, try again
               // (now it blocks as paid, or a failed one leaves the invoice open)
               Effect.catchTag(
@@ -134,18 +147,9 @@ export class Payments extends Context.Service<Payments, {
           switch (started._tag) {
             case "Started":
               return toPayment(yield* charge(started.row))
-            case "Existing": {
-              // the first run inserted it and died: charge it (the provider key is the payment's, so a request
-              // that did reach the provider is not made twice), or answer with what became of it
-              const row = yield* mustFind(started.paymentId)
-              if (row.invoiceId !== input.invoiceId || row.amount !== input.amount || row.currency !== input.currency) {
-                // the key's first run failed after making it, and the key came back with another request
-                return yield* new IdempotencyKeyReused({
-                  message: "this Idempotency-Key was already used with a different request"
-                })
-              }
-              return toPayment(row.status === "pending" ? yield* charge(row) : yield* refresh(row))
-            }
+            case "KeyUsed":
+            case "Raced":
+              return yield* replay
             case "Blocked":
               return yield* (isOpen(started.status)
                 ? inProgress(input.invoiceId, { id: started.paymentId, status: started.status })
@@ -157,19 +161,7 @@ export class Payments extends Context.Service<Payments, {
             case "NoSavedMethod":
               return yield* noMethod(input.userId)
           }
-        })
-
-      const create = (input: CreatePaymentInput) =>
-        idempotency.run({
-          scope: createOperation,
-          key: input.idempotencyKey,
-          operation: createOperation,
-          request: parameters(input),
-          response: Payment,
-          // a still pending payment: the caller learns so (and can ask again with the same key) instead of a
-          // refusal, since the charge may well go through
-          replay: (answer) => current(answer.id)
-        }, createOnce(input)).pipe(
+        }).pipe(
           orUnavailable,
           Effect.withSpan(
             "Payments.create",
